@@ -1,0 +1,43 @@
+// daxram: the operator CLI. A thin layer over the library in daemon/: parse, call, print.
+
+import yargs from 'yargs';
+import {commands} from './commands';
+import {exitCodeFor, reportError} from './output';
+
+export function buildParser(argv: string[]) {
+  let parser = yargs(argv)
+    .scriptName('daxram')
+    .usage(
+      'daxram: turn device-dax memory (pmem, CXL, soft-reserved) into System RAM, safely.\n\n' +
+        'Every range is scrubbed for poison, gated on policy, bound to kmem and onlined on its\n' +
+        'target NUMA node. Mutating commands take --dry-run to print the exact sysfs writes and\n' +
+        'ioctls first.\n\nUsage: $0 <command> [options]',
+    )
+    .option('json', {type: 'boolean', default: false, describe: 'Print machine-readable JSON'})
+    .option('root', {type: 'string', default: '/', hidden: true, describe: 'Read sysfs under this root (fixtures)'})
+    .strict()
+    .demandCommand(1, 'name a command; see daxram --help')
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      void y;
+      process.stderr.write(`daxram: ${msg}\nRun 'daxram --help' for usage.\n`);
+      process.exit(2);
+    });
+  for (const c of commands) parser = parser.command(c);
+  return parser;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  try {
+    await buildParser(argv).parseAsync();
+  } catch (e) {
+    reportError(e, json);
+    process.exitCode = exitCodeFor(e);
+  }
+}

@@ -1,0 +1,153 @@
+// The platform model: a read-only snapshot of the libnvdimm, device-dax and memory-hotplug
+// objects, named after the kernel ABI. One scan builds it; links between objects are resolved
+// once, in both directions, so questions never re-walk sysfs.
+
+/** A physical address range [start, start+size). Values are bytes. */
+export interface Range {
+  start: bigint;
+  size: bigint;
+}
+
+/** ndbusN: one NVDIMM bus (ACPI.NFIT, nfit_test.0, e820 …). */
+export interface Bus {
+  name: string; // ndbus0
+  id: number; // 0
+  provider: string; // ACPI.NFIT
+  dev: string; // /dev/ndctl0
+  /** Bus-level commands the kernel advertises (ars_cap, ars_start, ars_status, clear_error …). */
+  commands: string[];
+  /** nfit/scrub: number of kernel-initiated scrubs completed, and whether one is running now. */
+  scrub?: {count: number; running: boolean};
+  /** Whether the bus has the nfit/scrub attribute (ACPI NFIT buses do). */
+  scrubSupported: boolean;
+  regions: Region[];
+  dimms: Dimm[];
+}
+
+/** nmemN: one NVDIMM. */
+export interface Dimm {
+  name: string; // nmem0
+  id: number;
+  bus: Bus;
+  /** nfit/flags split into words ("not_armed", "save_fail", "smart_event" …). */
+  flags: string[];
+  /** security: disabled | unlocked | locked | frozen | overwrite | unsupported (absent attribute) */
+  security: string;
+  handle?: number;
+  dev: string; // /dev/nmem0
+  regions: Region[];
+}
+
+/** regionN: a physical address range of interleaved DIMMs. */
+export interface Region {
+  name: string; // region0
+  id: number;
+  bus: Bus;
+  devtype: string; // nd_pmem | nd_volatile | nd_blk
+  resource: bigint; // physical start
+  size: bigint;
+  align: bigint;
+  available: bigint; // available_size
+  targetNode: number; // target_node, -1 when unknown
+  numaNode: number; // numa_node
+  persistenceDomain?: string;
+  readOnly: boolean;
+  /** Driver bound (nd_region) — disabled when absent. */
+  enabled: boolean;
+  /** badblocks ranges, converted to absolute physical addresses. */
+  badblocks: Badblock[];
+  dimms: Dimm[];
+  namespaces: Namespace[];
+  /** dax devices in this region whose namespace is in devdax mode. */
+  daxDevices: DaxDevice[];
+}
+
+/** One badblocks record: `sector count` in 512-byte units relative to region resource. */
+export interface Badblock {
+  /** Offset from the region's resource, bytes. */
+  offset: bigint;
+  length: bigint;
+  /** Absolute physical address. */
+  start: bigint;
+}
+
+/** namespaceX.Y */
+export interface Namespace {
+  name: string; // namespace0.0
+  region: Region;
+  /** raw | fsdax | devdax | sector | unknown (nstype/mode: the personality in use) */
+  mode: string;
+  uuid?: string;
+  size: bigint;
+  /** map location: mem | dev (pfn/dax seed's "location"), when in fsdax/devdax mode */
+  map?: string;
+  align?: bigint;
+  enabled: boolean;
+  daxDevices: DaxDevice[];
+}
+
+/** How a dax device is used: devdax (device_dax), system-ram (kmem) or disabled (no driver). */
+export type DaxMode = 'devdax' | 'system-ram' | 'disabled' | 'unknown';
+
+/** daxX.Y: a device-dax instance. */
+export interface DaxDevice {
+  name: string; // dax0.0
+  /** /sys/bus/dax/devices/<name>: the path sysfs writes are validated against. */
+  sysPath: string;
+  chardev: string; // dax0.0 (the /dev node, absent for system-ram)
+  /** dax region id (X in daxX.Y). */
+  daxRegion: number;
+  size: bigint;
+  /** Physical ranges (mapping0 …) in address order; one range for NVDIMM devices. */
+  ranges: Range[];
+  align: bigint;
+  targetNode: number;
+  numaNode: number;
+  driver?: string; // device_dax | kmem
+  mode: DaxMode;
+  /** NVDIMM origin; undefined for hmem / CXL devices. */
+  namespace?: Namespace;
+  region?: Region;
+  bus?: Bus;
+  /** Memory blocks that intersect the device's ranges (present when bound to kmem). */
+  memblocks: MemBlock[];
+  /** Bytes kmem can online after rounding each range inward to the block size. */
+  kmemCapacity: bigint;
+  /** Blocks kmem would add (or did add). */
+  kmemBlocks: number;
+}
+
+export type MemBlockState = 'online' | 'offline' | 'going-offline' | string;
+
+/** memoryN: one hot-pluggable memory block. */
+export interface MemBlock {
+  name: string; // memory64
+  id: number;
+  /** phys_index * block size */
+  start: bigint;
+  state: MemBlockState;
+  /** valid_zones as the kernel prints it: for an online block, the zone it is in. */
+  validZones: string[];
+  node: number;
+  removable?: boolean;
+}
+
+/** /sys/devices/system/memory settings that decide what happens when kmem adds memory. */
+export interface HotplugSettings {
+  blockSize: bigint; // block_size_bytes (hex in sysfs)
+  autoOnlineBlocks: string; // offline | online | online_kernel | online_movable
+  /** /sys/module/memory_hotplug/parameters/online_policy (contig-zones | auto-movable) when present. */
+  onlinePolicy?: string;
+  memmapOnMemory?: boolean;
+}
+
+export interface Platform {
+  buses: Bus[];
+  dimms: Dimm[];
+  regions: Region[];
+  namespaces: Namespace[];
+  devices: DaxDevice[];
+  hotplug: HotplugSettings;
+  /** Memory blocks by id, only those belonging to dax devices or asked for. */
+  memblocks: Map<number, MemBlock>;
+}

@@ -1,0 +1,199 @@
+// The one door to sysfs. Reads are tolerant of a root prefix so every model and engine test can
+// run against a fixture tree; writes are validated against the kernel object they are meant for,
+// because a wrong path here means writing "offline" to the wrong memory or unbinding the wrong
+// device.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {KernelError, PathValidationError, SysfsError} from './errors';
+
+const ATTR_RE = /^[a-z0-9_]+(\/[a-z0-9_]+)?$/;
+
+export class Sysfs {
+  /** Absolute root every kernel path is resolved under: "/" on a real system. */
+  readonly root: string;
+
+  constructor(root = '/') {
+    this.root = path.resolve(root);
+  }
+
+  /** Host path of a kernel path such as "/sys/bus/dax/devices". */
+  p(kernelPath: string): string {
+    return this.root === '/' ? kernelPath : path.join(this.root, kernelPath);
+  }
+
+  /** Kernel path of a host path (inverse of p()). */
+  unroot(hostPath: string): string {
+    if (this.root === '/') return hostPath;
+    const rel = path.relative(this.root, hostPath);
+    return '/' + rel;
+  }
+
+  exists(kernelPath: string): boolean {
+    return fs.existsSync(this.p(kernelPath));
+  }
+
+  /** Attribute content with the trailing newline removed. Throws SysfsError naming the path. */
+  read(kernelPath: string, device?: string): string {
+    try {
+      return stripNl(fs.readFileSync(this.p(kernelPath), 'utf8'));
+    } catch (e) {
+      throw new SysfsError(`cannot read ${kernelPath}: ${(e as Error).message}`, {
+        path: kernelPath,
+        device,
+        cause: e,
+      });
+    }
+  }
+
+  /** Like read(), but an absent attribute (ENOENT) is undefined: older kernels lack some. */
+  readOptional(kernelPath: string, device?: string): string | undefined {
+    try {
+      return stripNl(fs.readFileSync(this.p(kernelPath), 'utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      // Some attributes exist but refuse reads (ENXIO on an idle device, EOPNOTSUPP when the
+      // firmware lacks a method); the model treats those as "not available".
+      if (code === 'ENXIO' || code === 'EOPNOTSUPP' || code === 'ENOTTY') return undefined;
+      throw new SysfsError(`cannot read ${kernelPath}: ${(e as Error).message}`, {
+        path: kernelPath,
+        device,
+        cause: e,
+      });
+    }
+  }
+
+  /** Decimal or 0x-hex integer attribute, as a number; must be a safe integer. */
+  readInt(kernelPath: string, device?: string): number {
+    return parseIntAttr(this.read(kernelPath, device), kernelPath, device);
+  }
+
+  /** Decimal or 0x-hex integer attribute as bigint (physical addresses, sizes). */
+  readBig(kernelPath: string, device?: string): bigint {
+    return parseBigAttr(this.read(kernelPath, device), kernelPath, device);
+  }
+
+  /** Basename of a symlink's target (drivers, subsystems), or undefined if there is no link. */
+  linkName(kernelPath: string): string | undefined {
+    try {
+      return path.basename(fs.readlinkSync(this.p(kernelPath)));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EINVAL' || code === 'ENOTDIR') return undefined;
+      throw new SysfsError(`cannot read link ${kernelPath}: ${(e as Error).message}`, {path: kernelPath, cause: e});
+    }
+  }
+
+  /** Resolved kernel path (symlinks followed), e.g. /sys/bus/dax/devices/dax0.0 → /sys/devices/…/dax0.0 */
+  real(kernelPath: string): string {
+    try {
+      return this.unroot(fs.realpathSync(this.p(kernelPath)));
+    } catch (e) {
+      throw new SysfsError(`cannot resolve ${kernelPath}: ${(e as Error).message}`, {path: kernelPath, cause: e});
+    }
+  }
+
+  /** Directory entries, sorted naturally (dax0.2 before dax0.10); [] when the directory is absent. */
+  list(kernelPath: string, re?: RegExp): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.p(kernelPath));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+      throw new SysfsError(`cannot list ${kernelPath}: ${(e as Error).message}`, {path: kernelPath, cause: e});
+    }
+    if (re) names = names.filter((n) => re.test(n));
+    return names.sort(naturalCompare);
+  }
+
+  /**
+   * Write one attribute of one kernel object. `objectDir` is where the object lives (any path
+   * that resolves to it, e.g. /sys/bus/dax/devices/dax0.0) and `name` is the object's kernel name;
+   * the write happens only if the directory really is that object, under /sys, and the attribute
+   * is a regular file directly inside it (or in one named sub-group such as nfit/scrub).
+   */
+  writeAttr(objectDir: string, name: string, attr: string, value: string): void {
+    const target = this.validate(objectDir, name, attr);
+    this.rawWrite(target, value, name);
+  }
+
+  /** Validated target of writeAttr, for dry-run plans that must name the exact file. */
+  validate(objectDir: string, name: string, attr: string): string {
+    if (!ATTR_RE.test(attr)) {
+      throw new PathValidationError(`refusing to write attribute "${attr}": not a sysfs attribute name`, {
+        device: name,
+      });
+    }
+    const realDir = this.real(objectDir);
+    if (path.basename(realDir) !== name || !(realDir === '/sys' || realDir.startsWith('/sys/'))) {
+      throw new PathValidationError(`refusing to write ${objectDir}/${attr}: ${objectDir} resolves to ${realDir}, not ${name}`, {
+        device: name,
+        path: objectDir,
+      });
+    }
+    const file = path.posix.join(realDir, attr);
+    let st: fs.Stats;
+    let realFile: string;
+    try {
+      realFile = this.unroot(fs.realpathSync(this.p(file)));
+      st = fs.statSync(this.p(file));
+    } catch (e) {
+      throw new PathValidationError(`refusing to write ${file}: ${(e as Error).message}`, {
+        device: name,
+        path: file,
+        cause: e,
+      });
+    }
+    if (realFile !== file || !st.isFile()) {
+      throw new PathValidationError(`refusing to write ${file}: not a plain attribute of ${name}`, {device: name, path: file});
+    }
+    return file;
+  }
+
+  private rawWrite(kernelFile: string, value: string, device: string): void {
+    let fd: number | undefined;
+    try {
+      // O_WRONLY only: kernfs refuses O_RDWR on write-only attributes (bind, unbind, new_id),
+      // and no O_CREAT so a validated-but-vanished file is an error, not a new file.
+      fd = fs.openSync(this.p(kernelFile), fs.constants.O_WRONLY);
+      fs.writeSync(fd, value);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new KernelError(`writing "${value}" to ${kernelFile} failed: ${code ?? (e as Error).message}`, {
+        device,
+        path: kernelFile,
+        syscall: 'write',
+        cause: e,
+      });
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+}
+
+export function stripNl(s: string): string {
+  return s.endsWith('\n') ? s.slice(0, -1) : s;
+}
+
+const INT_RE = /^(0x[0-9a-fA-F]+|-?[0-9]+)$/;
+
+export function parseIntAttr(raw: string, where: string, device?: string): number {
+  const s = raw.trim();
+  if (!INT_RE.test(s)) throw new SysfsError(`${where}: expected an integer, got "${raw}"`, {path: where, device});
+  const n = s.startsWith('0x') ? parseInt(s, 16) : parseInt(s, 10);
+  if (!Number.isSafeInteger(n)) throw new SysfsError(`${where}: integer out of range: "${raw}"`, {path: where, device});
+  return n;
+}
+
+export function parseBigAttr(raw: string, where: string, device?: string): bigint {
+  const s = raw.trim();
+  if (!INT_RE.test(s)) throw new SysfsError(`${where}: expected an integer, got "${raw}"`, {path: where, device});
+  return BigInt(s);
+}
+
+/** dax0.2 < dax0.10, memory9 < memory10, region1 < region10. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', {numeric: true});
+}
