@@ -1,0 +1,358 @@
+// Kernel lab: the host-side prerequisites of the QEMU guests (tools, guest kernel,
+// nfit_test modules, initramfs), built once and cached under test/kernel/.cache/<kver>/.
+// See /work/shared/notes/kernel-lab.md for the recipe this follows.
+import {spawn, spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import {buildNfitTest, NFIT_INSMOD_ORDER} from './nfit';
+import {run, tail, withLock} from './util';
+
+/** Debian packages the lab needs. */
+export const LAB_PACKAGES = [
+  'qemu-system-x86', 'linux-image-amd64', 'linux-headers-amd64', 'linux-source',
+  'busybox-static', 'cpio', 'ndctl', 'daxctl',
+] as const;
+
+/** Modules the initramfs loads, in dependency order (busybox insmod resolves nothing). */
+export const INITRAMFS_MODULES = [
+  'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
+  'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p', 'overlay',
+] as const;
+
+const QEMU = '/usr/bin/qemu-system-x86_64';
+const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+
+export interface KernelLab {
+  /** Guest kernel release, e.g. "6.1.0-56-amd64". */
+  kernelVersion: string;
+  /** Path of the guest kernel image (/boot/vmlinuz-<kver>). */
+  kernel: string;
+  /**
+   * The same kernel, decompressed (ELF vmlinux, cached): QEMU boots it through PVH, which
+   * skips the xz decompression that costs seconds under TCG. Undefined if extraction failed.
+   */
+  vmlinux?: string;
+  /** Path of the cached initramfs (gzip'd newc cpio). */
+  initramfs: string;
+  /** Absolute paths of the nfit_test chain, in insmod order (see NFIT_INSMOD_ORDER). */
+  nfitModules: string[];
+  /** qemu-system-x86_64 binary. */
+  qemu: string;
+  /** Repository root (the directory holding daxram's package.json). */
+  repoRoot: string;
+  /** test/kernel/.cache/<kver>/ */
+  cacheDir: string;
+}
+
+export type LabProbe =
+  | {ok: true; kernelVersion: string}
+  | {ok: false; reason: string; installable: boolean};
+
+/** The repository root, found by walking up from this file (works from test/ and dist/test/). */
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        const name = (JSON.parse(fs.readFileSync(pj, 'utf8')) as {name?: unknown}).name;
+        if (name === 'daxram') return dir;
+      } catch { /* keep walking */ }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find daxram's package.json above ${__dirname}`);
+    dir = up;
+  }
+}
+
+/** Source directory of test/kernel (guest scripts, initramfs/init), from src or dist. */
+export function kernelTestDir(): string {
+  return path.join(repoRoot(), 'test', 'kernel');
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+  const pb = b.split(/[.-]/).map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? -1;
+    const y = pb[i] ?? -1;
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Newest Debian 6.1 guest kernel with its modules installed, or undefined. */
+export function findGuestKernel(): string | undefined {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/boot');
+  } catch {
+    return undefined;
+  }
+  const versions = names
+    .map((n) => /^vmlinuz-(6\.1\.\S+-amd64)$/.exec(n)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .filter((v) => fs.existsSync(`/lib/modules/${v}/modules.dep`) || fs.existsSync(`/lib/modules/${v}/kernel`))
+    .sort(compareVersions);
+  return versions[versions.length - 1];
+}
+
+function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (!fs.existsSync(QEMU)) missing.push(`${QEMU} (qemu-system-x86)`);
+  if (!BUSYBOX_CANDIDATES.some((b) => fs.existsSync(b))) missing.push('busybox (busybox-static)');
+  if (!fs.existsSync('/usr/bin/ndctl')) missing.push('ndctl');
+  if (!fs.existsSync('/usr/bin/daxctl')) missing.push('daxctl');
+  if (!fs.existsSync('/usr/src/linux-source-6.1.tar.xz')) missing.push('/usr/src/linux-source-6.1.tar.xz (linux-source)');
+  const k = findGuestKernel();
+  if (!k) {
+    missing.push('a /boot/vmlinuz-6.1.*-amd64 guest kernel (linux-image-amd64)');
+  } else if (!fs.existsSync(`/lib/modules/${k}/build/Makefile`)) {
+    missing.push(`/lib/modules/${k}/build (linux-headers-amd64)`);
+  }
+  return missing;
+}
+
+function canInstall(): boolean {
+  return process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get');
+}
+
+/**
+ * Synchronous check of what the lab needs, without building anything. With
+ * `install: true` it runs apt-get (synchronously) when something is missing and we are
+ * root. Used by test files to decide, at load time, between running and skipping.
+ */
+export function probeKernelLab(opts: {install?: boolean} = {}): LabProbe {
+  // For testing the skip/fail policy of kernel suites: pretend the lab is unavailable.
+  const forced = process.env.DAXRAM_KERNEL_LAB_UNAVAILABLE;
+  if (forced) return {ok: false, reason: `DAXRAM_KERNEL_LAB_UNAVAILABLE=${forced}`, installable: false};
+  let missing = missingPrerequisites();
+  if (missing.length > 0 && opts.install && canInstall()) {
+    const r = installPackagesSync();
+    if (!r.ok) return {ok: false, reason: `apt-get failed: ${r.message}`, installable: true};
+    missing = missingPrerequisites();
+  }
+  if (missing.length > 0) {
+    return {ok: false, reason: `missing: ${missing.join(', ')}`, installable: canInstall()};
+  }
+  if (process.getuid?.() !== 0) {
+    return {ok: false, reason: 'the kernel lab must run as root (reads /boot/vmlinuz-*)', installable: false};
+  }
+  return {ok: true, kernelVersion: findGuestKernel() as string};
+}
+
+const APT_ENV = {...process.env, DEBIAN_FRONTEND: 'noninteractive'};
+
+function installPackagesSync(): {ok: boolean; message: string} {
+  const log: string[] = [];
+  for (const argv of [
+    ['apt-get', 'update', '-qq'],
+    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES],
+  ]) {
+    const r = spawnSync(argv[0], argv.slice(1), {env: APT_ENV, encoding: 'utf8', maxBuffer: 64 << 20});
+    log.push(r.stdout ?? '', r.stderr ?? '');
+    if (r.status !== 0 && argv[1] === 'install') {
+      return {ok: false, message: `${argv.join(' ')} exited ${r.status}: ${tail(log.join(''), 20)}`};
+    }
+  }
+  return {ok: true, message: ''};
+}
+
+// ---------------------------------------------------------------------------------------
+// initramfs: a gzip'd newc cpio written here (no cpio/find pipeline needed).
+
+interface CpioEntry {
+  name: string;
+  mode: number; // including the file type bits
+  data?: Buffer;
+  rdevMajor?: number;
+  rdevMinor?: number;
+}
+
+function cpioNewc(entries: CpioEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  let ino = 1;
+  const pad4 = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  const push = (e: CpioEntry) => {
+    const data = e.data ?? Buffer.alloc(0);
+    const name = Buffer.from(`${e.name}\0`);
+    const header = '070701' + [
+      ino++, e.mode, 0, 0, 1, 0, data.length, 0, 0, e.rdevMajor ?? 0, e.rdevMinor ?? 0, name.length, 0,
+    ].map(hex).join('');
+    parts.push(Buffer.from(header, 'ascii'), name, pad4(110 + name.length), data, pad4(data.length));
+  };
+  entries.forEach(push);
+  push({name: 'TRAILER!!!', mode: 0});
+  return Buffer.concat(parts);
+}
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFCHR = 0o020000;
+
+function buildInitramfs(kver: string, out: string): void {
+  const busybox = BUSYBOX_CANDIDATES.find((b) => fs.existsSync(b)) as string;
+  const init = fs.readFileSync(path.join(kernelTestDir(), 'initramfs', 'init'));
+  const entries: CpioEntry[] = [];
+  for (const d of ['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'mnt', 'newroot', 'lib', 'lib/modules', 'tmp']) {
+    entries.push({name: d, mode: S_IFDIR | 0o755});
+  }
+  entries.push({name: 'dev/console', mode: S_IFCHR | 0o600, rdevMajor: 5, rdevMinor: 1});
+  entries.push({name: 'dev/null', mode: S_IFCHR | 0o666, rdevMajor: 1, rdevMinor: 3});
+  entries.push({name: 'bin/busybox', mode: S_IFREG | 0o755, data: fs.readFileSync(busybox)});
+  entries.push({name: 'init', mode: S_IFREG | 0o755, data: init});
+  const modDir = `/lib/modules/${kver}/kernel`;
+  const index = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const ent of fs.readdirSync(dir, {withFileTypes: true})) {
+      const p = path.join(dir, ent.name);
+      if (ent.isDirectory()) walk(p);
+      else if (ent.name.endsWith('.ko')) index.set(ent.name.slice(0, -3), p);
+    }
+  };
+  for (const sub of ['drivers/virtio', 'fs', 'net/9p']) walk(path.join(modDir, sub));
+  for (const m of INITRAMFS_MODULES) {
+    const p = index.get(m);
+    if (!p) {
+      // Built in (or compressed, which this kernel does not do): check modules.builtin.
+      const builtin = fs.readFileSync(`/lib/modules/${kver}/modules.builtin`, 'utf8');
+      if (new RegExp(`/${m.replace(/_/g, '[_-]')}\\.ko$`, 'm').test(builtin)) continue;
+      throw new Error(`module ${m}.ko not found under ${modDir}`);
+    }
+    entries.push({name: `lib/modules/${m}.ko`, mode: S_IFREG | 0o644, data: fs.readFileSync(p)});
+  }
+  const order = INITRAMFS_MODULES.filter((m) => index.has(m)).join('\n') + '\n';
+  entries.push({name: 'modules.order', mode: S_IFREG | 0o644, data: Buffer.from(order)});
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, zlib.gzipSync(cpioNewc(entries), {level: 6}));
+  fs.renameSync(tmp, out);
+}
+
+/**
+ * Decompresses the xz payload of a bzImage into an ELF vmlinux (cached by the bzImage's
+ * mtime and size). Returns undefined when this is not possible (then the bzImage is used).
+ */
+async function extractVmlinux(bzImage: string, out: string): Promise<string | undefined> {
+  const st = fs.statSync(bzImage);
+  const stampFile = `${out}.stamp`;
+  const want = `${bzImage} ${st.mtimeMs} ${st.size}`;
+  try {
+    if (fs.readFileSync(stampFile, 'utf8') === want && fs.existsSync(out)) return out;
+  } catch { /* not cached */ }
+  const img = fs.readFileSync(bzImage);
+  const at = img.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  if (at < 0 || !fs.existsSync('/usr/bin/xz')) return undefined;
+  const xzFile = `${out}.xz.tmp`;
+  const tmp = `${out}.tmp`;
+  try {
+    fs.writeFileSync(xzFile, img.subarray(at));
+    await new Promise<void>((resolve, reject) => {
+      const fd = fs.openSync(tmp, 'w');
+      const child = spawn('/usr/bin/xz', ['-dc', '--single-stream', xzFile], {stdio: ['ignore', fd, 'pipe']});
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      child.on('error', reject);
+      child.on('close', (code) => {
+        fs.closeSync(fd);
+        if (code === 0) resolve();
+        else reject(new Error(`xz exited ${code}: ${err}`));
+      });
+    });
+    const head = Buffer.alloc(4);
+    const fd = fs.openSync(tmp, 'r');
+    fs.readSync(fd, head, 0, 4, 0);
+    fs.closeSync(fd);
+    if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return undefined;
+    fs.renameSync(tmp, out);
+    fs.writeFileSync(stampFile, want);
+    return out;
+  } catch {
+    return undefined;
+  } finally {
+    fs.rmSync(xzFile, {force: true});
+    fs.rmSync(tmp, {force: true});
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+let cached: Promise<KernelLab> | undefined;
+
+/**
+ * Make sure everything a guest needs is here: installs missing packages with apt-get
+ * (as root), finds the 6.1 guest kernel, builds the nfit_test modules and the initramfs
+ * into test/kernel/.cache/<kver>/ unless already there for that kernel (and for the
+ * current initramfs/init). Safe to call concurrently from several workers.
+ */
+export function ensureKernelLab(): Promise<KernelLab> {
+  cached ??= doEnsure().catch((e: unknown) => {
+    cached = undefined;
+    throw e;
+  });
+  return cached;
+}
+
+async function doEnsure(): Promise<KernelLab> {
+  const root = repoRoot();
+  const lockDir = path.join(root, 'test', 'kernel', '.cache', 'lock');
+  return withLock(lockDir, async () => {
+    let missing = missingPrerequisites();
+    if (missing.length > 0) {
+      if (!canInstall()) throw new Error(`kernel lab prerequisites missing and cannot apt-get: ${missing.join(', ')}`);
+      await run(['apt-get', 'update', '-qq'], {env: APT_ENV}).catch(() => '');
+      await run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES], {env: APT_ENV});
+      missing = missingPrerequisites();
+      if (missing.length > 0) throw new Error(`kernel lab prerequisites still missing after apt-get: ${missing.join(', ')}`);
+    }
+    const kver = findGuestKernel() as string;
+    const cacheDir = path.join(root, 'test', 'kernel', '.cache', kver);
+    fs.mkdirSync(cacheDir, {recursive: true});
+    // Caches of other kernel versions are stale: drop them.
+    for (const ent of fs.readdirSync(path.dirname(cacheDir), {withFileTypes: true})) {
+      if (ent.isDirectory() && ent.name !== kver && ent.name !== 'lock' && /^\d/.test(ent.name)) {
+        fs.rmSync(path.join(path.dirname(cacheDir), ent.name), {recursive: true, force: true});
+      }
+    }
+
+    const nfitModules = await buildNfitTest(kver, path.join(cacheDir, 'nfit_test'));
+
+    // The initramfs depends on the kernel's modules, busybox and our init script.
+    const initramfs = path.join(cacheDir, 'initramfs.cpio.gz');
+    const stamp = path.join(cacheDir, 'initramfs.stamp');
+    const busybox = BUSYBOX_CANDIDATES.find((b) => fs.existsSync(b)) as string;
+    const want = JSON.stringify({
+      kver,
+      init: fs.readFileSync(path.join(kernelTestDir(), 'initramfs', 'init'), 'utf8'),
+      busybox: fs.statSync(busybox).mtimeMs,
+      modules: INITRAMFS_MODULES,
+      vmlinuz: fs.statSync(`/boot/vmlinuz-${kver}`).mtimeMs,
+    });
+    let have = '';
+    try {
+      have = fs.readFileSync(stamp, 'utf8');
+    } catch { /* none */ }
+    if (have !== want || !fs.existsSync(initramfs)) {
+      buildInitramfs(kver, initramfs);
+      fs.writeFileSync(stamp, want);
+    }
+    const vmlinux = await extractVmlinux(`/boot/vmlinuz-${kver}`, path.join(cacheDir, 'vmlinux'));
+    return {
+      kernelVersion: kver,
+      kernel: `/boot/vmlinuz-${kver}`,
+      vmlinux,
+      initramfs,
+      nfitModules,
+      qemu: QEMU,
+      repoRoot: root,
+      cacheDir,
+    };
+  });
+}
+
+export {NFIT_INSMOD_ORDER};

@@ -1,0 +1,74 @@
+// Builds the kernel's own NVDIMM emulator, nfit_test (tools/testing/nvdimm), against the
+// guest kernel's headers from Debian's linux-source, as in /work/shared/notes/kernel-lab.md.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {run} from './util';
+
+/**
+ * insmod order in the guest. `kmem` is not built here: it is the stock module, loaded
+ * with modprobe between dax_pmem and nfit_test (see the note).
+ */
+export const NFIT_INSMOD_ORDER = [
+  'test/nfit_test_iomap', 'libnvdimm', 'nd_btt', 'nd_pmem', 'nfit', 'device_dax', 'dax_pmem', 'test/nfit_test',
+] as const;
+
+const SOURCE_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
+
+/** Seconds the last build took in this process (undefined when the cache was used). */
+export let lastNfitBuildSeconds: number | undefined;
+
+/**
+ * Builds the nfit_test chain for kernel `kver` into `outDir` (unless already built for
+ * this kernel and source), and returns the absolute .ko paths in insmod order,
+ * nfit_test.ko last. The caller holds the lab lock.
+ */
+export async function buildNfitTest(kver: string, outDir: string): Promise<string[]> {
+  const headers = `/lib/modules/${kver}/build`;
+  const want = JSON.stringify({
+    kver,
+    source: fs.statSync(SOURCE_TARBALL).mtimeMs,
+    symvers: fs.statSync(path.join(headers, 'Module.symvers')).mtimeMs,
+    order: NFIT_INSMOD_ORDER,
+  });
+  const stamp = path.join(outDir, 'stamp');
+  const kos = NFIT_INSMOD_ORDER.map((m) => path.join(outDir, `${path.basename(m)}.ko`));
+  let have = '';
+  try {
+    have = fs.readFileSync(stamp, 'utf8');
+  } catch { /* not built */ }
+  if (have === want && kos.every((k) => fs.existsSync(k))) return kos;
+
+  const started = Date.now();
+  fs.rmSync(outDir, {recursive: true, force: true});
+  fs.mkdirSync(outDir, {recursive: true});
+  const work = fs.mkdtempSync(path.join(path.dirname(outDir), 'nfit-build-'));
+  try {
+    await run([
+      'tar', '-xJf', SOURCE_TARBALL, '-C', work, '--wildcards',
+      'linux-source-6.1/tools/testing/nvdimm', 'linux-source-6.1/drivers/nvdimm',
+      'linux-source-6.1/drivers/acpi/nfit', 'linux-source-6.1/drivers/dax',
+    ]);
+    const src = path.join(work, 'linux-source-6.1');
+    const m = path.join(src, 'tools', 'testing', 'nvdimm');
+    const log = await run([
+      'make', '-C', headers, `M=${m}`, `KCFLAGS=-I${src}/drivers/nvdimm -I${src}/drivers/acpi/nfit`,
+      `-j${Math.max(1, os.cpus().length)}`, 'modules',
+    ]);
+    fs.writeFileSync(path.join(outDir, 'build.log'), log);
+    for (const mod of NFIT_INSMOD_ORDER) {
+      const built = path.join(m, `${mod}.ko`);
+      if (!fs.existsSync(built)) throw new Error(`nfit_test build did not produce ${mod}.ko`);
+      fs.copyFileSync(built, path.join(outDir, `${path.basename(mod)}.ko`));
+    }
+    const vermagic = (await run(['modinfo', '-F', 'vermagic', kos[kos.length - 1]])).trim();
+    if (!vermagic.startsWith(`${kver} `)) {
+      throw new Error(`nfit_test.ko vermagic "${vermagic}" does not match the guest kernel ${kver}`);
+    }
+    fs.writeFileSync(stamp, want);
+  } finally {
+    fs.rmSync(work, {recursive: true, force: true});
+  }
+  lastNfitBuildSeconds = (Date.now() - started) / 1000;
+  return kos;
+}
