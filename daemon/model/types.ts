@@ -34,6 +34,11 @@ export interface Dimm {
   /** security: disabled | unlocked | locked | frozen | overwrite | unsupported (absent attribute) */
   security: string;
   handle?: number;
+  /** nfit/phys_id (SMBIOS handle) and nfit/id (vendor-serial id), as ndctl shows them. */
+  physId?: number;
+  uid?: string;
+  /** nmemN/state: "idle" or "active" (a region using it is enabled). */
+  state?: string;
   dev: string; // /dev/nmem0
   regions: Region[];
 }
@@ -47,11 +52,18 @@ export interface Region {
   resource: bigint; // physical start
   size: bigint;
   align: bigint;
-  available: bigint; // available_size
+  /** available_size, as ndctl reports it: 0 for label-less (nstype IO) regions, which cannot be carved. */
+  available: bigint;
+  /** nstype: 4 = io (label-less), 5 = pmem, 6 = blk. */
+  nstype?: number;
   targetNode: number; // target_node, -1 when unknown
   numaNode: number; // numa_node
   persistenceDomain?: string;
   readOnly: boolean;
+  /** max_available_extent: the largest contiguous free space for a new namespace. */
+  maxAvailableExtent?: bigint;
+  /** mappingN: which DIMM contributes which DPA range, in interleave position order. */
+  mappings?: RegionMapping[];
   /** Driver bound (nd_region) — disabled when absent. */
   enabled: boolean;
   /** badblocks ranges, converted to absolute physical addresses. */
@@ -60,6 +72,14 @@ export interface Region {
   namespaces: Namespace[];
   /** dax devices in this region whose namespace is in devdax mode. */
   daxDevices: DaxDevice[];
+}
+
+/** regionN/mappingK = "nmemX,offset,length,position". */
+export interface RegionMapping {
+  dimm: string; // nmem0
+  offset: bigint; // DPA offset on the DIMM
+  length: bigint;
+  position?: number;
 }
 
 /** One badblocks record: `sector count` in 512-byte units relative to region resource. */
@@ -82,6 +102,14 @@ export interface Namespace {
   /** map location: mem | dev (pfn/dax seed's "location"), when in fsdax/devdax mode */
   map?: string;
   align?: bigint;
+  /** nd_namespace_io (label-less) or nd_namespace_pmem (labelled). */
+  devtype?: string;
+  /** The seed claiming this namespace (dax0.0, pfn0.0, btt0.0): its `holder` attribute. */
+  holder?: string;
+  /** The claim's own uuid (in its info block): what ndctl prints as uuid for fsdax/devdax/sector. */
+  claimUuid?: string;
+  /** Size left after the claim's info block and struct-page map (the seed's size): what ndctl prints as size for fsdax/devdax. */
+  usableSize?: bigint;
   enabled: boolean;
   daxDevices: DaxDevice[];
 }
@@ -109,7 +137,9 @@ export interface DaxDevice {
   namespace?: Namespace;
   region?: Region;
   bus?: Bus;
-  /** Memory blocks that intersect the device's ranges (present when bound to kmem). */
+  /** For devices without an NVDIMM: the parent device (hmem.0, dax_region0 …). */
+  provider?: string;
+  /** Present memory blocks inside the ranges after rounding inward to the block size (kmem added them). */
   memblocks: MemBlock[];
   /** Bytes kmem can online after rounding each range inward to the block size. */
   kmemCapacity: bigint;
@@ -150,4 +180,6 @@ export interface Platform {
   hotplug: HotplugSettings;
   /** Memory blocks by id, only those belonging to dax devices or asked for. */
   memblocks: Map<number, MemBlock>;
+  /** Objects skipped because they were half-removed while scanning, and other oddities. */
+  warnings: string[];
 }

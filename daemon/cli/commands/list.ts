@@ -1,0 +1,253 @@
+// daxram list: what device-dax capacity there is, where it comes from (bus, region, namespace)
+// and what kmem would make of it. Read-only; the JSON speaks daxctl's field names where the
+// concept is the same so scripts written against `daxctl list` keep working.
+
+import type {Argv, CommandModule} from 'yargs';
+import {Sysfs} from '../../sysfs';
+import {NotFoundError, UsageError} from '../../errors';
+import {memblockSummary, scanPlatform} from '../../model/scan';
+import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../model/types';
+import {GlobalArgs, humanSize, printJson} from '../output';
+
+interface ListArgs extends GlobalArgs {
+  device?: string[];
+  region?: string[];
+  bus?: string[];
+  node?: number[];
+  regions?: boolean;
+  buses?: boolean;
+  dimms?: boolean;
+}
+
+const asList = (v: unknown): string[] | undefined =>
+  v === undefined ? undefined : (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).filter((x) => x !== '');
+
+/** dax0.0, /dev/dax0.0 → dax0.0 */
+const devName = (s: string) => s.replace(/^\/dev\//, '');
+/** region0, 0 → region0; ndbus1, 1 → ndbus1 */
+const named = (prefix: string, s: string) => (/^\d+$/.test(s) ? `${prefix}${s}` : s);
+
+export function regionMatches(r: Region | undefined, wanted: string[]): boolean {
+  return r !== undefined && wanted.some((w) => named('region', w) === r.name);
+}
+
+export function busMatches(b: Bus | undefined, wanted: string[]): boolean {
+  return b !== undefined && wanted.some((w) => named('ndbus', w) === b.name || w === b.provider);
+}
+
+export function filterDevices(p: Platform, a: {device?: string[]; region?: string[]; bus?: string[]; node?: number[]}): DaxDevice[] {
+  let devs = p.devices;
+  if (a.device) {
+    const want = a.device.map(devName);
+    for (const w of want) {
+      if (!devs.some((d) => d.name === w)) {
+        throw new NotFoundError(`no dax device ${w}`, {device: w, fix: 'run `daxram list` to see the dax devices there are'});
+      }
+    }
+    devs = devs.filter((d) => want.includes(d.name));
+  }
+  if (a.region) devs = devs.filter((d) => regionMatches(d.region, a.region!));
+  if (a.bus) devs = devs.filter((d) => busMatches(d.bus, a.bus!));
+  if (a.node) devs = devs.filter((d) => a.node!.includes(d.targetNode));
+  return devs;
+}
+
+/** Badblocks records of the device's region that overlap the device's ranges. */
+export function deviceBadblocks(d: DaxDevice): number {
+  if (!d.region) return 0;
+  let n = 0;
+  for (const bb of d.region.badblocks) {
+    if (d.ranges.some((r) => bb.start < r.start + r.size && r.start < bb.start + bb.length)) n++;
+  }
+  return n;
+}
+
+/** One device the way daxctl prints it, plus where it comes from and what kmem would add. */
+export function deviceJson(d: DaxDevice): Record<string, unknown> {
+  const j: Record<string, unknown> = {chardev: d.chardev, size: d.size};
+  if (d.targetNode >= 0) j.target_node = d.targetNode;
+  if (d.align > 0n) j.align = d.align;
+  // daxctl calls everything not bound to kmem "devdax" and flags the unbound with state.
+  j.mode = d.mode === 'system-ram' ? 'system-ram' : 'devdax';
+  if (d.mode === 'system-ram') {
+    const s = memblockSummary(d);
+    j.online_memblocks = s.online;
+    j.total_memblocks = s.total;
+    if (s.movable !== undefined) j.movable = s.movable;
+  }
+  if (d.mode === 'disabled') j.state = 'disabled';
+  j.numa_node = d.numaNode;
+  if (d.namespace) j.namespace = d.namespace.name;
+  if (d.region) j.region = d.region.name;
+  if (d.bus) j.bus = d.bus.provider;
+  else if (d.provider) j.provider = d.provider;
+  j.badblocks = deviceBadblocks(d);
+  j.kmem_capacity = d.kmemCapacity;
+  j.kmem_blocks = d.kmemBlocks;
+  let pgoff = 0n;
+  j.mappings = d.ranges.map((r) => {
+    const m = {page_offset: pgoff, start: r.start, end: r.start + r.size - 1n, size: r.size};
+    pgoff += r.size / 4096n;
+    return m;
+  });
+  return j;
+}
+
+export function namespaceJson(n: Namespace): Record<string, unknown> {
+  const j: Record<string, unknown> = {dev: n.name, mode: n.mode};
+  if (n.map) j.map = n.map;
+  j.size = n.usableSize ?? n.size;
+  // ndctl shows the claim's (info block) uuid for fsdax/devdax, the label's for raw.
+  const uuid = n.claimUuid ?? n.uuid;
+  if (uuid) j.uuid = uuid;
+  if (n.mode === 'devdax' && n.daxDevices[0]) j.chardev = n.daxDevices[0].chardev;
+  if (n.align !== undefined) j.align = n.align;
+  if (!n.enabled) j.state = 'disabled';
+  return j;
+}
+
+export function dimmJson(d: Dimm): Record<string, unknown> {
+  const j: Record<string, unknown> = {dev: d.name};
+  if (d.uid) j.id = d.uid;
+  if (d.handle !== undefined) j.handle = d.handle;
+  if (d.physId !== undefined) j.phys_id = d.physId;
+  if (d.security !== 'unsupported') j.security = d.security;
+  if (d.flags.length) j.flags = d.flags;
+  return j;
+}
+
+export function regionJson(r: Region, withDevices = true): Record<string, unknown> {
+  const j: Record<string, unknown> = {
+    dev: r.name,
+    size: r.size,
+    align: r.align,
+    available_size: r.available,
+  };
+  if (r.maxAvailableExtent !== undefined) j.max_available_extent = r.maxAvailableExtent;
+  j.type = r.devtype === 'nd_pmem' ? 'pmem' : r.devtype === 'nd_blk' ? 'blk' : r.devtype;
+  j.resource = r.resource;
+  j.numa_node = r.numaNode;
+  j.target_node = r.targetNode;
+  j.badblock_count = r.badblocks.length;
+  j.persistence_domain = r.persistenceDomain ?? 'unknown';
+  if (!r.enabled) j.state = 'disabled';
+  j.bus = r.bus.provider;
+  j.mappings = (r.mappings ?? []).map((m) => ({dimm: m.dimm, offset: m.offset, length: m.length, position: m.position}));
+  if (withDevices) {
+    j.namespaces = r.namespaces.map(namespaceJson);
+    j.devices = r.daxDevices.map((d) => d.name);
+  }
+  return j;
+}
+
+export function busJson(b: Bus): Record<string, unknown> {
+  const j: Record<string, unknown> = {provider: b.provider, dev: b.name, ctl: b.dev};
+  if (b.scrub) j.scrub_state = b.scrub.running ? 'active' : 'idle';
+  j.commands = b.commands;
+  j.regions = b.regions.map((r) => r.name);
+  j.dimms = b.dimms.map((d) => d.name);
+  return j;
+}
+
+function pad(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ')).join('\n') + '\n';
+}
+
+function human(p: Platform, devs: DaxDevice[], a: ListArgs): string {
+  let out = '';
+  if (devs.length === 0) {
+    out += 'no device-dax devices' + (a.device || a.region || a.bus || a.node ? ' match' : '') + '\n';
+  } else {
+    const rows = [['DEVICE', 'MODE', 'SIZE', 'KMEM', 'NODE', 'BLOCKS', 'ZONE', 'POISON', 'ORIGIN']];
+    for (const d of devs) {
+      const s = memblockSummary(d);
+      const mode = d.mode === 'system-ram' ? 'system-ram' : d.mode;
+      const blocks = d.mode === 'system-ram' ? `${s.online}/${s.total}` : `-/${d.kmemBlocks}`;
+      const zone = s.movable === undefined ? '-' : s.movable ? 'movable' : 'kernel';
+      const origin = d.namespace
+        ? `${d.namespace.name} ${d.region!.name} ${d.bus!.provider}`
+        : d.region
+          ? `${d.region.name} ${d.bus?.provider ?? ''}`
+          : d.provider ?? '-';
+      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), blocks, zone, String(deviceBadblocks(d)), origin]);
+    }
+    out += pad(rows);
+  }
+  const h = p.hotplug;
+  out += `memory block ${h.blockSize > 0n ? humanSize(h.blockSize) : 'n/a'}, auto_online_blocks ${h.autoOnlineBlocks}` + (h.onlinePolicy ? `, online_policy ${h.onlinePolicy}` : '') + '\n';
+  if (a.buses) {
+    out += '\n' + pad([['BUS', 'PROVIDER', 'SCRUB', 'COMMANDS'], ...p.buses.map((b) => [b.name, b.provider, b.scrub ? (b.scrub.running ? 'active' : 'idle') : '-', b.commands.join(',') || '-'])]);
+  }
+  if (a.regions) {
+    const rs = selectRegions(p, a);
+    if (rs.length) out += '\n' + pad([['REGION', 'BUS', 'START', 'SIZE', 'NODE', 'BADBLOCKS', 'DIMMS'], ...rs.map((r) => [r.name, r.bus.provider, '0x' + r.resource.toString(16), humanSize(r.size), String(r.targetNode), String(r.badblocks.length), r.dimms.map((d) => d.name).join(',')])]);
+  }
+  if (a.dimms) {
+    if (p.dimms.length) out += '\n' + pad([['DIMM', 'BUS', 'SECURITY', 'FLAGS'], ...p.dimms.map((d) => [d.name, d.bus.provider, d.security, d.flags.join(',') || '-'])]);
+  }
+  return out;
+}
+
+function selectRegions(p: Platform, a: ListArgs): Region[] {
+  let rs = p.regions;
+  if (a.region) rs = rs.filter((r) => regionMatches(r, a.region!));
+  if (a.bus) rs = rs.filter((r) => busMatches(r.bus, a.bus!));
+  if (a.node) rs = rs.filter((r) => a.node!.includes(r.targetNode));
+  return rs;
+}
+
+export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs): unknown {
+  const devices = devs.map(deviceJson);
+  if (!a.regions && !a.buses && !a.dimms) return devices;
+  const o: Record<string, unknown> = {devices};
+  if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
+  if (a.regions) o.regions = selectRegions(p, a).map((r) => regionJson(r));
+  if (a.dimms) o.dimms = p.dimms.filter((d) => !a.bus || busMatches(d.bus, a.bus)).map(dimmJson);
+  return o;
+}
+
+export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
+  command: 'list',
+  describe: 'List device-dax devices, where they come from, and what kmem would online',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .usage(
+        'daxram list [options]\n\n' +
+          'One line per device-dax device: its mode (devdax, system-ram, disabled), size, the\n' +
+          'capacity kmem can online once each range is rounded inward to the memory block size\n' +
+          '(KMEM), target node, online/total memory blocks and their zone, poison records\n' +
+          'overlapping it, and its origin (namespace, region, bus; or hmem/CXL parent).\n' +
+          'With --json the fields are daxctl\'s (chardev, size, target_node, align, mode,\n' +
+          'online_memblocks, total_memblocks, movable) plus namespace, region, bus, badblocks,\n' +
+          'kmem_capacity and mappings.',
+      )
+      .option('device', {alias: 'd', type: 'string', array: true, describe: 'Only these devices (dax0.0 or /dev/dax0.0; repeat or comma-separate)'})
+      .option('region', {alias: 'r', type: 'string', array: true, describe: 'Only devices in this region (region0 or 0)'})
+      .option('bus', {alias: 'b', type: 'string', array: true, describe: 'Only devices on this bus (ndbus0, 0 or a provider like ACPI.NFIT)'})
+      .option('node', {alias: 'n', type: 'number', array: true, describe: 'Only devices whose target_node is this'})
+      .option('regions', {alias: 'R', type: 'boolean', describe: 'Also list regions (with their namespaces)'})
+      .option('buses', {alias: 'B', type: 'boolean', describe: 'Also list NVDIMM buses'})
+      .option('dimms', {alias: 'D', type: 'boolean', describe: 'Also list DIMMs'})
+      .example('daxram list', 'table of every device-dax device')
+      .example('daxram list --json -d dax0.0', 'daxctl-style JSON for one device')
+      .example('daxram list -n 1 -R', 'devices on node 1 and the regions they come from') as unknown as Argv<ListArgs>,
+  handler: (argv) => {
+    const a: ListArgs = {
+      ...argv,
+      device: asList(argv.device),
+      region: asList(argv.region),
+      bus: asList(argv.bus),
+      node: argv.node === undefined ? undefined : (Array.isArray(argv.node) ? argv.node : [argv.node]),
+    };
+    if (a.node && a.node.some((n) => !Number.isInteger(n))) {
+      throw new UsageError(`--node takes NUMA node numbers`, {fix: 'e.g. -n 1'});
+    }
+    const sysfs = new Sysfs(argv.root ?? '/');
+    const p = scanPlatform(sysfs, {devices: a.device?.map(devName)});
+    const devs = filterDevices(p, a);
+    for (const w of p.warnings) process.stderr.write(`daxram: warning: ${w}\n`);
+    if (argv.json) printJson(listJson(p, devs, a));
+    else process.stdout.write(human(p, devs, a));
+  },
+};

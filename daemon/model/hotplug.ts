@@ -1,0 +1,52 @@
+// Memory-hotplug settings: what the kernel does with memory that kmem adds. block_size_bytes
+// decides how much of a dax range kmem can use at all (each range is rounded inward to it);
+// auto_online_blocks and online_policy decide which zone new blocks land in.
+
+import type {Sysfs} from '../sysfs';
+import {SysfsError} from '../errors';
+import type {HotplugSettings} from './types';
+
+export const MEMORY_DIR = '/sys/devices/system/memory';
+export const NODE_DIR = '/sys/devices/system/node';
+export const ONLINE_POLICY = '/sys/module/memory_hotplug/parameters/online_policy';
+const MEMMAP_ON_MEMORY = '/sys/module/memory_hotplug/parameters/memmap_on_memory';
+
+const HEX_RE = /^(0x)?[0-9a-fA-F]+$/;
+
+/** block_size_bytes is printed with %lx: hex, no 0x prefix ("8000000" is 128 MiB). */
+export function parseBlockSize(raw: string, where: string): bigint {
+  const s = raw.trim();
+  if (!HEX_RE.test(s)) throw new SysfsError(`${where}: expected a hex block size, got "${raw}"`, {path: where});
+  const v = BigInt(s.startsWith('0x') ? s : '0x' + s);
+  // A block is a power of two of at least one page; anything else is not a kernel we understand.
+  if (v < 4096n || (v & (v - 1n)) !== 0n) {
+    throw new SysfsError(`${where}: block size ${raw} is not a power of two >= 4096`, {path: where});
+  }
+  return v;
+}
+
+/**
+ * Without CONFIG_MEMORY_HOTPLUG there is no memory directory: blockSize is 0n and a warning is
+ * recorded, since listing devices is still useful; anything kmem-related reports 0 capacity.
+ */
+export function readHotplug(sysfs: Sysfs, warnings: string[]): HotplugSettings {
+  const bsPath = `${MEMORY_DIR}/block_size_bytes`;
+  const raw = sysfs.readOptional(bsPath);
+  let blockSize = 0n;
+  if (raw === undefined) {
+    warnings.push(`${bsPath}: absent; kernel has no memory hotplug, kmem cannot add memory`);
+  } else {
+    blockSize = parseBlockSize(raw, bsPath);
+  }
+  const autoPath = `${MEMORY_DIR}/auto_online_blocks`;
+  const autoOnlineBlocks = sysfs.readOptional(autoPath) ?? 'unsupported';
+  if (!/^(offline|online|online_kernel|online_movable|unsupported)$/.test(autoOnlineBlocks)) {
+    throw new SysfsError(`${autoPath}: unexpected value "${autoOnlineBlocks}"`, {path: autoPath});
+  }
+  const onlinePolicy = sysfs.readOptional(ONLINE_POLICY);
+  const mm = sysfs.readOptional(MEMMAP_ON_MEMORY);
+  const settings: HotplugSettings = {blockSize, autoOnlineBlocks};
+  if (onlinePolicy !== undefined) settings.onlinePolicy = onlinePolicy;
+  if (mm !== undefined) settings.memmapOnMemory = mm === 'Y' || mm === '1';
+  return settings;
+}

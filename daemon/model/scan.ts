@@ -1,0 +1,204 @@
+// scanPlatform: one pass over sysfs that builds the whole model and links it both ways
+// (device → namespace → region → bus, region ↔ DIMMs, device → memory blocks), so no question
+// asked of the model re-walks sysfs. Usable now: API is stable (scanPlatform(sysfs, opts)).
+//
+// Malformed sysfs: an attribute that is present but does not parse throws SysfsError naming the
+// path. A device whose directory is listed but whose required attributes are gone is being
+// removed: it is skipped and a warning naming the path goes into Platform.warnings (or, with
+// {strict: true}, it throws — for callers about to act on that device).
+
+import type {Sysfs} from '../sysfs';
+import type {Bus, DaxDevice, Dimm, MemBlock, Namespace, Platform, Region} from './types';
+import {HalfRemoved} from './attr';
+import {ND_DEVICES, readBus} from './bus';
+import {readDimm} from './dimm';
+import {readRegion} from './region';
+import {readNamespace} from './namespace';
+import {DAX_DEVICES, readDaxDevice, kmemCapacity, DaxOrigin} from './dax';
+import {readHotplug} from './hotplug';
+import {readBlockNodes, readMemBlock} from './memblock';
+import {SysfsError} from '../errors';
+
+export interface ScanOptions {
+  /** Read the memory blocks of each dax device (default true). */
+  memblocks?: boolean;
+  /** Throw on half-removed devices instead of skipping them with a warning. */
+  strict?: boolean;
+  /** Only read memory blocks for these dax devices (names); others get memblocks []. */
+  devices?: string[];
+}
+
+export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
+  const warnings: string[] = [];
+  const skip = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof HalfRemoved && !opts.strict) {
+        warnings.push(`${e.device}: skipped, ${e.path} vanished (device being removed?)`);
+        return undefined;
+      }
+      throw e;
+    }
+  };
+
+  const hotplug = readHotplug(sysfs, warnings);
+
+  // nd bus: resolve each device once; parents in /sys/devices give the hierarchy.
+  const ndNames = sysfs.list(ND_DEVICES);
+  const real = new Map<string, string>();
+  for (const n of ndNames) {
+    const r = skip(() => {
+      try {
+        return sysfs.real(`${ND_DEVICES}/${n}`);
+      } catch (e) {
+        throw new HalfRemoved(`${ND_DEVICES}/${n} no longer resolves`, {path: `${ND_DEVICES}/${n}`, device: n, cause: e});
+      }
+    });
+    if (r !== undefined) real.set(n, r);
+  }
+  const parentName = (p: string) => p.slice(0, p.lastIndexOf('/')).split('/').pop()!;
+  const parentDir = (p: string) => p.slice(0, p.lastIndexOf('/'));
+
+  const buses: Bus[] = [];
+  const busByName = new Map<string, Bus>();
+  const busDirs = new Set<string>();
+  for (const n of ndNames) if (/^ndbus\d+$/.test(n) && real.has(n)) busDirs.add(real.get(n)!);
+  // Some kernels keep ndbusN off the nd bus: find it as the parent of its regions and DIMMs.
+  for (const [n, r] of real) if (/^(region|nmem)\d+$/.test(n) && /^ndbus\d+$/.test(parentName(r))) busDirs.add(parentDir(r));
+  for (const dir of [...busDirs].sort()) {
+    const name = dir.split('/').pop()!;
+    const bus = skip(() => readBus(sysfs, name, dir));
+    if (!bus) continue;
+    buses.push(bus);
+    busByName.set(name, bus);
+  }
+  buses.sort((a, b) => a.id - b.id);
+
+  const dimms: Dimm[] = [];
+  const dimmByName = new Map<string, Dimm>();
+  for (const n of ndNames) {
+    if (!/^nmem\d+$/.test(n) || !real.has(n)) continue;
+    const r = real.get(n)!;
+    const bus = busByName.get(parentName(r));
+    if (!bus) continue;
+    const d = skip(() => readDimm(sysfs, n, r, bus));
+    if (!d) continue;
+    dimms.push(d);
+    dimmByName.set(n, d);
+    bus.dimms.push(d);
+  }
+
+  const regions: Region[] = [];
+  const regionByName = new Map<string, Region>();
+  const regionDir = new Map<Region, string>();
+  for (const n of ndNames) {
+    if (!/^region\d+$/.test(n) || !real.has(n)) continue;
+    const r = real.get(n)!;
+    const bus = busByName.get(parentName(r));
+    if (!bus) continue;
+    const reg = skip(() => readRegion(sysfs, n, r, bus));
+    if (!reg) continue;
+    regions.push(reg);
+    regionByName.set(n, reg);
+    regionDir.set(reg, r);
+    bus.regions.push(reg);
+    for (const m of reg.mappings ?? []) {
+      const d = dimmByName.get(m.dimm);
+      if (!d) {
+        warnings.push(`${n}: mapping names ${m.dimm}, which is not on the nd bus`);
+        continue;
+      }
+      if (!reg.dimms.includes(d)) reg.dimms.push(d);
+      if (!d.regions.includes(reg)) d.regions.push(reg);
+    }
+  }
+
+  const namespaces: Namespace[] = [];
+  const nsByName = new Map<string, Namespace>();
+  for (const n of ndNames) {
+    if (!/^namespace\d+\.\d+$/.test(n) || !real.has(n)) continue;
+    const r = real.get(n)!;
+    const reg = regionByName.get(parentName(r));
+    if (!reg) continue;
+    const ns = skip(() => readNamespace(sysfs, n, regionDir.get(reg)!, reg));
+    if (!ns) continue;
+    namespaces.push(ns);
+    nsByName.set(n, ns);
+    reg.namespaces.push(ns);
+  }
+
+  // dax bus.
+  const devices: DaxDevice[] = [];
+  const origins = new Map<DaxDevice, DaxOrigin>();
+  for (const n of sysfs.list(DAX_DEVICES, /^dax\d+\.\d+$/)) {
+    const got = skip(() => {
+      try {
+        return readDaxDevice(sysfs, n, hotplug.blockSize, warnings);
+      } catch (e) {
+        // The link or directory went away between listing and reading.
+        if (e instanceof SysfsError && !(e instanceof HalfRemoved) && !sysfs.exists(`${DAX_DEVICES}/${n}/size`)) {
+          throw new HalfRemoved(`${DAX_DEVICES}/${n} vanished`, {path: `${DAX_DEVICES}/${n}`, device: n, cause: e});
+        }
+        throw e;
+      }
+    });
+    if (!got) continue;
+    devices.push(got.dev);
+    origins.set(got.dev, got.origin);
+  }
+  for (const dev of devices) {
+    const o = origins.get(dev)!;
+    if (!o.bus) continue;
+    dev.bus = busByName.get(o.bus);
+    dev.region = o.region ? regionByName.get(o.region) : undefined;
+    if (o.seed && dev.region) {
+      // The seed names its namespace; it is the authority, the path only finds the seed.
+      const nsName = sysfs.readOptional(`${o.regionDir}/${o.seed}/namespace`, o.seed)?.trim();
+      const ns = nsName ? nsByName.get(nsName) : undefined;
+      if (ns) {
+        dev.namespace = ns;
+        ns.daxDevices.push(dev);
+      }
+    }
+    if (dev.region) dev.region.daxDevices.push(dev);
+  }
+
+  // Memory blocks: only those kmem would add for each device, present ones only.
+  const memblocks = new Map<number, MemBlock>();
+  if (opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0) {
+    const want = opts.devices ? new Set(opts.devices) : undefined;
+    const nodes = readBlockNodes(sysfs);
+    for (const dev of devices) {
+      if (want && !want.has(dev.name)) continue;
+      const spans = kmemCapacity(dev.ranges, hotplug.blockSize).firstBlocks;
+      for (const [first, count] of spans) {
+        for (let id = first; id < first + count; id++) {
+          let b = memblocks.get(id);
+          if (!b) {
+            b = readMemBlock(sysfs, id, hotplug.blockSize, {nodes});
+            if (!b) continue;
+            memblocks.set(id, b);
+          }
+          dev.memblocks.push(b);
+        }
+      }
+    }
+  }
+
+  return {buses, dimms, regions, namespaces, devices, hotplug, memblocks, warnings};
+}
+
+/** daxctl's view of a device's blocks: online count, total, and movable (only when any is online). */
+export function memblockSummary(dev: DaxDevice): {online: number; total: number; movable?: boolean} {
+  let online = 0;
+  let movable = true;
+  for (const b of dev.memblocks) {
+    if (b.state !== 'online') continue;
+    online++;
+    if (b.validZones[0] !== 'Movable') movable = false;
+  }
+  const s: {online: number; total: number; movable?: boolean} = {online, total: dev.memblocks.length};
+  if (online > 0) s.movable = movable;
+  return s;
+}
