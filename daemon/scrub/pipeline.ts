@@ -1,0 +1,301 @@
+// Scrub-and-clear for one dax device: the safety step before a range reaches the page allocator.
+//
+//   ARS_CAP(range) → scrub type supported? → ARS_START/ARS_STATUS until done (ars.ts)
+//   → found = ARS records ∪ region badblocks, inside the device's range
+//   → CLEAR_ERROR each, aligned (clear.ts), checking `cleared`
+//   → verify: a second scrub and a fresh read of region badblocks.
+//
+// A device with no ARS behind it (QEMU's NFIT, e820 "memmap=" pmem, hmem, CXL) is not an error:
+// the result says scrubSupported=false with the reason, and policy decides what that means.
+// Region badblocks are still reported for NVDIMM devices, since the kernel may know poison even
+// where user space cannot scrub.
+
+import {DaxramError, NotFoundError} from '../errors';
+import type {Bus, DaxDevice, Range, Region} from '../model/types';
+import {parseBadblocks} from '../model/region';
+import {ND_DEVICES} from '../model/bus';
+import {scanPlatform} from '../model/scan';
+import {ArsCapResult, ND_ARS_PERSISTENT, ND_ARS_VOLATILE, NativeBinding} from '../native';
+import {NdBusHandle} from '../ndctl';
+import type {Sysfs} from '../sysfs';
+import {ArsScan, Clock, KernelScrub, arsCapability, realClock, runArs, ScrubAttr, ScrubProgress} from './ars';
+import {ClearOutcome, executeClears, planClears} from './clear';
+import {clip, hex, intersect, normalize, subtract} from './ranges';
+
+const ARS_COMMANDS = ['ars_cap', 'ars_start', 'ars_status'];
+
+/** What the pipeline needs to know about a device: taken from the platform model. */
+export interface ScrubTarget {
+  device: string;
+  ranges: Range[];
+  bus?: {name: string; dev: string; provider: string; commands: string[]; scrubSupported: boolean};
+  region?: {name: string; resource: bigint; size: bigint; devtype: string};
+}
+
+export function targetOf(dev: DaxDevice): ScrubTarget {
+  const t: ScrubTarget = {device: dev.name, ranges: dev.ranges.map((r) => ({start: r.start, size: r.size}))};
+  const bus: Bus | undefined = dev.bus ?? dev.region?.bus;
+  if (bus) t.bus = {name: bus.name, dev: bus.dev, provider: bus.provider, commands: bus.commands, scrubSupported: bus.scrubSupported};
+  const region: Region | undefined = dev.region;
+  if (region) t.region = {name: region.name, resource: region.resource, size: region.size, devtype: region.devtype};
+  return t;
+}
+
+export interface ScrubOptions {
+  /** Clear what is found (daxram clear) or only report it (daxram scrub). */
+  clear: boolean;
+  /** Plan the clears but issue no CLEAR_ERROR. The scrub itself still runs (it changes no data). */
+  dryRun?: boolean;
+  /** Second scrub after clearing (default true when something was cleared). */
+  verify?: boolean;
+  timeoutMs?: number;
+  clock?: Clock;
+  onProgress?: (p: ScrubProgress) => void;
+  /** Override how the kernel's own scrub is waited for (tests). */
+  kernelScrub?: KernelScrub;
+}
+
+export interface PlannedIoctl {
+  ioctl: 'ND_IOCTL_CLEAR_ERROR';
+  dev: string;
+  address: bigint;
+  length: bigint;
+}
+
+export interface ScrubResult {
+  device: string;
+  bus?: string;
+  provider?: string;
+  region?: string;
+  /** The device's physical ranges. */
+  ranges: Range[];
+  scrubSupported: boolean;
+  /** Why not, when scrubSupported is false. */
+  reason?: string;
+  scrubType?: 'persistent' | 'volatile';
+  clearErrUnit?: number;
+  /** Poison in the device's ranges: ARS records ∪ region badblocks. */
+  found: Range[];
+  foundByArs: Range[];
+  foundInBadblocks: Range[];
+  /** Region badblocks outside this device (other namespaces / metadata): reported, not touched. */
+  badblocksElsewhere: Range[];
+  /** CLEAR_ERROR ranges (planned, or issued when not a dry run). */
+  planned: Range[];
+  cleared: Range[];
+  failed: Array<{range: Range; error: string}>;
+  /** Poison still present after the run (for a scrub-only or dry run: everything found). */
+  remaining: Range[];
+  unclearable: Range[];
+  /** Verified clean by a second scrub and region badblocks (undefined when not verified). */
+  verified?: boolean;
+  /** The kernel's own scrub was running and we waited for it. */
+  waitedForKernelScrub: boolean;
+  kernelScrubWaitMs: number;
+  ars: Omit<ArsScan, 'records'>[];
+  dryRun: boolean;
+  ioctls: PlannedIoctl[];
+  durations: {capMs: number; scrubMs: number; clearMs: number; verifyMs: number; totalMs: number};
+}
+
+function emptyResult(t: ScrubTarget, dryRun: boolean): ScrubResult {
+  return {
+    device: t.device,
+    bus: t.bus?.name,
+    provider: t.bus?.provider,
+    region: t.region?.name,
+    ranges: t.ranges,
+    scrubSupported: false,
+    found: [],
+    foundByArs: [],
+    foundInBadblocks: [],
+    badblocksElsewhere: [],
+    planned: [],
+    cleared: [],
+    failed: [],
+    remaining: [],
+    unclearable: [],
+    waitedForKernelScrub: false,
+    kernelScrubWaitMs: 0,
+    ars: [],
+    dryRun,
+    ioctls: [],
+    durations: {capMs: 0, scrubMs: 0, clearMs: 0, verifyMs: 0, totalMs: 0},
+  };
+}
+
+/** Region badblocks as absolute ranges, read now (the model's copy may be stale after a clear). */
+export function readRegionBadblocks(sysfs: Sysfs, region: {name: string; resource: bigint}): Range[] {
+  const p = `${ND_DEVICES}/${region.name}/badblocks`;
+  const raw = sysfs.readOptional(p, region.name);
+  if (raw === undefined) return [];
+  return normalize(parseBadblocks(raw, region.resource, p, region.name).map((b) => ({start: b.start, size: b.length})));
+}
+
+/**
+ * Scrub (and with opts.clear, clear) one device. Throws typed errors for what the operator must
+ * fix (EPERM, timeouts, firmware errors); "no ARS here" is a result, not an error.
+ */
+export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubTarget, opts: ScrubOptions): Promise<ScrubResult> {
+  const clock = opts.clock ?? realClock;
+  const t0 = clock.now();
+  const deadline = t0 + (opts.timeoutMs ?? 3600_000);
+  const dryRun = opts.dryRun ?? false;
+  const res = emptyResult(t, dryRun);
+  const finish = () => {
+    res.durations.totalMs = Math.round(clock.now() - t0);
+    return res;
+  };
+  if (t.ranges.length === 0) throw new NotFoundError(`${t.device} has no physical range (size 0?)`, {device: t.device});
+
+  const badblocksNow = (): Range[] => (t.region ? readRegionBadblocks(sysfs, t.region) : []);
+  const bb0 = badblocksNow();
+  res.foundInBadblocks = normalize(t.ranges.flatMap((r) => clip(bb0, r)));
+  res.badblocksElsewhere = subtract(bb0, t.ranges);
+
+  if (!t.bus) {
+    res.reason = 'no NVDIMM bus behind this device (hmem/CXL memory): the platform offers no address range scrub to user space';
+  } else if (!ARS_COMMANDS.every((c) => t.bus!.commands.includes(c))) {
+    const have = t.bus.commands.length ? t.bus.commands.join(' ') : 'none';
+    res.reason = `${t.bus.name} (${t.bus.provider}) does not implement ${ARS_COMMANDS.join('/')} (commands: ${have})`;
+  }
+  if (res.reason) {
+    res.found = res.foundInBadblocks;
+    res.remaining = res.found;
+    return finish();
+  }
+  const bus = t.bus!;
+  const type = t.region?.devtype === 'nd_volatile' ? ND_ARS_VOLATILE : ND_ARS_PERSISTENT;
+  res.scrubType = type === ND_ARS_PERSISTENT ? 'persistent' : 'volatile';
+  const kernelScrub = opts.kernelScrub ?? new ScrubAttr(native, sysfs.p(`${ND_DEVICES}/${bus.name}/nfit/scrub`), clock);
+  const progress = (phase: ScrubProgress['phase'], message: string) =>
+    opts.onProgress?.({phase, device: t.device, elapsedMs: Math.round(clock.now() - t0), message});
+
+  const handle = NdBusHandle.open(native, sysfs.p(bus.dev), {device: t.device});
+  try {
+    // Capability and scope, per range.
+    const c0 = clock.now();
+    const caps: ArsCapResult[] = [];
+    for (const r of t.ranges) {
+      const c = await arsCapability(handle, r, type);
+      if (!c.supported) {
+        res.reason = c.reason;
+        res.found = res.foundInBadblocks;
+        res.remaining = res.found;
+        res.durations.capMs = Math.round(clock.now() - c0);
+        return finish();
+      }
+      caps.push(c.cap);
+    }
+    res.scrubSupported = true;
+    res.clearErrUnit = caps[0].clearErrUnit;
+    res.durations.capMs = Math.round(clock.now() - c0);
+
+    const scrubAll = async (phase: 'ars' | 'verify'): Promise<Range[]> => {
+      const found: Range[] = [];
+      for (let i = 0; i < t.ranges.length; i++) {
+        const scan = await runArs(handle, caps[i], t.ranges[i], {
+          device: t.device,
+          type,
+          clock,
+          deadline,
+          kernelScrub,
+          startedAt: t0,
+          onProgress: (p) => opts.onProgress?.(phase === 'verify' ? {...p, phase: 'verify'} : p),
+        });
+        const {records, ...stats} = scan;
+        res.ars.push(stats);
+        if (scan.kernelScrubBusy > 0) res.waitedForKernelScrub = true;
+        res.kernelScrubWaitMs += Math.round(scan.kernelScrubWaitMs);
+        found.push(...records);
+      }
+      return normalize(found);
+    };
+
+    const s0 = clock.now();
+    res.foundByArs = await scrubAll('ars');
+    res.durations.scrubMs = Math.round(clock.now() - s0);
+    // The kernel's scrub may have run while we waited; read badblocks again.
+    const bb1 = badblocksNow();
+    res.foundInBadblocks = normalize(t.ranges.flatMap((r) => clip(bb1, r)));
+    res.found = normalize([...res.foundByArs, ...res.foundInBadblocks]);
+
+    if (!opts.clear) {
+      res.remaining = res.found;
+      return finish();
+    }
+
+    // Plan per device range, each clamped to what ARS_CAP said the firmware covers.
+    const unit = BigInt(res.clearErrUnit || 1);
+    for (let i = 0; i < t.ranges.length; i++) {
+      const capRange = caps[i].length > 0n ? {start: caps[i].address, size: caps[i].length} : t.ranges[i];
+      const within = intersect(t.ranges[i], capRange) ?? t.ranges[i];
+      const plan = planClears(res.found, within, unit);
+      res.planned.push(...plan.clears);
+      res.unclearable.push(...plan.unclearable);
+    }
+    res.planned = normalize(res.planned);
+    res.unclearable = normalize(res.unclearable);
+    res.ioctls = res.planned.map((r) => ({ioctl: 'ND_IOCTL_CLEAR_ERROR', dev: bus.dev, address: r.start, length: r.size}));
+    if (dryRun) {
+      res.remaining = res.found;
+      return finish();
+    }
+
+    const k0 = clock.now();
+    const outcomes: ClearOutcome[] = await executeClears(handle, res.planned, unit, (r) =>
+      progress('clear', `CLEAR_ERROR ${hex(r.start)}+${hex(r.size)}`),
+    );
+    res.durations.clearMs = Math.round(clock.now() - k0);
+    res.cleared = normalize(outcomes.filter((o) => o.ok).map((o) => o.range));
+    res.failed = outcomes.filter((o) => !o.ok).map((o) => ({range: o.range, error: o.error ?? 'incomplete'}));
+
+    // Verify: what a fresh scrub and the kernel's badblocks still see.
+    if (opts.verify ?? res.planned.length > 0) {
+      const v0 = clock.now();
+      progress('verify', 'second scrub to verify');
+      const again = await scrubAll('verify');
+      const bb2 = normalize(t.ranges.flatMap((r) => clip(badblocksNow(), r)));
+      res.remaining = normalize([...again, ...bb2]);
+      res.verified = res.remaining.length === 0;
+      res.durations.verifyMs = Math.round(clock.now() - v0);
+    } else {
+      res.remaining = subtract(res.found, res.cleared);
+    }
+    return finish();
+  } catch (e) {
+    if (e instanceof DaxramError) throw e;
+    throw new DaxramError(`scrub of ${t.device} failed: ${(e as Error).message}`, {device: t.device, cause: e});
+  } finally {
+    handle.close();
+  }
+}
+
+/** Find a dax device by name in a fresh scan and build its scrub target. */
+export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
+  const platform = scanPlatform(sysfs, {memblocks: false, devices: [name]});
+  const dev = platform.devices.find((d) => d.name === name);
+  if (!dev) {
+    const known = platform.devices.map((d) => d.name).join(', ') || 'none';
+    throw new NotFoundError(`no dax device named ${name}`, {device: name, fix: `dax devices present: ${known} (see daxram list)`});
+  }
+  return targetOf(dev);
+}
+
+/**
+ * The engine's poison gate input (policy/sources.ts PoisonSource shape): scrub and clear the
+ * device, report what remains. Structural types keep this module free of an engine import.
+ */
+export function scrubPoisonSource(
+  native: NativeBinding,
+  sysfs: Sysfs,
+  opts: Omit<ScrubOptions, 'clear'> = {},
+): (dev: {name: string}) => Promise<{scrubSupported: boolean; found: Range[]; cleared: Range[]; remaining: Range[]; source: string}> {
+  return async (dev) => {
+    const r = await scrubDevice(native, sysfs, targetByName(sysfs, dev.name), {...opts, clear: true});
+    const source = r.scrubSupported
+      ? `address range scrub on ${r.bus} + ${r.region}/badblocks${r.verified === undefined ? '' : r.verified ? ' (verified)' : ' (verification found poison)'}`
+      : `${r.region ? `${r.region}/badblocks` : 'none'} (scrub unsupported: ${r.reason})`;
+    return {scrubSupported: r.scrubSupported, found: r.found, cleared: r.cleared, remaining: r.remaining, source};
+  };
+}

@@ -1,0 +1,71 @@
+// Physical range arithmetic for scrub results: half-open [start, start+size), bigint bytes.
+
+import type {Range} from '../model/types';
+
+export const end = (r: Range): bigint => r.start + r.size;
+
+/** Sorted, with overlapping and touching ranges merged; empty ranges dropped. */
+export function normalize(ranges: Range[]): Range[] {
+  const sorted = ranges.filter((r) => r.size > 0n).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: Range[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.start <= end(last)) {
+      const e = end(r) > end(last) ? end(r) : end(last);
+      last.size = e - last.start;
+    } else {
+      out.push({start: r.start, size: r.size});
+    }
+  }
+  return out;
+}
+
+export function intersect(r: Range, within: Range): Range | undefined {
+  const s = r.start > within.start ? r.start : within.start;
+  const e = end(r) < end(within) ? end(r) : end(within);
+  return e > s ? {start: s, size: e - s} : undefined;
+}
+
+/** The parts of `ranges` inside `within`. */
+export function clip(ranges: Range[], within: Range): Range[] {
+  return normalize(ranges.map((r) => intersect(r, within)).filter((r): r is Range => r !== undefined));
+}
+
+/** The parts of `ranges` outside `within`. */
+export function outside(ranges: Range[], within: Range): Range[] {
+  const out: Range[] = [];
+  for (const r of ranges) {
+    if (r.start < within.start) out.push({start: r.start, size: (end(r) < within.start ? end(r) : within.start) - r.start});
+    if (end(r) > end(within)) {
+      const s = r.start > end(within) ? r.start : end(within);
+      out.push({start: s, size: end(r) - s});
+    }
+  }
+  return normalize(out);
+}
+
+/** `ranges` minus `minus`. */
+export function subtract(ranges: Range[], minus: Range[]): Range[] {
+  let cur = normalize(ranges);
+  for (const m of normalize(minus)) {
+    const next: Range[] = [];
+    for (const r of cur) {
+      if (end(m) <= r.start || m.start >= end(r)) {
+        next.push(r);
+        continue;
+      }
+      if (m.start > r.start) next.push({start: r.start, size: m.start - r.start});
+      if (end(m) < end(r)) next.push({start: end(m), size: end(r) - end(m)});
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+export const totalBytes = (ranges: Range[]): bigint => ranges.reduce((s, r) => s + r.size, 0n);
+
+export const alignDown = (v: bigint, a: bigint): bigint => (v / a) * a;
+export const alignUp = (v: bigint, a: bigint): bigint => ((v + a - 1n) / a) * a;
+
+export const hex = (v: bigint): string => '0x' + v.toString(16);
+export const fmtRange = (r: Range): string => `${hex(r.start)}-${hex(end(r) - 1n)} (${r.size} B)`;
