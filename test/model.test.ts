@@ -102,6 +102,7 @@ test('label-less region: nothing allocatable, as libndctl reports it', (t) => {
   const [io, pmem] = scanPlatform(fx.sysfs).regions;
   t.is(io.nstype, 4);
   t.is(io.available, 0n);
+  t.is(io.maxAvailableExtent ?? 0n, 0n);
   t.is(pmem.nstype, 5);
   t.is(pmem.available, 2n * GiB);
 });

@@ -71,7 +71,7 @@ export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): R
   const pd = sysfs.readOptional(`${dir}/persistence_domain`, name);
   if (pd !== undefined && pd.trim() !== '') region.persistenceDomain = pd.trim();
   const mae = optBig(sysfs, `${dir}/max_available_extent`, name);
-  if (mae !== undefined) region.maxAvailableExtent = mae;
+  if (mae !== undefined) region.maxAvailableExtent = nstype === ND_DEVICE_NAMESPACE_IO ? 0n : mae;
   // badblocks refuses reads (ENXIO) while the region is disabled: readOptional gives undefined.
   const bbPath = `${dir}/badblocks`;
   const bb = sysfs.readOptional(bbPath, name);

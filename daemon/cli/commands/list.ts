@@ -124,7 +124,9 @@ export function regionJson(r: Region, withDevices = true): Record<string, unknow
     available_size: r.available,
   };
   if (r.maxAvailableExtent !== undefined) j.max_available_extent = r.maxAvailableExtent;
-  j.type = r.devtype === 'nd_pmem' ? 'pmem' : r.devtype === 'nd_blk' ? 'blk' : r.devtype;
+  // libndctl calls volatile regions "pmem" too (same namespace type); devtype tells them apart.
+  j.type = r.devtype === 'nd_pmem' || r.devtype === 'nd_volatile' ? 'pmem' : r.devtype === 'nd_blk' ? 'blk' : r.devtype;
+  j.devtype = r.devtype;
   j.resource = r.resource;
   j.numa_node = r.numaNode;
   j.target_node = r.targetNode;
