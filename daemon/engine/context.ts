@@ -1,0 +1,50 @@
+// What every engine operation runs with. Everything that touches the machine comes in here, so
+// the same code drives a real kernel, a fixture tree with an injected fake kernel, or a dry run.
+
+import type {Sysfs} from '../sysfs';
+import type {Policy} from '../policy/settings';
+import type {PoisonSource, MceSource} from '../policy/sources';
+
+/** The two syscalls the engine needs from the addon (native/engine.cc). */
+export interface EngineNative {
+  /** flock(2) on an open fd; op is LOCK_SH=1 | LOCK_EX=2 | LOCK_UN=8, optionally | LOCK_NB=4. Throws with .code on failure. */
+  flock(fd: number, op: number): void;
+  /**
+   * Zero [offset, offset+length) of a device-dax chardev opened O_RDWR: MAP_SHARED mapping,
+   * non-temporal stores, sfence. offset and length must be multiples of the device's align.
+   * Runs off the main thread.
+   */
+  zeroDax(fd: number, offset: bigint, length: bigint): Promise<unknown>;
+}
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug?(msg: string): void;
+}
+
+export interface Context {
+  sysfs: Sysfs;
+  native: EngineNative;
+  /** Intent journal directory (/var/lib/daxram). */
+  stateDir: string;
+  /** flock(2) file shared by the CLI and the daemon (/run/daxram/lock). */
+  lockPath: string;
+  log: Logger;
+  /** Build and report the plan, change nothing. */
+  dryRun: boolean;
+  policy: Policy;
+  /** Residual poison after the scrub pipeline; defaults to the region's badblocks. */
+  poison?: PoisonSource;
+  /** CPU machine-check recovery (SER_P); defaults to "unknown". */
+  mce?: MceSource;
+  /** How long to wait for another holder of the lock before giving up (ms). */
+  lockWaitMs?: number;
+  /** Progress of long steps (zeroing): done/total bytes. */
+  progress?: (device: string, what: string, done: number, total: number) => void;
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/daxram';
+export const DEFAULT_LOCK_PATH = '/run/daxram/lock';
+
+export const quietLog: Logger = {info() {}, warn() {}};

@@ -1,0 +1,179 @@
+// The engine's live view of one dax device and its memory blocks. The model's scan is a
+// snapshot; a transition must re-read the kernel after every step (the driver link, which blocks
+// exist, which are online), so this reads only what a step decides on, fresh each time.
+
+import * as path from 'node:path';
+import type {Sysfs} from '../sysfs';
+import {NotFoundError, SysfsError, UsageError} from '../errors';
+import type {Range} from '../model/types';
+
+export const DAX_DEVICES = '/sys/bus/dax/devices';
+export const DAX_DRIVERS = '/sys/bus/dax/drivers';
+export const MEMORY = '/sys/devices/system/memory';
+export const NODE = '/sys/devices/system/node';
+
+const DAX_NAME_RE = /^dax[0-9]+\.[0-9]+$/;
+
+export interface DaxState {
+  name: string;
+  /** /sys/bus/dax/devices/daxX.Y */
+  sysPath: string;
+  /** Resolved kernel path, e.g. /sys/devices/platform/ACPI0012:00/ndbus0/region0/dax0.0/dax0.0 */
+  realPath: string;
+  driver?: string;
+  targetNode: number;
+  size: bigint;
+  align: bigint;
+  ranges: Range[];
+  /** libnvdimm region (regionN) and bus (ndbusN) above the device, when it comes from one. */
+  region?: string;
+  regionPath?: string;
+  bus?: string;
+  busPath?: string;
+}
+
+export function checkDaxName(name: string): void {
+  if (!DAX_NAME_RE.test(name)) {
+    throw new UsageError(`"${name}" is not a dax device name`, {device: name, fix: 'name a device like dax0.0 (see daxram list)'});
+  }
+}
+
+export function readDax(sysfs: Sysfs, name: string): DaxState {
+  checkDaxName(name);
+  const sysPath = `${DAX_DEVICES}/${name}`;
+  if (!sysfs.exists(sysPath)) {
+    throw new NotFoundError(`no such dax device`, {device: name, path: sysPath, fix: 'list devices with: daxram list'});
+  }
+  const realPath = sysfs.real(sysPath);
+  const ranges: Range[] = [];
+  for (const m of sysfs.list(sysPath, /^mapping[0-9]+$/)) {
+    const start = sysfs.readBig(`${sysPath}/${m}/start`, name);
+    const end = sysfs.readBig(`${sysPath}/${m}/end`, name);
+    ranges.push({start, size: end - start + 1n});
+  }
+  const size = sysfs.readBig(`${sysPath}/size`, name);
+  if (ranges.length === 0 && size > 0n) {
+    // Kernels before the mappingN objects (< 5.10) expose one range as resource + size.
+    const res = sysfs.readOptional(`${sysPath}/resource`, name);
+    if (res !== undefined) ranges.push({start: BigInt(res.startsWith('0x') ? res : '0x' + res), size});
+  }
+  ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const st: DaxState = {
+    name,
+    sysPath,
+    realPath,
+    driver: sysfs.linkName(`${sysPath}/driver`),
+    targetNode: sysfs.readInt(`${sysPath}/target_node`, name),
+    size,
+    align: BigInt(sysfs.readOptional(`${sysPath}/align`, name) ?? '0'),
+    ranges,
+  };
+  const parts = realPath.split('/');
+  for (let i = parts.length - 1; i > 0; i--) {
+    if (!st.region && /^region[0-9]+$/.test(parts[i])) {
+      st.region = parts[i];
+      st.regionPath = parts.slice(0, i + 1).join('/');
+    }
+    if (!st.bus && /^ndbus[0-9]+$/.test(parts[i])) {
+      st.bus = parts[i];
+      st.busPath = parts.slice(0, i + 1).join('/');
+    }
+  }
+  return st;
+}
+
+/** block_size_bytes is hex without a 0x prefix. */
+export function blockSize(sysfs: Sysfs): bigint {
+  const raw = sysfs.read(`${MEMORY}/block_size_bytes`).trim();
+  if (!/^(0x)?[0-9a-fA-F]+$/.test(raw)) throw new SysfsError(`block_size_bytes: "${raw}" is not hex`, {path: `${MEMORY}/block_size_bytes`});
+  return BigInt(raw.startsWith('0x') ? raw : '0x' + raw);
+}
+
+export function autoOnlineBlocks(sysfs: Sysfs): string {
+  return sysfs.readOptional(`${MEMORY}/auto_online_blocks`) ?? 'offline';
+}
+
+/** One range as kmem will add it: rounded inward to the block size (dax_kmem_range()). */
+export interface KmemRange {
+  range: Range;
+  /** First memory block id and count; count 0 when the range is smaller than a block after alignment. */
+  firstBlock: number;
+  blocks: number;
+  lostHead: bigint;
+  lostTail: bigint;
+}
+
+export function kmemRanges(ranges: Range[], bs: bigint): KmemRange[] {
+  return ranges.map((r) => {
+    const start = ((r.start + bs - 1n) / bs) * bs;
+    const end = ((r.start + r.size) / bs) * bs;
+    const blocks = end > start ? Number((end - start) / bs) : 0;
+    return {
+      range: r,
+      firstBlock: Number(start / bs),
+      blocks,
+      lostHead: blocks ? start - r.start : r.size,
+      lostTail: blocks ? r.start + r.size - end : 0n,
+    };
+  });
+}
+
+/** Memory block ids kmem adds for these ranges, ascending. */
+export function kmemBlockIds(ranges: Range[], bs: bigint): number[] {
+  const ids: number[] = [];
+  for (const k of kmemRanges(ranges, bs)) for (let i = 0; i < k.blocks; i++) ids.push(k.firstBlock + i);
+  return ids;
+}
+
+export interface BlockState {
+  id: number;
+  name: string;
+  path: string;
+  present: boolean;
+  state?: string; // online | offline | going-offline
+  zones: string[];
+  node?: number;
+}
+
+export function readBlock(sysfs: Sysfs, id: number): BlockState {
+  const name = `memory${id}`;
+  const p = `${MEMORY}/${name}`;
+  if (!sysfs.exists(p)) return {id, name, path: p, present: false, zones: []};
+  const nodeLink = sysfs.list(p, /^node[0-9]+$/)[0];
+  return {
+    id,
+    name,
+    path: p,
+    present: true,
+    state: sysfs.read(`${p}/state`, name).trim(),
+    zones: (sysfs.readOptional(`${p}/valid_zones`, name) ?? '').trim().split(/\s+/).filter(Boolean),
+    node: nodeLink === undefined ? undefined : Number(nodeLink.slice(4)),
+  };
+}
+
+export type ZoneRequest = 'movable' | 'normal' | 'auto';
+
+/** The memoryN/state value that asks for a zone. */
+export function onlineValue(zone: ZoneRequest): string {
+  return zone === 'movable' ? 'online_movable' : zone === 'normal' ? 'online_kernel' : 'online';
+}
+
+/** Whether an online block's zone (its valid_zones) satisfies the request. */
+export function zoneMatches(zone: ZoneRequest, zones: string[]): boolean {
+  if (zone === 'auto') return true;
+  if (zone === 'movable') return zones.length === 1 && zones[0] === 'Movable';
+  return zones.length === 1 && zones[0] !== 'Movable';
+}
+
+/** "MemTotal" etc. from /proc/meminfo or a node's meminfo, in bytes. */
+export function meminfo(sysfs: Sysfs, node?: number): Map<string, bigint> {
+  const file = node === undefined ? '/proc/meminfo' : path.posix.join(NODE, `node${node}`, 'meminfo');
+  const out = new Map<string, bigint>();
+  const text = sysfs.readOptional(file) ?? '';
+  for (const line of text.split('\n')) {
+    // "Node 1 MemTotal:  1048576 kB" or "MemTotal:  1048576 kB"
+    const m = /^(?:Node\s+\d+\s+)?([A-Za-z_()0-9]+):\s+(\d+)(?:\s+kB)?/.exec(line);
+    if (m) out.set(m[1], BigInt(m[2]) * (line.trimEnd().endsWith('kB') ? 1024n : 1n));
+  }
+  return out;
+}

@@ -1,0 +1,180 @@
+// Running a plan: one step at a time, the journal advanced before each, every kernel refusal
+// turned into a KernelError that names the device, the object and what to do about it.
+
+import * as fs from 'node:fs';
+import {spawnSync} from 'node:child_process';
+import {DaxramError, KernelError} from '../errors';
+import type {Context} from './context';
+import type {Journal, Intent} from './journal';
+import type {KillPoint, NativeStep, Plan, Step, SysfsStep} from './plan';
+
+const EHWPOISON = 133;
+
+/** errno name of a failed write, including EHWPOISON which libuv has no name for. */
+export function errnoName(e: unknown): string | undefined {
+  const err = e as {code?: unknown; errno?: unknown; cause?: unknown};
+  const n = typeof err?.errno === 'number' ? Math.abs(err.errno) : undefined;
+  if (n === EHWPOISON) return 'EHWPOISON';
+  if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) return err.code;
+  if (err?.cause) return errnoName(err.cause);
+  return undefined;
+}
+
+const FIXES: Record<string, (s: SysfsStep) => string> = {
+  EBUSY: (s) =>
+    s.attr === 'state'
+      ? `${s.object} holds pages the kernel cannot migrate right now; retry later, or find the user (pinned or unmovable kernel allocations land in the Normal zone: online as movable)`
+      : `the kernel is busy with ${s.device}; retry, and check nothing else (daxctl, udev rules) is reconfiguring it`,
+  EINVAL: (s) =>
+    s.attr === 'state'
+      ? `${s.object} refused "${s.value}": the block is already in that state or the zone is not allowed at that address (see ${s.objectDir}/valid_zones)`
+      : `the kernel rejected "${s.value}" for ${s.path}; check the device's target_node and size (daxram list)`,
+  ENXIO: (s) => `${s.device} is gone or its driver refused it; check daxram list and dmesg`,
+  ENODEV: (s) => `${s.device} is not bound to ${s.object}; check daxram list`,
+  EHWPOISON: (s) => `${s.object} contains hard-offlined (poisoned) pages: the kernel will not online it until reboot; set poison=online-and-isolate only for fresh ranges, or leave ${s.device} as devdax`,
+};
+
+export function kernelFailure(e: unknown, s: SysfsStep): KernelError {
+  const code = errnoName(e);
+  const errno = code === 'EHWPOISON' ? EHWPOISON : (e as DaxramError).errno;
+  return new KernelError(`${s.object === s.device ? '' : s.object + ': '}writing "${s.value}" to ${s.path} failed${code ? ` (${code})` : ''}`, {
+    device: s.device,
+    path: s.path,
+    code,
+    errno,
+    syscall: 'write',
+    fix: code && FIXES[code] ? FIXES[code](s) : 'see dmesg for the kernel message',
+    cause: e,
+  });
+}
+
+export interface RunOptions {
+  journal: Journal;
+  intent: Intent;
+  /** Runs an 'engine' step (a device transition inside a region transition). */
+  engine?: (call: 'online' | 'offline', device: string) => Promise<void>;
+  /** Retries for EBUSY on memory-block offline, and the delay between them. */
+  busyRetries?: number;
+  busyDelayMs?: number;
+}
+
+export interface StepLog {
+  step: number;
+  done: 'written' | 'skipped' | 'tolerated';
+  detail?: string;
+}
+
+/** Test-only: DAXRAM_TEST_KILL_AFTER=<mark> makes the process SIGKILL itself after that step. */
+function maybeDie(mark: KillPoint | undefined): void {
+  if (!mark) return;
+  const want = process.env.DAXRAM_TEST_KILL_AFTER;
+  if (want && want === mark) process.kill(process.pid, 'SIGKILL');
+}
+
+export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<StepLog[]> {
+  const log: StepLog[] = [];
+  for (let i = 0; i < plan.steps.length; i++) {
+    const s = plan.steps[i];
+    o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as Intent);
+    log.push({step: i, ...(await runStep(ctx, s, o))});
+    maybeDie(s.mark);
+  }
+  return log;
+}
+
+function where(s: Step): string {
+  switch (s.kind) {
+    case 'sysfs':
+    case 'native':
+      return s.path;
+    case 'modprobe':
+      return `modprobe ${s.module}`;
+    case 'engine':
+      return `${s.call} ${s.device}`;
+    case 'verify':
+      return s.what;
+  }
+}
+
+async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepLog, 'step'>> {
+  switch (s.kind) {
+    case 'verify':
+      return {done: 'skipped', detail: 'verified after the run'};
+    case 'modprobe': {
+      const why = s.skip?.();
+      if (why) return {done: 'skipped', detail: why};
+      const r = spawnSync('modprobe', [s.module], {encoding: 'utf8'});
+      if (r.status !== 0) {
+        throw new KernelError(`modprobe ${s.module} failed: ${(r.stderr || r.error?.message || '').trim()}`, {device: s.device, fix: `load the ${s.module} module (CONFIG_DEV_DAX_KMEM)`});
+      }
+      return {done: 'written'};
+    }
+    case 'native':
+      await zero(ctx, s);
+      return {done: 'written'};
+    case 'engine': {
+      if (!o.engine) throw new Error(`no engine runner for ${s.call}`);
+      const dev = s.resolveDevice ? s.resolveDevice() : s.device;
+      await o.engine(s.call, dev);
+      return {done: 'written', detail: dev};
+    }
+    case 'sysfs': {
+      if (s.resolve) {
+        const r = s.resolve();
+        s.objectDir = r.objectDir;
+        s.object = r.object;
+        s.path = `${r.objectDir}/${s.attr}`;
+        if (r.value !== undefined) s.value = r.value;
+      }
+      const why = s.skip?.();
+      if (why) return {done: 'skipped', detail: why};
+      s.guard?.();
+      const retries = s.attr === 'state' && s.value === 'offline' ? o.busyRetries ?? 5 : 0;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          ctx.sysfs.writeAttr(s.objectDir, s.object, s.attr, s.value);
+          return {done: 'written'};
+        } catch (e) {
+          const code = errnoName(e);
+          if (s.tolerate && code && s.tolerate.includes(code)) return {done: 'tolerated', detail: code};
+          // A racing writer (udev rule, auto-online) may have done it: re-read before failing.
+          const now = s.skip?.();
+          if (now) return {done: 'skipped', detail: `${now} (after ${code})`};
+          if (code === 'EBUSY' && attempt < retries) {
+            ctx.log.warn(`${s.device}: ${s.object} busy going offline, retry ${attempt + 1}/${retries}`);
+            await new Promise((r) => setTimeout(r, (o.busyDelayMs ?? 250) * (attempt + 1)));
+            continue;
+          }
+          throw kernelFailure(e, s);
+        }
+      }
+    }
+  }
+}
+
+const CHUNK = 64n << 20n;
+
+async function zero(ctx: Context, s: NativeStep): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(ctx.sysfs.p(s.path), fs.constants.O_RDWR);
+  } catch (e) {
+    throw new KernelError(`cannot open ${s.path} to zero it: ${(e as Error).message}`, {device: s.device, path: s.path, syscall: 'open', cause: e, fix: `${s.device} must be bound to device_dax; check daxram list`});
+  }
+  try {
+    // Chunks are whole multiples of the device's align so every mmap offset is legal.
+    const align = s.align > 0n ? s.align : 4096n;
+    const chunk = CHUNK > align ? (CHUNK / align) * align : align;
+    for (let off = s.offset; off < s.offset + s.length; off += chunk) {
+      const len = off + chunk > s.offset + s.length ? s.offset + s.length - off : chunk;
+      try {
+        await ctx.native.zeroDax(fd, off, len);
+      } catch (e) {
+        throw new KernelError(`zeroing ${s.path} at offset ${off} failed: ${(e as Error).message}`, {device: s.device, path: s.path, syscall: (e as DaxramError).syscall ?? 'mmap', cause: e});
+      }
+      ctx.progress?.(s.device, 'zero', Number(off + len - s.offset), Number(s.length));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}

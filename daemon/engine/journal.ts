@@ -1,0 +1,91 @@
+// The intent journal: before a transition touches the kernel it records what it is about to
+// do, fsync'd, and advances the record before every step. A process killed at any point leaves
+// a record the next run (CLI or daemon, under the lock) converges from; see recover.ts.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {DaxramError} from '../errors';
+
+export interface Intent {
+  version: 1;
+  /** online/offline: one device (journal.json); reassign/provision: a region layout (layout.json). */
+  op: 'online' | 'offline' | 'reassign' | 'provision';
+  /** dax device, or region for layout transitions. */
+  device: string;
+  pid: number;
+  startedAt: string;
+  /** Arguments needed to finish the transition the same way. */
+  args: {zone?: string; online?: boolean; isolate?: string[]; zero?: boolean; ram?: string; force?: boolean};
+  /** Index of the step about to run, and the plan's step count. */
+  step: number;
+  total: number;
+  /** Kernel path of the step about to run, for humans reading the journal. */
+  at?: string;
+}
+
+export const DEVICE_JOURNAL = 'journal.json';
+export const LAYOUT_JOURNAL = 'layout.json';
+
+export class Journal {
+  constructor(
+    readonly dir: string,
+    readonly name = DEVICE_JOURNAL,
+  ) {}
+
+  get file(): string {
+    return path.join(this.dir, this.name);
+  }
+
+  read(): Intent | undefined {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new DaxramError(`cannot read the intent journal: ${(e as Error).message}`, {path: this.file, cause: e});
+    }
+    try {
+      const j = JSON.parse(text) as Intent;
+      if (j.version !== 1 || !['online', 'offline', 'reassign', 'provision'].includes(j.op) || typeof j.device !== 'string') throw new Error('unexpected content');
+      return j;
+    } catch (e) {
+      throw new DaxramError(`intent journal is corrupt: ${(e as Error).message}`, {
+        path: this.file,
+        fix: `inspect and remove ${this.file}, then check every dax device with daxram list`,
+      });
+    }
+  }
+
+  /** Atomically replace the record: write a temp file, fsync it, rename, fsync the directory. */
+  write(intent: Intent): void {
+    fs.mkdirSync(this.dir, {recursive: true, mode: 0o755});
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, JSON.stringify(intent, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    this.syncDir();
+  }
+
+  clear(): void {
+    try {
+      fs.unlinkSync(this.file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    this.syncDir();
+  }
+
+  private syncDir(): void {
+    const fd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// System RAM → dax device: offline every block (retrying EBUSY within a bound), and only when
+// none is online unbind kmem — unbinding with a block online strands the range until reboot —
+// then give the device back to device_dax and zero it, because the pages held other processes'
+// data and the next devdax user must not read it.
+
+import {KernelError, UsageError} from '../errors';
+import {humanSize} from '../cli/output';
+import type {Context} from './context';
+import {DAX_DRIVERS, MEMORY, type ZoneRequest, blockSize, kmemBlockIds, onlineValue, readBlock, readDax} from './device';
+import {newPlan, sysfsStep, type Plan} from './plan';
+import {Journal, type Intent} from './journal';
+import {runPlan, type StepLog} from './exec';
+import {acquire} from './lock';
+import {settle} from './recover';
+
+export interface OfflineOptions {
+  /** Zero the device before handing it back (default: whenever it was System RAM). */
+  zero?: boolean;
+  busyRetries?: number;
+  busyDelayMs?: number;
+}
+
+export interface OfflineResult {
+  device: string;
+  dryRun: boolean;
+  plan: Plan;
+  blocks: {name: string; state: string}[];
+  driver?: string;
+  zeroed: bigint;
+  warnings: string[];
+}
+
+export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}): {plan: Plan; ids: number[]; zone: ZoneRequest; zero: boolean} {
+  const dev = readDax(ctx.sysfs, name);
+  if (dev.driver && dev.driver !== 'device_dax' && dev.driver !== 'kmem') {
+    throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'daxram only moves devices between kmem and device_dax'});
+  }
+  const bs = blockSize(ctx.sysfs);
+  const ids = kmemBlockIds(dev.ranges, bs).filter((id) => readBlock(ctx.sysfs, id).present);
+  const onlineNow = ids.map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.state === 'online');
+  const zone: ZoneRequest = onlineNow.length === 0 ? 'movable' : onlineNow[0].zones[0] === 'Movable' ? 'movable' : 'normal';
+  const zero = o.zero ?? dev.driver !== 'device_dax';
+  const plan = newPlan('offline', name, `offline ${name} → devdax: ${onlineNow.length} online block(s) of ${ids.length} to offline, then kmem → device_dax${zero ? `, then zero ${humanSize(dev.size)}` : ''}`);
+  if (dev.driver === 'device_dax' && !zero) return {plan, ids, zone, zero};
+
+  ids.forEach((id, i) => {
+    plan.steps.push(
+      sysfsStep(`${MEMORY}/memory${id}`, `memory${id}`, 'state', 'offline', name, `offline block ${i + 1}/${ids.length}: migrate its pages away (EBUSY retried)`, {
+        unless: `memory${id} is already offline`,
+        skip: () => {
+          const b = readBlock(ctx.sysfs, id);
+          return !b.present || b.state === 'offline' ? `memory${id} is ${b.present ? 'offline' : 'gone'}` : undefined;
+        },
+        mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+      }),
+    );
+  });
+  const kmemDir = `${DAX_DRIVERS}/kmem`;
+  const ddDir = `${DAX_DRIVERS}/device_dax`;
+  const driverNow = () => readDax(ctx.sysfs, name).driver;
+  plan.steps.push(
+    sysfsStep(kmemDir, 'kmem', 'unbind', name, name, 'unbind kmem: hot-remove the (all offline) blocks', {
+      unless: `${name} is not bound to kmem`,
+      skip: () => (driverNow() !== 'kmem' ? `${name} is not bound to kmem` : undefined),
+      guard: () => {
+        const still = ids.map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.present && b.state !== 'offline');
+        if (still.length) {
+          throw new KernelError(`refusing to unbind kmem: ${still.map((b) => `${b.name} is ${b.state}`).join(', ')}; the kernel would strand the range until reboot`, {device: name, code: 'EBUSY', fix: 'offline every block first (daxram offline retries EBUSY)'});
+        }
+      },
+      mark: 'unbind',
+    }),
+    sysfsStep(ddDir, 'device_dax', 'new_id', name, name, `let device_dax match ${name} again`, {
+      unless: `${name} is already bound to device_dax`,
+      skip: () => (driverNow() === 'device_dax' ? `${name} is already bound to device_dax` : undefined),
+      tolerate: ['EEXIST', 'EBUSY', 'EINVAL', 'ENXIO', 'ENODEV'],
+    }),
+    sysfsStep(ddDir, 'device_dax', 'bind', name, name, `bind device_dax: /dev/${name} comes back`, {
+      unless: `${name} is already bound to device_dax (new_id probed it)`,
+      skip: () => (driverNow() === 'device_dax' ? `${name} is bound to device_dax` : undefined),
+      mark: 'bind',
+    }),
+  );
+  if (zero) {
+    plan.steps.push({
+      kind: 'native',
+      call: 'zeroDax',
+      path: `/dev/${name}`,
+      offset: 0n,
+      length: dev.size,
+      align: dev.align,
+      device: name,
+      why: 'the range served as RAM: zero it so no process data leaks to the next devdax user',
+      mark: 'zero',
+    });
+  }
+  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to device_dax, no memory block of it online${zero ? ', zeroed' : ''}`});
+  plan.expect = {driver: 'device_dax', blocks: ids.map((i) => `memory${i}`), zeroed: zero ? dev.size : 0n};
+  return {plan, ids, zone, zero};
+}
+
+export async function offline(ctx: Context, name: string, o: OfflineOptions = {}): Promise<OfflineResult> {
+  if (ctx.dryRun) {
+    const {plan, ids, zero} = planOffline(ctx, name, o);
+    return result(ctx, name, plan, ids, zero, true);
+  }
+  const held = await acquire(ctx, `offline ${name}`);
+  try {
+    const superseded = await settle(ctx, name);
+    // An interrupted online of this device may have had blocks in use: zero on the way back.
+    return await doOffline(ctx, name, {...o, zero: o.zero ?? (superseded?.op === 'online' ? true : undefined)});
+  } finally {
+    held.release();
+  }
+}
+
+function result(ctx: Context, name: string, plan: Plan, ids: number[], zero: boolean, dryRun: boolean): OfflineResult {
+  return {
+    device: name,
+    dryRun,
+    plan,
+    blocks: ids.map((id) => {
+      const b = readBlock(ctx.sysfs, id);
+      return {name: b.name, state: b.present ? b.state ?? '?' : 'removed'};
+    }),
+    driver: readDax(ctx.sysfs, name).driver,
+    zeroed: zero && !dryRun ? readDax(ctx.sysfs, name).size : 0n,
+    warnings: plan.warnings,
+  };
+}
+
+/** The transition itself, under the lock. Also the forward path of recover() and the online rollback. */
+export async function doOffline(ctx: Context, name: string, o: OfflineOptions): Promise<OfflineResult> {
+  const {plan, ids, zone, zero} = planOffline(ctx, name, o);
+  const journal = new Journal(ctx.stateDir);
+  if (plan.steps.length === 0) {
+    journal.clear();
+    return result(ctx, name, plan, ids, false, false);
+  }
+  const intent: Intent = {version: 1, op: 'offline', device: name, pid: process.pid, startedAt: new Date().toISOString(), args: {zone, zero}, step: 0, total: plan.steps.length};
+  let log: StepLog[] = [];
+  try {
+    log = await runPlan(ctx, plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
+  } catch (e) {
+    await rollback(ctx, name, zone, e);
+    throw e;
+  }
+  void log;
+  const dev = readDax(ctx.sysfs, name);
+  const still = ids.map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.present);
+  if (dev.driver !== 'device_dax' || still.length) {
+    throw new KernelError(`${name} is not back in devdax: driver ${dev.driver ?? 'none'}${still.length ? `, ${still.map((b) => b.name).join(' ')} still present` : ''}`, {
+      device: name,
+      fix: `run daxram recover; if blocks stay present, the range is stranded until reboot (see dmesg)`,
+    });
+  }
+  journal.clear();
+  return result(ctx, name, plan, ids, zero, false);
+}
+
+/**
+ * An offline that failed while kmem still holds the device (a block stayed busy) goes back to
+ * RAM: re-online what we offlined. Past the unbind there is no going back; the journal stays
+ * and the next run finishes the offline.
+ */
+async function rollback(ctx: Context, name: string, zone: ZoneRequest, cause: unknown): Promise<void> {
+  const dev = readDax(ctx.sysfs, name);
+  if (dev.driver !== 'kmem') return;
+  ctx.log.warn(`${name}: offline failed (${(cause as Error).message}); onlining its blocks again`);
+  const bs = blockSize(ctx.sysfs);
+  try {
+    for (const id of kmemBlockIds(dev.ranges, bs)) {
+      const b = readBlock(ctx.sysfs, id);
+      if (b.present && b.state === 'offline') ctx.sysfs.writeAttr(b.path, b.name, 'state', onlineValue(zone));
+    }
+    new Journal(ctx.stateDir).clear();
+  } catch (e2) {
+    ctx.log.warn(`${name}: could not online its blocks again (${(e2 as Error).message}); the intent journal lets the next run finish the offline`);
+  }
+}

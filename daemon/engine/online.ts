@@ -1,0 +1,370 @@
+// dax device → System RAM: unbind from device_dax, bind kmem (which hot-adds the ranges rounded
+// inward to the memory block size), online every block in the requested zone on the device's
+// target node, verify, and hard-offline residual poison when the policy says isolate.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {DaxramError, KernelError, UsageError} from '../errors';
+import {humanSize} from '../cli/output';
+import type {Context} from './context';
+import {
+  DAX_DRIVERS,
+  MEMORY,
+  type BlockState,
+  type DaxState,
+  type ZoneRequest,
+  autoOnlineBlocks,
+  blockSize,
+  kmemRanges,
+  meminfo,
+  onlineValue,
+  readBlock,
+  readDax,
+  zoneMatches,
+} from './device';
+import {newPlan, sysfsStep, type Plan} from './plan';
+import {enforceGates, evaluateGates, type GateResult} from '../policy/gates';
+import {badblocksPoison, dimmSecurity, unknownMce} from '../policy/sources';
+import {Journal, type Intent} from './journal';
+import {runPlan, type StepLog} from './exec';
+import {acquire} from './lock';
+import {settle} from './recover';
+import {doOffline} from './offline';
+
+export interface OnlineOptions {
+  /** movable (online_movable, default), normal (online_kernel) or auto (online: the kernel picks). */
+  zone?: ZoneRequest;
+  /** false: bind kmem but leave the blocks offline (refused when the kernel would online them anyway). */
+  online?: boolean;
+  force?: boolean;
+  busyRetries?: number;
+  busyDelayMs?: number;
+}
+
+export interface BlockReport {
+  name: string;
+  state?: string;
+  zone?: string;
+  node?: number;
+  /** Who onlined it: this run, or the kernel/udev (auto_online_blocks, a rule) before we could. */
+  by: 'daxram' | 'kernel' | 'none';
+}
+
+export interface OnlineResult {
+  device: string;
+  dryRun: boolean;
+  plan: Plan;
+  node: number;
+  zone: ZoneRequest;
+  blocks: BlockReport[];
+  /** Bytes kmem hot-added (blocks × block size) and the device size for comparison. */
+  bytes: bigint;
+  size: bigint;
+  autoOnline: {policy: string; udevRules: string[]; landed: {block: string; zone: string}[]};
+  isolated: string[];
+  hardwareCorrupted?: {before: bigint; after: bigint};
+  warnings: string[];
+}
+
+export interface OnlineContextFacts {
+  dev: DaxState;
+  bs: bigint;
+  ids: number[];
+  gates: GateResult[];
+  pages: bigint[];
+}
+
+/** Distro udev rules that online hot-added memory by themselves (they race our writes). */
+export function onliningUdevRules(ctx: Context): string[] {
+  const hits: string[] = [];
+  for (const dir of ['/etc/udev/rules.d', '/run/udev/rules.d', '/lib/udev/rules.d', '/usr/lib/udev/rules.d']) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(ctx.sysfs.p(dir));
+    } catch {
+      continue;
+    }
+    for (const n of names.filter((x) => x.endsWith('.rules'))) {
+      const file = path.posix.join(dir, n);
+      let text = '';
+      try {
+        text = fs.readFileSync(ctx.sysfs.p(file), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (/^\s*#/.test(line)) continue;
+        if (/SUBSYSTEM=="memory"/.test(line) && /ATTR\{state\}\s*=\s*"online/.test(line)) {
+          hits.push(file);
+          break;
+        }
+      }
+    }
+  }
+  return hits;
+}
+
+function deviceFacts(ctx: Context, name: string): {dev: DaxState; bs: bigint; ids: number[]} {
+  const dev = readDax(ctx.sysfs, name);
+  if (dev.targetNode < 0) {
+    throw new KernelError(
+      `${name} has target_node ${dev.targetNode}; firmware did not describe a proximity domain for ${dev.region ?? 'its range'}, and kmem rejects such a device (EINVAL)`,
+      {device: name, code: 'EINVAL', fix: 'the platform firmware (ACPI NFIT/SRAT, or the VM configuration: -device nvdimm,node=N) must assign the range to a NUMA node'},
+    );
+  }
+  if (dev.driver && dev.driver !== 'device_dax' && dev.driver !== 'kmem') {
+    throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'unbind it first; daxram only moves devices between device_dax and kmem'});
+  }
+  const bs = blockSize(ctx.sysfs);
+  const kr = kmemRanges(dev.ranges, bs);
+  const ids: number[] = [];
+  for (const k of kr) for (let i = 0; i < k.blocks; i++) ids.push(k.firstBlock + i);
+  if (ids.length === 0) {
+    throw new UsageError(
+      `${name} (${humanSize(dev.size)}) holds no whole ${humanSize(bs)} memory block after kmem aligns its range(s) inward to the block size`,
+      {device: name, code: 'EINVAL', fix: `use a device of at least ${humanSize(bs * 2n)}, or lay the namespace out on block boundaries (daxram provision ${dev.region ?? 'REGION'})`},
+    );
+  }
+  return {dev, bs, ids};
+}
+
+export async function planOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineContextFacts & {plan: Plan}> {
+  const zone = o.zone ?? 'movable';
+  const {dev, bs, ids} = deviceFacts(ctx, name);
+  const kr = kmemRanges(dev.ranges, bs);
+  const bytes = BigInt(ids.length) * bs;
+  const plan = newPlan('online', name, `online ${name} → System RAM on node ${dev.targetNode}, zone ${zone === 'auto' ? 'chosen by the kernel' : zone === 'movable' ? 'Movable' : 'Normal'}: ${ids.length} block(s), ${humanSize(bytes)} of ${humanSize(dev.size)}`);
+
+  // Gates.
+  const poison = await (ctx.poison ?? badblocksPoison(ctx.sysfs))(dev);
+  const mce = await (ctx.mce ?? unknownMce)();
+  const provider = dev.busPath ? ctx.sysfs.readOptional(`${dev.busPath}/provider`, dev.bus) : undefined;
+  const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider});
+  plan.gates = gates;
+  const added = new Set(ids);
+  const inRam = (p: bigint) => added.has(Number(p / bs));
+  const allPages = gates.find((g) => g.verdict === 'isolate')?.pages ?? [];
+  const pages = allPages.filter(inRam);
+  if (allPages.length > pages.length) plan.notes.push(`${allPages.length - pages.length} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
+
+  for (const k of kr) {
+    plan.notes.push(
+      `range 0x${k.range.start.toString(16)}-0x${(k.range.start + k.range.size - 1n).toString(16)}: ` +
+        (k.blocks ? `memory${k.firstBlock}..memory${k.firstBlock + k.blocks - 1} (${k.blocks} × ${humanSize(bs)}); lost to alignment: head ${humanSize(k.lostHead)}, tail ${humanSize(k.lostTail)}` : `smaller than one block after alignment: not added`),
+    );
+  }
+
+  const auto = autoOnlineBlocks(ctx.sysfs);
+  const rules = onliningUdevRules(ctx);
+  const wantOnline = o.online !== false;
+  if (!wantOnline && (auto !== 'offline' || rules.length) && !o.force) {
+    throw new UsageError(
+      `--no-online would not keep ${name} offline: ${auto !== 'offline' ? `auto_online_blocks is "${auto}"` : ''}${auto !== 'offline' && rules.length ? ' and ' : ''}${rules.length ? `udev rule(s) ${rules.join(', ')} online hot-added memory` : ''}`,
+      {device: name, fix: 'drop --no-online, or pass --force to bind kmem knowing the kernel will online the blocks itself'},
+    );
+  }
+  if (auto !== 'offline') plan.warnings.push(`auto_online_blocks is "${auto}": the kernel onlines the blocks itself when kmem binds; the zone they land in is reported`);
+  if (rules.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
+
+  // Driver: device_dax → kmem.
+  const kmemDir = `${DAX_DRIVERS}/kmem`;
+  const ddDir = `${DAX_DRIVERS}/device_dax`;
+  const driverNow = () => readDax(ctx.sysfs, name).driver;
+  if (dev.driver !== 'kmem') {
+    if (!ctx.sysfs.exists(kmemDir)) {
+      plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
+    }
+    if (dev.driver === 'device_dax') {
+      plan.steps.push(
+        sysfsStep(ddDir, 'device_dax', 'unbind', name, name, `release ${name} from device_dax (its /dev/${name} goes away)`, {
+          unless: `${name} is not bound to device_dax`,
+          skip: () => (driverNow() !== 'device_dax' ? `${name} is not bound to device_dax` : undefined),
+          mark: 'unbind',
+        }),
+      );
+    }
+    plan.steps.push(
+      sysfsStep(kmemDir, 'kmem', 'new_id', name, name, `let kmem match ${name}; the kernel probes it right away`, {
+        unless: `${name} is already bound to kmem`,
+        skip: () => (driverNow() === 'kmem' ? `${name} is already bound to kmem` : undefined),
+        tolerate: ['EEXIST', 'EBUSY', 'EINVAL', 'ENXIO', 'ENODEV'],
+      }),
+      sysfsStep(kmemDir, 'kmem', 'bind', name, name, `bind kmem: hot-add ${ids.length} block(s) on node ${dev.targetNode}`, {
+        unless: `${name} is already bound to kmem (new_id probed it)`,
+        skip: () => (driverNow() === 'kmem' ? `${name} is bound to kmem` : undefined),
+        mark: 'bind',
+      }),
+    );
+  }
+
+  if (wantOnline) {
+    const value = onlineValue(zone);
+    ids.forEach((id, i) => {
+      plan.steps.push(
+        sysfsStep(`${MEMORY}/memory${id}`, `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zone === 'movable' ? 'Movable' : 'Normal'} zone`}`, {
+          unless: `memory${id} is already online`,
+          skip: () => (readBlock(ctx.sysfs, id).state === 'online' ? `memory${id} is already online` : undefined),
+          mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+        }),
+      );
+    });
+    for (const p of pages) {
+      plan.steps.push(
+        sysfsStep(MEMORY, 'memory', 'hard_offline_page', `0x${p.toString(16)}`, name, `isolate the poisoned page at 0x${p.toString(16)} (memory_failure: never allocated again)`, {
+          unless: 'the page is already hwpoisoned (/proc/kpageflags)',
+          skip: () => (isHwpoisoned(ctx, p) ? 'page already hwpoisoned' : undefined),
+          tolerate: ['EHWPOISON'],
+        }),
+      );
+    }
+  }
+  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zone === 'movable' ? 'Movable' : 'Normal'}`}` : 'blocks present'} on node ${dev.targetNode}${pages.length ? `; ${pages.length} page(s) hwpoisoned` : ''}`});
+  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline};
+  return {plan, dev, bs, ids, gates, pages};
+}
+
+/** KPF_HWPOISON (bit 19) of a page, when /proc/kpageflags is readable; false otherwise. */
+export function isHwpoisoned(ctx: Context, phys: bigint): boolean {
+  const buf = kpageflags(ctx, phys);
+  return buf !== undefined && (buf & (1n << 19n)) !== 0n;
+}
+
+function kpageflags(ctx: Context, phys: bigint): bigint | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(ctx.sysfs.p('/proc/kpageflags'), 'r');
+    const b = Buffer.alloc(8);
+    const n = fs.readSync(fd, b, 0, 8, Number((phys / 4096n) * 8n));
+    return n === 8 ? b.readBigUInt64LE(0) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+export async function online(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
+  if (ctx.dryRun) {
+    const f = await planOnline(ctx, name, o);
+    return report(ctx, f, o, [], true);
+  }
+  const held = await acquire(ctx, `online ${name}`);
+  try {
+    await settle(ctx, name);
+    return await doOnline(ctx, name, o, {enforce: true});
+  } finally {
+    held.release();
+  }
+}
+
+/** The transition itself, under the lock. Also the forward path of recover(). */
+export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how: {enforce: boolean}): Promise<OnlineResult> {
+  const f = await planOnline(ctx, name, o);
+  // Gates guard a range on its way to the allocator; a device already there is only verified.
+  if (how.enforce && f.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, f.gates);
+  for (const g of f.gates) if (g.verdict === 'warn') ctx.log.warn(`${name}: ${g.gate}: ${g.detail}`);
+  const journal = new Journal(ctx.stateDir);
+  const intent: Intent = {
+    version: 1,
+    op: 'online',
+    device: name,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    args: {zone: o.zone ?? 'movable', online: o.online !== false, isolate: f.pages.map((p) => '0x' + p.toString(16))},
+    step: 0,
+    total: f.plan.steps.length,
+  };
+  const hcBefore = meminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
+  let log: StepLog[];
+  let result: OnlineResult;
+  try {
+    log = await runPlan(ctx, f.plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
+    result = report(ctx, f, o, log, false);
+    const fresh = log.filter((l) => {
+      const s = f.plan.steps[l.step];
+      return s.kind === 'sysfs' && s.attr === 'hard_offline_page' && l.done === 'written';
+    }).length;
+    verify(ctx, f, o, result, hcBefore, fresh);
+  } catch (e) {
+    await rollback(ctx, name, e, o);
+    throw e;
+  }
+  journal.clear();
+  return result;
+}
+
+/** A failed online goes back to devdax (zeroed: blocks may have served allocations). */
+async function rollback(ctx: Context, name: string, cause: unknown, o: OnlineOptions): Promise<void> {
+  ctx.log.warn(`${name}: online failed (${(cause as Error).message}); returning ${name} to device_dax`);
+  try {
+    await doOffline(ctx, name, {zero: true, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
+    if (cause instanceof DaxramError) (cause as {rolledBack?: boolean}).rolledBack = true;
+  } catch (e2) {
+    ctx.log.warn(`${name}: rollback did not finish (${(e2 as Error).message}); the intent journal in ${ctx.stateDir} lets the next daxram run converge it`);
+  }
+}
+
+function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOptions, log: StepLog[], dryRun: boolean): OnlineResult {
+  const zone = o.zone ?? 'movable';
+  const written = new Set<string>();
+  log.forEach((l) => {
+    const s = f.plan.steps[l.step];
+    if (s.kind === 'sysfs' && s.attr === 'state' && l.done === 'written') written.add(s.object);
+  });
+  const blocks: BlockReport[] = f.ids.map((id) => {
+    const b: BlockState = readBlock(ctx.sysfs, id);
+    const by = b.state === 'online' ? (written.has(b.name) ? 'daxram' : 'kernel') : 'none';
+    return {name: b.name, state: b.present ? b.state : 'absent', zone: b.state === 'online' ? b.zones.join(' ') : undefined, node: b.node, by};
+  });
+  const landed = blocks.filter((b) => b.by === 'kernel').map((b) => ({block: b.name, zone: b.zone ?? '?'}));
+  const warnings = [...f.plan.warnings];
+  if (landed.length && !dryRun) {
+    const zones = [...new Set(landed.map((l) => l.zone))].join(', ');
+    warnings.push(`${landed.length} block(s) were already onlined by the kernel or udev (auto_online_blocks=${autoOnlineBlocks(ctx.sysfs)}) and landed in ${zones}`);
+  }
+  for (const g of f.gates) if (g.verdict === 'warn') warnings.push(`${g.gate}: ${g.detail}`);
+  return {
+    device: f.dev.name,
+    dryRun,
+    plan: f.plan,
+    node: f.dev.targetNode,
+    zone,
+    blocks,
+    bytes: BigInt(f.ids.length) * f.bs,
+    size: f.dev.size,
+    autoOnline: {policy: autoOnlineBlocks(ctx.sysfs), udevRules: onliningUdevRules(ctx), landed},
+    isolated: f.pages.map((p) => '0x' + p.toString(16)),
+    warnings,
+  };
+}
+
+function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: OnlineResult, hcBefore: bigint, freshlyPoisoned: number): void {
+  const name = f.dev.name;
+  const zone = o.zone ?? 'movable';
+  const drv = readDax(ctx.sysfs, name).driver;
+  if (drv !== 'kmem') {
+    throw new KernelError(`${name} is not bound to kmem after bind (driver: ${drv ?? 'none'})`, {device: name, code: 'ENXIO', fix: 'see dmesg for the kmem probe error'});
+  }
+  for (const id of f.ids) {
+    const b = readBlock(ctx.sysfs, id);
+    if (!b.present) throw new KernelError(`memory${id} did not appear after kmem bound ${name}`, {device: name, path: b.path, code: 'ENXIO', fix: 'see dmesg: add_memory may have failed (resource conflict)'});
+    if (b.node !== f.dev.targetNode) {
+      throw new KernelError(`memory${id} is on node ${b.node}, expected target_node ${f.dev.targetNode}`, {device: name, path: b.path, fix: 'check the platform NUMA description (SRAT) against the region target_node'});
+    }
+    if (o.online === false) continue;
+    if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: b.path, fix: 'see dmesg'});
+    const rb = r.blocks.find((x) => x.name === b.name);
+    if (!zoneMatches(zone, b.zones) && rb?.by === 'daxram') {
+      throw new KernelError(`memory${id} went online in ${b.zones.join(' ')}, not the requested ${zone} zone`, {device: name, path: b.path, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
+    }
+  }
+  if (f.pages.length) {
+    const after = meminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
+    r.hardwareCorrupted = {before: hcBefore, after};
+    // Per page when /proc/kpageflags is readable (root), and in any case the meminfo counter.
+    const unverified = f.pages.filter((p) => kpageflags(ctx, p) !== undefined && !isHwpoisoned(ctx, p));
+    if (unverified.length || after < hcBefore + BigInt(freshlyPoisoned) * 4096n) {
+      throw new KernelError(`hard-offline of ${f.pages.length} poisoned page(s) not confirmed: HardwareCorrupted ${hcBefore} → ${after} bytes`, {device: name, fix: 'see dmesg for memory_failure messages'});
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// A Plan is the exact list of kernel operations a transition performs, in order. --dry-run
+// prints it; execution walks the same list, so what an operator reviewed is what runs.
+
+import type {GateResult} from '../policy/gates';
+import {humanSize} from '../cli/output';
+
+export interface SysfsStep {
+  kind: 'sysfs';
+  /** Kernel object the write is addressed to (validated by Sysfs.writeAttr). */
+  objectDir: string;
+  /** Kernel name of that object (memory72, device_dax, kmem …). */
+  object: string;
+  attr: string;
+  /** Full kernel path of the attribute written. */
+  path: string;
+  value: string;
+  /** The dax device this is for. */
+  device: string;
+  why: string;
+  /** Condition under which the step is skipped at run time (read before write). */
+  unless?: string;
+  /** Marks a point a crash test may stop at (DAXRAM_TEST_KILL_AFTER). */
+  mark?: KillPoint;
+  /** Run-time re-read of the state: a reason to skip, or undefined to write. Not serialized. */
+  skip?: () => string | undefined;
+  /** Run-time precondition that must hold before writing (throws otherwise). Not serialized. */
+  guard?: () => void;
+  /** Objects created at run time (the region's next namespace/dax seed): re-point the step just before it runs. Not serialized. */
+  resolve?: () => {objectDir: string; object: string; value?: string};
+  /** Errors (errno names) that are expected and only logged, e.g. new_id when the id exists. */
+  tolerate?: string[];
+}
+
+export interface ModprobeStep {
+  kind: 'modprobe';
+  module: string;
+  device: string;
+  why: string;
+  mark?: KillPoint;
+  skip?: () => string | undefined;
+}
+
+/** A whole device transition run as one step of a region transition (its own plan and journal). */
+export interface EngineStep {
+  kind: 'engine';
+  call: 'online' | 'offline';
+  device: string;
+  why: string;
+  /** The device name when it only exists at run time (the dax device of a new namespace). */
+  resolveDevice?: () => string;
+  mark?: KillPoint;
+}
+
+export interface NativeStep {
+  kind: 'native';
+  call: 'zeroDax';
+  /** Character device mapped. */
+  path: string;
+  offset: bigint;
+  length: bigint;
+  /** mmap granularity: the device's align. */
+  align: bigint;
+  device: string;
+  why: string;
+  mark?: KillPoint;
+}
+
+export interface VerifyStep {
+  kind: 'verify';
+  device: string;
+  what: string;
+  mark?: KillPoint;
+}
+
+export type Step = SysfsStep | ModprobeStep | NativeStep | VerifyStep | EngineStep;
+export type KillPoint = 'unbind' | 'bind' | 'half' | 'offline' | 'zero' | 'destroy' | 'create';
+
+export interface Plan {
+  op: 'online' | 'offline' | 'reassign' | 'provision';
+  device: string;
+  summary: string;
+  gates: GateResult[];
+  warnings: string[];
+  /** Explanations (layout, capacity) printed before the steps. */
+  notes: string[];
+  steps: Step[];
+  /** Facts the result is checked against (blocks, node, zone, bytes). */
+  expect: Record<string, unknown>;
+}
+
+export function newPlan(op: Plan['op'], device: string, summary: string): Plan {
+  return {op, device, summary, gates: [], warnings: [], notes: [], steps: [], expect: {}};
+}
+
+export function sysfsStep(
+  objectDir: string,
+  object: string,
+  attr: string,
+  value: string,
+  device: string,
+  why: string,
+  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'skip' | 'tolerate' | 'guard' | 'resolve'>> = {},
+): SysfsStep {
+  return {kind: 'sysfs', objectDir, object, attr, path: `${objectDir}/${attr}`, value, device, why, ...extra};
+}
+
+export function describeStep(s: Step): string {
+  switch (s.kind) {
+    case 'sysfs':
+      return `write "${s.value}" > ${s.path}${s.unless ? `  (skipped if ${s.unless})` : ''}\n       # ${s.why}`;
+    case 'modprobe':
+      return `modprobe ${s.module}  (skipped if /sys/bus/dax/drivers/${s.module} exists)\n       # ${s.why}`;
+    case 'native':
+      return `zeroDax ${s.path}: mmap(MAP_SHARED) offset ${s.offset} length ${s.length} (${humanSize(s.length)}) in ${humanSize(s.align)}-aligned chunks, non-temporal stores + sfence\n       # ${s.why}`;
+    case 'verify':
+      return `verify ${s.what}`;
+    case 'engine':
+      return `daxram ${s.call} ${s.device}  (its own plan: see daxram ${s.call} ${s.device.startsWith('<') ? 'DEV' : s.device} --dry-run)\n       # ${s.why}`;
+  }
+}
+
+export function describePlan(p: Plan): string {
+  const out: string[] = [`plan: ${p.summary}`];
+  if (p.gates.length) {
+    out.push('gates:');
+    for (const g of p.gates) out.push(`  ${g.verdict.padEnd(7)} ${g.gate.padEnd(16)} [${g.setting}] ${g.detail}`);
+  }
+  for (const w of p.warnings) out.push(`warning: ${w}`);
+  for (const n of p.notes) out.push(n);
+  out.push(p.steps.length ? 'steps:' : 'steps: none (already in the requested state)');
+  p.steps.forEach((s, i) => out.push(`  ${String(i + 1).padStart(2)}. ${describeStep(s)}`));
+  return out.join('\n');
+}
+
+/** JSON form for --dry-run --json: steps without run-time internals. */
+export function planJson(p: Plan): unknown {
+  return p;
+}

@@ -1,0 +1,250 @@
+// Region layout: `provision` lays out an empty region, `reassign` moves a region's capacity
+// between RAM and devdax. Both compute the layout first (layout.ts), then speak libnvdimm's
+// sysfs ABI the way ndctl does — a namespace seed gets a uuid and a size (which allocates
+// the capacity and writes the labels), a dax seed gets a uuid, a map location, an align and
+// the namespace, and binding the dax seed to dax_pmem creates the device-dax device — and
+// finally hand the RAM device to online(). Tearing down is the reverse: every RAM device
+// offlined (and zeroed) first, the claim released, the namespace sized to 0.
+
+import {KernelError, PolicyError, UsageError} from '../errors';
+import {humanSize} from '../cli/output';
+import type {Context} from './context';
+import {blockSize} from './device';
+import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
+import {ND_DRIVERS, newUuid, readRegion, type RegionState} from './region';
+import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
+import {Journal, LAYOUT_JOURNAL, type Intent} from './journal';
+import {runPlan} from './exec';
+import {acquire} from './lock';
+import {settle} from './recover';
+import {doOnline, type OnlineOptions} from './online';
+import {doOffline} from './offline';
+
+export interface LayoutOptions {
+  /** RAM capacity wanted (bytes); undefined = as much as the region allows. */
+  ram?: bigint;
+  /** Destroy namespaces that are not devdax (fsdax, sector, raw: may hold a filesystem). */
+  force?: boolean;
+  /** Online the new RAM device (default true). */
+  online?: boolean;
+  zone?: OnlineOptions['zone'];
+}
+
+export interface LayoutResult {
+  region: string;
+  dryRun: boolean;
+  plan: Plan;
+  layout: Layout;
+  /** kmem capacity before and after (bytes). */
+  before: bigint;
+  ramDevice?: string;
+  devices: {namespace: string; dax?: string; role: string; size: bigint}[];
+}
+
+/** Does the region already hold exactly this layout (after an interrupted run, or a no-op)? */
+function matches(r: RegionState, l: Layout): boolean {
+  if (r.namespaces.length !== l.namespaces.length) return false;
+  const sorted = [...r.namespaces].sort((a, b) => (a.start! < b.start! ? -1 : 1));
+  return sorted.every((n, i) => n.start === l.namespaces[i].start && n.size === l.namespaces[i].size && n.mode === 'dax' && n.dax.length === 1);
+}
+
+function kmemNow(r: RegionState, bs: bigint, ctx: Context): bigint {
+  let total = 0n;
+  for (const n of r.namespaces) {
+    for (const d of n.dax) {
+      const dir = `/sys/bus/dax/devices/${d.name}`;
+      for (const m of ctx.sysfs.list(dir, /^mapping[0-9]+$/)) {
+        const s = ctx.sysfs.readBig(`${dir}/${m}/start`);
+        const e = ctx.sysfs.readBig(`${dir}/${m}/end`) + 1n;
+        const a = ((s + bs - 1n) / bs) * bs;
+        const b = (e / bs) * bs;
+        if (b > a) total += b - a;
+      }
+    }
+  }
+  return total;
+}
+
+export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): {plan: Plan; layout: Layout; r: RegionState; before: bigint} {
+  const r = readRegion(ctx.sysfs, region);
+  if (r.labelless) {
+    throw new UsageError(`${region} is label-less: its capacity is one raw namespace that cannot be divided`, {
+      device: region,
+      fix: `initialise the labels of its DIMMs once (ndctl init-labels; then re-enable ${region}), then run this again`,
+    });
+  }
+  const bs = blockSize(ctx.sysfs);
+  if (o.ram !== undefined && o.ram > r.size) throw new UsageError(`--ram ${humanSize(o.ram)} is larger than ${region} (${humanSize(r.size)})`, {device: region, fix: `the most RAM ${region} can give is ${humanSize(r.size - bs)}`});
+  const layout = layoutRegion({start: r.start, size: r.size, align: r.align}, bs, o.ram);
+  if (o.ram !== undefined && layout.ramBytes < ((o.ram + bs - 1n) / bs) * bs) {
+    throw new UsageError(`${region} cannot give ${humanSize(o.ram)} of RAM: at most ${humanSize(layout.target)} (one ${humanSize(bs)} block goes to alignment and the info block)`, {device: region});
+  }
+  const before = kmemNow(r, bs, ctx);
+  const plan = newPlan(op, region, `${op} ${region}: ${humanSize(layout.ramBytes)} System RAM + ${humanSize(layout.namespaces.filter((n) => n.role === 'devdax').reduce((a, n) => a + n.dataEnd - n.dataStart, 0n))} devdax (kmem capacity now ${humanSize(before)})`);
+  plan.notes.push(...describeLayout(layout));
+  plan.expect = {ramBytes: layout.ramBytes, namespaces: layout.namespaces.length};
+
+  if (op === 'provision' && r.namespaces.length) {
+    throw new UsageError(`${region} already has namespace(s) ${r.namespaces.map((n) => n.name).join(', ')}`, {device: region, fix: `use daxram reassign ${region} --ram SIZE to change an existing layout`});
+  }
+  const same = matches(r, layout);
+  if (same) plan.notes.push(`${region} already has this layout: nothing to destroy or create`);
+  else {
+    for (const n of r.namespaces) {
+      if (n.mode !== 'dax' && !o.force) {
+        throw new UsageError(`${n.name} in ${region} is in ${n.mode === 'memory' ? 'fsdax' : n.mode === 'safe' ? 'sector' : n.mode} mode and may hold a filesystem`, {device: n.name, fix: 'unmount and destroy it yourself, or pass --force to let reassign destroy it'});
+      }
+    }
+    plan.notes.push(...r.namespaces.map((n) => `  destroy ${n.name} (${humanSize(n.size)}, ${n.mode === 'dax' ? 'devdax' : n.mode}${n.dax.length ? `, ${n.dax.map((d) => `${d.name}: ${d.driver === 'kmem' ? 'system-ram' : d.driver ?? 'no driver'}`).join(', ')}` : ''})`));
+    for (const n of r.namespaces) for (const d of n.dax) if (d.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d.name, why: `${d.name} is System RAM: offline, back to devdax and zero it before its namespace goes away`});
+    for (const n of r.namespaces) plan.steps.push(...destroySteps(ctx, r, n.name, n.holder, n.driver));
+    layout.namespaces.forEach((p, i) => plan.steps.push(...createSteps(ctx, r, p, i)));
+  }
+  const ram = layout.namespaces.findIndex((n) => n.role === 'ram');
+  if (ram >= 0 && o.online !== false) {
+    plan.steps.push({
+      kind: 'engine',
+      call: 'online',
+      device: `<dax device of the RAM namespace>`,
+      why: 'online the RAM namespace through the gates, like daxram online',
+      resolveDevice: () => ramDevice(ctx, region, layout.namespaces[ram]),
+    });
+  }
+  return {plan, layout, r, before};
+}
+
+function destroySteps(ctx: Context, r: RegionState, ns: string, holder: string | undefined, driver: string | undefined): SysfsStep[] {
+  const steps: SysfsStep[] = [];
+  const nsDir = `${r.path}/${ns}`;
+  if (holder) {
+    const hDir = `${r.path}/${holder}`;
+    const drv = ctx.sysfs.linkName(`${hDir}/driver`);
+    if (drv) steps.push(sysfsStep(`${ND_DRIVERS}/${drv}`, drv, 'unbind', holder, ns, `disable ${holder}: its device-dax devices go away`, {skip: () => (ctx.sysfs.linkName(`${hDir}/driver`) ? undefined : `${holder} is disabled`), mark: 'destroy'}));
+    steps.push(sysfsStep(hDir, holder, 'namespace', '\n', ns, `release ${holder}'s claim on ${ns}`, {skip: () => ((ctx.sysfs.readOptional(`${hDir}/namespace`) ?? '').trim() === '' ? `${holder} claims nothing` : undefined)}));
+  }
+  if (driver) steps.push(sysfsStep(`${ND_DRIVERS}/${driver}`, driver, 'unbind', ns, ns, `disable ${ns} (it has no claim; it was exposed as a raw/pmem block device)`, {skip: () => (ctx.sysfs.linkName(`${nsDir}/driver`) ? undefined : `${ns} is disabled`)}));
+  steps.push(sysfsStep(nsDir, ns, 'size', '0', ns, `free ${ns}'s capacity (deletes its labels)`, {skip: () => (ctx.sysfs.readBig(`${nsDir}/size`) === 0n ? `${ns} is already empty` : undefined)}));
+  return steps;
+}
+
+function createSteps(ctx: Context, r: RegionState, p: PlannedNamespace, i: number): SysfsStep[] {
+  // The seeds the kernel will offer when this step runs; for the first they are the current ones.
+  const seedNs = () => (ctx.sysfs.readOptional(`${r.path}/namespace_seed`) ?? '').trim();
+  const seedDax = () => (ctx.sysfs.readOptional(`${r.path}/dax_seed`) ?? '').trim();
+  const nsName = i === 0 && r.namespaces.length === 0 ? r.namespaceSeed ?? '<namespace_seed>' : `<${r.name}/namespace_seed>`;
+  const daxName = i === 0 && r.namespaces.length === 0 ? r.daxSeed ?? '<dax_seed>' : `<${r.name}/dax_seed>`;
+  // One namespace and one dax seed are pinned for all of this namespace's steps.
+  let pinned: {ns: string; dax: string} | undefined;
+  const pin = () => (pinned ??= {ns: seedNs(), dax: seedDax()});
+  const onNs = () => ({objectDir: `${r.path}/${pin().ns}`, object: pin().ns});
+  const onDax = () => ({objectDir: `${r.path}/${pin().dax}`, object: pin().dax});
+  const named = namedBy(ctx);
+  const nsUuid = newUuid();
+  const daxUuid = newUuid();
+  const label = i === 0 && r.namespaces.length === 0 && r.namespaceSeed ? r.namespaceSeed : `${r.name} (${p.role} namespace)`;
+  const nsDir = `${r.path}/${nsName}`;
+  const daxDir = `${r.path}/${daxName}`;
+  return [
+    // A uuid is only written once: a seed left named by an interrupted run keeps its name (the
+    // kernel refuses a rename with EBUSY once labels exist).
+    sysfsStep(nsDir, nsName, 'uuid', nsUuid, label, `name the ${label}`, {resolve: onNs, mark: i === 0 ? 'create' : undefined, skip: () => named(`${r.path}/${pin().ns}`)}),
+    sysfsStep(nsDir, nsName, 'size', String(p.size), label, `allocate ${humanSize(p.size)} at 0x${p.start.toString(16)} (the next free capacity) and write the labels`, {resolve: onNs}),
+    sysfsStep(nsDir, nsName, 'holder_class', 'dax', label, 'record in the labels that this namespace is devdax (survives reboot)', {resolve: onNs}),
+    sysfsStep(daxDir, daxName, 'uuid', daxUuid, label, 'name the dax info block', {resolve: onDax, skip: () => named(`${r.path}/${pin().dax}`)}),
+    sysfsStep(daxDir, daxName, 'mode', p.map === 'dev' ? 'pmem' : 'ram', label, p.why, {resolve: onDax}),
+    sysfsStep(daxDir, daxName, 'align', String(p.align), label, `device-dax align ${humanSize(p.align)}`, {resolve: onDax}),
+    sysfsStep(daxDir, daxName, 'namespace', nsName, label, 'claim the namespace', {resolve: () => ({...onDax(), value: pin().ns})}),
+    sysfsStep(`${ND_DRIVERS}/dax_pmem`, 'dax_pmem', 'bind', daxName, label, 'enable: dax_pmem writes the info block and creates the device-dax device', {
+      resolve: () => ({objectDir: `${ND_DRIVERS}/dax_pmem`, object: 'dax_pmem', value: pin().dax}),
+    }),
+  ];
+}
+
+function namedBy(ctx: Context) {
+  return (dir: string): string | undefined => {
+    const u = (ctx.sysfs.readOptional(`${dir}/uuid`) ?? '').trim();
+    return u && !/^[0-]*$/.test(u) ? `already named ${u}` : undefined;
+  };
+}
+
+/** The device-dax device of the namespace planned at p.start (after creation). */
+export function ramDevice(ctx: Context, region: string, p: PlannedNamespace): string {
+  const r = readRegion(ctx.sysfs, region);
+  const n = r.namespaces.find((x) => x.start === p.start && x.size === p.size);
+  const d = n?.dax[0]?.name;
+  if (!d) {
+    throw new KernelError(`${region}: no device-dax device appeared for the RAM namespace at 0x${p.start.toString(16)}`, {device: region, fix: 'see dmesg for dax_pmem errors; daxram recover retries the layout'});
+  }
+  return d;
+}
+
+export async function reassign(ctx: Context, region: string, ram: bigint, o: LayoutOptions = {}): Promise<LayoutResult> {
+  return layoutOp(ctx, 'reassign', region, {...o, ram});
+}
+
+export async function provision(ctx: Context, region: string, o: LayoutOptions = {}): Promise<LayoutResult> {
+  return layoutOp(ctx, 'provision', region, o);
+}
+
+async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): Promise<LayoutResult> {
+  if (ctx.dryRun) {
+    const {plan, layout, before} = planLayout(ctx, op, region, o);
+    return result(ctx, region, plan, layout, before, true);
+  }
+  const held = await acquire(ctx, `${op} ${region}`);
+  try {
+    await settle(ctx, '');
+    return await doLayout(ctx, op, region, o);
+  } finally {
+    held.release();
+  }
+}
+
+/** Under the lock. Also the forward path of recover() for an interrupted layout. */
+export async function doLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): Promise<LayoutResult> {
+  const {plan, layout, before} = planLayout(ctx, op, region, o);
+  const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
+  const intent: Intent = {
+    version: 1,
+    op,
+    device: region,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    args: {ram: o.ram?.toString(), force: o.force, online: o.online !== false, zone: o.zone},
+    step: 0,
+    total: plan.steps.length,
+  };
+  // A recovering run may be re-planned from a half-destroyed region: op reassign is the general one.
+  if (op === 'provision') intent.op = 'reassign';
+  try {
+    await runPlan(ctx, plan, {
+      journal,
+      intent,
+      engine: async (call, dev) => {
+        if (call === 'offline') await doOffline(ctx, dev, {zero: true});
+        else await doOnline(ctx, dev, {zone: o.zone}, {enforce: true});
+      },
+    });
+  } catch (e) {
+    // The layout is in place and only a gate refused the online: nothing to converge.
+    if (e instanceof PolicyError) journal.clear();
+    throw e;
+  }
+  const r = readRegion(ctx.sysfs, region);
+  if (!matches(r, layout)) {
+    throw new KernelError(`${region} does not hold the planned layout after ${op}: ${r.namespaces.map((n) => `${n.name} 0x${n.start?.toString(16)}+${n.size}`).join(', ')}`, {
+      device: region,
+      fix: 'daxram recover retries; see dmesg for libnvdimm errors',
+    });
+  }
+  journal.clear();
+  return result(ctx, region, plan, layout, before, false);
+}
+
+function result(ctx: Context, region: string, plan: Plan, layout: Layout, before: bigint, dryRun: boolean): LayoutResult {
+  const r = readRegion(ctx.sysfs, region);
+  const devices = [...r.namespaces]
+    .sort((a, b) => (a.start! < b.start! ? -1 : 1))
+    .map((n) => ({namespace: n.name, dax: n.dax[0]?.name, role: layout.namespaces.find((p) => p.start === n.start)?.role ?? 'other', size: n.size}));
+  return {region, dryRun, plan, layout, before, ramDevice: devices.find((d) => d.role === 'ram')?.dax, devices};
+}

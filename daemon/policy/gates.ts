@@ -1,0 +1,112 @@
+// The gates a device passes before its capacity is handed to the page allocator. Each gate is
+// one policy setting, each result is reported in the plan whether it passes or not, and a
+// refusal names the device, the reason and the setting that would change it.
+
+import type {Range} from '../model/types';
+import type {DaxState} from '../engine/device';
+import type {Policy} from './settings';
+import type {DimmSecurity, MceReport, PoisonReport} from './sources';
+import {PolicyError} from '../errors';
+import {humanSize} from '../cli/output';
+
+export type GateName = 'reserved' | 'residual-poison' | 'mce-recovery' | 'dimm-security';
+export type Verdict = 'pass' | 'warn' | 'refuse' | 'isolate';
+
+export interface GateResult {
+  gate: GateName;
+  /** The policy setting that decided, as "key=value". */
+  setting: string;
+  verdict: Verdict;
+  detail: string;
+  fix?: string;
+  /** For isolate: the 4 KiB pages (physical addresses) to hard-offline after online. */
+  pages?: bigint[];
+}
+
+export interface GateInput {
+  dev: DaxState;
+  policy: Policy;
+  poison: PoisonReport;
+  mce: MceReport;
+  security: DimmSecurity[];
+  /** Bus provider (ACPI.NFIT, nfit_test.0 …), when the device comes from an NVDIMM bus. */
+  provider?: string;
+  /** Namespace uuid, when known, for reservations by uuid. */
+  uuid?: string;
+}
+
+export const PAGE = 4096n;
+
+export function evaluateGates(i: GateInput): GateResult[] {
+  return [reservedGate(i), poisonGate(i), mceGate(i), securityGate(i)];
+}
+
+function reservedGate({dev, policy, provider, uuid}: GateInput): GateResult {
+  const setting = `reserved=[${policy.reserved.join(',')}]`;
+  const hit = policy.reserved.find((r) => r === dev.name || r === dev.region || (uuid !== undefined && r === uuid));
+  if (hit) {
+    return {gate: 'reserved', setting, verdict: 'refuse', detail: `${dev.name} is reserved (by "${hit}"): never onlined`, fix: `remove "${hit}" from the reserved list if this device may become RAM`};
+  }
+  // nfit_test's "physical" addresses are made up over vmalloc memory: onlining them corrupts the host.
+  if (provider?.startsWith('nfit_test')) {
+    return {gate: 'reserved', setting: 'built-in', verdict: 'refuse', detail: `${dev.name} is on the ${provider} emulator bus, whose addresses are not real memory`, fix: 'use a real or QEMU-emulated NVDIMM'};
+  }
+  return {gate: 'reserved', setting, verdict: 'pass', detail: 'not reserved'};
+}
+
+function poisonGate({dev, policy, poison}: GateInput): GateResult {
+  const setting = `poison=${policy.poison}`;
+  const base = poison.scrubSupported || /scrub/.test(poison.source) ? poison.source : `${poison.source}, no address range scrub`;
+  if (poison.remaining.length === 0) {
+    const cleared = poison.cleared.length ? `; ${poison.cleared.length} range(s) cleared` : '';
+    return {gate: 'residual-poison', setting, verdict: 'pass', detail: `no residual poison (${base}${cleared})`};
+  }
+  const pages = poisonPages(poison.remaining);
+  const where = poison.remaining.map((r) => `0x${r.start.toString(16)}+${r.size}`).join(', ');
+  if (policy.poison === 'online-and-isolate') {
+    return {gate: 'residual-poison', setting, verdict: 'isolate', detail: `${pages.length} poisoned page(s) at ${where} will be hard-offlined after online (${base})`, pages};
+  }
+  return {
+    gate: 'residual-poison',
+    setting,
+    verdict: 'refuse',
+    detail: `${dev.name} still has poison at ${where} (${pages.length} page(s), ${humanSize(BigInt(pages.length) * PAGE)}) after scrub (${base})`,
+    fix: 'clear it (daxram scrub), or set poison=online-and-isolate to online and hard-offline exactly those pages',
+  };
+}
+
+function mceGate({policy, mce}: GateInput): GateResult {
+  const setting = `mce-recovery=${policy.mceRecovery}`;
+  if (mce.serP === true) return {gate: 'mce-recovery', setting, verdict: 'pass', detail: `CPU reports MCG_CAP.SER_P (${mce.source})`};
+  const what = mce.serP === false ? 'CPU lacks machine-check recovery (MCG_CAP.SER_P clear)' : `machine-check recovery (SER_P) unknown: ${mce.source}`;
+  const conseq = 'a poisoned line consumed by the kernel or a process would panic the machine';
+  if (policy.mceRecovery === 'warn') return {gate: 'mce-recovery', setting, verdict: 'warn', detail: `${what}; ${conseq}`};
+  return {gate: 'mce-recovery', setting, verdict: 'refuse', detail: `${what}; ${conseq}`, fix: 'set mce-recovery=warn to accept the risk'};
+}
+
+function securityGate({policy, security}: GateInput): GateResult {
+  const setting = `security=${policy.security}`;
+  if (security.length === 0) return {gate: 'dimm-security', setting, verdict: 'pass', detail: 'no NVDIMMs behind this device'};
+  const open = security.filter((s) => s.state !== 'unlocked');
+  if (open.length === 0) return {gate: 'dimm-security', setting, verdict: 'pass', detail: `security enabled on ${security.map((s) => s.dimm).join(', ')}`};
+  const detail = `security not enabled on ${open.map((s) => `${s.dimm} (${s.state})`).join(', ')}: RAM contents would persist unencrypted across power-off`;
+  if (policy.security === 'ignore') return {gate: 'dimm-security', setting, verdict: 'pass', detail: `${detail} (ignored)`};
+  if (policy.security === 'refuse') return {gate: 'dimm-security', setting, verdict: 'refuse', detail, fix: 'enable DIMM security (ndctl setup-passphrase), or set security=warn'};
+  return {gate: 'dimm-security', setting, verdict: 'warn', detail};
+}
+
+/** Every 4 KiB page any poisoned range touches, ascending, without duplicates. */
+export function poisonPages(ranges: Range[]): bigint[] {
+  const set = new Set<bigint>();
+  for (const r of ranges) {
+    for (let p = (r.start / PAGE) * PAGE; p < r.start + r.size; p += PAGE) set.add(p);
+  }
+  return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Throws PolicyError for the first refusal; returns the results otherwise. */
+export function enforceGates(device: string, results: GateResult[]): GateResult[] {
+  const no = results.find((r) => r.verdict === 'refuse');
+  if (no) throw new PolicyError(`refused by the ${no.gate} gate: ${no.detail}`, {device, fix: no.fix, code: `GATE_${no.gate.toUpperCase().replace(/-/g, '_')}`});
+  return results;
+}

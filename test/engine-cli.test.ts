@@ -1,0 +1,71 @@
+// The verbs as an operator runs them (bin/daxram against a fixture root): dry-run text and
+// JSON, refusals with exit codes and JSON errors, usage errors.
+
+import test from 'ava';
+import {spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {buildFixture} from './helpers/fixture';
+import {qemuSpec} from './helpers/engine-context';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const fx = buildFixture(qemuSpec({}, {}));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-cli-'));
+  const r = spawnSync(process.execPath, [BIN, '--root', fx.root, ...args], {
+    encoding: 'utf8',
+    env: {...process.env, DAXRAM_STATE_DIR: path.join(tmp, 'state'), DAXRAM_LOCK: path.join(tmp, 'lock'), DAXRAM_TEST_SER_P: '1', ...env},
+  });
+  fx.cleanup();
+  fs.rmSync(tmp, {recursive: true, force: true});
+  return r;
+}
+
+test('online --dry-run prints the gates and the exact writes', (t) => {
+  const r = run(['online', 'dax0.0', '--dry-run']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^plan: online dax0\.0 → System RAM on node 1, zone Movable: 7 block\(s\)/m);
+  t.regex(r.stdout, /pass +mce-recovery/);
+  t.regex(r.stdout, /write "online_movable" > \/sys\/devices\/system\/memory\/memory71\/state/);
+});
+
+test('online --dry-run --json is the plan as data', (t) => {
+  const r = run(['--json', 'online', 'dax0.0', '--dry-run']);
+  t.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.true(j.dryRun);
+  t.is(j.plan.steps[0].path, '/sys/bus/dax/drivers/device_dax/unbind');
+  t.is(j.plan.gates.length, 4);
+});
+
+test('a refusing gate: exit 1, JSON error naming the gate and the device', (t) => {
+  const r = run(['--json', 'online', 'dax0.0'], {DAXRAM_TEST_SER_P: '0'});
+  t.is(r.status, 1);
+  const e = JSON.parse(r.stderr.slice(r.stderr.indexOf('{')));
+  t.is(e.error, 'PolicyError');
+  t.is(e.device, 'dax0.0');
+  t.regex(e.message, /mce-recovery/);
+  t.regex(e.fix, /mce-recovery=warn/);
+});
+
+test('bad input: exit 2 with a fix', (t) => {
+  const a = run(['online', 'nvme0']);
+  t.is(a.status, 2);
+  t.regex(a.stderr, /is not a dax device name/);
+  const b = run(['reassign', 'region0', '--ram', 'lots']);
+  t.is(b.status, 2);
+  t.regex(b.stderr, /invalid --ram/);
+  const c = run(['online', 'dax0.0', '--poison', 'ignore']);
+  t.is(c.status, 2);
+});
+
+test('offline and recover dry runs on a devdax device: nothing to do', (t) => {
+  const r = run(['offline', 'dax0.0', '--dry-run']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /steps: none/);
+  const s = run(['recover', '--dry-run']);
+  t.is(s.status, 0, s.stderr);
+  t.regex(s.stdout, /nothing to recover/);
+});

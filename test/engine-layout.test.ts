@@ -1,0 +1,92 @@
+// Region layout: the arithmetic (data offsets as nd_pfn_init computes them, kmem's block
+// rounding) and the dry-run plans of provision and reassign on fixtures.
+
+import test from 'ava';
+import {dataOffset, layoutRegion, describeLayout} from '../daemon/engine/layout';
+import {provision, reassign, describePlan} from '../daemon/engine';
+import {UsageError} from '../daemon/errors';
+import {GiB, MiB} from './helpers/fixture';
+import {qemuSpec, testbed} from './helpers/engine-context';
+
+const B = 128n * MiB;
+const region = {start: 8n * GiB, size: 2n * GiB, align: 16n * MiB};
+
+test('data offset matches what the kernel gave a 1 GiB map=dev namespace (18 MiB) and map=mem (2 MiB)', (t) => {
+  t.is(dataOffset(8n * GiB, GiB, 'dev', 2n * MiB), 18n * MiB);
+  t.is(dataOffset(8n * GiB, GiB, 'mem', 2n * MiB), 2n * MiB);
+});
+
+test('all-RAM layout reaches region size minus one block, for small and large regions', (t) => {
+  for (const size of [1408n * MiB, 2n * GiB, 64n * GiB, 3n << 40n]) {
+    const l = layoutRegion({...region, size}, B, undefined);
+    t.is(l.ramBytes, size - B, `${size}`);
+    t.is(l.namespaces.length, 1);
+  }
+  // Small: struct pages fit in the head block (map=dev); large: they do not (map=mem).
+  t.is(layoutRegion(region, B, undefined).namespaces[0].map, 'dev');
+  t.is(layoutRegion({...region, size: 64n * GiB}, B, undefined).namespaces[0].map, 'mem');
+});
+
+test('a region whose end is not block aligned (QEMU keeps its label area there): its whole blocks minus one', (t) => {
+  const l = layoutRegion({...region, size: 2n * GiB - 128n * 1024n}, B, undefined);
+  t.is(l.namespaces[0].size, 2n * GiB - 16n * MiB, 'namespace size is a multiple of the region align');
+  t.is(l.ramBytes, 14n * B);
+  t.is(l.target, 14n * B);
+});
+
+test('reassign layout: exactly the RAM asked (whole blocks), the rest one devdax namespace, namespaces tile the region', (t) => {
+  for (const ram of [128n * MiB, 512n * MiB, GiB, 1792n * MiB]) {
+    const l = layoutRegion(region, B, ram);
+    t.is(l.ramBytes, ram, `${ram}`);
+    const [r, d] = l.namespaces;
+    t.is(r.start, region.start);
+    t.is((r.start + r.size) % B, 0n, 'RAM data ends on a block boundary');
+    t.is(r.size % region.align, 0n);
+    if (d) {
+      t.is(d.start, r.start + r.size);
+      t.is(d.start + d.size, region.start + region.size);
+    }
+  }
+  t.is(layoutRegion(region, B, 0n).namespaces[0].role, 'devdax');
+});
+
+test('three ndctl-default namespaces lose a block each; our layout explains why it does not', (t) => {
+  const lines = describeLayout(layoutRegion({...region, size: 1408n * MiB}, B, undefined)).join('\n');
+  t.regex(lines, /kmem onlines 10 block\(s\) = 1\.25 GiB/);
+  t.regex(lines, /map=dev: its 24\.00 MiB of info block \+ struct pages fit in the 128\.00 MiB before the first block boundary/);
+});
+
+function emptyRegion() {
+  const spec = qemuSpec();
+  spec.buses![0].regions![0].namespaces = [];
+  return spec;
+}
+
+test('provision --dry-run: layout explained, exact sysfs writes on the seeds, nothing written', async (t) => {
+  const tb = testbed(emptyRegion(), {dryRun: true});
+  t.teardown(tb.cleanup);
+  const r = await provision(tb.ctx, 'region0');
+  t.is(tb.k.writes.length, 0);
+  t.is(r.layout.ramBytes, 2n * GiB - B);
+  const text = describePlan(r.plan);
+  t.regex(text, /kmem onlines 15 block\(s\)/);
+  t.regex(text, /write "2147483648" > \/sys\/devices\/.*\/region0\/namespace0\.0\/size/);
+  t.regex(text, /write "pmem" > \/sys\/devices\/.*\/region0\/dax0\.0\/mode/);
+  t.regex(text, /write "dax0\.0" > \/sys\/bus\/nd\/drivers\/dax_pmem\/bind/);
+  t.regex(text, /daxram online <dax device of the RAM namespace>/);
+});
+
+test('provision refuses a region that has namespaces; reassign plans to offline, destroy, re-create', async (t) => {
+  const tb = testbed(qemuSpec({}, {driver: 'kmem', online: 'movable'}), {dryRun: true});
+  t.teardown(tb.cleanup);
+  await t.throwsAsync(provision(tb.ctx, 'region0'), {instanceOf: UsageError, message: /already has namespace/});
+  const r = await reassign(tb.ctx, 'region0', 512n * MiB);
+  const text = describePlan(r.plan);
+  t.regex(text, /daxram offline dax0\.0/);
+  t.regex(text, /write "\n" > .*region0\/dax0\.0\/namespace/);
+  t.regex(text, /write "0" > .*region0\/namespace0\.0\/size/);
+  t.regex(text, /RAM: 512\.00 MiB/);
+  t.is(tb.k.writes.length, 0);
+  await t.throwsAsync(reassign(tb.ctx, 'region0', 4n * GiB), {instanceOf: UsageError, message: /larger than region0/});
+  await t.throwsAsync(reassign(tb.ctx, 'regionX', GiB), {instanceOf: UsageError});
+});

@@ -1,0 +1,237 @@
+// The onlining engine against a fake 6.1 kernel: the happy paths, every kernel error path
+// (EBUSY, EINVAL, ENXIO, EHWPOISON) with the state left behind, dry runs, and the cases kmem
+// itself refuses (target_node -1, smaller than a block).
+
+import test from 'ava';
+import * as fs from 'node:fs';
+import {online, offline, describePlan, Journal} from '../daemon/engine';
+import {KernelError, UsageError} from '../daemon/errors';
+import {GiB, MiB} from './helpers/fixture';
+import {blockStates, driver, qemuSpec, testbed} from './helpers/engine-context';
+
+const ALL_MOVABLE = (n: number) => Array(n).fill('online:Movable');
+
+test('online: unbind device_dax, kmem new_id, online_movable every block; verified and journal cleared', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  const r = await online(tb.ctx, 'dax0.0');
+  t.is(driver(tb.k), 'kmem');
+  t.deepEqual(blockStates(tb.k), ALL_MOVABLE(r.blocks.length));
+  t.true(r.blocks.length >= 6);
+  t.is(r.bytes, BigInt(r.blocks.length) * 128n * MiB);
+  t.true(r.blocks.every((b) => b.by === 'daxram' && b.node === 1 && b.zone === 'Movable'));
+  const w = tb.k.writes.map((x) => `${x.value} > ${x.path}`);
+  t.is(w[0], 'dax0.0 > /sys/bus/dax/drivers/device_dax/unbind');
+  t.is(w[1], 'dax0.0 > /sys/bus/dax/drivers/kmem/new_id');
+  // new_id probed it: bind is skipped (read before write).
+  t.false(w.some((x) => x.endsWith('kmem/bind')));
+  t.is(w.filter((x) => /^online_movable > \/sys\/devices\/system\/memory\/memory\d+\/state$/.test(x)).length, r.blocks.length);
+  t.is(new Journal(tb.ctx.stateDir).read(), undefined);
+  t.false(fs.existsSync(`${tb.ctx.stateDir}/journal.json`));
+});
+
+test('online --zone normal writes online_kernel; --zone auto writes online', async (t) => {
+  for (const [zone, value, z] of [['normal', 'online_kernel', 'Normal'], ['auto', 'online', 'Normal']] as const) {
+    const tb = testbed();
+    t.teardown(tb.cleanup);
+    const r = await online(tb.ctx, 'dax0.0', {zone});
+    t.true(tb.k.writes.some((w) => w.value === value && w.path.endsWith('/state')));
+    t.true(r.blocks.every((b) => b.zone === z));
+  }
+});
+
+test('online is idempotent: a second run writes nothing', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  await online(tb.ctx, 'dax0.0');
+  const n = tb.k.writes.length;
+  const r = await online(tb.ctx, 'dax0.0');
+  t.is(tb.k.writes.length, n);
+  t.true(r.blocks.every((b) => b.state === 'online'));
+});
+
+test('dry-run: exact plan, nothing written, no journal', async (t) => {
+  const tb = testbed(qemuSpec(), {dryRun: true});
+  t.teardown(tb.cleanup);
+  const r = await online(tb.ctx, 'dax0.0');
+  t.is(tb.k.writes.length, 0);
+  t.is(driver(tb.k), 'device_dax');
+  t.false(fs.existsSync(tb.ctx.stateDir));
+  const text = describePlan(r.plan);
+  t.regex(text, /write "dax0\.0" > \/sys\/bus\/dax\/drivers\/device_dax\/unbind/);
+  t.regex(text, /write "dax0\.0" > \/sys\/bus\/dax\/drivers\/kmem\/bind/);
+  t.regex(text, /write "online_movable" > \/sys\/devices\/system\/memory\/memory65\/state/);
+  t.regex(text, /lost to alignment/);
+  for (const g of ['reserved', 'residual-poison', 'mce-recovery', 'dimm-security']) t.true(text.includes(g), g);
+  const off = await offline(tb.ctx, 'dax0.0');
+  t.is(off.plan.steps.length, 0, 'a devdax device has nothing to offline');
+});
+
+test('offline: every block offline before kmem unbind, device_dax back, device zeroed', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  await online(tb.ctx, 'dax0.0');
+  tb.k.writes.length = 0;
+  t.false(fs.existsSync(tb.k.fx.path('/dev/dax0.0')), 'no chardev while kmem holds it');
+  tb.k.scribble('dax0.0', 300 << 20);
+  t.true(tb.k.nonZero('dax0.0') > 4096);
+  const r = await offline(tb.ctx, 'dax0.0');
+  t.is(driver(tb.k), 'device_dax');
+  t.true(blockStates(tb.k).every((s) => s === 'absent'));
+  t.false(tb.k.stranded);
+  const unbindAt = tb.k.writes.findIndex((w) => w.path.endsWith('kmem/unbind'));
+  const offlines = tb.k.writes.map((w, i) => [w, i] as const).filter(([w]) => w.value === 'offline');
+  t.is(offlines.length, r.blocks.length);
+  t.true(offlines.every(([, i]) => i < unbindAt));
+  t.is(tb.k.nonZero('dax0.0'), 0);
+  const size = tb.k.readBig('/sys/bus/dax/devices/dax0.0/size');
+  t.is(tb.zeroCalls.reduce((a, c) => a + c.length, 0n), size);
+  t.true(tb.zeroCalls.every((c) => c.offset % (2n * MiB) === 0n && c.length % (2n * MiB) === 0n), 'chunks honour the align');
+  t.is(r.zeroed, size);
+});
+
+test('offline EBUSY: retried within the bound, then succeeds', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  await online(tb.ctx, 'dax0.0');
+  tb.k.fail(/memory66\/state$/, 'EBUSY', 2, 'offline');
+  await offline(tb.ctx, 'dax0.0', {busyDelayMs: 0});
+  t.is(driver(tb.k), 'device_dax');
+  t.is(tb.k.writes.filter((w) => w.path.endsWith('memory66/state') && w.value === 'offline').length, 3);
+  t.true(tb.warnings.some((w) => /busy going offline, retry 2\/5/.test(w)));
+});
+
+test('offline EBUSY for good: KernelError naming device and block; kmem never unbound; blocks back online', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  const on = await online(tb.ctx, 'dax0.0');
+  tb.k.fail(/memory68\/state$/, 'EBUSY', Infinity, 'offline');
+  const e = await t.throwsAsync(offline(tb.ctx, 'dax0.0', {busyRetries: 2, busyDelayMs: 0}), {instanceOf: KernelError});
+  t.is(e!.code, 'EBUSY');
+  t.is(e!.device, 'dax0.0');
+  t.regex(e!.message, /memory68/);
+  t.regex(e!.fix!, /movable/);
+  t.false(tb.k.writes.some((w) => w.path.endsWith('kmem/unbind')));
+  t.false(tb.k.stranded);
+  t.is(driver(tb.k), 'kmem');
+  t.deepEqual(blockStates(tb.k), ALL_MOVABLE(on.blocks.length));
+  t.is(new Journal(tb.ctx.stateDir).read(), undefined);
+});
+
+test('never unbinds kmem while a block is online (a block that ignores offline)', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  await online(tb.ctx, 'dax0.0');
+  tb.k.stuckBlocks.add(67);
+  const e = await t.throwsAsync(offline(tb.ctx, 'dax0.0', {busyDelayMs: 0}), {instanceOf: KernelError});
+  t.regex(e!.message, /refusing to unbind kmem: memory67 is online/);
+  t.false(tb.k.writes.some((w) => w.path.endsWith('kmem/unbind')));
+  t.false(tb.k.stranded);
+  t.is(driver(tb.k), 'kmem');
+});
+
+test('online EINVAL on a block: KernelError naming the block; rolled back to devdax and zeroed', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  tb.k.fail(/memory67\/state$/, 'EINVAL', Infinity, 'online_movable');
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: KernelError});
+  t.is(e!.code, 'EINVAL');
+  t.is(e!.device, 'dax0.0');
+  t.regex(e!.message, /memory67/);
+  t.regex(e!.fix!, /valid_zones/);
+  t.is(driver(tb.k), 'device_dax');
+  t.true(blockStates(tb.k).every((s) => s === 'absent'));
+  t.false(tb.k.stranded);
+  t.true(tb.zeroCalls.length > 0);
+  t.is(new Journal(tb.ctx.stateDir).read(), undefined);
+});
+
+test('online ENXIO from the kmem probe: KernelError, device rebound to device_dax', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  tb.k.fail(/kmem\/new_id$/, 'ENXIO');
+  tb.k.fail(/kmem\/bind$/, 'ENXIO');
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: KernelError});
+  t.is(e!.code, 'ENXIO');
+  t.regex(e!.path!, /kmem\/bind/);
+  t.is(driver(tb.k), 'device_dax');
+  t.is(new Journal(tb.ctx.stateDir).read(), undefined);
+});
+
+test('online EHWPOISON: KernelError with code EHWPOISON naming the block; device returned to devdax', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  tb.k.poisonedBlocks.add(69);
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: KernelError});
+  t.is(e!.code, 'EHWPOISON');
+  t.is(e!.errno, 133);
+  t.regex(e!.message, /memory69/);
+  t.regex(e!.fix!, /hard-offlined/);
+  t.is(driver(tb.k), 'device_dax');
+  t.false(tb.k.stranded);
+});
+
+test('target_node -1: clear error naming the cause, nothing written', async (t) => {
+  const tb = testbed(qemuSpec({}, {targetNode: -1}));
+  t.teardown(tb.cleanup);
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: KernelError});
+  t.regex(e!.message, /dax0\.0 has target_node -1; firmware did not describe a proximity domain for region0/);
+  t.is(tb.k.writes.length, 0);
+  t.is(driver(tb.k), 'device_dax');
+});
+
+test('a device smaller than one block after alignment: clear error, nothing written', async (t) => {
+  const spec = qemuSpec();
+  spec.buses![0].regions![0].namespaces = [{mode: 'devdax', size: 160n * MiB, dax: {start: 8n * GiB + 100n * MiB, size: 150n * MiB}}];
+  const tb = testbed(spec);
+  t.teardown(tb.cleanup);
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: UsageError});
+  t.regex(e!.message, /holds no whole 128\.00 MiB memory block/);
+  t.is(tb.k.writes.length, 0);
+});
+
+test('unknown device and bad names: clear errors', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  await t.throwsAsync(online(tb.ctx, 'dax9.9'), {message: /no such dax device/});
+  await t.throwsAsync(online(tb.ctx, '../etc'), {instanceOf: UsageError});
+  t.is(tb.k.writes.length, 0);
+});
+
+test('auto_online_blocks=online: --no-online refused unless forced; kernel-onlined blocks and their zone reported', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb.cleanup);
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0', {online: false}), {instanceOf: UsageError});
+  t.regex(e!.message, /auto_online_blocks is "online"/);
+  t.is(tb.k.writes.length, 0);
+  const r = await online(tb.ctx, 'dax0.0');
+  t.true(r.blocks.every((b) => b.by === 'kernel' && b.zone === 'Normal'));
+  t.is(r.autoOnline.landed.length, r.blocks.length);
+  t.true(r.warnings.some((w) => /landed in Normal/.test(w)));
+  t.false(tb.k.writes.some((w) => w.path.endsWith('/state')));
+});
+
+test('auto_online_blocks=online with --no-online --force binds kmem', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb.cleanup);
+  const r = await online(tb.ctx, 'dax0.0', {online: false, force: true});
+  t.is(driver(tb.k), 'kmem');
+  t.true(r.plan.warnings.some((w) => /auto_online_blocks/.test(w)));
+});
+
+test('--no-online with auto_online_blocks=offline: kmem bound, blocks left offline', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  await online(tb.ctx, 'dax0.0', {online: false});
+  t.is(driver(tb.k), 'kmem');
+  t.true(blockStates(tb.k).every((s) => s.startsWith('offline')));
+});
+
+test('a udev rule that onlines memory is detected like auto_online_blocks', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  fs.mkdirSync(tb.k.fx.path('/etc/udev/rules.d'), {recursive: true});
+  fs.writeFileSync(tb.k.fx.path('/etc/udev/rules.d/40-memory.rules'), 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}=="offline", ATTR{state}="online"\n');
+  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0', {online: false}), {instanceOf: UsageError});
+  t.regex(e!.message, /40-memory\.rules/);
+});
