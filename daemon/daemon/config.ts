@@ -1,0 +1,353 @@
+// /etc/daxram/daxram.conf + /etc/daxram/conf.d/*.conf: what the operator wants each device-dax
+// device to be at boot. Devices are matched by what survives a reboot: the namespace uuid, or
+// for devices without a namespace (hmem, CXL) the dax region and the start of its range. The
+// kernel name (dax0.0) is accepted too, but `daxram config check` warns that it can move.
+//
+// A config is all-or-nothing: one malformed line rejects the whole load, and the caller keeps
+// the configuration it had (see loadConfigKeepingLastGood in main.ts).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {ConfigError} from '../errors';
+import type {DaxDevice} from '../model/types';
+import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy} from '../policy/settings';
+import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
+import {readDaxctlConf} from './daxctl-conf';
+
+export type DeviceMode = 'ram' | 'devdax' | 'reserved';
+export type Zone = 'movable' | 'normal';
+
+export interface DeviceMatch {
+  /** Namespace uuid (lower case). */
+  uuid?: string;
+  /** dax region id, X in daxX.Y (hmem, CXL). */
+  daxRegion?: number;
+  /** Physical start of the device's first range, with daxRegion. */
+  resource?: bigint;
+  /** Kernel name; not stable across reboots. */
+  dax?: string;
+}
+
+/**
+ * Policy gates for one device, named as the engine's Policy names them (policy/settings.ts).
+ * Unset means the engine's safe default.
+ */
+export interface Gates {
+  /** Poison left after the scrub: refuse the device, or online it and hard-offline those pages. */
+  poison?: PoisonPolicy;
+  /** CPU machine-check recovery (MCG_CAP.SER_P) unknown or absent. */
+  mceRecovery?: MceRecoveryPolicy;
+  /** DIMM security (encryption at rest) not enabled. */
+  security?: SecurityPolicy;
+}
+
+export const DEFAULT_GATES: Gates = {};
+
+export interface Source {
+  file: string;
+  line: number;
+  origin: 'daxram' | 'daxctl';
+}
+
+export interface DeviceRule {
+  /** Section name: [device NAME]. */
+  label: string;
+  match: DeviceMatch;
+  mode: DeviceMode;
+  zone: Zone;
+  /** For ram: online the blocks (daxctl's online=false binds kmem but leaves them offline). */
+  online: boolean;
+  /** Expected target node; a device on another node is refused rather than guessed at. */
+  node?: number;
+  gates: Gates;
+  source: Source;
+}
+
+export interface DaemonSettings {
+  /** Prometheus textfile-collector directory; undefined = metrics off. */
+  metricsDir?: string;
+  logLevel: 'error' | 'warning' | 'notice' | 'info' | 'debug';
+  /** Devices no rule matches: leave them as they are (ignore) or make them RAM. */
+  unmatched: 'ignore' | 'ram';
+}
+
+export interface Conflict {
+  key: string;
+  ours: Source;
+  daxctl: Source;
+  differs: string[];
+}
+
+export interface Config {
+  daemon: DaemonSettings;
+  devices: DeviceRule[];
+  /** daxctl rules shadowed by ours. */
+  conflicts: Conflict[];
+  warnings: string[];
+  files: string[];
+}
+
+export interface ConfigPaths {
+  /** /etc/daxram: daxram.conf and conf.d/. */
+  etcDir: string;
+  /** /etc/daxctl.conf.d; undefined to skip. */
+  daxctlDir?: string;
+}
+
+export const DEFAULT_PATHS: ConfigPaths = {etcDir: '/etc/daxram', daxctlDir: '/etc/daxctl.conf.d'};
+export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DAX_RE = /^dax[0-9]+\.[0-9]+$/;
+
+/** Files of one config directory in the order they apply: the main file, then conf.d sorted. */
+export function configFiles(etcDir: string): string[] {
+  const files: string[] = [];
+  const main = path.join(etcDir, 'daxram.conf');
+  if (fs.existsSync(main)) files.push(main);
+  files.push(...confFilesIn(path.join(etcDir, 'conf.d')));
+  return files;
+}
+
+export function confFilesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new ConfigError(`cannot list ${dir}: ${(e as Error).message}`, {path: dir, cause: e});
+  }
+  return names
+    .filter((n) => n.endsWith('.conf') && !n.startsWith('.'))
+    .sort()
+    .map((n) => path.join(dir, n));
+}
+
+export function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`, {path: file, cause: e});
+  }
+}
+
+/** Load and validate everything; throws ConfigError (with file:line) on the first problem. */
+export function loadConfig(paths: ConfigPaths = DEFAULT_PATHS): Config {
+  const files = configFiles(paths.etcDir);
+  const texts = files.map((f) => ({file: f, text: readText(f)}));
+  const cfg = parseConfig(texts);
+  if (paths.daxctlDir) {
+    const dx = readDaxctlConf(paths.daxctlDir);
+    mergeDaxctl(cfg, dx.rules);
+    cfg.warnings.push(...dx.warnings);
+    cfg.files.push(...dx.files);
+  }
+  return cfg;
+}
+
+/** Parse our own files (already read), in order. Exposed for tests and `config check FILE`. */
+export function parseConfig(texts: Array<{file: string; text: string}>): Config {
+  const cfg: Config = {
+    daemon: {metricsDir: DEFAULT_METRICS_DIR, logLevel: 'info', unmatched: 'ignore'},
+    devices: [],
+    conflicts: [],
+    warnings: [],
+    files: texts.map((t) => t.file),
+  };
+  let daemonSeen: Source | undefined;
+  for (const {file, text} of texts) {
+    for (const s of parseIni(text, file)) {
+      if (s.kind === 'daemon') {
+        if (s.name) throw iniError(file, s.line, `[daemon] takes no name`, 'write [daemon]');
+        // Drop-ins may override [daemon] keys (later files win), but one file says it once.
+        if (daemonSeen && daemonSeen.file === file) throw iniError(file, s.line, `second [daemon] section in this file (first at line ${daemonSeen.line})`, 'keep one [daemon] section per file');
+        daemonSeen = {file, line: s.line, origin: 'daxram'};
+        applyDaemon(cfg.daemon, s, file);
+      } else if (s.kind === 'device') {
+        const rule = deviceRule(s, file);
+        const key = matchKey(rule.match);
+        const dup = cfg.devices.find((r) => matchKey(r.match) === key);
+        if (dup) throw iniError(file, s.line, `[${headerOf(s)}] matches the same device as [device ${dup.label}] at ${dup.source.file}:${dup.source.line}`, 'describe each device once');
+        const sameLabel = cfg.devices.find((r) => r.label === rule.label);
+        if (sameLabel) throw iniError(file, s.line, `device name "${rule.label}" already used at ${sameLabel.source.file}:${sameLabel.source.line}`, 'give each [device NAME] a unique NAME');
+        if (rule.match.dax && !rule.match.uuid) cfg.warnings.push(`${file}:${s.line}: [device ${rule.label}] matches by kernel name ${rule.match.dax}, which can change across reboots; prefer uuid = (see daxram list)`);
+        cfg.devices.push(rule);
+      } else {
+        throw iniError(file, s.line, `unknown section [${headerOf(s)}]`, 'sections are [daemon] and [device NAME]');
+      }
+    }
+  }
+  return cfg;
+}
+
+function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
+  for (const e of s.entries) {
+    switch (e.key) {
+      case 'metrics-dir':
+        if (e.value === 'off' || e.value === '') d.metricsDir = undefined;
+        else if (!path.isAbsolute(e.value)) throw iniError(file, e.line, `metrics-dir must be an absolute path or "off", got "${e.value}"`);
+        else d.metricsDir = path.normalize(e.value);
+        break;
+      case 'log-level':
+        d.logLevel = oneOf(e, file, ['error', 'warning', 'notice', 'info', 'debug'] as const);
+        break;
+      case 'unmatched':
+        d.unmatched = oneOf(e, file, ['ignore', 'ram'] as const);
+        break;
+      default:
+        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, log-level, unmatched');
+    }
+  }
+}
+
+function deviceRule(s: IniSection, file: string): DeviceRule {
+  if (!s.name || /\s/.test(s.name)) throw iniError(file, s.line, `[device] needs one NAME without spaces`, 'write e.g. [device fast-tier]');
+  const rule: DeviceRule = {
+    label: s.name,
+    match: {},
+    mode: 'ram',
+    zone: 'movable',
+    online: true,
+    gates: {...DEFAULT_GATES},
+    source: {file, line: s.line, origin: 'daxram'},
+  };
+  let modeSeen = false;
+  for (const e of s.entries) {
+    switch (e.key) {
+      case 'uuid':
+        if (!UUID_RE.test(e.value)) throw iniError(file, e.line, `uuid "${e.value}" is not a uuid`, 'copy the namespace uuid from `daxram list` or `ndctl list -N`');
+        rule.match.uuid = e.value.toLowerCase();
+        break;
+      case 'region': {
+        const m = /^(?:dax)?([0-9]+)$/.exec(e.value);
+        if (!m) throw iniError(file, e.line, `region "${e.value}" is not a dax region id`, 'give the X of daxX.Y, e.g. region = 1');
+        rule.match.daxRegion = Number(m[1]);
+        break;
+      }
+      case 'resource':
+        if (!/^0x[0-9a-fA-F]+$/.test(e.value)) throw iniError(file, e.line, `resource "${e.value}" is not a 0x-prefixed physical address`, 'copy it from /sys/bus/dax/devices/daxX.Y/mapping0/start or `daxram list`');
+        rule.match.resource = BigInt(e.value);
+        break;
+      case 'dax':
+        if (!DAX_RE.test(e.value)) throw iniError(file, e.line, `dax "${e.value}" is not a dax device name`, 'write e.g. dax = dax0.0');
+        rule.match.dax = e.value;
+        break;
+      case 'mode':
+        rule.mode = oneOf(e, file, ['ram', 'devdax', 'reserved'] as const);
+        modeSeen = true;
+        break;
+      case 'zone':
+        rule.zone = oneOf(e, file, ['movable', 'normal'] as const);
+        break;
+      case 'online':
+        rule.online = bool(e, file);
+        break;
+      case 'node': {
+        if (!/^[0-9]+$/.test(e.value)) throw iniError(file, e.line, `node "${e.value}" is not a NUMA node number`);
+        rule.node = Number(e.value);
+        break;
+      }
+      case 'poison':
+        rule.gates.poison = oneOf(e, file, ['refuse', 'online-and-isolate'] as const);
+        break;
+      case 'mce-recovery':
+        rule.gates.mceRecovery = oneOf(e, file, ['refuse', 'warn'] as const);
+        break;
+      case 'security':
+        rule.gates.security = oneOf(e, file, ['warn', 'refuse', 'ignore'] as const);
+        break;
+      default:
+        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security');
+    }
+  }
+  if (!modeSeen) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');
+  const m = rule.match;
+  if (m.uuid === undefined && m.dax === undefined && m.daxRegion === undefined) {
+    throw iniError(file, s.line, `[${headerOf(s)}] says nothing about which device it is`, 'add uuid = (namespace uuid), or region = and resource = for devices without a namespace');
+  }
+  if ((m.daxRegion === undefined) !== (m.resource === undefined)) {
+    throw iniError(file, s.line, `[${headerOf(s)}] needs both region = and resource = to match a device without a namespace`);
+  }
+  if (m.uuid !== undefined && m.daxRegion !== undefined) {
+    throw iniError(file, s.line, `[${headerOf(s)}] matches by uuid and by region/resource; pick one`, 'use uuid for NVDIMM namespaces, region/resource for hmem and CXL');
+  }
+  return rule;
+}
+
+function oneOf<T extends string>(e: IniEntry, file: string, allowed: readonly T[]): T {
+  const v = e.value.toLowerCase();
+  if (!(allowed as readonly string[]).includes(v)) throw iniError(file, e.line, `${e.key} = "${e.value}" is not one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+export function bool(e: IniEntry, file: string): boolean {
+  const v = e.value.toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(v)) return true;
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  throw iniError(file, e.line, `${e.key} = "${e.value}" is not a boolean`, 'write true or false');
+}
+
+/** Identity of a match, for duplicate and conflict detection. */
+export function matchKey(m: DeviceMatch): string {
+  if (m.uuid) return `uuid:${m.uuid}`;
+  if (m.daxRegion !== undefined && m.resource !== undefined) return `res:${m.daxRegion}:0x${m.resource.toString(16)}`;
+  return `dax:${m.dax}`;
+}
+
+/** Stable identity of a live device: its namespace uuid, else dax region + range start. */
+export function deviceKey(dev: DaxDevice): string {
+  const uuid = dev.namespace?.uuid;
+  if (uuid && UUID_RE.test(uuid) && !/^0{8}-/.test(uuid)) return `uuid:${uuid.toLowerCase()}`;
+  const start = dev.ranges[0]?.start;
+  if (start !== undefined) return `res:${dev.daxRegion}:0x${start.toString(16)}`;
+  return `dax:${dev.name}`;
+}
+
+/**
+ * The rule for a live device: uuid first, then region/resource, then kernel name. A devdax
+ * namespace has two uuids: the namespace label's (namespaceX.Y/uuid, which ndctl calls
+ * raw_uuid) and the dax info block's (the nd daxX.Y seed's uuid, which `ndctl list` prints as
+ * "uuid" and daxctl's nvdimm.uuid means); `aliases` carries the second, and either matches.
+ */
+export function ruleFor(cfg: Config, dev: DaxDevice, aliases: string[] = []): DeviceRule | undefined {
+  const uuids = [dev.namespace?.uuid, ...aliases].filter((u): u is string => !!u).map((u) => u.toLowerCase());
+  const start = dev.ranges[0]?.start;
+  return (
+    cfg.devices.find((r) => r.match.uuid !== undefined && uuids.includes(r.match.uuid)) ??
+    cfg.devices.find((r) => r.match.daxRegion !== undefined && r.match.daxRegion === dev.daxRegion && r.match.resource === start) ??
+    cfg.devices.find((r) => r.match.uuid === undefined && r.match.daxRegion === undefined && r.match.dax === dev.name)
+  );
+}
+
+/** Fold daxctl's rules in; ours win and each shadowed daxctl rule is reported as a conflict. */
+export function mergeDaxctl(cfg: Config, rules: DeviceRule[]): void {
+  for (const r of rules) {
+    const key = matchKey(r.match);
+    const ours = cfg.devices.find((o) => matchKey(o.match) === key);
+    if (ours) {
+      const differs: string[] = [];
+      if (ours.mode !== r.mode) differs.push(`mode: ours ${ours.mode}, daxctl ${r.mode}`);
+      if (ours.zone !== r.zone) differs.push(`zone: ours ${ours.zone}, daxctl ${r.zone}`);
+      if (ours.online !== r.online) differs.push(`online: ours ${ours.online}, daxctl ${r.online}`);
+      cfg.conflicts.push({key, ours: ours.source, daxctl: r.source, differs});
+      continue;
+    }
+    const dup = cfg.devices.find((o) => o.source.origin === 'daxctl' && matchKey(o.match) === key);
+    if (dup) {
+      cfg.warnings.push(`${r.source.file}:${r.source.line}: daxctl section for ${key} repeats ${dup.source.file}:${dup.source.line}; the first one is used`);
+      continue;
+    }
+    cfg.devices.push(r);
+  }
+}
+
+/** Plain-data form for --json and the control socket. */
+export function configToJson(cfg: Config): unknown {
+  return {
+    daemon: cfg.daemon,
+    devices: cfg.devices.map((r) => ({...r, match: {...r.match, resource: r.match.resource === undefined ? undefined : '0x' + r.match.resource.toString(16)}})),
+    conflicts: cfg.conflicts,
+    warnings: cfg.warnings,
+    files: cfg.files,
+  };
+}

@@ -1,0 +1,74 @@
+// daxramd: keeps device-dax capacity in the state the operator configured. Started by systemd
+// (systemd/daxramd.service, Type=notify), pulled in at boot by the udev rule when a dax device
+// appears. See docs/daemon.md.
+
+import yargs from 'yargs';
+import {DaemonLog, Level} from './log';
+import {Daemon, DEFAULT_OPTIONS, describe} from './daemon';
+import {loadDaemonNative} from './notify';
+import type {DaemonNative} from '../native';
+
+export async function main(argv: string[]): Promise<void> {
+  const a = yargs(argv)
+    .scriptName('daxramd')
+    .usage('daxramd: apply /etc/daxram (and /etc/daxctl.conf.d) to device-dax devices and keep it applied.\n\nUsage: $0 [options]')
+    .option('config-dir', {type: 'string', default: DEFAULT_OPTIONS.paths.etcDir, describe: 'Directory with daxram.conf and conf.d/'})
+    .option('daxctl-dir', {type: 'string', default: DEFAULT_OPTIONS.paths.daxctlDir, describe: "daxctl's reconfigure-device config directory ('' to ignore it)"})
+    .option('state-dir', {type: 'string', default: process.env.DAXRAM_STATE_DIR ?? DEFAULT_OPTIONS.stateDir, describe: 'Operator records and the intent journal'})
+    .option('socket', {type: 'string', default: DEFAULT_OPTIONS.socketPath, describe: 'Control socket'})
+    .option('lock', {type: 'string', default: process.env.DAXRAM_LOCK ?? DEFAULT_OPTIONS.lockPath, describe: 'Lock shared with the daxram CLI'})
+    .option('metrics-dir', {type: 'string', describe: 'Prometheus textfile-collector directory (overrides the config)'})
+    .option('log-level', {choices: ['error', 'warning', 'notice', 'info', 'debug'], describe: 'Overrides the config'})
+    .option('once', {type: 'boolean', default: false, describe: 'Apply the configuration once and exit'})
+    .option('root', {type: 'string', default: '/', hidden: true})
+    .strict()
+    .help()
+    .version(false)
+    .parseSync();
+
+  const log = new DaemonLog({level: (a['log-level'] as Level | undefined) ?? 'info'});
+  let native: DaemonNative | undefined;
+  try {
+    native = loadDaemonNative();
+  } catch (e) {
+    log.warn(`native addon unavailable (${describe(e)}): no sd_notify, no event watching`);
+  }
+  const d = new Daemon(
+    {
+      paths: {etcDir: a['config-dir'], daxctlDir: a['daxctl-dir'] || undefined},
+      stateDir: a['state-dir'],
+      lockPath: a.lock,
+      socketPath: a.socket,
+      root: a.root,
+      metricsDir: a['metrics-dir'],
+      once: a.once,
+    },
+    log,
+    native,
+  );
+
+  const stop = (sig: string) => {
+    d.stop(sig)
+      .catch((e) => log.error(`stop: ${describe(e)}`))
+      .finally(() => log.flushThenExit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    d.reload().catch((e) => log.error(`reload: ${describe(e)}`));
+  });
+
+  try {
+    await d.start();
+    if (!a['log-level']) log.setLevel(d.cfg.daemon.logLevel);
+  } catch (e) {
+    log.error(`cannot start: ${describe(e)}`);
+    log.flushThenExit(1);
+    return;
+  }
+  if (a.once) {
+    const failed = d.last.some((r) => r.action === 'failed' || r.action === 'refused');
+    log.info(d.statusLine());
+    log.flushThenExit(failed ? 1 : 0);
+  }
+}

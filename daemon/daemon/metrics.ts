@@ -1,0 +1,112 @@
+// Prometheus metrics in the text exposition format, for node_exporter's textfile collector:
+// the whole file is rewritten atomically (temp + rename) so the collector never reads half.
+
+import * as path from 'node:path';
+import type {DaxDevice} from '../model/types';
+import {writeAtomic} from './state';
+
+export const METRICS_FILE = 'daxram.prom';
+
+type Labels = Record<string, string>;
+
+class Counter {
+  readonly values = new Map<string, {labels: Labels; value: number}>();
+  inc(labels: Labels, by = 1): void {
+    const k = labelKey(labels);
+    const v = this.values.get(k);
+    if (v) v.value += by;
+    else this.values.set(k, {labels, value: by});
+  }
+  get(labels: Labels): number {
+    return this.values.get(labelKey(labels))?.value ?? 0;
+  }
+}
+
+export type CapacityState = 'ram-online' | 'ram-offline' | 'devdax' | 'disabled' | 'reserved' | 'unknown';
+
+export class Metrics {
+  readonly transitions = new Counter();
+  readonly failures = new Counter();
+  readonly poisonFound = new Counter();
+  readonly poisonCleared = new Counter();
+  readonly poisonIsolated = new Counter();
+  /** bytes by node and state, recomputed from each scan. */
+  capacity = new Map<string, {labels: Labels; value: number}>();
+  lastReconcile = 0;
+  devicesManaged = 0;
+
+  transition(device: string, to: string): void {
+    this.transitions.inc({device, to});
+  }
+  failure(device: string, operation: string): void {
+    this.failures.inc({device, operation});
+  }
+
+  /** Recompute capacity from a scan: ram-online counts only blocks that are online. */
+  setCapacity(devices: DaxDevice[], reserved: (d: DaxDevice) => boolean = () => false): void {
+    const m = new Map<string, {labels: Labels; value: number}>();
+    const add = (node: number, state: CapacityState, bytes: bigint) => {
+      if (bytes <= 0n) return;
+      const labels = {node: String(node), state};
+      const k = labelKey(labels);
+      const cur = m.get(k);
+      if (cur) cur.value += Number(bytes);
+      else m.set(k, {labels, value: Number(bytes)});
+    };
+    for (const d of devices) {
+      if (d.mode === 'system-ram') {
+        const bs = blockBytes(d);
+        const online = d.memblocks.filter((b) => b.state === 'online').length;
+        const offline = d.memblocks.length - online;
+        add(d.targetNode, 'ram-online', BigInt(online) * bs);
+        add(d.targetNode, 'ram-offline', BigInt(offline) * bs);
+      } else if (reserved(d)) add(d.targetNode, 'reserved', d.size);
+      else if (d.mode === 'devdax') add(d.targetNode, 'devdax', d.size);
+      else if (d.mode === 'disabled') add(d.targetNode, 'disabled', d.size);
+      else add(d.targetNode, 'unknown', d.size);
+    }
+    this.capacity = m;
+  }
+
+  render(): string {
+    const out: string[] = [];
+    const family = (name: string, type: string, help: string, rows: Iterable<{labels: Labels; value: number}>) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const r of rows) out.push(`${name}${fmtLabels(r.labels)} ${r.value}`);
+    };
+    family('daxram_capacity_bytes', 'gauge', 'Device-dax capacity by NUMA node and state.', this.capacity.values());
+    family('daxram_transitions_total', 'counter', 'Device state changes made by daxramd.', this.transitions.values.values());
+    family('daxram_failures_total', 'counter', 'Operations that failed, by device and operation.', this.failures.values.values());
+    family('daxram_poison_found_total', 'counter', 'Poisoned bytes found in managed regions.', this.poisonFound.values.values());
+    family('daxram_poison_cleared_total', 'counter', 'Poisoned bytes cleared.', this.poisonCleared.values.values());
+    family('daxram_poison_isolated_pages_total', 'counter', 'Pages of onlined RAM hard-offlined because of poison.', this.poisonIsolated.values.values());
+    family('daxram_devices_managed', 'gauge', 'Devices a config rule or operator record applies to.', [{labels: {}, value: this.devicesManaged}]);
+    family('daxram_last_reconcile_timestamp_seconds', 'gauge', 'When daxramd last compared desired and actual state.', [{labels: {}, value: this.lastReconcile}]);
+    return out.join('\n') + '\n';
+  }
+
+  /** Write daxram.prom into the collector directory, atomically. */
+  write(dir: string): string {
+    const file = path.join(dir, METRICS_FILE);
+    writeAtomic(file, this.render(), 0o644);
+    return file;
+  }
+}
+
+function blockBytes(d: DaxDevice): bigint {
+  // kmemCapacity / kmemBlocks is the block size the scan saw; fall back to 128 MiB (x86 default).
+  return d.kmemBlocks > 0 ? d.kmemCapacity / BigInt(d.kmemBlocks) : 128n << 20n;
+}
+
+function labelKey(l: Labels): string {
+  return Object.keys(l)
+    .sort()
+    .map((k) => `${k}=${l[k]}`)
+    .join(',');
+}
+
+function fmtLabels(l: Labels): string {
+  const ks = Object.keys(l).sort();
+  if (ks.length === 0) return '';
+  return '{' + ks.map((k) => `${k}="${l[k].replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',') + '}';
+}

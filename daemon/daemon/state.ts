@@ -1,0 +1,144 @@
+// The desired-state store: what the operator asked for from the CLI (reassign, online,
+// offline), kept in /var/lib/daxram/desired.json so the daemon never undoes an operator's
+// decision, across daemon restarts and reboots. An operator record wins over the config file
+// until the operator forgets it (`daxram forget DEVICE`, or a new CLI action replaces it).
+//
+// Writes are atomic (temp file, fsync, rename, fsync of the directory): a crash leaves the old
+// or the new file, never half of one.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {ConfigError} from '../errors';
+import type {DeviceMode, Zone} from './config';
+
+export const STATE_FILE = 'desired.json';
+const VERSION = 1;
+
+export interface OperatorRecord {
+  /**
+   * Stable device key: uuid:<namespace uuid> or res:<dax region>:<0xstart> (config.deviceKey);
+   * or region:<regionN> for a whole region the operator laid out (reassign, provision).
+   */
+  key: string;
+  /** Kernel name when recorded, for humans (it can change across reboots; the key cannot). */
+  device: string;
+  mode: DeviceMode;
+  zone?: Zone;
+  /** For ram: blocks online (false = kmem bound, blocks left offline). */
+  online?: boolean;
+  /** CLI verb that produced this record. */
+  action: string;
+  /** ISO time. */
+  at: string;
+}
+
+export interface DesiredState {
+  version: number;
+  records: OperatorRecord[];
+}
+
+export class StateStore {
+  readonly file: string;
+
+  constructor(readonly dir: string) {
+    this.file = path.join(dir, STATE_FILE);
+  }
+
+  /** Current records; an absent file is an empty store. A corrupt file is an error naming it. */
+  load(): DesiredState {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {version: VERSION, records: []};
+      throw new ConfigError(`cannot read ${this.file}: ${(e as Error).message}`, {path: this.file, cause: e});
+    }
+    return parseState(text, this.file);
+  }
+
+  get(key: string): OperatorRecord | undefined {
+    return this.load().records.find((r) => r.key === key);
+  }
+
+  /** Add or replace records (by key) in one atomic write. */
+  record(recs: OperatorRecord[]): void {
+    const st = this.load();
+    for (const r of recs) {
+      validateRecord(r, this.file);
+      const i = st.records.findIndex((x) => x.key === r.key);
+      if (i >= 0) st.records[i] = r;
+      else st.records.push(r);
+    }
+    this.save(st);
+  }
+
+  /** Drop the record for a key (or for a kernel name); true when one was removed. */
+  forget(keyOrDevice: string): boolean {
+    const st = this.load();
+    const n = st.records.length;
+    st.records = st.records.filter((r) => r.key !== keyOrDevice && r.device !== keyOrDevice);
+    if (st.records.length === n) return false;
+    this.save(st);
+    return true;
+  }
+
+  private save(st: DesiredState): void {
+    fs.mkdirSync(this.dir, {recursive: true, mode: 0o700});
+    writeAtomic(this.file, JSON.stringify({version: VERSION, records: st.records}, null, 2) + '\n', 0o600);
+  }
+}
+
+export function parseState(text: string, file: string): DesiredState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file} is not valid JSON: ${(e as Error).message}`, {path: file, fix: `move ${file} aside; the daemon then follows the config file only`});
+  }
+  const o = raw as {version?: unknown; records?: unknown};
+  if (typeof o !== 'object' || o === null || o.version !== VERSION || !Array.isArray(o.records)) {
+    throw new ConfigError(`${file}: not a version ${VERSION} desired-state file`, {path: file, fix: `move ${file} aside; the daemon then follows the config file only`});
+  }
+  for (const r of o.records) validateRecord(r as OperatorRecord, file);
+  return {version: VERSION, records: o.records as OperatorRecord[]};
+}
+
+function validateRecord(r: OperatorRecord, file: string): void {
+  const ok =
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.key === 'string' &&
+    /^(uuid|res|dax|region):/.test(r.key) &&
+    typeof r.device === 'string' &&
+    ['ram', 'devdax', 'reserved'].includes(r.mode) &&
+    (r.zone === undefined || r.zone === 'movable' || r.zone === 'normal') &&
+    (r.online === undefined || typeof r.online === 'boolean') &&
+    typeof r.action === 'string' &&
+    typeof r.at === 'string';
+  if (!ok) throw new ConfigError(`${file}: invalid record ${JSON.stringify(r)}`, {path: file});
+}
+
+/** Write a file so readers see the old or the new content, never a mix. */
+export function writeAtomic(file: string, data: string, mode = 0o644): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, {force: true});
+    throw e;
+  }
+  const dfd = fs.openSync(dir, fs.constants.O_RDONLY);
+  try {
+    fs.fsyncSync(dfd);
+  } finally {
+    fs.closeSync(dfd);
+  }
+}

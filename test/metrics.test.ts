@@ -1,0 +1,36 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {Metrics} from '../daemon/daemon/metrics';
+import type {DaxDevice} from '../daemon/model/types';
+
+const MiB = 1n << 20n;
+const blocks = (states: string[]) => states.map((state, i) => ({name: `memory${64 + i}`, id: 64 + i, start: 0n, state, validZones: ['Movable'], node: 1}));
+
+test('capacity by node and state, counters, atomic file', (t) => {
+  const m = new Metrics();
+  m.setCapacity([
+    {name: 'dax0.0', mode: 'system-ram', targetNode: 1, size: 1008n * MiB, memblocks: blocks(['online', 'online', 'offline']), kmemCapacity: 384n * MiB, kmemBlocks: 3} as unknown as DaxDevice,
+    {name: 'dax1.0', mode: 'devdax', targetNode: 2, size: 512n * MiB, memblocks: [], kmemCapacity: 0n, kmemBlocks: 0} as unknown as DaxDevice,
+  ]);
+  m.transition('dax0.0', 'ram');
+  m.transition('dax0.0', 'ram');
+  m.failure('dax1.0', 'online');
+  m.poisonIsolated.inc({device: 'dax0.0'}, 2);
+  const text = m.render();
+  t.regex(text, /^daxram_capacity_bytes\{node="1",state="ram-online"\} 268435456$/m);
+  t.regex(text, /^daxram_capacity_bytes\{node="1",state="ram-offline"\} 134217728$/m);
+  t.regex(text, /^daxram_capacity_bytes\{node="2",state="devdax"\} 536870912$/m);
+  t.regex(text, /^daxram_transitions_total\{device="dax0.0",to="ram"\} 2$/m);
+  t.regex(text, /^daxram_failures_total\{device="dax1.0",operation="online"\} 1$/m);
+  t.regex(text, /^daxram_poison_isolated_pages_total\{device="dax0.0"\} 2$/m);
+  t.regex(text, /^# TYPE daxram_poison_found_total counter$/m);
+  // Every sample line is "name{labels} number".
+  for (const l of text.trim().split('\n')) if (!l.startsWith('#')) t.regex(l, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-metrics-'));
+  const file = m.write(dir);
+  t.is(fs.readFileSync(file, 'utf8'), text);
+  t.deepEqual(fs.readdirSync(dir), ['daxram.prom']);
+});

@@ -1,0 +1,109 @@
+// The daemon's reconcile on a fake 6.1 kernel: config → RAM, an operator record wins over the
+// config and survives a new daemon (restart), forget hands the device back, a malformed reload
+// changes nothing, and a node mismatch is refused.
+
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {Writable} from 'node:stream';
+import {Daemon} from '../daemon/daemon/daemon';
+import {DaemonLog} from '../daemon/daemon/log';
+import {StateStore} from '../daemon/daemon/state';
+import {qemuSpec, testbed, driver, blockStates} from './helpers/engine-context';
+
+const UUID = '11111111-2222-4333-8444-555555555555';
+
+function setup(conf: string) {
+  const tb = testbed(qemuSpec({}, {}));
+  // The fixture's namespace gets our uuid so the config can match by it.
+  const ns = tb.k.list('/sys/bus/nd/devices', /^namespace/)[0];
+  fs.writeFileSync(tb.k.p(`/sys/bus/nd/devices/${ns}/uuid`), UUID + '\n');
+  const etc = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-dconf-'));
+  fs.writeFileSync(path.join(etc, 'daxram.conf'), conf);
+  const lines: string[] = [];
+  const stream = new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }});
+  const mk = () =>
+    new Daemon(
+      {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true},
+      new DaemonLog({journal: true, stream, level: 'debug'}),
+    );
+  return {tb, etc, lines, mk};
+}
+
+const CONF = `[device n1]\nuuid = ${UUID}\nmode = ram\nnode = 1\n`;
+
+test('config → RAM; operator record wins and survives a restart; forget returns to the config', async (t) => {
+  const {tb, lines, mk} = setup(CONF);
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'kmem');
+  t.true(blockStates(tb.k).every((s) => s.startsWith('online')), blockStates(tb.k).join());
+  t.regex(d.statusLine(), /^1\/1 device\(s\) managed; RAM: dax0.0 7\/7 online/);
+  t.true(lines.some((l) => l.startsWith('<5>dax0.0: making it System RAM on node 1')));
+  const writes = tb.k.writes.length;
+
+  // A second pass changes nothing.
+  await d.reconcile('again');
+  t.is(tb.k.writes.length, writes);
+
+  // The operator asks for devdax (the CLI records before acting); a new daemon honours it.
+  new StateStore(tb.ctx.stateDir).record([{key: `uuid:${UUID}`, device: 'dax0.0', mode: 'devdax', action: 'offline', at: new Date().toISOString()}]);
+  const d2 = mk();
+  await d2.start();
+  t.is(driver(tb.k), 'device_dax');
+  t.regex(d2.statusLine(), /devdax: dax0.0/);
+  const d3 = mk();
+  await d3.start();
+  t.is(driver(tb.k), 'device_dax');
+
+  new StateStore(tb.ctx.stateDir).forget('dax0.0');
+  await d3.reconcile('forget');
+  t.is(driver(tb.k), 'kmem');
+  tb.cleanup();
+});
+
+test('a malformed reload changes nothing and keeps the previous config; a restart uses the last good one', async (t) => {
+  const {tb, etc, lines, mk} = setup(CONF);
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'kmem');
+  fs.writeFileSync(path.join(etc, 'daxram.conf'), CONF.replace('mode = ram', 'mode = devdax') + 'garbage\n');
+  const writes = tb.k.writes.length;
+  await d.reload();
+  t.is(tb.k.writes.length, writes);
+  t.is(driver(tb.k), 'kmem');
+  t.regex(d.statusLine(), /config rejected, previous kept/);
+  t.true(lines.some((l) => /^<3>config rejected, nothing changed: .*daxram\.conf:5: expected "key = value"/.test(l)));
+  const d2 = mk();
+  await d2.start();
+  t.is(tb.k.writes.length, writes);
+  t.true(d2.cfg.devices.length === 1 && d2.cfg.devices[0].mode === 'ram');
+  tb.cleanup();
+});
+
+test('a device on another node than the config says is refused, not onlined', async (t) => {
+  const {tb, lines, mk} = setup(CONF.replace('node = 1', 'node = 2'));
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'device_dax');
+  t.is(d.last[0].action, 'refused');
+  t.regex(d.statusLine(), /FAILED: dax0.0/);
+  t.true(lines.some((l) => l.startsWith('<3>dax0.0: refusing: target_node is 1')));
+  t.is(d.metrics.failures.get({device: 'dax0.0', operation: 'node-mismatch'}), 1);
+  tb.cleanup();
+});
+
+test('after a CLI reassign the region is the operator\'s: the config does not online its devices', async (t) => {
+  const {tb, mk} = setup(CONF);
+  new StateStore(tb.ctx.stateDir).record([{key: 'region:region0', device: 'region0', mode: 'reserved', action: 'reassign', at: new Date().toISOString()}]);
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'device_dax');
+  t.regex(d.last[0].desired!.source, /^operator \(reassign/);
+  // A later per-device action wins over the region record.
+  new StateStore(tb.ctx.stateDir).record([{key: `uuid:${UUID}`, device: 'dax0.0', mode: 'ram', action: 'online', at: new Date().toISOString()}]);
+  await d.reconcile('online');
+  t.is(driver(tb.k), 'kmem');
+  tb.cleanup();
+});

@@ -1,0 +1,73 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {ConfigError} from '../daemon/errors';
+import {StateStore, OperatorRecord} from '../daemon/daemon/state';
+
+const rec = (over: Partial<OperatorRecord> = {}): OperatorRecord => ({
+  key: 'uuid:48d8e42c-a2f0-4312-9e70-a837faafe862',
+  device: 'dax0.0',
+  mode: 'devdax',
+  action: 'offline',
+  at: '2025-01-01T00:00:00.000Z',
+  ...over,
+});
+
+function dir(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-state-')), 'var/lib/daxram');
+}
+
+test('an absent store is empty; records survive a new store object (restart)', (t) => {
+  const d = dir();
+  t.deepEqual(new StateStore(d).load().records, []);
+  new StateStore(d).record([rec()]);
+  const again = new StateStore(d);
+  t.deepEqual(again.get(rec().key), rec());
+  t.is(fs.statSync(again.file).mode & 0o777, 0o600);
+  t.is(fs.statSync(d).mode & 0o777, 0o700);
+});
+
+test('a new action on the same device replaces the old record', (t) => {
+  const s = new StateStore(dir());
+  s.record([rec()]);
+  s.record([rec({mode: 'ram', zone: 'movable', online: true, action: 'online', device: 'dax0.1'}), rec({key: 'res:1:0x240000000', device: 'dax1.0'})]);
+  const all = s.load().records;
+  t.is(all.length, 2);
+  t.like(all[0], {mode: 'ram', action: 'online', device: 'dax0.1'});
+});
+
+test('forget by key or by kernel name', (t) => {
+  const s = new StateStore(dir());
+  s.record([rec(), rec({key: 'res:1:0x240000000', device: 'dax1.0'})]);
+  t.true(s.forget('dax1.0'));
+  t.false(s.forget('dax1.0'));
+  t.true(s.forget(rec().key));
+  t.deepEqual(s.load().records, []);
+});
+
+test('writes leave no temporary files behind', (t) => {
+  const s = new StateStore(dir());
+  s.record([rec()]);
+  s.record([rec({mode: 'ram'})]);
+  t.deepEqual(fs.readdirSync(s.dir), ['desired.json']);
+});
+
+test('a corrupt store is an error naming the file, and recording refuses to overwrite it', (t) => {
+  const s = new StateStore(dir());
+  fs.mkdirSync(s.dir, {recursive: true});
+  fs.writeFileSync(s.file, '{"version":1,"records":[{"key":"x"}]}');
+  const e = t.throws(() => s.load(), {instanceOf: ConfigError})!;
+  t.is(e.path, s.file);
+  fs.writeFileSync(s.file, '{not json');
+  t.throws(() => s.record([rec()]), {instanceOf: ConfigError});
+  t.is(fs.readFileSync(s.file, 'utf8'), '{not json');
+});
+
+test('invalid records are refused before anything is written', (t) => {
+  const s = new StateStore(dir());
+  s.record([rec()]);
+  const before = fs.readFileSync(s.file, 'utf8');
+  t.throws(() => s.record([rec({mode: 'swap' as any})]), {instanceOf: ConfigError});
+  t.is(fs.readFileSync(s.file, 'utf8'), before);
+});
