@@ -1,7 +1,7 @@
 // daxram: the operator CLI. A thin layer over the library in daemon/: parse, call, print.
 
 import yargs from 'yargs';
-import {commands} from './commands';
+import {commandsFor} from './commands';
 import {exitCodeFor, reportError} from './output';
 
 export function buildParser(argv: string[]) {
@@ -28,7 +28,7 @@ export function buildParser(argv: string[]) {
       process.stderr.write(`daxram: ${msg}\nRun 'daxram --help' for usage.\n`);
       process.exit(2);
     });
-  for (const c of commands) parser = parser.command(c);
+  for (const c of commandsFor(argv)) parser = parser.command(c);
   return parser;
 }
 
