@@ -10,10 +10,9 @@ import {ConfigError, DaxramError} from '../errors';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {DaxDevice, Platform} from '../model/types';
-import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, offline, online, recover, type Context, type EngineNative} from '../engine';
+import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, offline, online, recover, type Context} from '../engine';
+import {liveEngineNative, liveMceSource, livePoisonSource} from '../policy/live';
 import {makePolicy} from '../policy/settings';
-import {loadNative} from '../native';
-import {readMcgCap} from '../mce';
 import {Config, configToJson, deviceKey, DEFAULT_PATHS, DeviceMode, loadConfig, parseConfig, ruleFor, Zone, type ConfigPaths, mergeDaxctl} from './config';
 import {parseDaxctlConf} from './daxctl-conf';
 import {DaemonLog} from './log';
@@ -131,30 +130,17 @@ export class Daemon {
 
   engineContext(gates: Desired['gates'] = {}): Context {
     if (this.opts.engineContext) return this.opts.engineContext(gates);
-    const nativeEngine: EngineNative = {
-      flock: (fd, op) => loadNative().flock(fd, op),
-      zeroDax: (fd, off, len) => loadNative().zeroDax(fd, off, len),
-    };
     return {
       sysfs: this.sysfs,
-      native: nativeEngine,
+      native: liveEngineNative(),
       stateDir: this.opts.stateDir,
       lockPath: this.opts.lockPath,
       lockWaitMs: 60_000,
       dryRun: false,
       policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security}),
-      mce: process.env.DAXRAM_TEST_SER_P
-        ? async () => ({serP: process.env.DAXRAM_TEST_SER_P === '1', source: 'DAXRAM_TEST_SER_P (test only)'})
-        : async () => {
-            let n;
-            try {
-              n = loadNative();
-            } catch {
-              n = undefined;
-            }
-            const r = await readMcgCap(n);
-            return {serP: r.serP === 'yes' ? true : r.serP === 'no' ? false : undefined, source: r.reason ? `${r.source}: ${r.reason}` : r.source};
-          },
+      // The same gate inputs as an operator's online: scrub and clear first, then decide.
+      poison: livePoisonSource(this.sysfs, false),
+      mce: liveMceSource(),
       log: {
         info: (m) => this.log.info(m),
         warn: (m) => this.log.warn(m),

@@ -3,12 +3,9 @@
 
 import type {Argv} from 'yargs';
 import {Sysfs} from '../../sysfs';
-import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, type Context, type EngineNative} from '../../engine';
+import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, type Context} from '../../engine';
 import {makePolicy} from '../../policy/settings';
-import {badblocksPoison, type MceSource, type PoisonSource} from '../../policy/sources';
-import {scrubPoisonSource} from '../../scrub/pipeline';
-import {loadNative} from '../../native';
-import {readMcgCap} from '../../mce';
+import {liveEngineNative, liveMceSource, livePoisonSource} from '../../policy/live';
 import {describePlan, type Plan} from '../../engine/plan';
 import {printJson} from '../output';
 
@@ -39,25 +36,6 @@ export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
   return a as Argv<T>;
 }
 
-/** The addon lazily: a dry run or a fixture run needs no syscalls until it locks or zeroes. */
-function lazyNative(): EngineNative {
-  return {
-    flock: (fd, op) => loadNative().flock(fd, op),
-    zeroDax: (fd, off, len) => loadNative().zeroDax(fd, off, len),
-  };
-}
-
-const mceFromMsr: MceSource = async () => {
-  let native;
-  try {
-    native = loadNative();
-  } catch {
-    native = undefined;
-  }
-  const r = await readMcgCap(native);
-  return {serP: r.serP === 'yes' ? true : r.serP === 'no' ? false : undefined, source: r.reason ? `${r.source}: ${r.reason}` : r.source};
-};
-
 const sysfsCache = new Map<string, Sysfs>();
 function sysfsOf(argv: EngineArgs): Sysfs {
   const root = argv.root ?? '/';
@@ -65,32 +43,18 @@ function sysfsOf(argv: EngineArgs): Sysfs {
   return sysfsCache.get(root)!;
 }
 
-/** The real gate input: scrub the device's range and clear what can be cleared (daemon/scrub). */
-function scrubbed(sysfs: Sysfs): PoisonSource {
-  return (dev) => scrubPoisonSource(loadNative(), sysfs)(dev);
-}
-
-/** A dry run changes nothing and does not scrub: the gate shows what the kernel already knows. */
-function dryRunPoison(sysfs: Sysfs): PoisonSource {
-  return async (dev) => {
-    const r = await badblocksPoison(sysfs)(dev);
-    return {...r, source: `${r.source}; the real run scrubs first`};
-  };
-}
-
 export function engineContext(argv: EngineArgs): Context {
   const json = !!argv.json;
   return {
     sysfs: sysfsOf(argv),
-    native: lazyNative(),
+    native: liveEngineNative(),
     stateDir: argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? DEFAULT_STATE_DIR,
     lockPath: process.env.DAXRAM_LOCK ?? DEFAULT_LOCK_PATH,
     lockWaitMs: (argv['lock-wait'] ?? 10) * 1000,
     dryRun: !!argv['dry-run'],
     policy: makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, reserved: argv.reserve}),
-    poison: process.env.DAXRAM_TEST_POISON ? testPoison(process.env.DAXRAM_TEST_POISON) : argv['dry-run'] ? dryRunPoison(sysfsOf(argv)) : scrubbed(sysfsOf(argv)),
-    // Test only: DAXRAM_TEST_SER_P=1|0 stands in for MCG_CAP.SER_P (fixture roots have no MSR).
-    mce: process.env.DAXRAM_TEST_SER_P ? async () => ({serP: process.env.DAXRAM_TEST_SER_P === '1', source: 'DAXRAM_TEST_SER_P (test only)'}) : mceFromMsr,
+    poison: livePoisonSource(sysfsOf(argv), !!argv['dry-run']),
+    mce: liveMceSource(),
     log: {
       info: (m) => (json ? undefined : process.stderr.write(`daxram: ${m}\n`)),
       warn: (m) => process.stderr.write(`daxram: warning: ${m}\n`),
@@ -115,17 +79,4 @@ export function printPlanOrResult(argv: EngineArgs, r: {plan: Plan; dryRun: bool
     return;
   }
   process.stdout.write(human().join('\n') + '\n');
-}
-
-/**
- * Test only: DAXRAM_TEST_POISON="0xADDR:LEN[,…]" (or "none") stands in for the scrub's residual-poison
- * result, because the QEMU NVDIMM has no ARS and no error injection; the kernel side of
- * online-and-isolate (hard_offline_page, HardwareCorrupted) is then exercised for real.
- */
-function testPoison(spec: string): PoisonSource {
-  const remaining = spec === 'none' ? [] : spec.split(',').map((x) => {
-    const [a, l] = x.split(':');
-    return {start: BigInt(a), size: BigInt(l ?? '4096')};
-  });
-  return async () => ({scrubSupported: false, found: remaining, cleared: [], remaining, source: 'DAXRAM_TEST_POISON (test only)'});
 }
