@@ -200,17 +200,14 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
   }
 }
 
+/** A rule before its keys are read: RAM, movable, onlined, default gates. */
+export function newRule(label: string, file: string, line: number, origin: 'daxram' | 'daxctl'): DeviceRule {
+  return {label, match: {}, mode: 'ram', zone: 'movable', online: true, gates: {...DEFAULT_GATES}, source: {file, line, origin}};
+}
+
 function deviceRule(s: IniSection, file: string): DeviceRule {
   if (!s.name || /\s/.test(s.name)) throw iniError(file, s.line, `[device] needs one NAME without spaces`, 'write e.g. [device fast-tier]');
-  const rule: DeviceRule = {
-    label: s.name,
-    match: {},
-    mode: 'ram',
-    zone: 'movable',
-    online: true,
-    gates: {...DEFAULT_GATES},
-    source: {file, line: s.line, origin: 'daxram'},
-  };
+  const rule = newRule(s.name, file, s.line, 'daxram');
   let modeSeen = false;
   for (const e of s.entries) {
     switch (e.key) {

@@ -3,7 +3,7 @@
 // movable (both default true). Other sections belong to other daxctl commands and are skipped;
 // unknown keys inside ours are warned about, not fatal, since newer daxctl may add some.
 
-import {bool, confFilesIn, DEFAULT_GATES, DeviceRule, readText} from './config';
+import {bool, confFilesIn, DeviceRule, newRule, readText} from './config';
 import {headerOf, iniError, parseIni} from './ini';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,15 +30,7 @@ export function parseDaxctlConf(texts: Array<{file: string; text: string}>): Dax
       // daxctl requires section names to be unique across all files.
       if (prev) throw iniError(file, s.line, `[${headerOf(s)}] already defined at ${prev}`, 'daxctl section names must be unique across /etc/daxctl.conf.d');
       names.set(s.name, `${file}:${s.line}`);
-      const rule: DeviceRule = {
-        label: s.name,
-        match: {},
-        mode: 'ram',
-        zone: 'movable',
-        online: true,
-        gates: {...DEFAULT_GATES},
-        source: {file, line: s.line, origin: 'daxctl'},
-      };
+      const rule = newRule(s.name, file, s.line, 'daxctl');
       let modeSeen = false;
       for (const e of s.entries) {
         switch (e.key) {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type {TestFn} from 'ava';
 import {ensureKernelLab, kernelTestDir, probeKernelLab, type KernelLab} from './lab';
-import {sleep, tail} from './util';
+import {pidAlive, sleep, tail} from './util';
 
 export {ensureKernelLab, probeKernelLab, repoRoot, findGuestKernel, type KernelLab, type LabProbe} from './lab';
 export {NFIT_INSMOD_ORDER} from './nfit';
@@ -153,14 +153,6 @@ function readIf(p: string): string {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 interface GuestSlot {
   /** Record the QEMU pid in the slot (so a slot whose QEMU died with its owner thread is reclaimed). */
