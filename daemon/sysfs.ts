@@ -193,7 +193,11 @@ export function parseBigAttr(raw: string, where: string, device?: string): bigin
   return BigInt(s);
 }
 
+// One collator for every sort: String.prototype.localeCompare with options builds a new one per
+// call, which dominated listing 49,152 memory blocks.
+const collator = new Intl.Collator('en', {numeric: true});
+
 /** dax0.2 < dax0.10, memory9 < memory10, region1 < region10. */
 export function naturalCompare(a: string, b: string): number {
-  return a.localeCompare(b, 'en', {numeric: true});
+  return collator.compare(a, b);
 }
