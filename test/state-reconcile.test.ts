@@ -10,6 +10,7 @@ import {Writable} from 'node:stream';
 import {Daemon} from '../daemon/daemon/daemon';
 import {DaemonLog} from '../daemon/daemon/log';
 import {StateStore} from '../daemon/daemon/state';
+import {recordOperatorLayout, recordOperatorRegion} from '../daemon/daemon/operator';
 import {qemuSpec, testbed, driver, blockStates} from './helpers/engine-context';
 
 const UUID = '11111111-2222-4333-8444-555555555555';
@@ -105,5 +106,32 @@ test('after a CLI reassign the region is the operator\'s: the config does not on
   new StateStore(tb.ctx.stateDir).record([{key: `uuid:${UUID}`, device: 'dax0.0', mode: 'ram', action: 'online', at: new Date().toISOString()}]);
   await d.reconcile('online');
   t.is(driver(tb.k), 'kmem');
+  tb.cleanup();
+});
+
+test('reassign records each new device: after a reboot the RAM part comes back, the devdax part stays', async (t) => {
+  const {tb, mk} = setup(`[daemon]\nunmatched = ram\n`);
+  const argv = {root: tb.k.root, 'state-dir': tb.ctx.stateDir};
+  recordOperatorRegion(argv, 'region0', 'reassign');
+  recordOperatorLayout(argv, [{dax: 'dax0.0', role: 'ram'}], 'reassign', {zone: 'movable', online: true});
+  const recs = new StateStore(tb.ctx.stateDir).load().records.map((r) => [r.key, r.device, r.mode, r.action, r.zone ?? '']);
+  t.deepEqual(recs, [
+    ['region:region0', 'region0', 'reserved', 'reassign', ''],
+    [`uuid:${UUID}`, 'dax0.0', 'ram', 'reassign', 'movable'],
+  ]);
+  // A fresh daemon on a devdax device (as after a reboot) onlines the RAM part: its own record wins over the region's.
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'kmem');
+  t.true(blockStates(tb.k).every((s) => s.startsWith('online')), blockStates(tb.k).join());
+  t.regex(d.last[0].desired!.source, /^operator \(reassign/);
+
+  // The devdax role is recorded as devdax: the daemon, even with unmatched = ram, returns it.
+  recordOperatorLayout(argv, [{dax: 'dax0.0', role: 'devdax'}], 'reassign', {});
+  await d.reconcile('devdax');
+  t.is(driver(tb.k), 'device_dax');
+  // A dry run records nothing.
+  recordOperatorLayout({...argv, 'dry-run': true}, [{dax: 'dax0.0', role: 'ram'}], 'reassign', {});
+  t.is(new StateStore(tb.ctx.stateDir).load().records.find((r) => r.key === `uuid:${UUID}`)!.mode, 'devdax');
   tb.cleanup();
 });

@@ -20,13 +20,46 @@ export function stateDirOf(argv: OperatorArgs): string {
   return argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? DEFAULT_STATE_DIR;
 }
 
+interface Intent {
+  device: string;
+  mode: DeviceMode;
+  zone?: string;
+  online?: boolean;
+}
+
 /** Record what the operator asked for `device`; a no-op for --dry-run. */
 export function recordOperatorAction(argv: OperatorArgs, device: string, mode: DeviceMode, action: string, opts: {zone?: string; online?: boolean} = {}): void {
-  if (argv['dry-run']) return;
-  const dev = scanPlatform(new Sysfs(argv.root ?? '/'), {memblocks: false}).devices.find((d) => d.name === device);
-  if (!dev) throw new NotFoundError('no such dax device', {device, fix: 'list devices with: daxram list'});
-  const zone = opts.zone === 'movable' || opts.zone === 'normal' ? (opts.zone as Zone) : undefined;
-  new StateStore(stateDirOf(argv)).record([{key: deviceKey(dev), device, mode, zone, online: opts.online, action, at: new Date().toISOString()}]);
+  recordIntents(argv, [{device, mode, ...opts}], action);
+}
+
+function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): void {
+  if (argv['dry-run'] || intents.length === 0) return;
+  const devices = scanPlatform(new Sysfs(argv.root ?? '/'), {memblocks: false}).devices;
+  const at = new Date().toISOString();
+  const records = intents.map((i) => {
+    const dev = devices.find((d) => d.name === i.device);
+    if (!dev) throw new NotFoundError('no such dax device', {device: i.device, fix: 'list devices with: daxram list'});
+    const zone = i.zone === 'movable' || i.zone === 'normal' ? (i.zone as Zone) : undefined;
+    return {key: deviceKey(dev), device: i.device, mode: i.mode, zone, online: i.online, action, at};
+  });
+  new StateStore(stateDirOf(argv)).record(records);
+}
+
+/**
+ * After reassign/provision laid a region out: each new device's own record (the RAM one as ram,
+ * the rest devdax), keyed by its new namespace uuid, so a reboot brings the RAM part back
+ * online instead of leaving the whole region "reserved" and devdax.
+ */
+export function recordOperatorLayout(
+  argv: OperatorArgs,
+  devices: ReadonlyArray<{dax?: string; role: string}>,
+  action: string,
+  opts: {zone?: string; online?: boolean},
+): void {
+  const intents: Intent[] = devices
+    .filter((d) => d.dax !== undefined)
+    .map((d) => (d.role === 'ram' ? {device: d.dax!, mode: 'ram' as DeviceMode, ...opts} : {device: d.dax!, mode: 'devdax' as DeviceMode}));
+  recordIntents(argv, intents, action);
 }
 
 /**

@@ -3,7 +3,8 @@
 // namespace, which persists in the NVDIMM labels; boot 2 (systemd) proves boot-time onlining,
 // STATUS=, journal priorities, a rejected malformed config, a CLI action surviving a daemon
 // restart, SIGKILL mid-transition converged after systemd restarts the daemon, and stop
-// leaving memory online; boot 3 proves a reboot restores it. daxctl is the oracle.
+// leaving memory online; boot 3 proves a reboot restores it, then that a CLI reassign of the
+// region (512 MiB RAM + devdax) survives a daemon restart. daxctl is the oracle.
 
 import anyTest from 'ava';
 import * as fs from 'node:fs';
@@ -74,9 +75,36 @@ true
 
 const BOOT3 = String.raw`
 O=$HARNESS_OUT
-for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && break; sleep 0.5; done
+dx() { node bin/daxram "$@"; }
+waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
+waitactive
 systemctl show -p ActiveState -p StatusText daxramd > $O/show.txt
 daxctl list -D > $O/list.json
+
+# A CLI reassign survives a daemon restart: the region record (while it works) and then one
+# record per new device keep the daemon (whose config names the namespace reassign destroys)
+# from onlining the new devdax part or undoing the layout.
+modprobe msr
+date +%s%6N > $O/t0
+dx reassign region0 --ram 512M --json > $O/re.json 2> $O/re.err; echo $? > $O/re.rc
+sleep 3   # the daemon's reconcile on reassign's uevents
+daxctl list -D > $O/re-list.json
+cp /var/lib/daxram/desired.json $O/re-desired.json
+# The restarted daemon gets a config that would claim every unmatched device as RAM: only the
+# operator's records keep the devdax part devdax.
+sed -i 's/^log-level = info$/&\nunmatched = ram/' /etc/daxram/daxram.conf
+grep -c '^unmatched = ram$' /etc/daxram/daxram.conf > $O/re-unmatched
+systemctl restart daxramd; echo $? > $O/re-restart.rc
+waitactive; echo $? > $O/re-active.rc
+systemctl show -p ActiveState -p StatusText -p MainPID daxramd > $O/re-show.txt
+daxctl list -D > $O/re-list-after.json
+dx status > $O/re-status.txt 2>&1
+journalctl -b -u daxramd -o json --no-pager > $O/journal.json
+# Control: once the operator forgets the region and the devdax part, that same config claims it.
+dx forget region0 > $O/re-forget.txt 2>&1; echo $? > $O/re-forget.rc
+DD=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(r.devices.find((d)=>d.role==="devdax").dax)' $O/re.json)
+dx forget "$DD" >> $O/re-forget.txt 2>&1; echo $? >> $O/re-forget.rc
+daxctl list -D > $O/re-list-forgot.json
 true
 `;
 
@@ -87,10 +115,16 @@ interface DaxctlDev {
   online_memblocks?: number;
   total_memblocks?: number;
   movable?: boolean;
+  size?: number;
+}
+interface ReassignJson {
+  ramDevice?: string;
+  devices: {namespace: string; dax?: string; role: string; size: number}[];
+  layout: {namespaces: {role: string; dataStart: number | string; dataEnd: number | string}[]};
 }
 const one = (j: unknown): DaxctlDev => (Array.isArray(j) ? j[0] : j) as DaxctlDev;
 
-test('daxramd under systemd: boot onlining, STATUS, journal, bad config, CLI record, SIGKILL, stop, reboot', async (t) => {
+test('daxramd under systemd: boot onlining, STATUS, journal, bad config, CLI record, SIGKILL, stop, reboot, reassign + restart', async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-daemon-'));
   const image = path.join(work, 'nvdimm.img');
   const b1 = await runGuest({script: CREATE_NS, image});
@@ -157,11 +191,65 @@ test('daxramd under systemd: boot onlining, STATUS, journal, bad config, CLI rec
   t.true(pri(/^ready: /).includes('5'));
 
   // Boot 3: a reboot restores the configured state.
-  const b3 = await runGuest({systemd: true, image, ...inst, script: BOOT3, timeoutMs: 420_000});
+  const b3 = await runGuest({systemd: true, image, ...inst, script: BOOT3, timeoutMs: 600_000});
   t.is(b3.status, 0, b3.stderr);
   t.regex(b3.readFile('show.txt'), /ActiveState=active/);
   const d3 = (b3.readJson('list.json') as DaxctlDev[]).find((d) => d.chardev === 'dax0.0')!;
   t.like(d3, {mode: 'system-ram', target_node: 1, movable: true});
   t.is(d3.online_memblocks, d3.total_memblocks);
+
+  // Boot 3, then: daxram reassign region0 --ram 512M with the daemon running, and a restart.
+  const g = (n: string) => b3.readFile(n);
+  t.is(g('re.rc').trim(), '0', g('re.err'));
+  const re = b3.readJson<ReassignJson>('re.json');
+  const ramDev = re.ramDevice;
+  const ddPlan = re.layout.namespaces.find((n) => n.role === 'devdax')!;
+  const ddDev = re.devices.find((d) => d.role === 'devdax')?.dax;
+  t.truthy(ramDev && ddDev && ddPlan, JSON.stringify(re.devices));
+  const checkLayout = (list: DaxctlDev[], when: string) => {
+    t.is(list.length, 2, `${when}: ${JSON.stringify(list)}`);
+    const ram = list.find((d) => d.chardev === ramDev)!;
+    const dd = list.find((d) => d.chardev === ddDev)!;
+    // 512 MiB = 4 blocks of 128 MiB, all online, movable, on node 1.
+    t.like(ram, {mode: 'system-ram', target_node: 1, movable: true, online_memblocks: 4, total_memblocks: 4}, when);
+    t.like(dd, {mode: 'devdax', target_node: 1, size: Number(ddPlan.dataEnd) - Number(ddPlan.dataStart)}, when);
+    t.is(dd.online_memblocks, undefined, when);
+  };
+  const byDev = (l: DaxctlDev[]) => [...l].sort((a, b) => a.chardev.localeCompare(b.chardev));
+  const before = byDev(b3.readJson<DaxctlDev[]>('re-list.json'));
+  checkLayout(before, 'after reassign');
+  t.log(`reassign: ${before.map((d) => `${d.chardev} ${d.mode} ${d.size} B${d.total_memblocks ? ` ${d.online_memblocks}/${d.total_memblocks} blocks` : ''}`).join(', ')}`);
+  // The region record guarded the transition; each new device then got its own, by namespace uuid,
+  // so a reboot brings the RAM part back (records are what the daemon applies at boot).
+  const desired = b3.readJson<{records: {key: string; device: string; mode: string; action: string}[]}>('re-desired.json').records;
+  const rows = desired.map((r) => [r.key.startsWith('uuid:') ? 'uuid' : r.key, r.device, r.mode, r.action].join(' ')).sort();
+  t.deepEqual(rows, [`region:region0 region0 reserved reassign`, `uuid ${ddDev} devdax reassign`, `uuid ${ramDev} ram reassign`].sort());
+  t.is(g('re-unmatched').trim(), '1');
+  t.is(g('re-restart.rc').trim(), '0');
+  t.is(g('re-active.rc').trim(), '0');
+  const after = byDev(b3.readJson<DaxctlDev[]>('re-list-after.json'));
+  checkLayout(after, 'after restart');
+  t.deepEqual(after, before);
+  const esc = (s: string) => s.replace(/[.]/g, '\\.');
+  t.regex(g('re-show.txt'), new RegExp(`StatusText=2/2 device\\(s\\) managed; RAM: ${esc(ramDev!)} 4/4 online \\(512\\.00 MiB\\) node 1; devdax: ${esc(ddDev!)}\n`));
+  t.regex(g('re-status.txt'), new RegExp(`  ${esc(ddDev!)} \\(node 1, uuid:[^)]+\\): devdax, wants devdax per operator \\(reassign at `));
+  t.regex(g('re-status.txt'), new RegExp(`  ${esc(ramDev!)} \\(node 1, uuid:[^)]+\\): system-ram 4/4 online \\(512\\.00 MiB\\), wants ram per operator \\(reassign at `));
+  // Journal since the reassign: the restarted daemon was ready with the layout and changed nothing.
+  const t0 = Number(g('t0').trim());
+  const since = g('journal.json').trim().split('\n').map((l) => JSON.parse(l) as {PRIORITY: string; MESSAGE: string; __REALTIME_TIMESTAMP: string; _PID?: string})
+    .filter((e) => Number(e.__REALTIME_TIMESTAMP) > t0);
+  const msgs = since.map((e) => String(e.MESSAGE));
+  const pid = /MainPID=(\d+)/.exec(g('re-show.txt'))?.[1];
+  t.true(since.some((e) => e._PID === pid && /^ready: 2\/2 device\(s\) managed; RAM: /.test(String(e.MESSAGE))), msgs.join('\n'));
+  t.false(msgs.some((m) => /making it System RAM|returning it to devdax|could not make it/.test(m)), msgs.join('\n'));
+
+  // Control: forgetting the operator's records hands the devdax part to the config (unmatched = ram).
+  t.deepEqual(g('re-forget.rc').trim().split('\n'), ['0', '0'], g('re-forget.txt'));
+  const forgot = byDev(b3.readJson<DaxctlDev[]>('re-list-forgot.json'));
+  t.like(forgot.find((d) => d.chardev === ddDev), {mode: 'system-ram', target_node: 1, movable: true});
+  const fd = forgot.find((d) => d.chardev === ddDev)!;
+  t.log(`after forget region0: ${ddDev} ${fd.mode} ${fd.online_memblocks}/${fd.total_memblocks} blocks`);
+  t.true((fd.online_memblocks ?? 0) > 0 && fd.online_memblocks === fd.total_memblocks, JSON.stringify(fd));
+  t.like(forgot.find((d) => d.chardev === ramDev), {mode: 'system-ram', online_memblocks: 4, total_memblocks: 4});
   fs.rmSync(work, {recursive: true, force: true});
 });

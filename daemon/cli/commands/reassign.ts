@@ -1,4 +1,4 @@
-import {recordOperatorRegion} from '../../daemon/operator';
+import {recordOperatorLayout, recordOperatorRegion} from '../../daemon/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, type LayoutResult} from '../../engine';
 import {humanSize, parseSize} from '../output';
@@ -42,6 +42,7 @@ export const reassignCommand: CommandModule<{}, Args> = {
   handler: async (argv) => {
     recordOperatorRegion(argv, argv.region, 'reassign'); // daxramd must not undo the new layout
     const r = await reassign(engineContext(argv), argv.region, parseSize(argv.ram, '--ram'), {force: argv.force, online: argv.online, zone: argv.zone as 'movable'});
+    if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'reassign', {zone: argv.zone, online: argv.online});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },
 };
