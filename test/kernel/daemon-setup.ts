@@ -1,5 +1,5 @@
 // What daxramd's kernel-guest test and the demo install into a systemd guest: the product's
-// own unit, target and udev rule, /usr/bin/daxramd pointing at this checkout, and a config
+// own unit, target, modules-load.d file and udev rule, /usr/bin/daxramd pointing at this checkout, and a config
 // naming the namespace created in a first boot.
 
 import * as path from 'node:path';
@@ -17,7 +17,7 @@ ${uuid ? `uuid = ${uuid}   # from ndctl create-namespace in the first boot` : 'd
 mode = ram
 zone = movable
 node = 1
-mce-recovery = warn
+# gates: the defaults (poison = refuse, mce-recovery = refuse, security = warn)
 `;
   // Checkouts under /tmp or /home (CI clones) would be hidden by PrivateTmp/ProtectHome.
   const hidden = /^\/(tmp|home|root)\//.test(REPO + '/');
@@ -26,6 +26,7 @@ mce-recovery = warn
       {src: 'systemd/daxramd.service', dest: '/etc/systemd/system/'},
       {src: 'systemd/daxram-online.target', dest: '/etc/systemd/system/'},
       {src: 'udev/90-daxram.rules', dest: '/etc/udev/rules.d/'},
+      {src: 'systemd/daxram-modules.conf', dest: '/usr/lib/modules-load.d/daxram.conf'},
     ],
     enable: ['daxramd.service', 'daxram-online.target'],
     preScript: [
