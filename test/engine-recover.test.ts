@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {Journal, offline, online, recover, type Intent} from '../daemon/engine';
 import {acquire} from '../daemon/engine/lock';
+import {runPlan} from '../daemon/engine/exec';
+import {newPlan, sysfsStep} from '../daemon/engine/plan';
 import {DaxramError, LockError} from '../daemon/errors';
 import {loadNative} from '../daemon/native';
 import {GiB, MiB} from './helpers/fixture';
@@ -172,4 +174,39 @@ test('zeroDax (real addon) zeroes a MAP_SHARED mapping in align-sized chunks', a
   await offline({...ctx, progress: (_d, _w, done) => progress.push(done)}, 'dax0.0');
   t.is(tb.k.nonZero('dax0.0'), 0);
   t.is(progress[progress.length - 1], 16 << 20);
+});
+
+test('a seed that vanishes before its first write is re-read and the write retried (kernel async unregister race)', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  const k = tb.k;
+  // Two candidate objects: the first "vanishes" (ENOENT on write, as kernfs answers once the
+  // device is unregistered), the re-read seed is the second.
+  const seeds = ['dax0.0', 'dax0.0'];
+  const calls: boolean[] = [];
+  k.fail(/\/dax0\.0\/align$/, 'ENOENT', 1);
+  const plan = newPlan('provision', 'region0', 'test');
+  plan.steps.push(
+    sysfsStep('/sys/bus/dax/devices/<seed>', '<seed>', 'align', '2097152', 'region0', 'test step', {
+      retryVanished: true,
+      resolve: (fresh) => {
+        calls.push(!!fresh);
+        const s = seeds[calls.length - 1];
+        return {objectDir: `/sys/bus/dax/devices/${s}`, object: s};
+      },
+    }),
+  );
+  const journal = new Journal(tb.ctx.stateDir, 'layout.json');
+  const intent = {version: 1, op: 'provision', device: 'region0', pid: process.pid, startedAt: '', args: {}, step: 0, total: 1} as unknown as Intent;
+  const log = await runPlan(tb.ctx, plan, {journal, intent});
+  t.deepEqual(calls, [false, true]);
+  t.is(log[0].done, 'written');
+  // The fake kernel logs every attempt: the one that met ENOENT and the retry that landed.
+  t.deepEqual(k.writes.filter((w) => w.path.endsWith('/align')).map((w) => w.value), ['2097152', '2097152']);
+
+  // Without retryVanished the same fault is a KernelError naming the object.
+  k.fail(/\/dax0\.0\/align$/, 'ENOENT', 1);
+  plan.steps[0] = sysfsStep('/sys/bus/dax/devices/dax0.0', 'dax0.0', 'align', '2097152', 'region0', 'test step');
+  const e = await t.throwsAsync(runPlan(tb.ctx, plan, {journal, intent}));
+  t.is((e as DaxramError).code, 'ENOENT');
 });

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import {spawnSync} from 'node:child_process';
-import {DaxramError, KernelError} from '../errors';
+import {DaxramError, KernelError, PathValidationError} from '../errors';
 import type {Context} from './context';
 import type {Journal, Intent} from './journal';
 import type {KillPoint, NativeStep, Plan, Step, SysfsStep} from './plan';
@@ -119,23 +119,32 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
       return {done: 'written', detail: dev};
     }
     case 'sysfs': {
-      if (s.resolve) {
-        const r = s.resolve();
+      const resolve = (fresh: boolean) => {
+        if (!s.resolve) return;
+        const r = s.resolve(fresh);
         s.objectDir = r.objectDir;
         s.object = r.object;
         s.path = `${r.objectDir}/${s.attr}`;
         if (r.value !== undefined) s.value = r.value;
-      }
+      };
+      resolve(false);
       const why = s.skip?.();
       if (why) return {done: 'skipped', detail: why};
       s.guard?.();
       const retries = s.attr === 'state' && s.value === 'offline' ? o.busyRetries ?? 5 : 0;
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = 0, vanished = 0; ; attempt++) {
         try {
           ctx.sysfs.writeAttr(s.objectDir, s.object, s.attr, s.value);
           return {done: 'written'};
         } catch (e) {
           const code = errnoName(e);
+          if (s.retryVanished && vanished < 5 && (code === 'ENOENT' || code === 'ENODEV' || e instanceof PathValidationError)) {
+            vanished++;
+            ctx.log.warn(`${s.device}: ${s.object} went away before ${s.attr} was written (${code ?? 'gone'}); re-reading the seed, retry ${vanished}/5`);
+            await new Promise((r) => setTimeout(r, 200 * vanished));
+            resolve(true);
+            continue;
+          }
           if (s.tolerate && code && s.tolerate.includes(code)) return {done: 'tolerated', detail: code};
           // A racing writer (udev rule, auto-online) may have done it: re-read before failing.
           const now = s.skip?.();

@@ -26,7 +26,12 @@ export interface SysfsStep {
   /** Run-time precondition that must hold before writing (throws otherwise). Not serialized. */
   guard?: () => void;
   /** Objects created at run time (the region's next namespace/dax seed): re-point the step just before it runs. Not serialized. */
-  resolve?: () => {objectDir: string; object: string; value?: string};
+  resolve?: (fresh?: boolean) => {objectDir: string; object: string; value?: string};
+  /**
+   * The object may vanish under us (the kernel unregisters deleted namespaces asynchronously,
+   * and a seed read just before can be one of them): re-resolve with fresh=true and retry.
+   */
+  retryVanished?: boolean;
   /** Errors (errno names) that are expected and only logged, e.g. new_id when the id exists. */
   tolerate?: string[];
 }
@@ -99,7 +104,7 @@ export function sysfsStep(
   value: string,
   device: string,
   why: string,
-  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'skip' | 'tolerate' | 'guard' | 'resolve'>> = {},
+  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'skip' | 'tolerate' | 'guard' | 'resolve' | 'retryVanished'>> = {},
 ): SysfsStep {
   return {kind: 'sysfs', objectDir, object, attr, path: `${objectDir}/${attr}`, value, device, why, ...extra};
 }

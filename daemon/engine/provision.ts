@@ -135,8 +135,8 @@ function createSteps(ctx: Context, r: RegionState, p: PlannedNamespace, i: numbe
   const daxName = i === 0 && r.namespaces.length === 0 ? r.daxSeed ?? '<dax_seed>' : `<${r.name}/dax_seed>`;
   // One namespace and one dax seed are pinned for all of this namespace's steps.
   let pinned: {ns: string; dax: string} | undefined;
-  const pin = () => (pinned ??= {ns: seedNs(), dax: seedDax()});
-  const onNs = () => ({objectDir: `${r.path}/${pin().ns}`, object: pin().ns});
+  const pin = (fresh = false) => (fresh || !pinned ? (pinned = {ns: seedNs(), dax: seedDax()}) : pinned);
+  const onNs = (fresh?: boolean) => ({objectDir: `${r.path}/${pin(fresh).ns}`, object: pin().ns});
   const onDax = () => ({objectDir: `${r.path}/${pin().dax}`, object: pin().dax});
   const named = namedBy(ctx);
   const nsUuid = newUuid();
@@ -147,7 +147,7 @@ function createSteps(ctx: Context, r: RegionState, p: PlannedNamespace, i: numbe
   return [
     // A uuid is only written once: a seed left named by an interrupted run keeps its name (the
     // kernel refuses a rename with EBUSY once labels exist).
-    sysfsStep(nsDir, nsName, 'uuid', nsUuid, label, `name the ${label}`, {resolve: onNs, mark: i === 0 ? 'create' : undefined, skip: () => named(`${r.path}/${pin().ns}`)}),
+    sysfsStep(nsDir, nsName, 'uuid', nsUuid, label, `name the ${label}`, {resolve: onNs, retryVanished: true, mark: i === 0 ? 'create' : undefined, skip: () => named(`${r.path}/${pin().ns}`)}),
     sysfsStep(nsDir, nsName, 'size', String(p.size), label, `allocate ${humanSize(p.size)} at 0x${p.start.toString(16)} (the next free capacity) and write the labels`, {resolve: onNs}),
     sysfsStep(nsDir, nsName, 'holder_class', 'dax', label, 'record in the labels that this namespace is devdax (survives reboot)', {resolve: onNs}),
     sysfsStep(daxDir, daxName, 'uuid', daxUuid, label, 'name the dax info block', {resolve: onDax, skip: () => named(`${r.path}/${pin().dax}`)}),
