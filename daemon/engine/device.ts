@@ -4,8 +4,12 @@
 
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
-import {NotFoundError, SysfsError, UsageError} from '../errors';
+import {NotFoundError, UsageError} from '../errors';
 import type {Range} from '../model/types';
+import {kmemRanges, type KmemRange} from '../model/dax';
+import {parseBlockSize} from '../model/hotplug';
+
+export {kmemRanges, type KmemRange};
 
 export const DAX_DEVICES = '/sys/bus/dax/devices';
 export const DAX_DRIVERS = '/sys/bus/dax/drivers';
@@ -82,40 +86,14 @@ export function readDax(sysfs: Sysfs, name: string): DaxState {
   return st;
 }
 
-/** block_size_bytes is hex without a 0x prefix. */
+/** block_size_bytes (hex without 0x), validated as the model validates it. */
 export function blockSize(sysfs: Sysfs): bigint {
-  const raw = sysfs.read(`${MEMORY}/block_size_bytes`).trim();
-  if (!/^(0x)?[0-9a-fA-F]+$/.test(raw)) throw new SysfsError(`block_size_bytes: "${raw}" is not hex`, {path: `${MEMORY}/block_size_bytes`});
-  return BigInt(raw.startsWith('0x') ? raw : '0x' + raw);
+  const p = `${MEMORY}/block_size_bytes`;
+  return parseBlockSize(sysfs.read(p), p);
 }
 
 export function autoOnlineBlocks(sysfs: Sysfs): string {
   return sysfs.readOptional(`${MEMORY}/auto_online_blocks`) ?? 'offline';
-}
-
-/** One range as kmem will add it: rounded inward to the block size (dax_kmem_range()). */
-export interface KmemRange {
-  range: Range;
-  /** First memory block id and count; count 0 when the range is smaller than a block after alignment. */
-  firstBlock: number;
-  blocks: number;
-  lostHead: bigint;
-  lostTail: bigint;
-}
-
-export function kmemRanges(ranges: Range[], bs: bigint): KmemRange[] {
-  return ranges.map((r) => {
-    const start = ((r.start + bs - 1n) / bs) * bs;
-    const end = ((r.start + r.size) / bs) * bs;
-    const blocks = end > start ? Number((end - start) / bs) : 0;
-    return {
-      range: r,
-      firstBlock: Number(start / bs),
-      blocks,
-      lostHead: blocks ? start - r.start : r.size,
-      lostTail: blocks ? r.start + r.size - end : 0n,
-    };
-  });
 }
 
 /** Memory block ids kmem adds for these ranges, ascending. */

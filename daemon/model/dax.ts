@@ -17,6 +17,31 @@ export function modeOfDriver(driver: string | undefined): DaxMode {
   return 'unknown';
 }
 
+/** One range as kmem will add it: rounded inward to the block size (dax_kmem_range()). */
+export interface KmemRange {
+  range: Range;
+  /** First memory block id and count; count 0 when the range is smaller than a block after alignment. */
+  firstBlock: number;
+  blocks: number;
+  lostHead: bigint;
+  lostTail: bigint;
+}
+
+export function kmemRanges(ranges: Range[], bs: bigint): KmemRange[] {
+  return ranges.map((r) => {
+    const start = ((r.start + bs - 1n) / bs) * bs;
+    const end = ((r.start + r.size) / bs) * bs;
+    const blocks = end > start ? Number((end - start) / bs) : 0;
+    return {
+      range: r,
+      firstBlock: Number(start / bs),
+      blocks,
+      lostHead: blocks ? start - r.start : r.size,
+      lostTail: blocks ? r.start + r.size - end : 0n,
+    };
+  });
+}
+
 /**
  * Bytes and blocks kmem can add for these ranges: kmem rounds each range inward to the memory
  * block size, so a range's unaligned head and tail are lost.
@@ -26,14 +51,11 @@ export function kmemCapacity(ranges: Range[], blockSize: bigint): {bytes: bigint
   let blocks = 0;
   const spans: Array<[number, number]> = [];
   if (blockSize <= 0n) return {bytes, blocks, firstBlocks: spans};
-  for (const r of ranges) {
-    const start = ((r.start + blockSize - 1n) / blockSize) * blockSize;
-    const end = ((r.start + r.size) / blockSize) * blockSize;
-    if (end <= start) continue;
-    bytes += end - start;
-    const n = Number((end - start) / blockSize);
-    blocks += n;
-    spans.push([Number(start / blockSize), n]);
+  for (const k of kmemRanges(ranges, blockSize)) {
+    if (k.blocks === 0) continue;
+    bytes += BigInt(k.blocks) * blockSize;
+    blocks += k.blocks;
+    spans.push([k.firstBlock, k.blocks]);
   }
   return {bytes, blocks, firstBlocks: spans};
 }
