@@ -5,6 +5,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import {online, offline, describePlan, Journal} from '../daemon/engine';
+import {onliningUdevRules} from '../daemon/engine/online';
 import {KernelError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
 import {blockStates, driver, qemuSpec, testbed} from './helpers/engine-context';
@@ -234,4 +235,67 @@ test('a udev rule that onlines memory is detected like auto_online_blocks', asyn
   fs.writeFileSync(tb.k.fx.path('/etc/udev/rules.d/40-memory.rules'), 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}=="offline", ATTR{state}="online"\n');
   const e = await t.throwsAsync(online(tb.ctx, 'dax0.0', {online: false}), {instanceOf: UsageError});
   t.regex(e!.message, /40-memory\.rules/);
+});
+
+function writeRule(tb: ReturnType<typeof testbed>, file: string, text: string): void {
+  fs.mkdirSync(tb.k.fx.path(file.replace(/\/[^/]+$/, '')), {recursive: true});
+  fs.writeFileSync(tb.k.fx.path(file), text);
+}
+
+// RHEL's 40-redhat.rules shape: the memory match is a GOTO guard and the value comes from an env key.
+const RHEL_RULE = [
+  '# Memory hotadd request',
+  'SUBSYSTEM!="memory", GOTO="memory_hotplug_end"',
+  'ACTION!="add", GOTO="memory_hotplug_end"',
+  'ENV{.state}="online"',
+  'PROGRAM="/bin/systemd-detect-virt", RESULT=="none", ENV{.state}="online_movable"',
+  'ATTR{state}=="offline", ATTR{state}="$env{.state}"',
+  'LABEL="memory_hotplug_end"',
+  '',
+].join('\n');
+
+test('udev rules: the RHEL GOTO form counts; a commented rule, a dmi "memory" rule and a rule masked in /etc do not', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  writeRule(tb, '/usr/lib/udev/rules.d/40-redhat.rules', RHEL_RULE);
+  writeRule(tb, '/usr/lib/udev/rules.d/70-memory.rules', 'SUBSYSTEM!="dmi", GOTO="memory_end"\nIMPORT{program}="dmi_memory_id"\n');
+  writeRule(tb, '/usr/lib/udev/rules.d/80-hotplug-cpu-mem.rules', '# SUBSYSTEM=="memory", ACTION=="add", ATTR{state}="online"\n');
+  t.deepEqual(onliningUdevRules(tb.ctx), ['/usr/lib/udev/rules.d/40-redhat.rules']);
+  // The operator's way to disable a distro rule: a same-named link to /dev/null in /etc.
+  fs.mkdirSync(tb.k.fx.path('/etc/udev/rules.d'), {recursive: true});
+  fs.symlinkSync('/dev/null', tb.k.fx.path('/etc/udev/rules.d/40-redhat.rules'));
+  t.deepEqual(onliningUdevRules(tb.ctx), []);
+  await online(tb.ctx, 'dax0.0', {online: false});
+  t.is(driver(tb.k), 'kmem', '--no-online is allowed once the rule is masked');
+});
+
+test('udev rules: merged /usr (/lib/udev → /usr/lib/udev) is read once, and a rule in /etc overrides the same name', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  writeRule(tb, '/usr/lib/udev/rules.d/80-hotplug-cpu-mem.rules', 'SUBSYSTEM=="memory", ACTION=="add", TEST=="state", ATTR{state}=="offline", ATTR{state}="online"\n');
+  fs.symlinkSync('usr/lib', tb.k.fx.path('/lib'));
+  t.deepEqual(onliningUdevRules(tb.ctx), ['/usr/lib/udev/rules.d/80-hotplug-cpu-mem.rules']);
+  writeRule(tb, '/etc/udev/rules.d/80-hotplug-cpu-mem.rules', 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}=="offline", ATTR{state}="online_movable"\n');
+  t.deepEqual(onliningUdevRules(tb.ctx), ['/etc/udev/rules.d/80-hotplug-cpu-mem.rules']);
+});
+
+test('udev rules are read only where they decide or explain: --no-online, a dry run, blocks someone else onlined', async (t) => {
+  const plain = testbed();
+  t.teardown(plain.cleanup);
+  writeRule(plain, '/etc/udev/rules.d/40-memory.rules', 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}="online"\n');
+  const r = await online(plain.ctx, 'dax0.0');
+  t.is(r.autoOnline.udevRules, undefined, 'every block was onlined by daxram: nothing to explain');
+  const dry = testbed(qemuSpec(), {dryRun: true});
+  t.teardown(dry.cleanup);
+  writeRule(dry, '/etc/udev/rules.d/40-memory.rules', 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}="online"\n');
+  const d = await online(dry.ctx, 'dax0.0');
+  t.deepEqual(d.autoOnline.udevRules, ['/etc/udev/rules.d/40-memory.rules']);
+  t.true(d.plan.warnings.some((w) => /udev rule\(s\) online hot-added memory: \/etc\/udev\/rules\.d\/40-memory\.rules/.test(w)));
+  // The kernel (standing in for the rule) onlines the blocks first: the warning names the rule.
+  const raced = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(raced.cleanup);
+  writeRule(raced, '/etc/udev/rules.d/40-memory.rules', 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}="online"\n');
+  const rr = await online(raced.ctx, 'dax0.0');
+  t.deepEqual(rr.autoOnline.udevRules, ['/etc/udev/rules.d/40-memory.rules']);
+  t.true(rr.warnings.some((w) => /auto_online_blocks=online; udev rule\(s\) \/etc\/udev\/rules\.d\/40-memory\.rules\) and landed in Normal/.test(w)));
 });

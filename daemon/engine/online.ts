@@ -60,7 +60,8 @@ export interface OnlineResult {
   /** Bytes kmem hot-added (blocks × block size) and the device size for comparison. */
   bytes: bigint;
   size: bigint;
-  autoOnline: {policy: string; udevRules: string[]; landed: {block: string; zone: string}[]};
+  /** udevRules: read for --no-online, a dry run, or when blocks were onlined by someone else. */
+  autoOnline: {policy: string; udevRules?: string[]; landed: {block: string; zone: string}[]};
   isolated: string[];
   hardwareCorrupted?: {before: bigint; after: bigint};
   warnings: string[];
@@ -72,34 +73,51 @@ export interface OnlineContextFacts {
   ids: number[];
   gates: GateResult[];
   pages: bigint[];
+  /** Onlining udev rules, when the plan needed to know them. */
+  udevRules?: string[];
 }
 
-/** Distro udev rules that online hot-added memory by themselves (they race our writes). */
+// udev's rules directories, highest priority first. A file name in an earlier directory hides
+// the same name in later ones, and a rule linked to /dev/null (or left empty) is masked: that is
+// how an operator disables a distro rule, so a masked rule must not count.
+const UDEV_RULES_DIRS = ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/local/lib/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'];
+// Either one-line form (SUSE: SUBSYSTEM=="memory", ..., ATTR{state}="online") or the GOTO form
+// (RHEL 40-redhat.rules: SUBSYSTEM!="memory", GOTO=...; then ATTR{state}="$env{.state}").
+const MEMORY_MATCH = /SUBSYSTEM\s*[!=]=\s*"memory"/;
+const STATE_ASSIGN = /ATTR\{state\}\s*=\s*"(online|\$env\{|%E\{)/;
+
+/**
+ * Distro udev rules that online hot-added memory by themselves (they race our writes), after
+ * udev's own precedence and masking. Reads every rules file, so it is only called where the
+ * answer decides or explains something: --no-online, a dry run, or blocks someone else onlined.
+ */
 export function onliningUdevRules(ctx: Context): string[] {
-  const hits: string[] = [];
-  for (const dir of ['/etc/udev/rules.d', '/run/udev/rules.d', '/lib/udev/rules.d', '/usr/lib/udev/rules.d']) {
+  const winner = new Map<string, string>();
+  const seenDirs = new Set<string>();
+  for (const dir of UDEV_RULES_DIRS) {
+    let real: string;
     let names: string[];
     try {
-      names = fs.readdirSync(ctx.sysfs.p(dir));
+      real = fs.realpathSync(ctx.sysfs.p(dir));
+      names = fs.readdirSync(real);
     } catch {
       continue;
     }
-    for (const n of names.filter((x) => x.endsWith('.rules'))) {
-      const file = path.posix.join(dir, n);
-      let text = '';
-      try {
-        text = fs.readFileSync(ctx.sysfs.p(file), 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n')) {
-        if (/^\s*#/.test(line)) continue;
-        if (/SUBSYSTEM=="memory"/.test(line) && /ATTR\{state\}\s*=\s*"online/.test(line)) {
-          hits.push(file);
-          break;
-        }
-      }
+    if (seenDirs.has(real)) continue; // merged /usr: /lib/udev is /usr/lib/udev
+    seenDirs.add(real);
+    for (const n of names) if (n.endsWith('.rules') && !winner.has(n)) winner.set(n, path.posix.join(dir, n));
+  }
+  const hits: string[] = [];
+  for (const file of [...winner.values()].sort()) {
+    let text: string;
+    try {
+      text = fs.readFileSync(ctx.sysfs.p(file), 'utf8'); // /dev/null reads as empty: masked
+    } catch {
+      continue;
     }
+    if (!text.includes('"memory"')) continue;
+    const live = text.split('\n').filter((l) => !/^\s*#/.test(l));
+    if (live.some((l) => MEMORY_MATCH.test(l)) && live.some((l) => STATE_ASSIGN.test(l))) hits.push(file);
   }
   return hits;
 }
@@ -155,16 +173,18 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   }
 
   const auto = autoOnlineBlocks(ctx.sysfs);
-  const rules = onliningUdevRules(ctx);
   const wantOnline = o.online !== false;
-  if (!wantOnline && (auto !== 'offline' || rules.length) && !o.force) {
+  // A normal online sees a racing rule in its result (blocks onlined by someone else); only
+  // --no-online depends on the rules up front, and a dry run explains them.
+  const rules = !wantOnline || ctx.dryRun ? onliningUdevRules(ctx) : undefined;
+  if (!wantOnline && (auto !== 'offline' || rules?.length) && !o.force) {
     throw new UsageError(
-      `--no-online would not keep ${name} offline: ${auto !== 'offline' ? `auto_online_blocks is "${auto}"` : ''}${auto !== 'offline' && rules.length ? ' and ' : ''}${rules.length ? `udev rule(s) ${rules.join(', ')} online hot-added memory` : ''}`,
+      `--no-online would not keep ${name} offline: ${auto !== 'offline' ? `auto_online_blocks is "${auto}"` : ''}${auto !== 'offline' && rules?.length ? ' and ' : ''}${rules?.length ? `udev rule(s) ${rules.join(', ')} online hot-added memory` : ''}`,
       {device: name, fix: 'drop --no-online, or pass --force to bind kmem knowing the kernel will online the blocks itself'},
     );
   }
   if (auto !== 'offline') plan.warnings.push(`auto_online_blocks is "${auto}": the kernel onlines the blocks itself when kmem binds; the zone they land in is reported`);
-  if (rules.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
+  if (rules?.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
 
   // Driver: device_dax → kmem.
   const kmemDir = `${DAX_DRIVERS}/kmem`;
@@ -220,7 +240,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   }
   plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zone === 'movable' ? 'Movable' : 'Normal'}`}` : 'blocks present'} on node ${dev.targetNode}${pages.length ? `; ${pages.length} page(s) hwpoisoned` : ''}`});
   plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline};
-  return {plan, dev, bs, ids, gates, pages};
+  return {plan, dev, bs, ids, gates, pages, udevRules: rules};
 }
 
 /** KPF_HWPOISON (bit 19) of a page, when /proc/kpageflags is readable; false otherwise. */
@@ -318,9 +338,13 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
   });
   const landed = blocks.filter((b) => b.by === 'kernel').map((b) => ({block: b.name, zone: b.zone ?? '?'}));
   const warnings = [...f.plan.warnings];
+  const auto = autoOnlineBlocks(ctx.sysfs);
+  let udevRules = f.udevRules;
   if (landed.length && !dryRun) {
+    udevRules ??= onliningUdevRules(ctx);
     const zones = [...new Set(landed.map((l) => l.zone))].join(', ');
-    warnings.push(`${landed.length} block(s) were already onlined by the kernel or udev (auto_online_blocks=${autoOnlineBlocks(ctx.sysfs)}) and landed in ${zones}`);
+    const who = [`auto_online_blocks=${auto}`, ...(udevRules.length ? [`udev rule(s) ${udevRules.join(', ')}`] : [])].join('; ');
+    warnings.push(`${landed.length} block(s) were already onlined by the kernel or udev (${who}) and landed in ${zones}`);
   }
   for (const g of f.gates) if (g.verdict === 'warn') warnings.push(`${g.gate}: ${g.detail}`);
   return {
@@ -332,7 +356,7 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
     blocks,
     bytes: BigInt(f.ids.length) * f.bs,
     size: f.dev.size,
-    autoOnline: {policy: autoOnlineBlocks(ctx.sysfs), udevRules: onliningUdevRules(ctx), landed},
+    autoOnline: {policy: auto, udevRules, landed},
     isolated: f.pages.map((p) => '0x' + p.toString(16)),
     warnings,
   };
