@@ -4,7 +4,7 @@
 import test from 'ava';
 import {dataOffset, layoutRegion, describeLayout} from '../daemon/engine/layout';
 import {provision, reassign, describePlan} from '../daemon/engine';
-import {UsageError} from '../daemon/errors';
+import {PolicyError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
 import {qemuSpec, testbed} from './helpers/engine-context';
 
@@ -89,4 +89,43 @@ test('provision refuses a region that has namespaces; reassign plans to offline,
   t.is(tb.k.writes.length, 0);
   await t.throwsAsync(reassign(tb.ctx, 'region0', 4n * GiB), {instanceOf: UsageError, message: /larger than region0/});
   await t.throwsAsync(reassign(tb.ctx, 'regionX', GiB), {instanceOf: UsageError});
+});
+
+test('reassign/provision: gates the region already decides refuse before anything is destroyed; a dry run shows them', async (t) => {
+  const cases: [Parameters<typeof testbed>[1], string][] = [
+    [{serP: false}, 'GATE_MCE_RECOVERY'],
+    [{policy: {reserved: ['region0']}}, 'GATE_RESERVED'],
+  ];
+  for (const [o, gate] of cases) {
+    const tb = testbed(qemuSpec({}, {driver: 'kmem', online: 'movable'}), o);
+    t.teardown(tb.cleanup);
+    const e = await t.throwsAsync(reassign(tb.ctx, 'region0', 512n * MiB), {instanceOf: PolicyError});
+    t.is((e as PolicyError).code, gate);
+    t.is(tb.k.writes.length, 0, `${gate}: nothing offlined, destroyed or created`);
+    // All devdax puts nothing on the allocator's path: no gate to pass.
+    const zero = await reassign({...tb.ctx, dryRun: true}, 'region0', 0n);
+    t.deepEqual(zero.plan.gates, []);
+  }
+  const dry = testbed(emptyRegion(), {dryRun: true, serP: false});
+  t.teardown(dry.cleanup);
+  const r = await provision(dry.ctx, 'region0');
+  t.deepEqual(r.plan.gates.map((g) => `${g.gate}:${g.verdict}`), ['reserved:pass', 'mce-recovery:refuse', 'dimm-security:warn']);
+  t.regex(describePlan(r.plan), /refuse +mce-recovery/);
+});
+
+test('reassign --ram 0 over the same namespaces (after provision): the System RAM device is offlined, not left online', async (t) => {
+  const all = layoutRegion(region, B, 0n);
+  t.is(all.namespaces.length, 1, 'all devdax is one namespace of the same geometry provision makes');
+  const spec = qemuSpec({}, {driver: 'kmem', online: 'movable'});
+  spec.buses![0].regions![0].namespaces![0].size = all.namespaces[0].size;
+  const tb = testbed(spec, {dryRun: true});
+  t.teardown(tb.cleanup);
+  const r = await reassign(tb.ctx, 'region0', 0n);
+  const text = describePlan(r.plan);
+  t.regex(text, /already has this layout/);
+  t.regex(text, /daxram offline dax0\.0/);
+  t.notRegex(text, /write "0" > .*namespace0\.0\/size/, 'nothing destroyed');
+  // Asking for all RAM over the same namespaces has nothing to offline.
+  const back = await reassign(tb.ctx, 'region0', 2n * GiB - B);
+  t.notRegex(describePlan(back.plan), /daxram offline/);
 });

@@ -9,7 +9,9 @@
 import {KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
-import {blockSize} from './device';
+import {blockSize, type DaxState} from './device';
+import {enforceGates, evaluateGates, type GateResult} from '../policy/gates';
+import {dimmSecurity, unknownMce} from '../policy/sources';
 import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
 import {ND_DRIVERS, newUuid, readRegion, type RegionState} from './region';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
@@ -88,8 +90,15 @@ export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: s
     throw new UsageError(`${region} already has namespace(s) ${r.namespaces.map((n) => n.name).join(', ')}`, {device: region, fix: `use daxram reassign ${region} --ram SIZE to change an existing layout`});
   }
   const same = matches(r, layout);
-  if (same) plan.notes.push(`${region} already has this layout: nothing to destroy or create`);
-  else {
+  if (same) {
+    plan.notes.push(`${region} already has this layout: nothing to destroy or create`);
+    // Same namespaces, different roles (provision, then reassign --ram 0): a device the layout
+    // keeps devdax may still be System RAM, and must come back from the allocator.
+    for (const n of r.namespaces) {
+      if (layout.namespaces.find((p) => p.start === n.start)?.role === 'ram') continue;
+      for (const d of n.dax) if (d.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d.name, why: `${d.name} is System RAM but this layout keeps it devdax: offline, back to devdax and zero it`});
+    }
+  } else {
     for (const n of r.namespaces) {
       if (n.mode !== 'dax' && !o.force) {
         throw new UsageError(`${n.name} in ${region} is in ${n.mode === 'memory' ? 'fsdax' : n.mode === 'safe' ? 'sector' : n.mode} mode and may hold a filesystem`, {device: n.name, fix: 'unmount and destroy it yourself, or pass --force to let reassign destroy it'});
@@ -189,20 +198,48 @@ export async function provision(ctx: Context, region: string, o: LayoutOptions =
 async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): Promise<LayoutResult> {
   if (ctx.dryRun) {
     const {plan, layout, before} = planLayout(ctx, op, region, o);
+    plan.gates = await preflightGates(ctx, region, layout, o);
     return result(ctx, region, plan, layout, before, true);
   }
+  // A gate that does not depend on the new device's range refuses before anything is destroyed.
+  const gates = await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o);
+  enforceGates(region, gates);
   const held = await acquire(ctx, `${op} ${region}`);
   try {
     await settle(ctx, '');
-    return await doLayout(ctx, op, region, o);
+    return await doLayout(ctx, op, region, o, gates);
   } finally {
     held.release();
   }
 }
 
+function layoutRegionOf(ctx: Context, region: string, o: LayoutOptions): Layout {
+  const r = readRegion(ctx.sysfs, region);
+  return layoutRegion({start: r.start, size: r.size, align: r.align}, blockSize(ctx.sysfs), o.ram);
+}
+
+/**
+ * The gates of the RAM device-to-be that the region already decides: reserved (region, or an
+ * emulator bus), machine-check recovery and DIMM security. Residual poison needs the device's
+ * own range scrubbed, so it is gated when the device is onlined, after the layout exists.
+ */
+async function preflightGates(ctx: Context, region: string, layout: Layout, o: LayoutOptions): Promise<GateResult[]> {
+  if (o.online === false || !layout.namespaces.some((n) => n.role === 'ram')) return [];
+  const r = readRegion(ctx.sysfs, region);
+  const parts = r.path.split('/');
+  const bi = parts.findIndex((x) => /^ndbus[0-9]+$/.test(x));
+  const busPath = bi > 0 ? parts.slice(0, bi + 1).join('/') : undefined;
+  const dev: DaxState = {name: region, sysPath: r.path, realPath: r.path, targetNode: -1, size: r.size, align: r.align, ranges: [], region, regionPath: r.path, bus: busPath && parts[bi], busPath};
+  const provider = busPath ? ctx.sysfs.readOptional(`${busPath}/provider`, region) : undefined;
+  const none = {scrubSupported: false, found: [], cleared: [], remaining: [], source: 'scrubbed when the RAM device is onlined'};
+  const mce = await (ctx.mce ?? unknownMce)();
+  return evaluateGates({dev, policy: ctx.policy, poison: none, mce, security: dimmSecurity(ctx.sysfs, dev), provider}).filter((g) => g.gate !== 'residual-poison');
+}
+
 /** Under the lock. Also the forward path of recover() for an interrupted layout. */
-export async function doLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): Promise<LayoutResult> {
+export async function doLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions, gates: GateResult[] = []): Promise<LayoutResult> {
   const {plan, layout, before} = planLayout(ctx, op, region, o);
+  plan.gates = gates;
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
   const intent: Intent = {
     version: 1,

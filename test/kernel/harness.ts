@@ -47,6 +47,12 @@ export interface GuestOptions {
    * temporary image per run, deleted afterwards.
    */
   image?: string;
+  /**
+   * Make the NVDIMM 128 KiB larger, so that after QEMU carves the label area off its end the
+   * region is exactly 2 GiB: 16 whole memory blocks, like a real platform's interleave set.
+   * Default false (the long-standing 2 GiB device, whose region ends 128 KiB short of a block).
+   */
+  blockAlignedRegion?: boolean;
   /** Boot with systemd as PID 1; the script runs as daxram-harness.service after multi-user.target. */
   systemd?: boolean;
   /** systemd mode: host files to copy into the overlay before systemd starts. */
@@ -119,6 +125,7 @@ export class GuestError extends Error {
 }
 
 const NVDIMM_SIZE = 2 * 1024 ** 3;
+const LABEL_SIZE = 128 * 1024;
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Units masked in systemd guests unless `mask` says otherwise. */
 export const DEFAULT_MASKED_UNITS = [
@@ -278,7 +285,7 @@ function qemuOptValue(v: string): string {
 
 /** The qemu argv for a guest (exported for debugging; spawned as an argv array, never via a shell). */
 export function qemuArgv(lab: KernelLab, o: {
-  outDir: string; image?: string; smp: number; append: string;
+  outDir: string; image?: string; imageSize?: number; smp: number; append: string;
 }): string[] {
   const smp = o.smp;
   const argv = [
@@ -296,8 +303,8 @@ export function qemuArgv(lab: KernelLab, o: {
   ];
   if (o.image) {
     argv.push(
-      '-object', `memory-backend-file,id=nv1,share=on,mem-path=${qemuOptValue(o.image)},size=2G`,
-      '-device', 'nvdimm,id=nvdimm1,memdev=nv1,label-size=128K,node=1',
+      '-object', `memory-backend-file,id=nv1,share=on,mem-path=${qemuOptValue(o.image)},size=${o.imageSize ?? NVDIMM_SIZE}`,
+      '-device', `nvdimm,id=nvdimm1,memdev=nv1,label-size=${LABEL_SIZE},node=1`,
     );
   }
   argv.push(
@@ -348,24 +355,25 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
 
   // NVDIMM backing file.
   let image: string | undefined;
+  const imageSize = NVDIMM_SIZE + (opts.blockAlignedRegion ? LABEL_SIZE : 0);
   let tempImage = false;
   let freshImage = false;
   if (opts.nvdimm !== false) {
     if (opts.image) {
       image = path.resolve(opts.image);
-      if (fs.existsSync(image) && fs.statSync(image).size !== NVDIMM_SIZE) {
-        throw new Error(`runGuest: image ${image} exists but is not ${NVDIMM_SIZE} bytes; refusing to touch it`);
+      if (fs.existsSync(image) && fs.statSync(image).size !== imageSize) {
+        throw new Error(`runGuest: image ${image} exists but is not ${imageSize} bytes; refusing to touch it`);
       }
       if (!fs.existsSync(image)) {
         fs.mkdirSync(path.dirname(image), {recursive: true});
         fs.writeFileSync(image, '');
-        fs.truncateSync(image, NVDIMM_SIZE);
+        fs.truncateSync(image, imageSize);
         freshImage = true;
       }
     } else {
       image = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-nvdimm-')), 'nvdimm.img');
       fs.writeFileSync(image, '');
-      fs.truncateSync(image, NVDIMM_SIZE);
+      fs.truncateSync(image, imageSize);
       tempImage = true;
       freshImage = true;
       removeAtExit(path.dirname(image));
@@ -404,7 +412,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     ...(systemd ? ['systemd.unit=multi-user.target', 'systemd.show_status=1'] : []),
     ...(opts.kernelArgs ?? []),
   ].join(' ');
-  const argv = qemuArgv(lab, {outDir, image, smp, append});
+  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append});
 
   const verbose = process.env.DAXRAM_GUEST_VERBOSE === '1';
   const slot = await acquireGuestSlot();
