@@ -69,3 +69,51 @@ test('offline and recover dry runs on a devdax device: nothing to do', (t) => {
   t.is(s.status, 0, s.stderr);
   t.regex(s.stdout, /nothing to recover/);
 });
+
+// daxramd's configuration reserves the device: the CLI honours it, records nothing, changes nothing.
+function runWithConfig(conf: string, args: string[]) {
+  const fx = buildFixture(qemuSpec({}, {}));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-cli-'));
+  fs.mkdirSync(path.join(fx.root, 'etc/daxram'), {recursive: true});
+  fs.writeFileSync(path.join(fx.root, 'etc/daxram/daxram.conf'), conf);
+  const rdir = fs.realpathSync(path.join(fx.root, 'sys/bus/nd/devices/region0'));
+  const nsUuid = fs.readFileSync(path.join(rdir, 'namespace0.0/uuid'), 'utf8').trim();
+  const r = spawnSync(process.execPath, [BIN, '--root', fx.root, ...args.map((a) => a.replace('NSUUID', nsUuid))], {
+    encoding: 'utf8',
+    env: {...process.env, DAXRAM_STATE_DIR: path.join(tmp, 'state'), DAXRAM_LOCK: path.join(tmp, 'lock'), DAXRAM_TEST_SER_P: '1', DAXRAM_TEST_POISON: 'none'},
+  });
+  const state = fs.existsSync(path.join(tmp, 'state')) ? fs.readdirSync(path.join(tmp, 'state')) : [];
+  const driver = fs.readlinkSync(path.join(fx.root, 'sys/bus/dax/devices/dax0.0/driver'));
+  fx.cleanup();
+  fs.rmSync(tmp, {recursive: true, force: true});
+  return {...r, state, driver, nsUuid};
+}
+
+test("a device daxramd's config reserves (by uuid) is refused by online and reassign, naming file and line; nothing recorded", (t) => {
+  const fx = buildFixture(qemuSpec({}, {}));
+  const rdir = fs.realpathSync(path.join(fx.root, 'sys/bus/nd/devices/region0'));
+  const uuid = fs.readFileSync(path.join(rdir, 'namespace0.0/uuid'), 'utf8').trim();
+  fx.cleanup();
+  const conf = `# trace buffers survive a crash here\n[device trace]\nuuid = ${uuid}\nmode = reserved\n`;
+  const on = runWithConfig(conf, ['--json', 'online', 'dax0.0']);
+  t.is(on.status, 1, on.stderr);
+  const e = JSON.parse(on.stderr.slice(on.stderr.indexOf('{')));
+  t.is(e.code, 'GATE_RESERVED');
+  t.regex(e.message, /dax0\.0 is reserved \(by .*\/etc\/daxram\/daxram\.conf:2 \[device trace\]\)/);
+  t.regex(e.fix, /change its mode in .*daxram\.conf:2/);
+  t.deepEqual(on.state, [], 'no operator record: daxramd is not told to online it either');
+  t.regex(on.driver, /device_dax$/);
+  const re = runWithConfig(conf, ['--json', 'reassign', 'region0', '--ram', '0', '--dry-run']);
+  t.is(re.status, 1, re.stderr);
+  t.regex(re.stderr, /would destroy namespace0\.0 \(dax0\.0\), which is reserved \(by .*daxram\.conf:2/);
+});
+
+test('a config that does not parse stops online before anything is recorded or written', (t) => {
+  const r = runWithConfig('[device x]\nmode = sometimes\n', ['online', 'dax0.0']);
+  t.not(r.status, 0);
+  t.regex(r.stderr, /daxram\.conf:2/);
+  t.regex(r.stderr, /reservations cannot be honoured, so nothing is changed/);
+  t.regex(r.stderr, /daxram config check/);
+  t.deepEqual(r.state, []);
+  t.regex(r.driver, /device_dax$/);
+});

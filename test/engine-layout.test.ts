@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import {dataOffset, layoutRegion, describeLayout} from '../daemon/engine/layout';
-import {provision, reassign, describePlan} from '../daemon/engine';
+import {provision, reassign, describePlan, online} from '../daemon/engine';
 import {PolicyError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
 import {qemuSpec, testbed} from './helpers/engine-context';
@@ -102,9 +102,14 @@ test('reassign/provision: gates the region already decides refuse before anythin
     const e = await t.throwsAsync(reassign(tb.ctx, 'region0', 512n * MiB), {instanceOf: PolicyError});
     t.is((e as PolicyError).code, gate);
     t.is(tb.k.writes.length, 0, `${gate}: nothing offlined, destroyed or created`);
-    // All devdax puts nothing on the allocator's path: no gate to pass.
-    const zero = await reassign({...tb.ctx, dryRun: true}, 'region0', 0n);
-    t.deepEqual(zero.plan.gates, []);
+    if (gate === 'GATE_RESERVED') {
+      // A reserved region is not re-laid out at all: its namespaces are kept.
+      await t.throwsAsync(reassign({...tb.ctx, dryRun: true}, 'region0', 0n), {instanceOf: PolicyError, message: /would destroy namespace0\.0/});
+    } else {
+      // All devdax puts nothing on the allocator's path: no gate to pass.
+      const zero = await reassign({...tb.ctx, dryRun: true}, 'region0', 0n);
+      t.deepEqual(zero.plan.gates, []);
+    }
   }
   const dry = testbed(emptyRegion(), {dryRun: true, serP: false});
   t.teardown(dry.cleanup);
@@ -128,4 +133,24 @@ test('reassign --ram 0 over the same namespaces (after provision): the System RA
   // Asking for all RAM over the same namespaces has nothing to offline.
   const back = await reassign(tb.ctx, 'region0', 2n * GiB - B);
   t.notRegex(describePlan(back.plan), /daxram offline/);
+});
+
+test('reassign never destroys a reserved namespace: by device, namespace uuid or info-block uuid', async (t) => {
+  const uuids = (tb: ReturnType<typeof testbed>) => {
+    const rdir = tb.ctx.sysfs.real('/sys/bus/nd/devices/region0');
+    return [tb.ctx.sysfs.read(`${rdir}/namespace0.0/uuid`).trim(), tb.ctx.sysfs.read(`${rdir}/dax0.0/uuid`).trim()];
+  };
+  const probe = testbed();
+  t.teardown(probe.cleanup);
+  for (const entry of ['dax0.0', ...uuids(probe).map((u) => u.toUpperCase())]) {
+    const tb = testbed(qemuSpec(), {policy: {reserved: [entry]}});
+    t.teardown(tb.cleanup);
+    const e = await t.throwsAsync(reassign(tb.ctx, 'region0', 0n), {instanceOf: PolicyError});
+    t.is((e as PolicyError).code, 'GATE_RESERVED', entry);
+    t.regex(e!.message, /would destroy namespace0\.0 \(dax0\.0\), which is reserved/);
+    t.is(tb.k.writes.length, 0);
+    // And it is never onlined, whichever of its names the reservation uses.
+    await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: PolicyError, message: /reserved/});
+    t.is(tb.k.writes.length, 0);
+  }
 });

@@ -66,8 +66,14 @@ test('DIMM security: warn by default, refuse or ignore when set, pass when unloc
 
 test('reserved: by device, region or uuid; nfit_test buses are always reserved', (t) => {
   for (const r of ['dax0.0', 'region0', 'abc-uuid']) {
-    t.is(verdict({policy: makePolicy({reserved: [r]}), uuid: 'abc-uuid'}, 'reserved').verdict, 'refuse', r);
+    t.is(verdict({policy: makePolicy({reserved: [r]}), uuids: ['abc-uuid']}, 'reserved').verdict, 'refuse', r);
   }
+  // A reservation from the config names its file and line, and the fix is there.
+  const fromConfig = {...makePolicy({reserved: ['ABC-UUID']}), reservedBy: {'ABC-UUID': '/etc/daxram/daxram.conf:7 [device trace]'}};
+  const c = verdict({policy: fromConfig, uuids: ['abc-uuid']}, 'reserved');
+  t.is(c.verdict, 'refuse', 'uuids compare case-insensitively');
+  t.regex(c.detail, /reserved \(by \/etc\/daxram\/daxram\.conf:7 \[device trace\]\)/);
+  t.regex(c.fix!, /change its mode in \/etc\/daxram\/daxram\.conf:7/);
   t.is(verdict({policy: makePolicy({reserved: ['dax1.0']})}, 'reserved').verdict, 'pass');
   const n = verdict({provider: 'nfit_test.0'}, 'reserved');
   t.is(n.verdict, 'refuse');

@@ -4,6 +4,7 @@
 // devices, on SIGHUP or `daxram config reload`, and after CLI actions. A failing device is
 // logged, counted and left as it is; the others still converge.
 
+import {addReservations} from '../policy/reservations';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ConfigError, DaxramError} from '../errors';
@@ -137,7 +138,8 @@ export class Daemon {
       lockPath: this.opts.lockPath,
       lockWaitMs: 60_000,
       dryRun: false,
-      policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security}),
+      // The config's reserved devices gate every online, an operator record's included.
+      policy: addReservations(makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security}), this.cfg.devices, this.sysfs),
       // The same gate inputs as an operator's online: scrub and clear first, then decide.
       poison: livePoisonSource(this.sysfs, false),
       mce: liveMceSource(),

@@ -87,6 +87,25 @@ export function readDax(sysfs: Sysfs, name: string): DaxState {
 }
 
 /** block_size_bytes (hex without 0x), validated as the model validates it. */
+/**
+ * The uuids a reservation may name a device by: its namespace's (ndctl's raw_uuid) and its dax
+ * info block's (what ndctl list shows as "uuid"). None for devices without a namespace (hmem).
+ */
+export function namespaceUuids(sysfs: Sysfs, dev: DaxState): string[] {
+  if (!dev.regionPath) return [];
+  const claim = dev.realPath.slice(0, dev.realPath.lastIndexOf('/')); // regionN/daxX.Y: the nd dax claim
+  if (!/\/dax[0-9]+\.[0-9]+$/.test(claim)) return [];
+  const out: string[] = [];
+  const info = sysfs.readOptional(`${claim}/uuid`, dev.name)?.trim();
+  if (info) out.push(info.toLowerCase());
+  const ns = sysfs.readOptional(`${claim}/namespace`, dev.name)?.trim();
+  if (ns && /^namespace[0-9]+\.[0-9]+$/.test(ns)) {
+    const u = sysfs.readOptional(`${dev.regionPath}/${ns}/uuid`, ns)?.trim();
+    if (u) out.push(u.toLowerCase());
+  }
+  return out;
+}
+
 export function blockSize(sysfs: Sysfs): bigint {
   const p = `${MEMORY}/block_size_bytes`;
   return parseBlockSize(sysfs.read(p), p);

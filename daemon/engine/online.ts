@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {DaxramError, KernelError, UsageError} from '../errors';
+import {DaxramError, KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
 import {
@@ -17,13 +17,14 @@ import {
   blockSize,
   kmemRanges,
   meminfo,
+  namespaceUuids,
   onlineValue,
   readBlock,
   readDax,
   zoneMatches,
 } from './device';
 import {newPlan, sysfsStep, type Plan} from './plan';
-import {enforceGates, evaluateGates, type GateResult} from '../policy/gates';
+import {enforceGates, evaluateGates, reservationOf, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, unknownMce} from '../policy/sources';
 import {Journal, type Intent} from './journal';
 import {runPlan, type StepLog} from './exec';
@@ -157,7 +158,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   const poison = await (ctx.poison ?? badblocksPoison(ctx.sysfs))(dev);
   const mce = await (ctx.mce ?? unknownMce)();
   const provider = dev.busPath ? ctx.sysfs.readOptional(`${dev.busPath}/provider`, dev.bus) : undefined;
-  const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider});
+  const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider, uuids: namespaceUuids(ctx.sysfs, dev)});
   plan.gates = gates;
   const added = new Set(ids);
   const inRam = (p: bigint) => added.has(Number(p / bs));
@@ -241,6 +242,16 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zone === 'movable' ? 'Movable' : 'Normal'}`}` : 'blocks present'} on node ${dev.targetNode}${pages.length ? `; ${pages.length} page(s) hwpoisoned` : ''}`});
   plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline};
   return {plan, dev, bs, ids, gates, pages, udevRules: rules};
+}
+
+/**
+ * Throws the reserved gate's refusal for `name` without scrubbing or planning: the CLI asks
+ * before it records the operator's intent, so a refused device never gets a "ram" record.
+ */
+export function refuseIfReserved(ctx: Context, name: string): void {
+  const dev = readDax(ctx.sysfs, name);
+  const hit = reservationOf(ctx.policy, [dev.name, dev.region, ...namespaceUuids(ctx.sysfs, dev)]);
+  if (hit) throw new PolicyError(`refused by the reserved gate: ${name} is reserved (${hit.by}): never onlined`, {device: name, code: 'GATE_RESERVED', fix: hit.fix});
 }
 
 /** KPF_HWPOISON (bit 19) of a page, when /proc/kpageflags is readable; false otherwise. */

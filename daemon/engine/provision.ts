@@ -10,7 +10,7 @@ import {KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
 import {blockSize, type DaxState} from './device';
-import {enforceGates, evaluateGates, type GateResult} from '../policy/gates';
+import {enforceGates, evaluateGates, reservationOf, type GateResult} from '../policy/gates';
 import {dimmSecurity, unknownMce} from '../policy/sources';
 import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
 import {ND_DRIVERS, newUuid, readRegion, type RegionState} from './region';
@@ -100,6 +100,17 @@ export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: s
     }
   } else {
     for (const n of r.namespaces) {
+      // A reservation keeps a device out of RAM *and* keeps its contents (a crash-surviving
+      // trace buffer): reassign must not destroy it either.
+      const uuid = (dir: string | undefined) => (dir ? ctx.sysfs.readOptional(`${r.path}/${dir}/uuid`, dir)?.trim() : undefined);
+      const hit = reservationOf(ctx.policy, [region, n.name, ...n.dax.map((d) => d.name), uuid(n.name), uuid(n.holder)]);
+      if (hit) {
+        throw new PolicyError(`${op} ${region} would destroy ${n.name}${n.dax.length ? ` (${n.dax.map((d) => d.name).join(', ')})` : ''}, which is reserved (${hit.by})`, {
+          device: n.dax[0]?.name ?? n.name,
+          code: 'GATE_RESERVED',
+          fix: hit.fix,
+        });
+      }
       if (n.mode !== 'dax' && !o.force) {
         throw new UsageError(`${n.name} in ${region} is in ${n.mode === 'memory' ? 'fsdax' : n.mode === 'safe' ? 'sector' : n.mode} mode and may hold a filesystem`, {device: n.name, fix: 'unmount and destroy it yourself, or pass --force to let reassign destroy it'});
       }

@@ -31,8 +31,8 @@ export interface GateInput {
   security: DimmSecurity[];
   /** Bus provider (ACPI.NFIT, nfit_test.0 …), when the device comes from an NVDIMM bus. */
   provider?: string;
-  /** Namespace uuid, when known, for reservations by uuid. */
-  uuid?: string;
+  /** Namespace and dax info-block uuids, when known, for reservations by uuid. */
+  uuids?: string[];
 }
 
 export const PAGE = 4096n;
@@ -41,11 +41,11 @@ export function evaluateGates(i: GateInput): GateResult[] {
   return [reservedGate(i), poisonGate(i), mceGate(i), securityGate(i)];
 }
 
-function reservedGate({dev, policy, provider, uuid}: GateInput): GateResult {
+function reservedGate({dev, policy, provider, uuids}: GateInput): GateResult {
   const setting = `reserved=[${policy.reserved.join(',')}]`;
-  const hit = policy.reserved.find((r) => r === dev.name || r === dev.region || (uuid !== undefined && r === uuid));
+  const hit = reservationOf(policy, [dev.name, dev.region, ...(uuids ?? [])]);
   if (hit) {
-    return {gate: 'reserved', setting, verdict: 'refuse', detail: `${dev.name} is reserved (by "${hit}"): never onlined`, fix: `remove "${hit}" from the reserved list if this device may become RAM`};
+    return {gate: 'reserved', setting, verdict: 'refuse', detail: `${dev.name} is reserved (${hit.by}): never onlined`, fix: hit.fix};
   }
   // nfit_test's "physical" addresses are made up over vmalloc memory: onlining them corrupts the host.
   if (provider?.startsWith('nfit_test')) {
@@ -102,6 +102,17 @@ export function poisonPages(ranges: Range[]): bigint[] {
     for (let p = (r.start / PAGE) * PAGE; p < r.start + r.size; p += PAGE) set.add(p);
   }
   return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The reservation naming any of `names` (device, region, uuid), with where it comes from. */
+export function reservationOf(policy: Policy, names: Array<string | undefined>): {entry: string; by: string; fix: string} | undefined {
+  const wanted = new Set(names.filter((n): n is string => !!n).map((n) => n.toLowerCase()));
+  const entry = policy.reserved.find((r) => wanted.has(r.toLowerCase()));
+  if (entry === undefined) return undefined;
+  const from = policy.reservedBy?.[entry];
+  return from
+    ? {entry, by: `by ${from}`, fix: `change its mode in ${from} if it may become RAM (daxram config check shows the result)`}
+    : {entry, by: `by "${entry}"`, fix: `remove "${entry}" from the reserved list (--reserve) if it may become RAM`};
 }
 
 /** Throws PolicyError for the first refusal; returns the results otherwise. */

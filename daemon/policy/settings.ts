@@ -14,8 +14,10 @@ export interface Policy {
   mceRecovery: MceRecoveryPolicy;
   /** DIMM security (encryption at rest) not enabled: RAM contents would persist in the clear. */
   security: SecurityPolicy;
-  /** Devices, regions or namespace uuids that are never onlined. */
+  /** Devices, regions or namespace uuids that are never onlined (nor destroyed by reassign). */
   reserved: string[];
+  /** Where a reserved entry came from, e.g. "/etc/daxram/daxram.conf:12 [device trace]". */
+  reservedBy?: Record<string, string>;
 }
 
 export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({

@@ -17,6 +17,13 @@ ndctl create-namespace -r region0 -m devdax -a 2M -s 1G > $O/ns.json || exit 10
 cat /sys/bus/dax/devices/dax0.0/mapping0/start > $O/start
 /usr/bin/python3 test/kernel/daxmap.py pattern dax0.0 > $O/pattern.txt 2> $O/pattern.err
 echo "$(mem1)" > $O/mem0
+# daxramd's config reserves the device by the uuid ndctl prints: the CLI refuses and records nothing.
+mkdir -p /etc/daxram
+printf '[device trace]\nuuid = %s\nmode = reserved\n' "$(sed -n 's/.*"uuid":"\([^"]*\)".*/\1/p' $O/ns.json | head -1)" > /etc/daxram/daxram.conf
+dx online dax0.0 --json > /dev/null 2> $O/reserved.err; echo $? > $O/reserved.rc
+daxctl list -D > $O/list-reserved.json
+ls /var/lib/daxram > $O/reserved-state.txt 2>&1
+rm /etc/daxram/daxram.conf
 dx online dax0.0 --dry-run > $O/dry-online.txt; echo $? > $O/dry-online.rc
 daxctl list -D > $O/list-dry.json
 t0=$(date +%s%N); dx online dax0.0 --json > $O/online.json 2> $O/online.err; echo $? > $O/online.rc; t1=$(date +%s%N)
@@ -138,4 +145,13 @@ test('auto_online_blocks=online: --no-online refused, landed zone reported', (t)
   t.is(list('list-auto.json').mode, 'system-ram');
   t.log('landed', JSON.stringify(res.autoOnline.landed.map((l) => l.zone)), 'offline afterwards rc', r.readFile('auto-off.rc').trim());
   t.false(r.readFile('journal-dir.txt').split('\n').includes('journal.json'), 'no unfinished transition left');
+});
+
+test("a device reserved in daxramd's config (by ndctl's uuid) is refused by daxram online; it stays devdax, nothing recorded", (t) => {
+  t.is(r.readFile('reserved.rc').trim(), '1', r.readFile('reserved.err'));
+  const e = JSON.parse(r.readFile('reserved.err'));
+  t.is(e.code, 'GATE_RESERVED');
+  t.regex(e.message, /dax0\.0 is reserved \(by \/etc\/daxram\/daxram\.conf:1 \[device trace\]\)/);
+  t.is(r.readJson<Array<{mode: string}>>('list-reserved.json')[0].mode, 'devdax');
+  t.notRegex(r.readFile('reserved-state.txt'), /desired\.json/);
 });

@@ -5,6 +5,7 @@ import type {Argv} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, type Context} from '../../engine';
 import {makePolicy} from '../../policy/settings';
+import {etcDirFor, withConfigReservations} from '../../policy/reservations';
 import {liveEngineNative, liveMceSource, livePoisonSource} from '../../policy/live';
 import {describePlan, type Plan} from '../../engine/plan';
 import {printJson} from '../output';
@@ -43,8 +44,14 @@ function sysfsOf(argv: EngineArgs): Sysfs {
   return sysfsCache.get(root)!;
 }
 
-export function engineContext(argv: EngineArgs): Context {
+/**
+ * reservations: also honour the `mode = reserved` devices of daxramd's configuration (the verbs
+ * that can put a device on the allocator's path or destroy it: online, reassign, provision).
+ */
+export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}): Context {
   const json = !!argv.json;
+  let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, reserved: argv.reserve});
+  if (o.reservations) policy = withConfigReservations(policy, sysfsOf(argv), etcDirFor(argv.root));
   return {
     sysfs: sysfsOf(argv),
     native: liveEngineNative(),
@@ -52,7 +59,7 @@ export function engineContext(argv: EngineArgs): Context {
     lockPath: process.env.DAXRAM_LOCK ?? DEFAULT_LOCK_PATH,
     lockWaitMs: (argv['lock-wait'] ?? 10) * 1000,
     dryRun: !!argv['dry-run'],
-    policy: makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, reserved: argv.reserve}),
+    policy,
     poison: livePoisonSource(sysfsOf(argv), !!argv['dry-run']),
     mce: liveMceSource(),
     log: {

@@ -1,5 +1,5 @@
 import type {CommandModule} from 'yargs';
-import {online} from '../../engine';
+import {online, refuseIfReserved} from '../../engine/online';
 import {UsageError} from '../../errors';
 import {humanSize} from '../output';
 import {recordOperatorAction} from '../../daemon/operator';
@@ -35,8 +35,10 @@ export const onlineCommand: CommandModule<{}, Args> = {
   handler: async (argv) => {
     if (argv.zone !== 'movable' && argv.zone !== 'normal' && argv.zone !== 'auto') throw new UsageError(`--zone ${argv.zone}`);
     checkDaxName(argv.device); // a usage error (exit 2) before anything is recorded
+    const ctx = engineContext(argv, {reservations: true});
+    refuseIfReserved(ctx, argv.device);
     recordOperatorAction(argv, argv.device, 'ram', 'online', {zone: argv.zone, online: argv.online}); // daxramd must not undo it
-    const r = await online(engineContext(argv), argv.device, {zone: argv.zone, online: argv.online, force: argv.force});
+    const r = await online(ctx, argv.device, {zone: argv.zone, online: argv.online, force: argv.force});
     printPlanOrResult(argv, r, () => {
       const out = [`${r.device}: system-ram on node ${r.node}, ${r.blocks.filter((b) => b.state === 'online').length}/${r.blocks.length} block(s) online, ${humanSize(r.bytes)} of ${humanSize(r.size)}`];
       const zones = [...new Set(r.blocks.map((b) => b.zone).filter(Boolean))];

@@ -32,7 +32,7 @@ export const provisionCommand: CommandModule<{}, Args> = {
     ) as any,
   handler: async (argv) => {
     recordOperatorRegion(argv, argv.region, 'provision'); // daxramd must not act on the half-made layout
-    const r = await provision(engineContext(argv), argv.region, {ram: argv.ram === undefined ? undefined : parseSize(argv.ram, '--ram'), online: argv.online, zone: argv.zone as 'movable'});
+    const r = await provision(engineContext(argv, {reservations: true}), argv.region, {ram: argv.ram === undefined ? undefined : parseSize(argv.ram, '--ram'), online: argv.online, zone: argv.zone as 'movable'});
     if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'provision', {zone: argv.zone, online: argv.online});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },

@@ -41,7 +41,7 @@ export const reassignCommand: CommandModule<{}, Args> = {
     ) as any,
   handler: async (argv) => {
     recordOperatorRegion(argv, argv.region, 'reassign'); // daxramd must not undo the new layout
-    const r = await reassign(engineContext(argv), argv.region, parseSize(argv.ram, '--ram'), {force: argv.force, online: argv.online, zone: argv.zone as 'movable'});
+    const r = await reassign(engineContext(argv, {reservations: true}), argv.region, parseSize(argv.ram, '--ram'), {force: argv.force, online: argv.online, zone: argv.zone as 'movable'});
     if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'reassign', {zone: argv.zone, online: argv.online});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },
