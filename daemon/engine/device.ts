@@ -132,6 +132,17 @@ export interface BlockState {
   node?: number;
 }
 
+/** Only the state attribute (undefined: the block is gone): what a step's skip check needs. */
+export function blockStateOf(sysfs: Sysfs, id: number): string | undefined {
+  return sysfs.readOptional(`${MEMORY}/memory${id}/state`, `memory${id}`)?.trim();
+}
+
+/** Only the driver link of a dax device: re-read between steps without its mappings. */
+export function daxDriver(sysfs: Sysfs, name: string): string | undefined {
+  checkDaxName(name);
+  return sysfs.linkName(`${DAX_DEVICES}/${name}/driver`);
+}
+
 export function readBlock(sysfs: Sysfs, id: number): BlockState {
   const name = `memory${id}`;
   const p = `${MEMORY}/${name}`;

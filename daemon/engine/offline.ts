@@ -6,7 +6,7 @@
 import {KernelError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
-import {DAX_DRIVERS, MEMORY, type ZoneRequest, blockSize, kmemBlockIds, onlineValue, readBlock, readDax} from './device';
+import {DAX_DRIVERS, MEMORY, type ZoneRequest, blockSize, blockStateOf, daxDriver, kmemBlockIds, onlineValue, readBlock, readDax} from './device';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {Journal, type Intent} from './journal';
 import {runPlan, type StepLog} from './exec';
@@ -36,8 +36,9 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
     throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'daxram only moves devices between kmem and device_dax'});
   }
   const bs = blockSize(ctx.sysfs);
-  const ids = kmemBlockIds(dev.ranges, bs).filter((id) => readBlock(ctx.sysfs, id).present);
-  const onlineNow = ids.map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.state === 'online');
+  const present = kmemBlockIds(dev.ranges, bs).map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.present);
+  const ids = present.map((b) => b.id);
+  const onlineNow = present.filter((b) => b.state === 'online');
   const zone: ZoneRequest = onlineNow.length === 0 ? 'movable' : onlineNow[0].zones[0] === 'Movable' ? 'movable' : 'normal';
   const zero = o.zero ?? dev.driver !== 'device_dax';
   const plan = newPlan('offline', name, `offline ${name} → devdax: ${onlineNow.length} online block(s) of ${ids.length} to offline, then kmem → device_dax${zero ? `, then zero ${humanSize(dev.size)}` : ''}`);
@@ -48,8 +49,8 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
       sysfsStep(`${MEMORY}/memory${id}`, `memory${id}`, 'state', 'offline', name, `offline block ${i + 1}/${ids.length}: migrate its pages away (EBUSY retried)`, {
         unless: `memory${id} is already offline`,
         skip: () => {
-          const b = readBlock(ctx.sysfs, id);
-          return !b.present || b.state === 'offline' ? `memory${id} is ${b.present ? 'offline' : 'gone'}` : undefined;
+          const state = blockStateOf(ctx.sysfs, id);
+          return state === undefined || state === 'offline' ? `memory${id} is ${state ?? 'gone'}` : undefined;
         },
         mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
       }),
@@ -57,7 +58,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
   });
   const kmemDir = `${DAX_DRIVERS}/kmem`;
   const ddDir = `${DAX_DRIVERS}/device_dax`;
-  const driverNow = () => readDax(ctx.sysfs, name).driver;
+  const driverNow = () => daxDriver(ctx.sysfs, name);
   plan.steps.push(
     sysfsStep(kmemDir, 'kmem', 'unbind', name, name, 'unbind kmem: hot-remove the (all offline) blocks', {
       unless: `${name} is not bound to kmem`,
@@ -119,12 +120,9 @@ function result(ctx: Context, name: string, plan: Plan, ids: number[], zero: boo
     device: name,
     dryRun,
     plan,
-    blocks: ids.map((id) => {
-      const b = readBlock(ctx.sysfs, id);
-      return {name: b.name, state: b.present ? b.state ?? '?' : 'removed'};
-    }),
-    driver: readDax(ctx.sysfs, name).driver,
-    zeroed: zero && !dryRun ? readDax(ctx.sysfs, name).size : 0n,
+    blocks: ids.map((id) => ({name: `memory${id}`, state: blockStateOf(ctx.sysfs, id) ?? 'removed'})),
+    driver: daxDriver(ctx.sysfs, name),
+    zeroed: zero && !dryRun ? (plan.expect.zeroed as bigint) : 0n,
     warnings: plan.warnings,
   };
 }
@@ -146,10 +144,10 @@ export async function doOffline(ctx: Context, name: string, o: OfflineOptions): 
     throw e;
   }
   void log;
-  const dev = readDax(ctx.sysfs, name);
-  const still = ids.map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.present);
-  if (dev.driver !== 'device_dax' || still.length) {
-    throw new KernelError(`${name} is not back in devdax: driver ${dev.driver ?? 'none'}${still.length ? `, ${still.map((b) => b.name).join(' ')} still present` : ''}`, {
+  const driver = daxDriver(ctx.sysfs, name);
+  const still = ids.filter((id) => blockStateOf(ctx.sysfs, id) !== undefined).map((id) => `memory${id}`);
+  if (driver !== 'device_dax' || still.length) {
+    throw new KernelError(`${name} is not back in devdax: driver ${driver ?? 'none'}${still.length ? `, ${still.join(' ')} still present` : ''}`, {
       device: name,
       fix: `run daxram recover; if blocks stay present, the range is stranded until reboot (see dmesg)`,
     });

@@ -15,6 +15,8 @@ import {
   type ZoneRequest,
   autoOnlineBlocks,
   blockSize,
+  blockStateOf,
+  daxDriver,
   kmemRanges,
   meminfo,
   namespaceUuids,
@@ -190,7 +192,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   // Driver: device_dax → kmem.
   const kmemDir = `${DAX_DRIVERS}/kmem`;
   const ddDir = `${DAX_DRIVERS}/device_dax`;
-  const driverNow = () => readDax(ctx.sysfs, name).driver;
+  const driverNow = () => daxDriver(ctx.sysfs, name);
   if (dev.driver !== 'kmem') {
     if (!ctx.sysfs.exists(kmemDir)) {
       plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
@@ -224,7 +226,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
       plan.steps.push(
         sysfsStep(`${MEMORY}/memory${id}`, `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zone === 'movable' ? 'Movable' : 'Normal'} zone`}`, {
           unless: `memory${id} is already online`,
-          skip: () => (readBlock(ctx.sysfs, id).state === 'online' ? `memory${id} is already online` : undefined),
+          skip: () => (blockStateOf(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
           mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
         }),
       );
@@ -376,7 +378,7 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
 function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: OnlineResult, hcBefore: bigint, freshlyPoisoned: number): void {
   const name = f.dev.name;
   const zone = o.zone ?? 'movable';
-  const drv = readDax(ctx.sysfs, name).driver;
+  const drv = daxDriver(ctx.sysfs, name);
   if (drv !== 'kmem') {
     throw new KernelError(`${name} is not bound to kmem after bind (driver: ${drv ?? 'none'})`, {device: name, code: 'ENXIO', fix: 'see dmesg for the kmem probe error'});
   }
