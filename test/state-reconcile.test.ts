@@ -95,6 +95,19 @@ test('a device on another node than the config says is refused, not onlined', as
   tb.cleanup();
 });
 
+test('a device the config reserves is never onlined by daxramd, even with an operator record saying ram', async (t) => {
+  const {tb, mk} = setup(`[device trace]\nuuid = ${UUID}\nmode = reserved\n`);
+  // A record from before the reservation (or written by hand): the reservation still wins.
+  new StateStore(tb.ctx.stateDir).record([{key: `uuid:${UUID}`, device: 'dax0.0', mode: 'ram', action: 'online', at: new Date().toISOString()}]);
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'device_dax');
+  t.is(d.last[0].action, 'failed', 'the gate refused it; the report says why');
+  t.regex(JSON.stringify(d.last[0]), /reserved \(by .*daxram\.conf:1 \[device trace\]\)/);
+  t.is(tb.k.writes.length, 0);
+  tb.cleanup();
+});
+
 test('after a CLI reassign the region is the operator\'s: the config does not online its devices', async (t) => {
   const {tb, mk} = setup(CONF);
   new StateStore(tb.ctx.stateDir).record([{key: 'region:region0', device: 'region0', mode: 'reserved', action: 'reassign', at: new Date().toISOString()}]);

@@ -129,7 +129,13 @@ export class Daemon {
     }
   }
 
+  /** The config's reserved devices gate every online, an operator record's included. */
   engineContext(gates: Desired['gates'] = {}): Context {
+    const base = this.baseContext(gates);
+    return {...base, policy: addReservations(base.policy, this.cfg.devices, this.sysfs)};
+  }
+
+  private baseContext(gates: Desired['gates']): Context {
     if (this.opts.engineContext) return this.opts.engineContext(gates);
     return {
       sysfs: this.sysfs,
@@ -138,8 +144,7 @@ export class Daemon {
       lockPath: this.opts.lockPath,
       lockWaitMs: 60_000,
       dryRun: false,
-      // The config's reserved devices gate every online, an operator record's included.
-      policy: addReservations(makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security}), this.cfg.devices, this.sysfs),
+      policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security}),
       // The same gate inputs as an operator's online: scrub and clear first, then decide.
       poison: livePoisonSource(this.sysfs, false),
       mce: liveMceSource(),
