@@ -4,6 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {ConfigError} from '../daemon/errors';
 import {StateStore, OperatorRecord} from '../daemon/daemon/state';
+import {recordOperatorAction} from '../daemon/daemon/operator';
+import {deviceKey} from '../daemon/daemon/config';
+import {scanPlatform} from '../daemon/model/scan';
+import {Sysfs} from '../daemon/sysfs';
+import {buildFixture, GiB} from './helpers/fixture';
+import {qemuSpec} from './helpers/engine-context';
 
 const rec = (over: Partial<OperatorRecord> = {}): OperatorRecord => ({
   key: 'uuid:48d8e42c-a2f0-4312-9e70-a837faafe862',
@@ -70,4 +76,21 @@ test('invalid records are refused before anything is written', (t) => {
   const before = fs.readFileSync(s.file, 'utf8');
   t.throws(() => s.record([rec({mode: 'swap' as any})]), {instanceOf: ConfigError});
   t.is(fs.readFileSync(s.file, 'utf8'), before);
+});
+
+test("an operator record is keyed like daxramd keys the live device (its namespace uuid; else dax region + start)", (t) => {
+  for (const spec of [qemuSpec(), {...qemuSpec(), buses: [], hmem: [{start: 16n * GiB, size: GiB, targetNode: 1}]}]) {
+    const fx = buildFixture(spec);
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-oprec-'));
+    t.teardown(() => {
+      fx.cleanup();
+      fs.rmSync(state, {recursive: true, force: true});
+    });
+    const sysfs = new Sysfs(fx.root);
+    const dev = scanPlatform(sysfs).devices[0];
+    recordOperatorAction({root: fx.root, 'state-dir': state}, dev.name, 'ram', 'online', {zone: 'movable'});
+    const rec = new StateStore(state).load().records[0];
+    t.is(rec.key, deviceKey(dev));
+    t.regex(rec.key, spec.buses?.length ? /^uuid:/ : /^res:/);
+  }
 });

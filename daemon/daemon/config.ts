@@ -292,7 +292,7 @@ export function matchKey(m: DeviceMatch): string {
 }
 
 /** Stable identity of a live device: its namespace uuid, else dax region + range start. */
-export function deviceKey(dev: DaxDevice): string {
+export function deviceKey(dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges'> & {namespace?: {uuid?: string}}): string {
   const uuid = dev.namespace?.uuid;
   if (uuid && UUID_RE.test(uuid) && !/^0{8}-/.test(uuid)) return `uuid:${uuid.toLowerCase()}`;
   const start = dev.ranges[0]?.start;

@@ -4,8 +4,7 @@
 // `daxram forget DEVICE` hands the device back to the config.
 
 import {Sysfs} from '../sysfs';
-import {scanPlatform} from '../model/scan';
-import {NotFoundError} from '../errors';
+import {namespaceIds, readDax} from '../engine/device';
 import {DEFAULT_STATE_DIR} from '../engine/context';
 import {deviceKey, type DeviceMode, type Zone} from './config';
 import {StateStore} from './state';
@@ -34,13 +33,14 @@ export function recordOperatorAction(argv: OperatorArgs, device: string, mode: D
 
 function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): void {
   if (argv['dry-run'] || intents.length === 0) return;
-  const devices = scanPlatform(new Sysfs(argv.root ?? '/'), {memblocks: false}).devices;
+  const sysfs = new Sysfs(argv.root ?? '/');
   const at = new Date().toISOString();
   const records = intents.map((i) => {
-    const dev = devices.find((d) => d.name === i.device);
-    if (!dev) throw new NotFoundError('no such dax device', {device: i.device, fix: 'list devices with: daxram list'});
+    // Only the device's own identity, not a platform scan: the engine reads the rest itself.
+    const dev = readDax(sysfs, i.device); // NotFoundError naming the device and the fix
+    const key = deviceKey({name: dev.name, daxRegion: Number(/^dax([0-9]+)\./.exec(dev.name)![1]), ranges: dev.ranges, namespace: {uuid: namespaceIds(sysfs, dev).namespace}});
     const zone = i.zone === 'movable' || i.zone === 'normal' ? (i.zone as Zone) : undefined;
-    return {key: deviceKey(dev), device: i.device, mode: i.mode, zone, online: i.online, action, at};
+    return {key, device: i.device, mode: i.mode, zone, online: i.online, action, at};
   });
   new StateStore(stateDirOf(argv)).record(records);
 }

@@ -92,18 +92,19 @@ export function readDax(sysfs: Sysfs, name: string): DaxState {
  * info block's (what ndctl list shows as "uuid"). None for devices without a namespace (hmem).
  */
 export function namespaceUuids(sysfs: Sysfs, dev: DaxState): string[] {
-  if (!dev.regionPath) return [];
+  const ids = namespaceIds(sysfs, dev);
+  return [ids.infoBlock, ids.namespace].filter((u): u is string => !!u);
+}
+
+/** The namespace's own uuid and the dax info block's, each when the device has one. */
+export function namespaceIds(sysfs: Sysfs, dev: DaxState): {namespace?: string; infoBlock?: string} {
+  if (!dev.regionPath) return {};
   const claim = dev.realPath.slice(0, dev.realPath.lastIndexOf('/')); // regionN/daxX.Y: the nd dax claim
-  if (!/\/dax[0-9]+\.[0-9]+$/.test(claim)) return [];
-  const out: string[] = [];
-  const info = sysfs.readOptional(`${claim}/uuid`, dev.name)?.trim();
-  if (info) out.push(info.toLowerCase());
+  if (!/\/dax[0-9]+\.[0-9]+$/.test(claim)) return {};
+  const infoBlock = sysfs.readOptional(`${claim}/uuid`, dev.name)?.trim().toLowerCase() || undefined;
   const ns = sysfs.readOptional(`${claim}/namespace`, dev.name)?.trim();
-  if (ns && /^namespace[0-9]+\.[0-9]+$/.test(ns)) {
-    const u = sysfs.readOptional(`${dev.regionPath}/${ns}/uuid`, ns)?.trim();
-    if (u) out.push(u.toLowerCase());
-  }
-  return out;
+  const namespace = ns && /^namespace[0-9]+\.[0-9]+$/.test(ns) ? sysfs.readOptional(`${dev.regionPath}/${ns}/uuid`, ns)?.trim().toLowerCase() || undefined : undefined;
+  return {namespace, infoBlock};
 }
 
 export function blockSize(sysfs: Sysfs): bigint {
