@@ -103,6 +103,9 @@ test("a device daxramd's config reserves (by uuid) is refused by online and reas
   t.regex(e.fix, /change its mode in .*daxram\.conf:2/);
   t.deepEqual(on.state, [], 'no operator record: daxramd is not told to online it either');
   t.regex(on.driver, /device_dax$/);
+  const dry = runWithConfig(conf, ['online', 'dax0.0', '--dry-run']);
+  t.is(dry.status, 0, dry.stderr);
+  t.regex(dry.stdout, /refuse +reserved +.*reserved \(by .*daxram\.conf:2 \[device trace\]\)/);
   const re = runWithConfig(conf, ['--json', 'reassign', 'region0', '--ram', '0', '--dry-run']);
   t.is(re.status, 1, re.stderr);
   t.regex(re.stderr, /would destroy namespace0\.0 \(dax0\.0\), which is reserved \(by .*daxram\.conf:2/);

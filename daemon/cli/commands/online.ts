@@ -36,7 +36,7 @@ export const onlineCommand: CommandModule<{}, Args> = {
     if (argv.zone !== 'movable' && argv.zone !== 'normal' && argv.zone !== 'auto') throw new UsageError(`--zone ${argv.zone}`);
     checkDaxName(argv.device); // a usage error (exit 2) before anything is recorded
     const ctx = engineContext(argv, {reservations: true});
-    refuseIfReserved(ctx, argv.device);
+    if (!ctx.dryRun) refuseIfReserved(ctx, argv.device); // a dry run shows it as the reserved gate's refusal
     recordOperatorAction(argv, argv.device, 'ram', 'online', {zone: argv.zone, online: argv.online}); // daxramd must not undo it
     const r = await online(ctx, argv.device, {zone: argv.zone, online: argv.online, force: argv.force});
     printPlanOrResult(argv, r, () => {
