@@ -6,7 +6,7 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {buildFixture} from './helpers/fixture';
+import {buildFixture, NFIT_TEST_COMMANDS} from './helpers/fixture';
 import {qemuSpec} from './helpers/engine-context';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
@@ -119,4 +119,21 @@ test('a config that does not parse stops online before anything is recorded or w
   t.regex(r.stderr, /daxram config check/);
   t.deepEqual(r.state, []);
   t.regex(r.driver, /device_dax$/);
+});
+
+test('online --dry-run lists the scrub-and-clear ioctls the real run issues before the gates', (t) => {
+  const spec = qemuSpec({}, {});
+  spec.buses![0].commands = NFIT_TEST_COMMANDS;
+  spec.buses![0].regions![0].badblocks = [[2_000_000, 1]];
+  const fx = buildFixture(spec);
+  t.teardown(fx.cleanup);
+  const r = spawnSync(process.execPath, [BIN, '--root', fx.root, 'online', 'dax0.0', '--dry-run'], {encoding: 'utf8', env: {...process.env, DAXRAM_TEST_SER_P: '1'}});
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^scrub and clear \(before the gates; a dry run issues none of these\):$/m);
+  t.regex(r.stdout, /ioctl\(\/dev\/ndctl0, ND_IOCTL_ARS_CAP, address=0x201200000, length=\d+, type=persistent\)/);
+  t.regex(r.stdout, /ioctl\(\/dev\/ndctl0, ND_IOCTL_ARS_START, /);
+  t.regex(r.stdout, /ND_IOCTL_CLEAR_ERROR, …\) for each poisoned range found.*\(1 range\(s\) in region0\/badblocks now: 0x23d090000\+512\)/);
+  // The same plan as data.
+  const j = spawnSync(process.execPath, [BIN, '--root', fx.root, '--json', 'online', 'dax0.0', '--dry-run'], {encoding: 'utf8', env: {...process.env, DAXRAM_TEST_SER_P: '1'}});
+  t.is(JSON.parse(j.stdout).plan.scrub.length, 5);
 });

@@ -157,7 +157,9 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   const plan = newPlan('online', name, `online ${name} → System RAM on node ${dev.targetNode}, zone ${zone === 'auto' ? 'chosen by the kernel' : zone === 'movable' ? 'Movable' : 'Normal'}: ${ids.length} block(s), ${humanSize(bytes)} of ${humanSize(dev.size)}`);
 
   // Gates.
-  const poison = await (ctx.poison ?? badblocksPoison(ctx.sysfs))(dev);
+  const source = ctx.poison ?? badblocksPoison(ctx.sysfs);
+  if (ctx.dryRun && source.describe) plan.scrub = source.describe(dev);
+  const poison = await source(dev);
   const mce = await (ctx.mce ?? unknownMce)();
   const provider = dev.busPath ? ctx.sysfs.readOptional(`${dev.busPath}/provider`, dev.bus) : undefined;
   const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider, uuids: namespaceUuids(ctx.sysfs, dev)});

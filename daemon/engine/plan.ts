@@ -88,6 +88,8 @@ export interface Plan {
   warnings: string[];
   /** Explanations (layout, capacity) printed before the steps. */
   notes: string[];
+  /** Dry run: the scrub-and-clear ioctls the real run issues before it evaluates the gates. */
+  scrub?: string[];
   steps: Step[];
   /** Facts the result is checked against (blocks, node, zone, bytes). */
   expect: Record<string, unknown>;
@@ -126,6 +128,10 @@ export function describeStep(s: Step): string {
 
 export function describePlan(p: Plan): string {
   const out: string[] = [`plan: ${p.summary}`];
+  if (p.scrub?.length) {
+    out.push('scrub and clear (before the gates; a dry run issues none of these):');
+    for (const l of p.scrub) out.push(`  ${l}`);
+  }
   if (p.gates.length) {
     out.push('gates:');
     for (const g of p.gates) out.push(`  ${g.verdict.padEnd(7)} ${g.gate.padEnd(16)} [${g.setting}] ${g.detail}`);

@@ -6,7 +6,7 @@ import type {Sysfs} from '../sysfs';
 import type {EngineNative} from '../engine/context';
 import {loadNative} from '../native';
 import {readMcgCap} from '../mce';
-import {scrubPoisonSource} from '../scrub/pipeline';
+import {describeScrub, scrubPoisonSource, targetByName} from '../scrub/pipeline';
 import {badblocksPoison, type MceSource, type PoisonSource} from './sources';
 
 /** The addon, loaded on first use: a dry run or a fixture run needs no syscalls until it locks or zeroes. */
@@ -25,10 +25,12 @@ export function livePoisonSource(sysfs: Sysfs, dryRun: boolean): PoisonSource {
   const spec = process.env.DAXRAM_TEST_POISON;
   if (spec) return testPoison(spec);
   if (dryRun) {
-    return async (dev) => {
+    const dry: PoisonSource = async (dev) => {
       const r = await badblocksPoison(sysfs)(dev);
       return {...r, source: `${r.source}; the real run scrubs first`};
     };
+    dry.describe = (dev) => describeScrub(sysfs, targetByName(sysfs, dev.name));
+    return dry;
   }
   return (dev) => scrubPoisonSource(loadNative(), sysfs)(dev);
 }

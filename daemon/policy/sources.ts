@@ -16,7 +16,10 @@ export interface PoisonReport {
   source: string;
 }
 
-export type PoisonSource = (dev: DaxState) => Promise<PoisonReport>;
+export type PoisonSource = ((dev: DaxState) => Promise<PoisonReport>) & {
+  /** For a dry run: the ioctls the real source would issue for `dev`. */
+  describe?: (dev: DaxState) => string[];
+};
 
 export interface MceReport {
   /** MCG_CAP.SER_P: true present, false absent, undefined unknown (cannot be read here). */

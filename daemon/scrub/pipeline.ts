@@ -271,6 +271,30 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
   }
 }
 
+/**
+ * The ioctls a real scrub-and-clear of `t` issues, for a dry run (which issues none: a scrub
+ * takes minutes on real media and holds the bus's ARS for its whole length).
+ */
+export function describeScrub(sysfs: Sysfs, t: ScrubTarget): string[] {
+  const bb = t.region ? normalize(t.ranges.flatMap((r) => clip(readRegionBadblocks(sysfs, t.region!), r))) : [];
+  const known = bb.length ? `${bb.length} range(s) in ${t.region!.name}/badblocks now: ${bb.map((r) => `${hex(r.start)}+${r.size}`).join(', ')}` : `none in ${t.region?.name ?? 'the region'}/badblocks now`;
+  if (!t.bus) return [`no ioctl: no NVDIMM bus behind ${t.device} (hmem/CXL): the poison gate reads the kernel's badblocks (${known})`];
+  if (!ARS_COMMANDS.every((c) => t.bus!.commands.includes(c))) {
+    return [`no ioctl: ${t.bus.name} (${t.bus.provider}) does not implement ${ARS_COMMANDS.join('/')}: the poison gate reads ${t.region?.name ?? 'the region'}/badblocks (${known})`];
+  }
+  const type = t.region?.devtype === 'nd_volatile' ? 'volatile' : 'persistent';
+  const out: string[] = [];
+  for (const r of t.ranges) {
+    const span = `address=${hex(r.start)}, length=${r.size}`;
+    out.push(`ioctl(${t.bus.dev}, ND_IOCTL_ARS_CAP, ${span}, type=${type})`);
+    out.push(`ioctl(${t.bus.dev}, ND_IOCTL_ARS_START, ${span}, type=${type})  (EBUSY while the kernel's own scrub runs: wait on ${t.bus.name}/nfit/scrub)`);
+    out.push(`ioctl(${t.bus.dev}, ND_IOCTL_ARS_STATUS) until the scrub completes`);
+  }
+  out.push(`ioctl(${t.bus.dev}, ND_IOCTL_CLEAR_ERROR, …) for each poisoned range found, widened to whole sectors inside the ARS_CAP range (${known})`);
+  out.push('a second ARS_START/ARS_STATUS over the same ranges to verify, if anything was cleared');
+  return out;
+}
+
 /** Find a dax device by name in a fresh scan and build its scrub target. */
 export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
   const platform = scanPlatform(sysfs, {memblocks: false, devices: [name]});
