@@ -12,9 +12,9 @@
 
 import {DaxramError, NotFoundError} from '../errors';
 import type {Bus, DaxDevice, Range, Region} from '../model/types';
-import {parseBadblocks} from '../model/region';
-import {ND_DEVICES} from '../model/bus';
-import {scanPlatform} from '../model/scan';
+import {parseBadblocks, readRegion} from '../model/region';
+import {ND_DEVICES, readBus} from '../model/bus';
+import {readDax, type DaxState} from '../engine/device';
 import {ArsCapResult, ND_ARS_PERSISTENT, ND_ARS_VOLATILE, NativeBinding} from '../native';
 import {NdBusHandle} from '../ndctl';
 import type {Sysfs} from '../sysfs';
@@ -295,15 +295,29 @@ export function describeScrub(sysfs: Sysfs, t: ScrubTarget): string[] {
   return out;
 }
 
-/** Find a dax device by name in a fresh scan and build its scrub target. */
+/**
+ * The scrub target of one device, read from its own bus and region only: a platform scan (every
+ * bus, DIMM, region and namespace) cost more than the rest of an online's planning.
+ */
 export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
-  const platform = scanPlatform(sysfs, {memblocks: false, devices: [name]});
-  const dev = platform.devices.find((d) => d.name === name);
-  if (!dev) {
-    const known = platform.devices.map((d) => d.name).join(', ') || 'none';
+  let dev: DaxState;
+  try {
+    dev = readDax(sysfs, name);
+  } catch (e) {
+    if (!(e instanceof NotFoundError)) throw e;
+    const known = sysfs.list('/sys/bus/dax/devices', /^dax[0-9]+\.[0-9]+$/).join(', ') || 'none';
     throw new NotFoundError(`no dax device named ${name}`, {device: name, fix: `dax devices present: ${known} (see daxram list)`});
   }
-  return targetOf(dev);
+  const t: ScrubTarget = {device: name, ranges: dev.ranges.map((r) => ({start: r.start, size: r.size}))};
+  if (dev.bus && dev.busPath) {
+    const bus = readBus(sysfs, dev.bus, dev.busPath);
+    t.bus = {name: bus.name, dev: bus.dev, provider: bus.provider, commands: bus.commands, scrubSupported: bus.scrubSupported};
+    if (dev.region && dev.regionPath) {
+      const region = readRegion(sysfs, dev.region, dev.regionPath, bus);
+      t.region = {name: region.name, resource: region.resource, size: region.size, devtype: region.devtype};
+    }
+  }
+  return t;
 }
 
 /**
