@@ -35,12 +35,17 @@ export function livePoisonSource(sysfs: Sysfs, dryRun: boolean): PoisonSource {
   return (dev) => scrubPoisonSource(loadNative(), sysfs)(dev);
 }
 
+// MCG_CAP is a capability register: read once per process (daxramd onlines many devices), not
+// per online. An unknown answer (msr not loaded yet) is asked again next time.
+let serPKnown: Awaited<ReturnType<MceSource>> | undefined;
+
 /** MCG_CAP.SER_P from /dev/cpu/0/msr; unknown when the msr device is absent. */
 export function liveMceSource(): MceSource {
   const forced = process.env.DAXRAM_TEST_SER_P;
   // Test only: fixture roots and some guests have no MSR device.
   if (forced) return async () => ({serP: forced === '1', source: 'DAXRAM_TEST_SER_P (test only)'});
   return async () => {
+    if (serPKnown) return serPKnown;
     let native;
     try {
       native = loadNative();
@@ -48,7 +53,9 @@ export function liveMceSource(): MceSource {
       native = undefined;
     }
     const r = await readMcgCap(native);
-    return {serP: r.serP === 'yes' ? true : r.serP === 'no' ? false : undefined, source: r.reason ? `${r.source}: ${r.reason}` : r.source};
+    const report = {serP: r.serP === 'yes' ? true : r.serP === 'no' ? false : undefined, source: r.reason ? `${r.source}: ${r.reason}` : r.source};
+    if (report.serP !== undefined) serPKnown = report;
+    return report;
   };
 }
 
