@@ -24,6 +24,8 @@ export class DaxramError extends Error {
   readonly code?: string;
   readonly errno?: number;
   readonly syscall?: string;
+  /** Set where the error is known to have come before any change to the machine. */
+  changedNothing?: boolean;
 
   constructor(message: string, init: DaxramErrorInit = {}) {
     super(message, init.cause === undefined ? undefined : {cause: init.cause});

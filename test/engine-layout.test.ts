@@ -154,3 +154,17 @@ test('reassign never destroys a reserved namespace: by device, namespace uuid or
     t.is(tb.k.writes.length, 0);
   }
 });
+
+test('errors before the first write are marked changedNothing: a gate refusal, a bad size, a provision over namespaces', async (t) => {
+  const tb = testbed(qemuSpec({}, {driver: 'kmem', online: 'movable'}), {serP: false});
+  t.teardown(tb.cleanup);
+  const gate = await t.throwsAsync(reassign(tb.ctx, 'region0', 512n * MiB));
+  t.true((gate as PolicyError).changedNothing);
+  const ok = testbed(qemuSpec({}, {driver: 'kmem', online: 'movable'}));
+  t.teardown(ok.cleanup);
+  const size = await t.throwsAsync(reassign(ok.ctx, 'region0', 4n * GiB), {instanceOf: UsageError});
+  t.true((size as UsageError).changedNothing);
+  const busy = await t.throwsAsync(provision(ok.ctx, 'region0'), {instanceOf: UsageError});
+  t.true((busy as UsageError).changedNothing);
+  t.is(ok.k.writes.length + tb.k.writes.length, 0);
+});

@@ -67,8 +67,24 @@ export function recordOperatorLayout(
  * operator's, recorded as "reserved" (never onlined or offlined by the daemon) until a device
  * gets its own record (daxram online/offline) or the operator runs `daxram forget regionN`.
  */
-export function recordOperatorRegion(argv: OperatorArgs, region: string, action: string): void {
-  if (argv['dry-run']) return;
-  if (!/^region[0-9]+$/.test(region)) return; // the engine reports a bad name with its own error
-  new StateStore(stateDirOf(argv)).record([{key: `region:${region}`, device: region, mode: 'reserved', action, at: new Date().toISOString()}]);
+export function recordOperatorRegion(argv: OperatorArgs, region: string, action: string): () => void {
+  const none = () => undefined;
+  if (argv['dry-run']) return none;
+  if (!/^region[0-9]+$/.test(region)) return none; // the engine reports a bad name with its own error
+  const store = new StateStore(stateDirOf(argv));
+  const key = `region:${region}`;
+  const before = store.get(key);
+  store.record([{key, device: region, mode: 'reserved', action, at: new Date().toISOString()}]);
+  // Undo: for a command refused before it changed anything.
+  return () => (before ? store.record([before]) : void store.forget(key));
+}
+
+/** Run `f`; when it fails having changed nothing (DaxramError.changedNothing), call `undo`. */
+export async function undoIfUnchanged<T>(undo: () => void, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if ((e as {changedNothing?: boolean}).changedNothing) undo();
+    throw e;
+  }
 }

@@ -1,5 +1,5 @@
 import type {CommandModule} from 'yargs';
-import {recordOperatorLayout, recordOperatorRegion} from '../../daemon/operator';
+import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../daemon/operator';
 import {provision} from '../../engine';
 import {parseSize} from '../output';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
@@ -31,8 +31,11 @@ export const provisionCommand: CommandModule<{}, Args> = {
       true,
     ) as any,
   handler: async (argv) => {
-    recordOperatorRegion(argv, argv.region, 'provision'); // daxramd must not act on the half-made layout
-    const r = await provision(engineContext(argv, {reservations: true}), argv.region, {ram: argv.ram === undefined ? undefined : parseSize(argv.ram, '--ram'), online: argv.online, zone: argv.zone as 'movable'});
+    // Bad input (a size, the config) fails before anything is recorded.
+    const ctx = engineContext(argv, {reservations: true});
+    const ram = argv.ram === undefined ? undefined : parseSize(argv.ram, '--ram');
+    const undo = recordOperatorRegion(argv, argv.region, 'provision'); // daxramd must not act on the half-made layout
+    const r = await undoIfUnchanged(undo, () => provision(ctx, argv.region, {ram, online: argv.online, zone: argv.zone as 'movable'}));
     if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'provision', {zone: argv.zone, online: argv.online});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },

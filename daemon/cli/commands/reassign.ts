@@ -1,4 +1,4 @@
-import {recordOperatorLayout, recordOperatorRegion} from '../../daemon/operator';
+import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../daemon/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, type LayoutResult} from '../../engine';
 import {humanSize, parseSize} from '../output';
@@ -40,8 +40,11 @@ export const reassignCommand: CommandModule<{}, Args> = {
       true,
     ) as any,
   handler: async (argv) => {
-    recordOperatorRegion(argv, argv.region, 'reassign'); // daxramd must not undo the new layout
-    const r = await reassign(engineContext(argv, {reservations: true}), argv.region, parseSize(argv.ram, '--ram'), {force: argv.force, online: argv.online, zone: argv.zone as 'movable'});
+    // Bad input (a size, the config) fails before anything is recorded.
+    const ctx = engineContext(argv, {reservations: true});
+    const ram = parseSize(argv.ram, '--ram');
+    const undo = recordOperatorRegion(argv, argv.region, 'reassign'); // daxramd must not undo the new layout
+    const r = await undoIfUnchanged(undo, () => reassign(ctx, argv.region, ram, {force: argv.force, online: argv.online, zone: argv.zone as 'movable'}));
     if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'reassign', {zone: argv.zone, online: argv.online});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },
