@@ -96,3 +96,17 @@ function syscallOf(e: unknown): string | undefined {
 export function errorCode(e: unknown): string | undefined {
   return codeOf(e);
 }
+
+/**
+ * Run the part of a command that comes before its first change to the machine: a DaxramError
+ * from it is marked changedNothing, so the CLI can take back the operator record it wrote in
+ * advance, and refused input leaves daxramd's view as it was.
+ */
+export async function beforeAnyChange<T>(f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof DaxramError) e.changedNothing = true;
+    throw e;
+  }
+}

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {buildFixture, NFIT_TEST_COMMANDS} from './helpers/fixture';
 import {qemuSpec} from './helpers/engine-context';
+import {StateStore} from '../daemon/daemon/state';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
 
@@ -136,4 +137,27 @@ test('online --dry-run lists the scrub-and-clear ioctls the real run issues befo
   // The same plan as data.
   const j = spawnSync(process.execPath, [BIN, '--root', fx.root, '--json', 'online', 'dax0.0', '--dry-run'], {encoding: 'utf8', env: {...process.env, DAXRAM_TEST_SER_P: '1'}});
   t.is(JSON.parse(j.stdout).plan.scrub.length, 5);
+});
+
+test('online refused by a gate takes back the operator record it wrote first; an older record is restored', (t) => {
+  const fx = buildFixture(qemuSpec({}, {}));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-cli-'));
+  t.teardown(() => {
+    fx.cleanup();
+    fs.rmSync(tmp, {recursive: true, force: true});
+  });
+  const env = {...process.env, DAXRAM_STATE_DIR: path.join(tmp, 'state'), DAXRAM_LOCK: path.join(tmp, 'lock'), DAXRAM_TEST_SER_P: '0', DAXRAM_TEST_POISON: 'none'};
+  const records = () => new StateStore(path.join(tmp, 'state')).load().records;
+  const r = spawnSync(process.execPath, [BIN, '--root', fx.root, 'online', 'dax0.0'], {encoding: 'utf8', env});
+  t.is(r.status, 1);
+  t.regex(r.stderr, /mce-recovery/);
+  t.deepEqual(records(), [], 'daxramd is not left retrying an online the gates refuse');
+  // The device's own key, as daxramd computes it: its namespace uuid.
+  const rdir = fs.realpathSync(path.join(fx.root, 'sys/bus/nd/devices/region0'));
+  const key = `uuid:${fs.readFileSync(path.join(rdir, 'namespace0.0/uuid'), 'utf8').trim().toLowerCase()}`;
+  new StateStore(path.join(tmp, 'state')).record([{key, device: 'dax0.0', mode: 'devdax', action: 'offline', at: '2026-11-20T10:00:00.000Z'}]);
+  const before = records();
+  const again = spawnSync(process.execPath, [BIN, '--root', fx.root, 'online', 'dax0.0'], {encoding: 'utf8', env});
+  t.is(again.status, 1);
+  t.deepEqual(records(), before, 'the earlier offline record is back, not replaced by the refused online');
 });

@@ -26,13 +26,23 @@ interface Intent {
   online?: boolean;
 }
 
-/** Record what the operator asked for `device`; a no-op for --dry-run. */
-export function recordOperatorAction(argv: OperatorArgs, device: string, mode: DeviceMode, action: string, opts: {zone?: string; online?: boolean} = {}): void {
-  recordIntents(argv, [{device, mode, ...opts}], action);
+/** Record what the operator asked for `device`; a no-op for --dry-run. Returns the undo. */
+export function recordOperatorAction(argv: OperatorArgs, device: string, mode: DeviceMode, action: string, opts: {zone?: string; online?: boolean} = {}): () => void {
+  if (argv['dry-run']) return () => undefined;
+  const store = new StateStore(stateDirOf(argv));
+  const before = store.load().records;
+  const keys = recordIntents(argv, [{device, mode, ...opts}], action);
+  return () => {
+    for (const k of keys) {
+      const prev = before.find((r) => r.key === k);
+      if (prev) store.record([prev]);
+      else store.forget(k);
+    }
+  };
 }
 
-function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): void {
-  if (argv['dry-run'] || intents.length === 0) return;
+function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): string[] {
+  if (argv['dry-run'] || intents.length === 0) return [];
   const sysfs = new Sysfs(argv.root ?? '/');
   const at = new Date().toISOString();
   const records = intents.map((i) => {
@@ -43,6 +53,7 @@ function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): v
     return {key, device: i.device, mode: i.mode, zone, online: i.online, action, at};
   });
   new StateStore(stateDirOf(argv)).record(records);
+  return records.map((r) => r.key);
 }
 
 /**

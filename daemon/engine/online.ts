@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {DaxramError, KernelError, PolicyError, UsageError} from '../errors';
+import {beforeAnyChange, DaxramError, KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
 import {
@@ -294,9 +294,12 @@ export async function online(ctx: Context, name: string, o: OnlineOptions = {}):
 
 /** The transition itself, under the lock. Also the forward path of recover(). */
 export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how: {enforce: boolean}): Promise<OnlineResult> {
-  const f = await planOnline(ctx, name, o);
-  // Gates guard a range on its way to the allocator; a device already there is only verified.
-  if (how.enforce && f.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, f.gates);
+  const f = await beforeAnyChange(async () => {
+    const p = await planOnline(ctx, name, o);
+    // Gates guard a range on its way to the allocator; a device already there is only verified.
+    if (how.enforce && p.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, p.gates);
+    return p;
+  });
   for (const g of f.gates) if (g.verdict === 'warn') ctx.log.warn(`${name}: ${g.gate}: ${g.detail}`);
   const journal = new Journal(ctx.stateDir);
   const intent: Intent = {

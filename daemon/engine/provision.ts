@@ -6,7 +6,7 @@
 // finally hand the RAM device to online(). Tearing down is the reverse: every RAM device
 // offlined (and zeroed) first, the claim released, the namespace sized to 0.
 
-import {DaxramError, KernelError, PolicyError, UsageError} from '../errors';
+import {beforeAnyChange, KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
 import {blockSize, type DaxState} from './device';
@@ -213,7 +213,7 @@ async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: stri
     return result(ctx, region, plan, layout, before, true);
   }
   // A gate that does not depend on the new device's range refuses before anything is destroyed.
-  const gates = await unchanged(async () => {
+  const gates = await beforeAnyChange(async () => {
     const g = await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o);
     enforceGates(region, g);
     return g;
@@ -224,19 +224,6 @@ async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: stri
     return await doLayout(ctx, op, region, o, gates);
   } finally {
     held.release();
-  }
-}
-
-/**
- * Marks a DaxramError thrown before the first write as changedNothing, so the CLI can take back
- * the operator record it wrote in advance: refused input leaves daxramd's view as it was.
- */
-async function unchanged<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof DaxramError) e.changedNothing = true;
-    throw e;
   }
 }
 
@@ -265,7 +252,7 @@ async function preflightGates(ctx: Context, region: string, layout: Layout, o: L
 
 /** Under the lock. Also the forward path of recover() for an interrupted layout. */
 export async function doLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions, gates: GateResult[] = []): Promise<LayoutResult> {
-  const {plan, layout, before} = await unchanged(async () => planLayout(ctx, op, region, o));
+  const {plan, layout, before} = await beforeAnyChange(async () => planLayout(ctx, op, region, o));
   plan.gates = gates;
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
   const intent: Intent = {
