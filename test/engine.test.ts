@@ -299,3 +299,22 @@ test('udev rules are read only where they decide or explain: --no-online, a dry 
   t.deepEqual(rr.autoOnline.udevRules, ['/etc/udev/rules.d/40-memory.rules']);
   t.true(rr.warnings.some((w) => /auto_online_blocks=online; udev rule\(s\) \/etc\/udev\/rules\.d\/40-memory\.rules\) and landed in Normal/.test(w)));
 });
+
+// Serial: it patches Journal.prototype, which concurrent tests in this file would also hit.
+test.serial('the intent journal is written once per phase, not per block: 7 block onlines are one record', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  const seen: string[] = [];
+  const write = Journal.prototype.write;
+  Journal.prototype.write = function (intent) {
+    seen.push(String(intent.at));
+    return write.call(this, intent);
+  };
+  t.teardown(() => (Journal.prototype.write = write));
+  const r = await online(tb.ctx, 'dax0.0');
+  t.is(r.blocks.length, 7);
+  // unbind, new_id, bind, the block onlines (one record at the first), verify.
+  t.is(seen.length, 5, seen.join('\n'));
+  t.regex(seen[3], /memory65\/state$/);
+  t.is(new Journal(tb.ctx.stateDir).read(), undefined, 'and cleared at the end');
+});

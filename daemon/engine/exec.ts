@@ -75,11 +75,18 @@ export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<
   const log: StepLog[] = [];
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i];
-    o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as Intent);
+    // Durable before the first write, then once per phase (7 block onlines are one phase):
+    // recovery re-plans from the kernel's state and needs only op and device, the step is for
+    // the operator's message, and each record costs two fsyncs.
+    if (i === 0 || phaseOf(s) !== phaseOf(plan.steps[i - 1])) o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as Intent);
     log.push({step: i, ...(await runStep(ctx, s, o))});
     maybeDie(s.mark);
   }
   return log;
+}
+
+function phaseOf(s: Step): string {
+  return s.kind === 'sysfs' ? `sysfs ${s.attr}` : s.kind === 'engine' ? `engine ${s.call} ${s.device}` : s.kind;
 }
 
 function where(s: Step): string {

@@ -28,12 +28,12 @@ export interface RecoverResult {
 /** Finish an unfinished transition. Callers hold the lock. */
 export async function converge(ctx: Context, intent: Intent): Promise<RecoverResult['action']> {
   if (intent.op === 'reassign' || intent.op === 'provision') {
-    ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, step ${intent.step + 1}/${intent.total})`);
+    ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, at or after step ${intent.step + 1}/${intent.total})`);
     const a = intent.args;
     await doLayout(ctx, 'reassign', intent.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined});
     return 'completed-layout';
   }
-  ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, step ${intent.step + 1}/${intent.total}${intent.at ? `: ${intent.at}` : ''})`);
+  ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, at or after step ${intent.step + 1}/${intent.total}${intent.at ? `: ${intent.at}` : ''})`);
   if (intent.op === 'online') {
     await doOnline(ctx, intent.device, {zone: (intent.args.zone as ZoneRequest) ?? 'movable', online: intent.args.online !== false}, {enforce: false});
     return 'completed-online';
