@@ -32,7 +32,7 @@ export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
       .option('poison', {choices: ['refuse', 'online-and-isolate'], describe: 'Residual poison after scrub: refuse (default) or online and hard-offline exactly the poisoned pages'})
       .option('mce-recovery', {choices: ['refuse', 'warn'], describe: 'When the CPU cannot recover from machine checks (SER_P absent or unknown): refuse (default) or warn'})
       .option('security', {choices: ['warn', 'refuse', 'ignore'], describe: 'When DIMM security (encryption at rest) is not enabled: warn (default), refuse or ignore'})
-      .option('reserve', {type: 'string', array: true, describe: 'Device, region or namespace uuid that must never be onlined (repeatable)'});
+      .option('reserve', {type: 'string', array: true, describe: "Device, region or uuid (namespace or dax info block) that must never be onlined nor destroyed (repeatable); daxramd's mode = reserved rules apply too"});
   }
   return a as Argv<T>;
 }

@@ -24,7 +24,8 @@ export const onlineCommand: CommandModule<{}, Args> = {
         .option('online', {type: 'boolean', default: true, describe: 'Online the blocks after kmem adds them (--no-online: leave them offline)'})
         .option('force', {type: 'boolean', default: false, describe: 'With --no-online: bind even though auto_online_blocks or a udev rule will online the blocks'})
         .epilogue(
-          'Steps: gates (reserved, residual poison, machine-check recovery, DIMM security), unbind from device_dax, ' +
+          'Steps: address range scrub of the device and clear of known poison (ioctls on /dev/ndctlN), ' +
+            "gates (reserved: --reserve and daxramd's mode = reserved rules; residual poison; machine-check recovery; DIMM security), unbind from device_dax, " +
             'bind kmem (which adds the range rounded inward to the memory block size), online every block, verify zone and node. ' +
             'Safe to interrupt: the next daxram command (or daxram recover) finishes it.',
         )
