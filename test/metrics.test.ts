@@ -2,6 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {spawnSync} from 'node:child_process';
 import {Metrics} from '../daemon/daemon/metrics';
 import type {DaxDevice} from '../daemon/model/types';
 
@@ -33,4 +34,14 @@ test('capacity by node and state, counters, atomic file', (t) => {
   const file = m.write(dir);
   t.is(fs.readFileSync(file, 'utf8'), text);
   t.deepEqual(fs.readdirSync(dir), ['daxram.prom']);
+});
+
+test('daxram.prom is world-readable whatever the umask (the unit runs with UMask=0077; node_exporter is not root)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-prom-'));
+  t.teardown(() => fs.rmSync(dir, {recursive: true, force: true}));
+  // A child process: ava's worker threads may not change the umask.
+  const mod = path.join(__dirname, '..', 'daemon', 'daemon', 'metrics.js');
+  const r = spawnSync(process.execPath, ['-e', `process.umask(0o077); console.log(new (require(${JSON.stringify(mod)}).Metrics)().write(${JSON.stringify(dir)}))`], {encoding: 'utf8'});
+  t.is(r.status, 0, r.stderr);
+  t.is(fs.statSync(r.stdout.trim()).mode & 0o777, 0o644);
 });

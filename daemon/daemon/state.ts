@@ -124,6 +124,9 @@ export function writeAtomic(file: string, data: string, mode = 0o644): void {
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
   try {
+    // The mode asked for, not the one the umask leaves: daxramd runs with UMask=0077, and
+    // node_exporter (not root) must be able to read the metrics file.
+    fs.fchmodSync(fd, mode);
     fs.writeSync(fd, data);
     fs.fsyncSync(fd);
   } finally {

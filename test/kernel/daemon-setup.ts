@@ -32,6 +32,8 @@ node = 1
     preScript: [
       `ln -sf ${REPO}/bin/daxramd /usr/bin/daxramd`,
       `mkdir -p /etc/daxram`,
+      // node_exporter's textfile directory, where daxramd writes daxram.prom when it exists.
+      `mkdir -p /var/lib/prometheus/node-exporter`,
       `cat > /etc/daxram/daxram.conf <<'EOF'\n${conf}EOF`,
       hidden ? `mkdir -p /etc/systemd/system/daxramd.service.d && printf '[Service]\\nPrivateTmp=no\\nProtectHome=no\\n' > /etc/systemd/system/daxramd.service.d/checkout.conf` : '',
     ].join('\n'),

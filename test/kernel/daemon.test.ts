@@ -28,6 +28,8 @@ mem1 > $O/mem1
 ls -l /run/daxram > $O/run-ls.txt
 stat -c '%a %U %F' /run/daxram /run/daxram/daxramd.sock > $O/sock-stat.txt
 dx status > $O/dxstatus.txt 2>&1
+cat /var/lib/prometheus/node-exporter/daxram.prom > $O/metrics1.prom 2>&1
+stat -c '%a %U' /var/lib/prometheus/node-exporter/daxram.prom > $O/metrics-stat.txt 2>&1
 
 # A malformed config is rejected with its line number; nothing changes.
 cp /etc/daxram/daxram.conf /tmp/good.conf
@@ -148,6 +150,14 @@ test('daxramd under systemd: boot onlining, STATUS, journal, bad config, CLI rec
   t.regex(f('status1.txt'), /Status: "1\/1 device\(s\) managed/);
   t.regex(f('sock-stat.txt'), /^700 root directory\n600 root socket/);
   t.regex(f('dxstatus.txt'), /dax0.0 \(node 1, uuid:[0-9a-f-]+\): system-ram 7\/7 online/);
+
+  // Metrics for node_exporter's textfile collector, written by the hardened unit.
+  t.is(f('metrics-stat.txt').trim(), '644 root');
+  const prom = f('metrics1.prom');
+  t.regex(prom, /^daxram_capacity_bytes\{node="1",state="ram-online"\} 939524096$/m, prom);
+  t.regex(prom, /^daxram_transitions_total\{device="dax0\.0",to="ram"\} 1$/m);
+  t.regex(prom, /^daxram_devices_managed 1$/m);
+  t.regex(prom, /^daxram_last_reconcile_timestamp_seconds \d{10}/m);
 
   // Malformed config: line number, nothing changed, previous kept.
   t.is(f('check-bad.rc').trim(), '1');
