@@ -4,7 +4,8 @@
 // STATUS=, journal priorities, a rejected malformed config, a CLI action surviving a daemon
 // restart, SIGKILL mid-transition converged after systemd restarts the daemon, and stop
 // leaving memory online; boot 3 proves a reboot restores it, then that a CLI reassign of the
-// region (512 MiB RAM + devdax) survives a daemon restart. daxctl is the oracle.
+// region (512 MiB RAM + devdax) survives a daemon restart; boot 4, with the operator records
+// kept as a disk would, that the reassigned RAM part comes back after a reboot. daxctl is the oracle.
 
 import anyTest from 'ava';
 import * as fs from 'node:fs';
@@ -107,6 +108,20 @@ dx forget region0 > $O/re-forget.txt 2>&1; echo $? > $O/re-forget.rc
 DD=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(r.devices.find((d)=>d.role==="devdax").dax)' $O/re.json)
 dx forget "$DD" >> $O/re-forget.txt 2>&1; echo $? >> $O/re-forget.rc
 daxctl list -D > $O/re-list-forgot.json
+cp /var/lib/daxram/desired.json $O/final-desired.json
+true
+`;
+
+// Boot 4: the guest's /var/lib is a tmpfs, so the operator records boot 3 left are put back the
+// way a disk would keep them. The config names a namespace reassign destroyed and leaves
+// unmatched devices alone: only the RAM part's own record can bring it back online.
+const BOOT4 = String.raw`
+O=$HARNESS_OUT
+waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
+waitactive; echo $? > $O/active.rc
+ndctl list -N -v -r region0 > $O/ns.json
+daxctl list -D > $O/list.json
+node bin/daxram status > $O/status.txt 2>&1
 true
 `;
 
@@ -126,7 +141,7 @@ interface ReassignJson {
 }
 const one = (j: unknown): DaxctlDev => (Array.isArray(j) ? j[0] : j) as DaxctlDev;
 
-test('daxramd under systemd: boot onlining, STATUS, journal, bad config, CLI record, SIGKILL, stop, reboot, reassign + restart', async (t) => {
+test('daxramd under systemd: boot onlining, STATUS, metrics, journal, bad config, CLI record, SIGKILL, stop, reboot, reassign + restart, records across a reboot', async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-daemon-'));
   const image = path.join(work, 'nvdimm.img');
   const b1 = await runGuest({script: CREATE_NS, image});
@@ -261,5 +276,25 @@ test('daxramd under systemd: boot onlining, STATUS, journal, bad config, CLI rec
   t.log(`after forget region0: ${ddDev} ${fd.mode} ${fd.online_memblocks}/${fd.total_memblocks} blocks`);
   t.true((fd.online_memblocks ?? 0) > 0 && fd.online_memblocks === fd.total_memblocks, JSON.stringify(fd));
   t.like(forgot.find((d) => d.chardev === ramDev), {mode: 'system-ram', online_memblocks: 4, total_memblocks: 4});
+
+  // Reboot with the records kept: the RAM part comes back by its own record, the rest stays devdax.
+  const records = b3.readJson<{records: {key: string; mode: string}[]}>('final-desired.json').records;
+  const ramKey = records.find((r) => r.mode === 'ram')?.key;
+  t.regex(ramKey ?? '', /^uuid:/, JSON.stringify(records));
+  const kept = path.join(work, 'desired.json');
+  fs.copyFileSync(path.join(b3.outDir, 'final-desired.json'), kept);
+  const restore = `mkdir -p -m 700 /var/lib/daxram && cp ${kept} /var/lib/daxram/desired.json && chmod 600 /var/lib/daxram/desired.json`;
+  const b4 = await runGuest({systemd: true, image, ...inst, preScript: `${inst.preScript}\n${restore}`, script: BOOT4, timeoutMs: 600_000});
+  t.is(b4.status, 0, b4.stderr);
+  t.is(b4.readFile('active.rc').trim(), '0');
+  // ndctl -v: raw_uuid is the namespace's own uuid (the records' key); the device is nested.
+  const ns4 = b4.readJson<{raw_uuid?: string; daxregion?: {devices?: {chardev: string}[]}}[]>('ns.json');
+  const ramNs = ns4.find((n) => `uuid:${n.raw_uuid}` === ramKey);
+  const ramChar = ramNs?.daxregion?.devices?.[0]?.chardev;
+  t.truthy(ramChar, JSON.stringify(ns4));
+  const list4 = b4.readJson<DaxctlDev[]>('list.json');
+  t.like(list4.find((d) => d.chardev === ramChar), {mode: 'system-ram', target_node: 1, movable: true, online_memblocks: 4, total_memblocks: 4});
+  t.deepEqual(list4.filter((d) => d.chardev !== ramChar).map((d) => d.mode), ['devdax'], JSON.stringify(list4));
+  t.regex(b4.readFile('status.txt'), new RegExp(`${ramChar!.replace('.', '\\.')} \\(node 1, uuid:[^)]+\\): system-ram 4/4 online \\(512\\.00 MiB\\), wants ram per operator \\(reassign at `));
   fs.rmSync(work, {recursive: true, force: true});
 });
