@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {beforeAnyChange, DaxramError, KernelError, PolicyError, UsageError} from '../errors';
+import {beforeAnyChange, DaxramError, KernelError, UsageError} from '../errors';
 import {humanSize} from '../cli/output';
 import type {Context} from './context';
 import {
@@ -26,7 +26,7 @@ import {
   zoneMatches,
 } from './device';
 import {newPlan, sysfsStep, type Plan} from './plan';
-import {enforceGates, evaluateGates, reservationOf, type GateResult} from '../policy/gates';
+import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, unknownMce} from '../policy/sources';
 import {Journal, type Intent} from './journal';
 import {runPlan, type StepLog} from './exec';
@@ -254,8 +254,8 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
  */
 export function refuseIfReserved(ctx: Context, name: string): void {
   const dev = readDax(ctx.sysfs, name);
-  const hit = reservationOf(ctx.policy, [dev.name, dev.region, ...namespaceUuids(ctx.sysfs, dev)]);
-  if (hit) throw new PolicyError(`refused by the reserved gate: ${name} is reserved (${hit.by}): never onlined`, {device: name, code: 'GATE_RESERVED', fix: hit.fix});
+  const provider = dev.busPath ? ctx.sysfs.readOptional(`${dev.busPath}/provider`, dev.bus) : undefined;
+  enforceGates(name, [reservedGate({dev, policy: ctx.policy, provider, uuids: namespaceUuids(ctx.sysfs, dev)})]);
 }
 
 /** KPF_HWPOISON (bit 19) of a page, when /proc/kpageflags is readable; false otherwise. */

@@ -41,7 +41,8 @@ export function evaluateGates(i: GateInput): GateResult[] {
   return [reservedGate(i), poisonGate(i), mceGate(i), securityGate(i)];
 }
 
-function reservedGate({dev, policy, provider, uuids}: GateInput): GateResult {
+/** Exported alone for the CLI, which asks it before it records an operator intent. */
+export function reservedGate({dev, policy, provider, uuids}: Pick<GateInput, 'dev' | 'policy' | 'provider' | 'uuids'>): GateResult {
   const setting = `reserved=[${policy.reserved.join(',')}]`;
   const hit = reservationOf(policy, [dev.name, dev.region, ...(uuids ?? [])]);
   if (hit) {
