@@ -28,21 +28,11 @@ interface Intent {
 
 /** Record what the operator asked for `device`; a no-op for --dry-run. Returns the undo. */
 export function recordOperatorAction(argv: OperatorArgs, device: string, mode: DeviceMode, action: string, opts: {zone?: string; online?: boolean} = {}): () => void {
-  if (argv['dry-run']) return () => undefined;
-  const store = new StateStore(stateDirOf(argv));
-  const before = store.load().records;
-  const keys = recordIntents(argv, [{device, mode, ...opts}], action);
-  return () => {
-    for (const k of keys) {
-      const prev = before.find((r) => r.key === k);
-      if (prev) store.record([prev]);
-      else store.forget(k);
-    }
-  };
+  return recordIntents(argv, [{device, mode, ...opts}], action);
 }
 
-function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): string[] {
-  if (argv['dry-run'] || intents.length === 0) return [];
+function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): () => void {
+  if (argv['dry-run'] || intents.length === 0) return () => undefined;
   const sysfs = new Sysfs(argv.root ?? '/');
   const at = new Date().toISOString();
   const records = intents.map((i) => {
@@ -52,8 +42,7 @@ function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): s
     const zone = i.zone === 'movable' || i.zone === 'normal' ? (i.zone as Zone) : undefined;
     return {key, device: i.device, mode: i.mode, zone, online: i.online, action, at};
   });
-  new StateStore(stateDirOf(argv)).record(records);
-  return records.map((r) => r.key);
+  return new StateStore(stateDirOf(argv)).recordUndoable(records);
 }
 
 /**
@@ -82,12 +71,7 @@ export function recordOperatorRegion(argv: OperatorArgs, region: string, action:
   const none = () => undefined;
   if (argv['dry-run']) return none;
   if (!/^region[0-9]+$/.test(region)) return none; // the engine reports a bad name with its own error
-  const store = new StateStore(stateDirOf(argv));
-  const key = `region:${region}`;
-  const before = store.get(key);
-  store.record([{key, device: region, mode: 'reserved', action, at: new Date().toISOString()}]);
-  // Undo: for a command refused before it changed anything.
-  return () => (before ? store.record([before]) : void store.forget(key));
+  return new StateStore(stateDirOf(argv)).recordUndoable([{key: `region:${region}`, device: region, mode: 'reserved', action, at: new Date().toISOString()}]);
 }
 
 /** Run `f`; when it fails having changed nothing (DaxramError.changedNothing), call `undo`. */

@@ -72,6 +72,19 @@ export class StateStore {
     this.save(st);
   }
 
+  /** record(), returning what puts those keys back as they were (an older record, or none). */
+  recordUndoable(recs: OperatorRecord[]): () => void {
+    const before = this.load().records;
+    this.record(recs);
+    return () => {
+      for (const r of recs) {
+        const prev = before.find((x) => x.key === r.key);
+        if (prev) this.record([prev]);
+        else this.forget(r.key);
+      }
+    };
+  }
+
   /** Drop the record for a key (or for a kernel name); true when one was removed. */
   forget(keyOrDevice: string): boolean {
     const st = this.load();
