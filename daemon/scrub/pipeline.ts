@@ -33,10 +33,12 @@ export interface ScrubTarget {
 }
 
 export function targetOf(dev: DaxDevice): ScrubTarget {
-  const t: ScrubTarget = {device: dev.name, ranges: dev.ranges.map((r) => ({start: r.start, size: r.size}))};
-  const bus: Bus | undefined = dev.bus ?? dev.region?.bus;
+  return targetFrom(dev.name, dev.ranges, dev.bus ?? dev.region?.bus, dev.region);
+}
+
+function targetFrom(device: string, ranges: Range[], bus: Bus | undefined, region: Region | undefined): ScrubTarget {
+  const t: ScrubTarget = {device, ranges: ranges.map((r) => ({start: r.start, size: r.size}))};
   if (bus) t.bus = {name: bus.name, dev: bus.dev, provider: bus.provider, commands: bus.commands, scrubSupported: bus.scrubSupported};
-  const region: Region | undefined = dev.region;
   if (region) t.region = {name: region.name, resource: region.resource, size: region.size, devtype: region.devtype};
   return t;
 }
@@ -308,16 +310,9 @@ export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
     const known = sysfs.list('/sys/bus/dax/devices', /^dax[0-9]+\.[0-9]+$/).join(', ') || 'none';
     throw new NotFoundError(`no dax device named ${name}`, {device: name, fix: `dax devices present: ${known} (see daxram list)`});
   }
-  const t: ScrubTarget = {device: name, ranges: dev.ranges.map((r) => ({start: r.start, size: r.size}))};
-  if (dev.bus && dev.busPath) {
-    const bus = readBus(sysfs, dev.bus, dev.busPath);
-    t.bus = {name: bus.name, dev: bus.dev, provider: bus.provider, commands: bus.commands, scrubSupported: bus.scrubSupported};
-    if (dev.region && dev.regionPath) {
-      const region = readRegion(sysfs, dev.region, dev.regionPath, bus);
-      t.region = {name: region.name, resource: region.resource, size: region.size, devtype: region.devtype};
-    }
-  }
-  return t;
+  const bus = dev.bus && dev.busPath ? readBus(sysfs, dev.bus, dev.busPath) : undefined;
+  const region = bus && dev.region && dev.regionPath ? readRegion(sysfs, dev.region, dev.regionPath, bus) : undefined;
+  return targetFrom(name, dev.ranges, bus, region);
 }
 
 /**
