@@ -102,7 +102,7 @@ test('a device the config reserves is never onlined by daxramd, even with an ope
   const d = mk();
   await d.start();
   t.is(driver(tb.k), 'device_dax');
-  t.is(d.last[0].action, 'failed', 'the gate refused it; the report says why');
+  t.is(d.last[0].action, 'refused', 'the gate refused it; the report says why');
   t.regex(JSON.stringify(d.last[0]), /reserved \(by .*daxram\.conf:1 \[device trace\]\)/);
   t.is(tb.k.writes.length, 0);
   tb.cleanup();

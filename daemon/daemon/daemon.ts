@@ -7,7 +7,7 @@
 import {addReservations} from '../policy/reservations';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {ConfigError, DaxramError} from '../errors';
+import {ConfigError, DaxramError, PolicyError} from '../errors';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {DaxDevice, Platform} from '../model/types';
@@ -212,10 +212,11 @@ export class Daemon {
       try {
         await this.converge(dev, desired, rep);
       } catch (e) {
-        rep.action = 'failed';
+        // A gate's refusal is a decision, not a fault: reported like a node mismatch.
+        rep.action = e instanceof PolicyError ? 'refused' : 'failed';
         rep.detail = describe(e);
         this.metrics.failure(dev.name, desired.mode === 'ram' ? 'online' : 'offline');
-        this.log.error(`could not make it ${desired.mode} (${desired.source}): ${rep.detail}`, dev.name);
+        this.log.error(`${rep.action === 'refused' ? 'refusing to make it' : 'could not make it'} ${desired.mode} (${desired.source}): ${rep.detail}`, dev.name);
       }
     }
     if (reports.some((r) => r.action === 'online' || r.action === 'offline')) platform = scanPlatform(this.sysfs);

@@ -266,7 +266,7 @@ test('daxramd under systemd: boot onlining, STATUS, metrics, journal, bad config
   const msgs = since.map((e) => String(e.MESSAGE));
   const pid = /MainPID=(\d+)/.exec(g('re-show.txt'))?.[1];
   t.true(since.some((e) => e._PID === pid && /^ready: 2\/2 device\(s\) managed; RAM: /.test(String(e.MESSAGE))), msgs.join('\n'));
-  t.false(msgs.some((m) => /making it System RAM|returning it to devdax|could not make it/.test(m)), msgs.join('\n'));
+  t.false(msgs.some((m) => /making it System RAM|returning it to devdax|could not make it|refusing to make it/.test(m)), msgs.join('\n'));
 
   // Control: forgetting the operator's records hands the devdax part to the config (unmatched = ram).
   t.deepEqual(g('re-forget.rc').trim().split('\n'), ['0', '0'], g('re-forget.txt'));
