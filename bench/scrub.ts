@@ -12,19 +12,14 @@
 // (durations.totalMs, from opening /dev/ndctlN to the verified result) against ndctl's wall time.
 
 import {runGuest} from '../test/kernel/harness';
+import {NFIT_DEVDAX_NAMESPACE} from '../test/kernel/nfit';
 
 const rounds = Number(process.argv[2] ?? 2);
 
 const SCRIPT = String.raw`
 set -e
 OUT=$HARNESS_OUT
-ndctl disable-region -b nfit_test.0 all >/dev/null
-ndctl init-labels -f -b nfit_test.0 all >/dev/null
-ndctl enable-region -b nfit_test.0 all >/dev/null
-ndctl create-namespace -b nfit_test.0 -t pmem -m devdax -a 4K > $OUT/ns.json
-NS=$(grep -o '"dev":"namespace[0-9.]*"' $OUT/ns.json | cut -d'"' -f4)
-DAX=$(grep -o '"chardev":"dax[0-9.]*"' $OUT/ns.json | cut -d'"' -f4)
-REG=$(basename $(dirname $(dirname $(readlink -f /sys/bus/dax/devices/$DAX))))
+${NFIT_DEVDAX_NAMESPACE}
 ndctl wait-scrub nfit_test.0 >/dev/null
 node bin/daxram --help >/dev/null   # warm the guest's page cache for node and our modules
 now() { date +%s%N; }

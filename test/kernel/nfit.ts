@@ -6,6 +6,22 @@ import * as path from 'node:path';
 import {run} from './util';
 
 /**
+ * Guest shell (needs $OUT): one devdax namespace on nfit_test.0 with fresh labels; sets NS, DAX,
+ * REAL (the device's sysfs path), REG and BUS. Shared by the scrub test and the scrub bench.
+ */
+export const NFIT_DEVDAX_NAMESPACE = String.raw`
+ndctl disable-region -b nfit_test.0 all >/dev/null
+ndctl init-labels -f -b nfit_test.0 all >/dev/null
+ndctl enable-region -b nfit_test.0 all >/dev/null
+ndctl create-namespace -b nfit_test.0 -t pmem -m devdax -a 4K > $OUT/ns.json
+NS=$(grep -o '"dev":"namespace[0-9.]*"' $OUT/ns.json | cut -d'"' -f4)
+DAX=$(grep -o '"chardev":"dax[0-9.]*"' $OUT/ns.json | cut -d'"' -f4)
+REAL=$(readlink -f /sys/bus/dax/devices/$DAX)
+REG=$(basename $(dirname $(dirname $REAL)))
+BUS=$(basename $(dirname $(dirname $(dirname $REAL))))
+`;
+
+/**
  * insmod order in the guest. `kmem` is not built here: it is the stock module, loaded
  * with modprobe between dax_pmem and nfit_test (see the note).
  */

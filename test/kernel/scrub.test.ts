@@ -13,6 +13,7 @@
 
 import anyTest from 'ava';
 import {kernelTest, runGuest} from './harness';
+import {NFIT_DEVDAX_NAMESPACE} from './nfit';
 
 const test = kernelTest(anyTest);
 
@@ -34,15 +35,7 @@ QDAX=$(grep -o '"chardev":"dax[0-9.]*"' $OUT/qemu-ns.json | cut -d'"' -f4)
 $X --json scrub $QDAX > $OUT/qemu-scrub.json
 
 # 2. nfit_test.0: inject, clear, check with the kernel and ndctl.
-ndctl disable-region -b nfit_test.0 all >/dev/null
-ndctl init-labels -f -b nfit_test.0 all >/dev/null
-ndctl enable-region -b nfit_test.0 all >/dev/null
-ndctl create-namespace -b nfit_test.0 -t pmem -m devdax -a 4K > $OUT/ns.json
-NS=$(grep -o '"dev":"namespace[0-9.]*"' $OUT/ns.json | cut -d'"' -f4)
-DAX=$(grep -o '"chardev":"dax[0-9.]*"' $OUT/ns.json | cut -d'"' -f4)
-REAL=$(readlink -f /sys/bus/dax/devices/$DAX)
-REG=$(basename $(dirname $(dirname $REAL)))
-BUS=$(basename $(dirname $(dirname $(dirname $REAL))))
+${NFIT_DEVDAX_NAMESPACE}
 echo "$NS $DAX $REG $BUS" > $OUT/names
 ndctl inject-error --block=16 --count=1 $NS >/dev/null
 ndctl inject-error --block=100 --count=1 --saturate $NS >/dev/null
