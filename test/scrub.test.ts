@@ -12,7 +12,7 @@ import {scrubDevice, targetOf, ScrubTarget, ScrubOptions} from '../daemon/scrub/
 import {planClears} from '../daemon/scrub/clear';
 import {KernelError} from '../daemon/errors';
 import {NdBusHandle} from '../daemon/ndctl';
-import {normalize, subtract} from '../daemon/scrub/ranges';
+import {normalize, subtract} from '../daemon/util/ranges';
 
 const REGION = 4n * GiB;
 

@@ -23,7 +23,7 @@ import {OperatorRecord, StateStore, writeAtomic} from './state';
 import {ControlServer, DEFAULT_SOCKET} from './socket';
 import {EventSource, Uevent} from './events';
 import type {DaemonNative} from '../native';
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 
 export interface DaemonOptions {
   paths: ConfigPaths;

@@ -7,7 +7,7 @@
 // so the struct pages are put there (map=dev) whenever they fit, and in DRAM (map=mem)
 // only when they would spill into a second block.
 
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 
 export const INFO_BLOCK = 8192n;
 export const STRUCT_PAGE = 64n;

@@ -4,7 +4,7 @@
 // data and the next devdax user must not read it.
 
 import {KernelError, UsageError} from '../errors';
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 import type {Context} from './context';
 import {DAX_DRIVERS, MEMORY, type ZoneRequest, blockSize, blockStateOf, daxDriver, kmemBlockIds, onlineValue, readBlock, readDax} from './device';
 import {newPlan, sysfsStep, type Plan} from './plan';

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {beforeAnyChange, DaxramError, KernelError, UsageError} from '../errors';
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 import type {Context} from './context';
 import {
   DAX_DRIVERS,

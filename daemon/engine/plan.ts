@@ -2,7 +2,7 @@
 // prints it; execution walks the same list, so what an operator reviewed is what runs.
 
 import type {GateResult} from '../policy/gates';
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 
 export interface SysfsStep {
   kind: 'sysfs';

@@ -7,7 +7,7 @@
 // offlined (and zeroed) first, the claim released, the namespace sized to 0.
 
 import {beforeAnyChange, KernelError, PolicyError, UsageError} from '../errors';
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 import type {Context} from './context';
 import {blockSize, type DaxState} from './device';
 import {enforceGates, evaluateGates, reservationOf, type GateResult} from '../policy/gates';

@@ -2,11 +2,9 @@
 // objects, named after the kernel ABI. One scan builds it; links between objects are resolved
 // once, in both directions, so questions never re-walk sysfs.
 
-/** A physical address range [start, start+size). Values are bytes. */
-export interface Range {
-  start: bigint;
-  size: bigint;
-}
+import type {Range} from '../util/ranges';
+
+export type {Range};
 
 /** ndbusN: one NVDIMM bus (ACPI.NFIT, nfit_test.0, e820 …). */
 export interface Bus {

@@ -7,7 +7,7 @@ import type {DaxState} from '../engine/device';
 import type {Policy} from './settings';
 import type {DimmSecurity, MceReport, PoisonReport} from './sources';
 import {PolicyError} from '../errors';
-import {humanSize} from '../cli/output';
+import {humanSize} from '../util/size';
 
 export type GateName = 'reserved' | 'residual-poison' | 'mce-recovery' | 'dimm-security';
 export type Verdict = 'pass' | 'warn' | 'refuse' | 'isolate';

@@ -24,7 +24,7 @@ import {KernelError} from '../errors';
 import type {Range} from '../model/types';
 import {ARS_F_OVERFLOW, ARS_STATUS_HEADER, ArsCapResult, ArsStatusResult, NativeBinding} from '../native';
 import {errnoName, NdBusHandle} from '../ndctl';
-import {end, normalize, intersect} from './ranges';
+import {end, normalize, intersect} from '../util/ranges';
 
 export const ARS_EXT_IN_PROGRESS = 1;
 export const ARS_EXT_NONE_THIS_BOOT = 2;

@@ -14,7 +14,7 @@
 
 import type {Range} from '../model/types';
 import type {NdBusHandle} from '../ndctl';
-import {alignDown, alignUp, end, normalize, clip} from './ranges';
+import {alignDown, alignUp, end, normalize, clip} from '../util/ranges';
 
 export const SECTOR = 512n;
 const SYSTEMIC = new Set(['EPERM', 'EACCES', 'ENOTTY', 'ENXIO', 'EOPNOTSUPP']);

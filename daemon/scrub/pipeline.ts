@@ -20,7 +20,7 @@ import {NdBusHandle} from '../ndctl';
 import type {Sysfs} from '../sysfs';
 import {ArsScan, Clock, KernelScrub, arsCapability, realClock, runArs, ScrubAttr, ScrubProgress} from './ars';
 import {ClearOutcome, executeClears, planClears} from './clear';
-import {clip, hex, intersect, normalize, subtract} from './ranges';
+import {clip, hex, intersect, normalize, subtract} from '../util/ranges';
 
 const ARS_COMMANDS = ['ars_cap', 'ars_start', 'ars_status'];
 

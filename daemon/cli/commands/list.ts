@@ -7,7 +7,8 @@ import {Sysfs} from '../../sysfs';
 import {NotFoundError, UsageError} from '../../errors';
 import {memblockSummary, scanPlatform} from '../../model/scan';
 import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../model/types';
-import {GlobalArgs, humanSize, printJson} from '../output';
+import {GlobalArgs, printJson} from '../output';
+import {humanSize} from '../../util/size';
 
 interface ListArgs extends GlobalArgs {
   device?: string[];

@@ -1,6 +1,6 @@
 import type {CommandModule} from 'yargs';
 import {offline} from '../../engine';
-import {humanSize} from '../output';
+import {humanSize} from '../../util/size';
 import {recordOperatorAction} from '../../daemon/operator';
 import {checkDaxName} from '../../engine/device';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';

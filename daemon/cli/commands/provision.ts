@@ -1,7 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../daemon/operator';
 import {provision} from '../../engine';
-import {parseSize} from '../output';
+import {parseSize} from '../../util/size';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 import {layoutLines} from './reassign';
 

@@ -1,7 +1,7 @@
 import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../daemon/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, type LayoutResult} from '../../engine';
-import {humanSize, parseSize} from '../output';
+import {humanSize, parseSize} from '../../util/size';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
 interface Args extends EngineArgs {

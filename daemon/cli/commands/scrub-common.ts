@@ -3,7 +3,7 @@
 
 import {loadNative} from '../../native';
 import {scrubDevice, targetByName, ScrubResult} from '../../scrub/pipeline';
-import {fmtRange, totalBytes} from '../../scrub/ranges';
+import {fmtRange, totalBytes} from '../../util/ranges';
 import {Sysfs} from '../../sysfs';
 import {UsageError} from '../../errors';
 import type {Range} from '../../model/types';

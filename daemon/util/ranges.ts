@@ -1,6 +1,11 @@
-// Physical range arithmetic for scrub results: half-open [start, start+size), bigint bytes.
+// Physical range arithmetic: half-open [start, start+size), bigint bytes. Poison, kmem
+// alignment and scrub results are all ranges; one set of operations for all of them.
 
-import type {Range} from '../model/types';
+/** A physical address range [start, start+size). Values are bytes. */
+export interface Range {
+  start: bigint;
+  size: bigint;
+}
 
 export const end = (r: Range): bigint => r.start + r.size;
 
