@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {ConfigError} from '../daemon/errors';
-import {loadConfig, parseConfig, ruleFor, deviceKey} from '../daemon/daemon/config';
-import {parseDaxctlConf} from '../daemon/daemon/daxctl-conf';
+import {loadConfig, parseConfig, ruleFor, deviceKey} from '../daemon/config/config';
+import {parseDaxctlConf} from '../daemon/config/daxctl-conf';
 import type {DaxDevice} from '../daemon/model/types';
 
 const U1 = '48d8e42c-a2f0-4312-9e70-a837faafe862';

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {buildFixture, NFIT_TEST_COMMANDS} from './helpers/fixture';
 import {qemuSpec} from './helpers/engine-context';
-import {StateStore} from '../daemon/daemon/state';
+import {StateStore} from '../daemon/config/state';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
 

@@ -5,7 +5,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {Journal, offline, online, recover, type Intent} from '../daemon/engine';
+import {Journal, offline, online, recover, type JournalEntry} from '../daemon/engine';
 import {acquire} from '../daemon/engine/lock';
 import {runPlan} from '../daemon/engine/exec';
 import {newPlan, sysfsStep} from '../daemon/engine/plan';
@@ -15,7 +15,7 @@ import {GiB, MiB} from './helpers/fixture';
 import {blockStates, driver, qemuSpec, testbed} from './helpers/engine-context';
 import type {FakeKernel} from './helpers/fakekernel';
 
-const intent = (op: 'online' | 'offline', device = 'dax0.0', step = 1): Intent => ({
+const intent = (op: 'online' | 'offline', device = 'dax0.0', step = 1): JournalEntry => ({
   version: 1,
   op,
   device,
@@ -197,7 +197,7 @@ test('a seed that vanishes before its first write is re-read and the write retri
     }),
   );
   const journal = new Journal(tb.ctx.stateDir, 'layout.json');
-  const intent = {version: 1, op: 'provision', device: 'region0', pid: process.pid, startedAt: '', args: {}, step: 0, total: 1} as unknown as Intent;
+  const intent = {version: 1, op: 'provision', device: 'region0', pid: process.pid, startedAt: '', args: {}, step: 0, total: 1} as unknown as JournalEntry;
   const log = await runPlan(tb.ctx, plan, {journal, intent});
   t.deepEqual(calls, [false, true]);
   t.is(log[0].done, 'written');

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
-import {Metrics} from '../daemon/daemon/metrics';
+import {Metrics} from '../daemon/daxramd/metrics';
 import type {DaxDevice} from '../daemon/model/types';
 
 const MiB = 1n << 20n;

@@ -2,7 +2,7 @@
 // per line of a multi-line message; plain timestamped lines otherwise; device first.
 import test from 'ava';
 import {Writable} from 'node:stream';
-import {DaemonLog} from '../daemon/daemon/log';
+import {DaemonLog} from '../daemon/daxramd/log';
 
 function capture(journal: boolean, level?: 'info' | 'debug') {
   const out: string[] = [];

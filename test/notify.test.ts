@@ -3,8 +3,8 @@ import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {loadDaemonNative as loadNative} from '../daemon/daemon/notify';
-import {Notifier, watchdogInterval} from '../daemon/daemon/notify';
+import {loadDaemonNative as loadNative} from '../daemon/daxramd/notify';
+import {Notifier, watchdogInterval} from '../daemon/daxramd/notify';
 
 // A datagram receiver: Node cannot bind AF_UNIX datagram sockets, python can.
 const RECEIVER = `

@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {Writable} from 'node:stream';
-import {Daemon} from '../daemon/daemon/daemon';
-import {DaemonLog} from '../daemon/daemon/log';
-import {StateStore} from '../daemon/daemon/state';
-import {recordOperatorLayout, recordOperatorRegion} from '../daemon/daemon/operator';
+import {Daemon} from '../daemon/daxramd/daemon';
+import {DaemonLog} from '../daemon/daxramd/log';
+import {StateStore} from '../daemon/config/state';
+import {recordOperatorLayout, recordOperatorRegion} from '../daemon/config/operator';
 import {qemuSpec, testbed, driver, blockStates} from './helpers/engine-context';
 
 const UUID = '11111111-2222-4333-8444-555555555555';

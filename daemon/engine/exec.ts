@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import {spawnSync} from 'node:child_process';
 import {DaxramError, KernelError, PathValidationError} from '../errors';
 import type {Context} from './context';
-import type {Journal, Intent} from './journal';
+import type {Journal, JournalEntry} from './journal';
 import type {KillPoint, NativeStep, Plan, Step, SysfsStep} from './plan';
 
 const EHWPOISON = 133;
@@ -50,7 +50,7 @@ export function kernelFailure(e: unknown, s: SysfsStep): KernelError {
 
 export interface RunOptions {
   journal: Journal;
-  intent: Intent;
+  intent: JournalEntry;
   /** Runs an 'engine' step (a device transition inside a region transition). */
   engine?: (call: 'online' | 'offline', device: string) => Promise<void>;
   /** Retries for EBUSY on memory-block offline, and the delay between them. */
@@ -78,7 +78,7 @@ export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<
     // Durable before the first write, then once per phase (7 block onlines are one phase):
     // recovery re-plans from the kernel's state and needs only op and device, the step is for
     // the operator's message, and each record costs two fsyncs.
-    if (i === 0 || phaseOf(s) !== phaseOf(plan.steps[i - 1])) o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as Intent);
+    if (i === 0 || phaseOf(s) !== phaseOf(plan.steps[i - 1])) o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as JournalEntry);
     log.push({step: i, ...(await runStep(ctx, s, o))});
     maybeDie(s.mark);
   }

@@ -7,7 +7,7 @@ export {online, planOnline, type OnlineOptions, type OnlineResult} from './onlin
 export {offline, planOffline, type OfflineOptions, type OfflineResult} from './offline';
 export {recover, type RecoverResult} from './recover';
 export {describePlan, type Plan, type Step} from './plan';
-export {Journal, type Intent} from './journal';
+export {Journal, type JournalEntry} from './journal';
 export type {ZoneRequest} from './device';
 export {reassign, provision, planLayout, type LayoutOptions, type LayoutResult} from './provision';
 export {layoutRegion, describeLayout, type Layout} from './layout';

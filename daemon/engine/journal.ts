@@ -5,8 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {DaxramError} from '../errors';
+import {syncDir, writeAtomic} from '../util/atomic';
 
-export interface Intent {
+export interface JournalEntry {
   version: 1;
   /** online/offline: one device (journal.json); reassign/provision: a region layout (layout.json). */
   op: 'online' | 'offline' | 'reassign' | 'provision';
@@ -36,7 +37,7 @@ export class Journal {
     return path.join(this.dir, this.name);
   }
 
-  read(): Intent | undefined {
+  read(): JournalEntry | undefined {
     let text: string;
     try {
       text = fs.readFileSync(this.file, 'utf8');
@@ -45,7 +46,7 @@ export class Journal {
       throw new DaxramError(`cannot read the intent journal: ${(e as Error).message}`, {path: this.file, cause: e});
     }
     try {
-      const j = JSON.parse(text) as Intent;
+      const j = JSON.parse(text) as JournalEntry;
       if (j.version !== 1 || !['online', 'offline', 'reassign', 'provision'].includes(j.op) || typeof j.device !== 'string') throw new Error('unexpected content');
       return j;
     } catch (e) {
@@ -56,19 +57,10 @@ export class Journal {
     }
   }
 
-  /** Atomically replace the record: write a temp file, fsync it, rename, fsync the directory. */
-  write(intent: Intent): void {
+  /** Atomically replace the record (temp file, fsync, rename, fsync of the directory). */
+  write(entry: JournalEntry): void {
     fs.mkdirSync(this.dir, {recursive: true, mode: 0o755});
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o644);
-    try {
-      fs.writeSync(fd, JSON.stringify(intent, null, 2) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    this.syncDir();
+    writeAtomic(this.file, JSON.stringify(entry, null, 2) + '\n');
   }
 
   clear(): void {
@@ -77,15 +69,6 @@ export class Journal {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    this.syncDir();
-  }
-
-  private syncDir(): void {
-    const fd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    syncDir(this.dir);
   }
 }

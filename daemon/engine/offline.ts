@@ -8,7 +8,7 @@ import {humanSize} from '../util/size';
 import type {Context} from './context';
 import {DAX_DRIVERS, MEMORY, type ZoneRequest, blockSize, blockStateOf, daxDriver, kmemBlockIds, onlineValue, readBlock, readDax} from './device';
 import {newPlan, sysfsStep, type Plan} from './plan';
-import {Journal, type Intent} from './journal';
+import {Journal, type JournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
 import {acquire} from './lock';
 import {settle} from './recover';
@@ -135,7 +135,7 @@ export async function doOffline(ctx: Context, name: string, o: OfflineOptions): 
     journal.clear();
     return result(ctx, name, plan, ids, false, false);
   }
-  const intent: Intent = {version: 1, op: 'offline', device: name, pid: process.pid, startedAt: new Date().toISOString(), args: {zone, zero}, step: 0, total: plan.steps.length};
+  const intent: JournalEntry = {version: 1, op: 'offline', device: name, pid: process.pid, startedAt: new Date().toISOString(), args: {zone, zero}, step: 0, total: plan.steps.length};
   let log: StepLog[] = [];
   try {
     log = await runPlan(ctx, plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});

@@ -28,7 +28,7 @@ import {
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, unknownMce} from '../policy/sources';
-import {Journal, type Intent} from './journal';
+import {Journal, type JournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
 import {acquire} from './lock';
 import {settle} from './recover';
@@ -302,7 +302,7 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
   });
   for (const g of f.gates) if (g.verdict === 'warn') ctx.log.warn(`${name}: ${g.gate}: ${g.detail}`);
   const journal = new Journal(ctx.stateDir);
-  const intent: Intent = {
+  const intent: JournalEntry = {
     version: 1,
     op: 'online',
     device: name,

@@ -15,7 +15,7 @@ import {dimmSecurity, unknownMce} from '../policy/sources';
 import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
 import {ND_DRIVERS, newUuid, readRegion, type RegionState} from './region';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
-import {Journal, LAYOUT_JOURNAL, type Intent} from './journal';
+import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
 import {runPlan} from './exec';
 import {acquire} from './lock';
 import {settle} from './recover';
@@ -255,7 +255,7 @@ export async function doLayout(ctx: Context, op: 'provision' | 'reassign', regio
   const {plan, layout, before} = await beforeAnyChange(async () => planLayout(ctx, op, region, o));
   plan.gates = gates;
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
-  const intent: Intent = {
+  const intent: JournalEntry = {
     version: 1,
     op,
     device: region,

@@ -5,7 +5,7 @@
 // kmem unbind the only safe place is devdax.
 
 import type {Context} from './context';
-import {Journal, LAYOUT_JOURNAL, type Intent} from './journal';
+import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
 import {doLayout} from './provision';
 import {acquire} from './lock';
 import {doOnline} from './online';
@@ -16,17 +16,17 @@ import type {ZoneRequest} from './device';
 export interface RecoverResult {
   dryRun: boolean;
   /** The unfinished transition found, if any. */
-  found?: Intent;
+  found?: JournalEntry;
   action: 'none' | 'completed-online' | 'completed-offline' | 'completed-layout';
   /** An unfinished region layout (reassign/provision) that was finished after the device. */
-  layout?: Intent;
+  layout?: JournalEntry;
   /** Devices with no driver at all (not ours to guess about, but worth knowing). */
   unbound: string[];
   detail?: string;
 }
 
 /** Finish an unfinished transition. Callers hold the lock. */
-export async function converge(ctx: Context, intent: Intent): Promise<RecoverResult['action']> {
+export async function converge(ctx: Context, intent: JournalEntry): Promise<RecoverResult['action']> {
   if (intent.op === 'reassign' || intent.op === 'provision') {
     ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, at or after step ${intent.step + 1}/${intent.total})`);
     const a = intent.args;
@@ -47,7 +47,7 @@ export async function converge(ctx: Context, intent: Intent): Promise<RecoverRes
  * first; one of the same device is superseded by the new command (its plan, built from the
  * current state, converges the device anyway). Returns the superseded intent.
  */
-export async function settle(ctx: Context, device: string): Promise<Intent | undefined> {
+export async function settle(ctx: Context, device: string): Promise<JournalEntry | undefined> {
   const j = new Journal(ctx.stateDir);
   const intent = j.read();
   const layout = new Journal(ctx.stateDir, LAYOUT_JOURNAL).read();

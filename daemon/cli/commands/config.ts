@@ -3,8 +3,8 @@
 // a running daxramd to reload.
 
 import type {CommandModule} from 'yargs';
-import {configToJson, DEFAULT_PATHS, loadConfig, matchKey} from '../../daemon/config';
-import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../daemon/socket';
+import {configToJson, DEFAULT_PATHS, loadConfig, matchKey} from '../../config/config';
+import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../daxramd/socket';
 import {printJson} from '../output';
 
 interface Args {

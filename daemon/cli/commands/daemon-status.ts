@@ -2,9 +2,9 @@
 // it manages, and hand a device back from an operator record to the config.
 
 import type {CommandModule} from 'yargs';
-import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../daemon/socket';
-import {StateStore} from '../../daemon/state';
-import {stateDirOf} from '../../daemon/operator';
+import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../daxramd/socket';
+import {StateStore} from '../../config/state';
+import {stateDirOf} from '../../config/operator';
 import {printJson} from '../output';
 
 interface Args {

@@ -5,7 +5,7 @@ import type {Argv} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, type Context} from '../../engine';
 import {makePolicy} from '../../policy/settings';
-import {etcDirFor, withConfigReservations} from '../../policy/reservations';
+import {etcDirFor, withConfigReservations} from '../../config/reservations';
 import {liveEngineNative, liveMceSource, livePoisonSource} from '../../policy/live';
 import {describePlan, type Plan} from '../../engine/plan';
 import {printJson} from '../output';

@@ -1,7 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {offline} from '../../engine';
 import {humanSize} from '../../util/size';
-import {recordOperatorAction} from '../../daemon/operator';
+import {recordOperatorAction} from '../../config/operator';
 import {checkDaxName} from '../../engine/device';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 

@@ -2,7 +2,7 @@ import type {CommandModule} from 'yargs';
 import {online, refuseIfReserved} from '../../engine/online';
 import {UsageError} from '../../errors';
 import {humanSize} from '../../util/size';
-import {recordOperatorAction, undoIfUnchanged} from '../../daemon/operator';
+import {recordOperatorAction, undoIfUnchanged} from '../../config/operator';
 import {checkDaxName} from '../../engine/device';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 

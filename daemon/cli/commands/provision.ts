@@ -1,5 +1,5 @@
 import type {CommandModule} from 'yargs';
-import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../daemon/operator';
+import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import {provision} from '../../engine';
 import {parseSize} from '../../util/size';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';

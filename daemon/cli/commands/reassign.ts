@@ -1,4 +1,4 @@
-import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../daemon/operator';
+import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, type LayoutResult} from '../../engine';
 import {humanSize, parseSize} from '../../util/size';

@@ -3,7 +3,7 @@
 // movable (both default true). Other sections belong to other daxctl commands and are skipped;
 // unknown keys inside ours are warned about, not fatal, since newer daxctl may add some.
 
-import {bool, confFilesIn, DeviceRule, newRule, readText} from './config';
+import {bool, confFilesIn, newRule, readText, type DeviceRule} from './rules';
 import {headerOf, iniError, parseIni} from './ini';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -19,7 +19,7 @@ export function stateDirOf(argv: OperatorArgs): string {
   return argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? DEFAULT_STATE_DIR;
 }
 
-interface Intent {
+interface OperatorRequest {
   device: string;
   mode: DeviceMode;
   zone?: string;
@@ -31,7 +31,7 @@ export function recordOperatorAction(argv: OperatorArgs, device: string, mode: D
   return recordIntents(argv, [{device, mode, ...opts}], action);
 }
 
-function recordIntents(argv: OperatorArgs, intents: Intent[], action: string): () => void {
+function recordIntents(argv: OperatorArgs, intents: OperatorRequest[], action: string): () => void {
   if (argv['dry-run'] || intents.length === 0) return () => undefined;
   const sysfs = new Sysfs(argv.root ?? '/');
   const at = new Date().toISOString();
@@ -56,7 +56,7 @@ export function recordOperatorLayout(
   action: string,
   opts: {zone?: string; online?: boolean},
 ): void {
-  const intents: Intent[] = devices
+  const intents: OperatorRequest[] = devices
     .filter((d) => d.dax !== undefined)
     .map((d) => (d.role === 'ram' ? {device: d.dax!, mode: 'ram' as DeviceMode, ...opts} : {device: d.dax!, mode: 'devdax' as DeviceMode}));
   recordIntents(argv, intents, action);

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ConfigError} from '../errors';
+import {writeAtomic} from '../util/atomic';
 import type {DeviceMode, Zone} from './config';
 
 export const STATE_FILE = 'desired.json';
@@ -129,32 +130,4 @@ function validateRecord(r: OperatorRecord, file: string): void {
     typeof r.action === 'string' &&
     typeof r.at === 'string';
   if (!ok) throw new ConfigError(`${file}: invalid record ${JSON.stringify(r)}`, {path: file});
-}
-
-/** Write a file so readers see the old or the new content, never a mix. */
-export function writeAtomic(file: string, data: string, mode = 0o644): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
-  try {
-    // The mode asked for, not the one the umask leaves: daxramd runs with UMask=0077, and
-    // node_exporter (not root) must be able to read the metrics file.
-    fs.fchmodSync(fd, mode);
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, {force: true});
-    throw e;
-  }
-  const dfd = fs.openSync(dir, fs.constants.O_RDONLY);
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
-  }
 }

@@ -5,8 +5,8 @@
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
 import {ConfigError} from '../errors';
-import {configFiles, parseConfig, readText, DEFAULT_PATHS, type DeviceRule} from '../daemon/config';
-import type {Policy} from './settings';
+import {configFiles, parseConfig, readText, DEFAULT_PATHS, type DeviceRule} from './config';
+import type {Policy} from '../policy/settings';
 
 const DAX_DEVICES = '/sys/bus/dax/devices';
 

@@ -4,7 +4,7 @@
 // devices, on SIGHUP or `daxram config reload`, and after CLI actions. A failing device is
 // logged, counted and left as it is; the others still converge.
 
-import {addReservations} from '../policy/reservations';
+import {addReservations} from '../config/reservations';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ConfigError, DaxramError, PolicyError} from '../errors';
@@ -14,12 +14,13 @@ import type {DaxDevice, Platform} from '../model/types';
 import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, offline, online, recover, type Context} from '../engine';
 import {liveEngineNative, liveMceSource, livePoisonSource} from '../policy/live';
 import {makePolicy} from '../policy/settings';
-import {Config, configToJson, deviceKey, DEFAULT_PATHS, DeviceMode, loadConfig, parseConfig, ruleFor, Zone, type ConfigPaths, mergeDaxctl} from './config';
-import {parseDaxctlConf} from './daxctl-conf';
+import {Config, configToJson, deviceKey, DEFAULT_PATHS, DeviceMode, loadConfig, parseConfig, ruleFor, Zone, type ConfigPaths, mergeDaxctl} from '../config/config';
+import {parseDaxctlConf} from '../config/daxctl-conf';
 import {DaemonLog} from './log';
 import {Metrics} from './metrics';
 import {Notifier} from './notify';
-import {OperatorRecord, StateStore, writeAtomic} from './state';
+import {OperatorRecord, StateStore} from '../config/state';
+import {writeAtomic} from '../util/atomic';
 import {ControlServer, DEFAULT_SOCKET} from './socket';
 import {EventSource, Uevent} from './events';
 import type {DaemonNative} from '../native';

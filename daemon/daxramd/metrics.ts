@@ -3,7 +3,7 @@
 
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
-import {writeAtomic} from './state';
+import {writeAtomic} from '../util/atomic';
 
 export const METRICS_FILE = 'daxram.prom';
 

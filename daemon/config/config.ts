@@ -6,62 +6,13 @@
 // A config is all-or-nothing: one malformed line rejects the whole load, and the caller keeps
 // the configuration it had (see loadConfigKeepingLastGood in main.ts).
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {ConfigError} from '../errors';
 import type {DaxDevice} from '../model/types';
-import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy} from '../policy/settings';
 import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
 import {readDaxctlConf} from './daxctl-conf';
+import {bool, configFiles, newRule, readText, type DeviceMatch, type DeviceRule, type Source} from './rules';
 
-export type DeviceMode = 'ram' | 'devdax' | 'reserved';
-export type Zone = 'movable' | 'normal';
-
-export interface DeviceMatch {
-  /** Namespace uuid (lower case). */
-  uuid?: string;
-  /** dax region id, X in daxX.Y (hmem, CXL). */
-  daxRegion?: number;
-  /** Physical start of the device's first range, with daxRegion. */
-  resource?: bigint;
-  /** Kernel name; not stable across reboots. */
-  dax?: string;
-}
-
-/**
- * Policy gates for one device, named as the engine's Policy names them (policy/settings.ts).
- * Unset means the engine's safe default.
- */
-export interface Gates {
-  /** Poison left after the scrub: refuse the device, or online it and hard-offline those pages. */
-  poison?: PoisonPolicy;
-  /** CPU machine-check recovery (MCG_CAP.SER_P) unknown or absent. */
-  mceRecovery?: MceRecoveryPolicy;
-  /** DIMM security (encryption at rest) not enabled. */
-  security?: SecurityPolicy;
-}
-
-export const DEFAULT_GATES: Gates = {};
-
-export interface Source {
-  file: string;
-  line: number;
-  origin: 'daxram' | 'daxctl';
-}
-
-export interface DeviceRule {
-  /** Section name: [device NAME]. */
-  label: string;
-  match: DeviceMatch;
-  mode: DeviceMode;
-  zone: Zone;
-  /** For ram: online the blocks (daxctl's online=false binds kmem but leaves them offline). */
-  online: boolean;
-  /** Expected target node; a device on another node is refused rather than guessed at. */
-  node?: number;
-  gates: Gates;
-  source: Source;
-}
+export * from './rules';
 
 export interface DaemonSettings {
   /** Prometheus textfile-collector directory; undefined = metrics off. */
@@ -100,36 +51,8 @@ export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAX_RE = /^dax[0-9]+\.[0-9]+$/;
 
-/** Files of one config directory in the order they apply: the main file, then conf.d sorted. */
-export function configFiles(etcDir: string): string[] {
-  const files: string[] = [];
-  const main = path.join(etcDir, 'daxram.conf');
-  if (fs.existsSync(main)) files.push(main);
-  files.push(...confFilesIn(path.join(etcDir, 'conf.d')));
-  return files;
-}
 
-export function confFilesIn(dir: string): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new ConfigError(`cannot list ${dir}: ${(e as Error).message}`, {path: dir, cause: e});
-  }
-  return names
-    .filter((n) => n.endsWith('.conf') && !n.startsWith('.'))
-    .sort()
-    .map((n) => path.join(dir, n));
-}
 
-export function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`, {path: file, cause: e});
-  }
-}
 
 /** Load and validate everything; throws ConfigError (with file:line) on the first problem. */
 export function loadConfig(paths: ConfigPaths = DEFAULT_PATHS): Config {
@@ -200,10 +123,6 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
   }
 }
 
-/** A rule before its keys are read: RAM, movable, onlined, default gates. */
-export function newRule(label: string, file: string, line: number, origin: 'daxram' | 'daxctl'): DeviceRule {
-  return {label, match: {}, mode: 'ram', zone: 'movable', online: true, gates: {...DEFAULT_GATES}, source: {file, line, origin}};
-}
 
 function deviceRule(s: IniSection, file: string): DeviceRule {
   if (!s.name || /\s/.test(s.name)) throw iniError(file, s.line, `[device] needs one NAME without spaces`, 'write e.g. [device fast-tier]');
@@ -277,12 +196,6 @@ function oneOf<T extends string>(e: IniEntry, file: string, allowed: readonly T[
   return v as T;
 }
 
-export function bool(e: IniEntry, file: string): boolean {
-  const v = e.value.toLowerCase();
-  if (['true', 'yes', 'on', '1'].includes(v)) return true;
-  if (['false', 'no', 'off', '0'].includes(v)) return false;
-  throw iniError(file, e.line, `${e.key} = "${e.value}" is not a boolean`, 'write true or false');
-}
 
 /** Identity of a match, for duplicate and conflict detection. */
 export function matchKey(m: DeviceMatch): string {
