@@ -12,8 +12,7 @@
 
 import * as readline from 'node:readline';
 import {performance} from 'node:perf_hooks';
-import {online} from '../daemon/engine/online';
-import {offline} from '../daemon/engine/offline';
+import {offline, online} from '../daemon/engine';
 import {quietLog, type Context} from '../daemon/engine/context';
 import {engineContext} from '../daemon/cli/commands/engine-context';
 import {loadNative} from '../daemon/native';

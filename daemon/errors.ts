@@ -92,10 +92,6 @@ function syscallOf(e: unknown): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
-/** The errno name of any error, ours or Node's. */
-export function errorCode(e: unknown): string | undefined {
-  return codeOf(e);
-}
 
 /**
  * Run the part of a command that comes before its first change to the machine: a DaxramError
@@ -109,4 +105,19 @@ export async function beforeAnyChange<T>(f: () => Promise<T> | T): Promise<T> {
     if (e instanceof DaxramError) e.changedNothing = true;
     throw e;
   }
+}
+
+const EHWPOISON = 133;
+
+/**
+ * errno name of a failed syscall, ours or Node's, including EHWPOISON (133), which libuv has no
+ * name for, and looking through a cause chain.
+ */
+export function errnoName(e: unknown): string | undefined {
+  const err = e as {code?: unknown; errno?: unknown; cause?: unknown};
+  const n = typeof err?.errno === 'number' ? Math.abs(err.errno) : undefined;
+  if (n === EHWPOISON) return 'EHWPOISON';
+  if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) return err.code;
+  if (err?.cause) return errnoName(err.cause);
+  return undefined;
 }

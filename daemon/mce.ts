@@ -1,8 +1,8 @@
 // CPU machine-check recovery: can this CPU survive consuming poison in user or movable memory?
 // That needs software error recovery, MCG_CAP (MSR 0x179) bit 24 SER_P. The register is read
 // through the msr driver's /dev/cpu/0/msr with a positioned read (the file offset is the MSR
-// number). The product never loads modules or shells out: if the device is absent (no msr
-// module, not x86, not root) the answer is "unknown" with the reason, and policy decides.
+// number). This reader only reads: loading msr is the caller's (daemon/live), and if the device
+// is still absent (not x86, not root, no module) the answer is "unknown" with the reason.
 
 import * as fs from 'node:fs';
 import {NativeBinding} from './native';

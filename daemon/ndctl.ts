@@ -122,9 +122,3 @@ export function kernelError(e: unknown, what: string, dev: string, device?: stri
     cause: e,
   });
 }
-
-/** The errno name of an error from a bus handle, e.g. 'EBUSY'. */
-export function errnoName(e: unknown): string | undefined {
-  const c = (e as {code?: unknown})?.code;
-  return typeof c === 'string' ? c : undefined;
-}

@@ -183,9 +183,10 @@ function dev(over: Partial<DaxDevice> & {uuid?: string}): DaxDevice {
     name: 'dax0.0',
     daxRegion: 0,
     ranges: [{start: 0x240000000n, size: 1n << 30n}],
+    uuids: {},
     ...over,
   } as DaxDevice;
-  if (over.uuid) (d as any).namespace = {uuid: over.uuid};
+  if (over.uuid) d.uuids = {namespace: over.uuid.toLowerCase()};
   return d;
 }
 
@@ -207,5 +208,7 @@ test('ruleFor matches uuid first, then region/resource, then kernel name', (t) =
 test('ruleFor matches the dax info-block uuid (ndctl list "uuid", daxctl nvdimm.uuid) too', (t) => {
   const cfg = parseConfig([{file: 'a.conf', text: `[device u]\nuuid = ${U2}\nmode = ram\n`}]);
   t.is(ruleFor(cfg, dev({uuid: U1})), undefined);
-  t.is(ruleFor(cfg, dev({uuid: U1}), [U2.toUpperCase()])?.label, 'u');
+  const both = dev({uuid: U1});
+  both.uuids.infoBlock = U2;
+  t.is(ruleFor(cfg, both)?.label, 'u');
 });

@@ -10,7 +10,7 @@ import {buildFixture, NFIT_TEST_COMMANDS} from './helpers/fixture';
 import {qemuSpec} from './helpers/engine-context';
 import {StateStore} from '../daemon/config/state';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
+const BIN = path.join(__dirname, 'entry', 'daxram.js');
 
 function run(args: string[], env: Record<string, string> = {}) {
   const fx = buildFixture(qemuSpec({}, {}));

@@ -5,7 +5,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import {online, offline, describePlan, Journal} from '../daemon/engine';
-import {onliningUdevRules} from '../daemon/engine/online';
+import {onliningUdevRules} from '../daemon/engine/udev-rules';
 import {KernelError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
 import {blockStates, driver, qemuSpec, testbed} from './helpers/engine-context';

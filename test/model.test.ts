@@ -107,15 +107,21 @@ test('label-less region: nothing allocatable, as libndctl reports it', (t) => {
   t.is(pmem.available, 2n * GiB);
 });
 
-test('dax origin from the resolved path', (t) => {
-  t.deepEqual(parseDaxOrigin('/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0012:00/ndbus0/region0/dax0.0/dax0.0'), {
-    real: '/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0012:00/ndbus0/region0/dax0.0/dax0.0',
+test('dax origin from the resolved path: NVDIMM namespace, hmem range, CXL region', (t) => {
+  const nd = '/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0012:00/ndbus0';
+  t.deepEqual(parseDaxOrigin(`${nd}/region0/dax0.0/dax0.0`), {
+    real: `${nd}/region0/dax0.0/dax0.0`,
+    kind: 'nvdimm',
     bus: 'ndbus0',
+    busDir: nd,
     region: 'region0',
-    regionDir: '/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0012:00/ndbus0/region0',
+    regionDir: `${nd}/region0`,
     seed: 'dax0.0',
+    seedDir: `${nd}/region0/dax0.0`,
   });
-  t.deepEqual(parseDaxOrigin('/sys/devices/platform/hmem.0/dax1.0'), {real: '/sys/devices/platform/hmem.0/dax1.0'});
+  t.deepEqual(parseDaxOrigin('/sys/devices/platform/hmem.0/dax1.0'), {real: '/sys/devices/platform/hmem.0/dax1.0', kind: 'hmem', provider: 'hmem.0'});
+  const cxl = '/sys/devices/platform/ACPI0017:00/root0/decoder0.0/region0';
+  t.deepEqual(parseDaxOrigin(`${cxl}/dax_region0/dax0.0`), {real: `${cxl}/dax_region0/dax0.0`, kind: 'cxl', provider: 'dax_region0', region: 'region0', regionDir: cxl});
 });
 
 test('scan reads every object of the QEMU-shaped tree', (t) => {

@@ -6,12 +6,12 @@ import {evaluateGates, poisonPages, type GateInput} from '../daemon/policy/gates
 import {DEFAULT_POLICY, makePolicy} from '../daemon/policy/settings';
 import {badblocksPoison, dimmSecurity} from '../daemon/policy/sources';
 import {online} from '../daemon/engine';
-import {readDax} from '../daemon/engine/device';
+import {readDax} from '../daemon/model/dax';
 import {KernelError, PolicyError, UsageError} from '../daemon/errors';
 import {GiB} from './helpers/fixture';
 import {blockStates, driver, qemuSpec, testbed} from './helpers/engine-context';
 
-const dev = {name: 'dax0.0', sysPath: '', realPath: '', targetNode: 1, size: GiB, align: 2n << 20n, ranges: [{start: 8n * GiB, size: GiB}], region: 'region0'};
+const dev = {name: 'dax0.0', origin: {real: '', kind: 'nvdimm' as const, region: 'region0'}};
 const clean: GateInput = {
   dev,
   policy: makePolicy(),

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {LockError, UsageError} from '../daemon/errors';
-import {ControlServer, rawRequest, request, RemoteError} from '../daemon/daxramd/socket';
+import {ControlServer, rawRequest, request, RemoteError} from '../daemon/ipc/socket';
 
 async function server(handlers: Record<string, any> = {}, maxRequest?: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-sock-'));

@@ -3,6 +3,8 @@
 import yargs from 'yargs';
 import {commandsFor} from './commands';
 import {exitCodeFor, reportError} from './output';
+import {setInjection} from './inject';
+import type {ContextInjection} from '../live/context';
 
 export function buildParser(argv: string[]) {
   let parser = yargs(argv)
@@ -32,8 +34,10 @@ export function buildParser(argv: string[]) {
   return parser;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** `inject` is for test entry points (a kill point, a poison source); bin/daxram passes none. */
+export async function main(argv: string[], inject?: ContextInjection): Promise<void> {
   const json = argv.includes('--json');
+  if (inject) setInjection(inject);
   try {
     await buildParser(argv).parseAsync();
   } catch (e) {

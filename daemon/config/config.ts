@@ -8,6 +8,8 @@
 
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
+import {deviceUuids, isUuid} from '../model/identity';
+import {isDaxName} from '../model/dax';
 import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
 import {readDaxctlConf} from './daxctl-conf';
 import {bool, configFiles, newRule, readText, type DeviceMatch, type DeviceRule, type Source} from './rules';
@@ -48,8 +50,6 @@ export interface ConfigPaths {
 export const DEFAULT_PATHS: ConfigPaths = {etcDir: '/etc/daxram', daxctlDir: '/etc/daxctl.conf.d'};
 export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DAX_RE = /^dax[0-9]+\.[0-9]+$/;
 
 
 
@@ -131,7 +131,7 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
   for (const e of s.entries) {
     switch (e.key) {
       case 'uuid':
-        if (!UUID_RE.test(e.value)) throw iniError(file, e.line, `uuid "${e.value}" is not a uuid`, 'copy the namespace uuid from `daxram list` or `ndctl list -N`');
+        if (!isUuid(e.value)) throw iniError(file, e.line, `uuid "${e.value}" is not a uuid`, 'copy the namespace uuid from `daxram list` or `ndctl list -N`');
         rule.match.uuid = e.value.toLowerCase();
         break;
       case 'region': {
@@ -145,7 +145,7 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
         rule.match.resource = BigInt(e.value);
         break;
       case 'dax':
-        if (!DAX_RE.test(e.value)) throw iniError(file, e.line, `dax "${e.value}" is not a dax device name`, 'write e.g. dax = dax0.0');
+        if (!isDaxName(e.value)) throw iniError(file, e.line, `dax "${e.value}" is not a dax device name`, 'write e.g. dax = dax0.0');
         rule.match.dax = e.value;
         break;
       case 'mode':
@@ -204,23 +204,16 @@ export function matchKey(m: DeviceMatch): string {
   return `dax:${m.dax}`;
 }
 
-/** Stable identity of a live device: its namespace uuid, else dax region + range start. */
-export function deviceKey(dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges'> & {namespace?: {uuid?: string}}): string {
-  const uuid = dev.namespace?.uuid;
-  if (uuid && UUID_RE.test(uuid) && !/^0{8}-/.test(uuid)) return `uuid:${uuid.toLowerCase()}`;
-  const start = dev.ranges[0]?.start;
-  if (start !== undefined) return `res:${dev.daxRegion}:0x${start.toString(16)}`;
-  return `dax:${dev.name}`;
-}
+export {deviceKey} from '../model/identity';
 
 /**
  * The rule for a live device: uuid first, then region/resource, then kernel name. A devdax
  * namespace has two uuids: the namespace label's (namespaceX.Y/uuid, which ndctl calls
  * raw_uuid) and the dax info block's (the nd daxX.Y seed's uuid, which `ndctl list` prints as
- * "uuid" and daxctl's nvdimm.uuid means); `aliases` carries the second, and either matches.
+ * "uuid" and daxctl's nvdimm.uuid means); either matches.
  */
-export function ruleFor(cfg: Config, dev: DaxDevice, aliases: string[] = []): DeviceRule | undefined {
-  const uuids = [dev.namespace?.uuid, ...aliases].filter((u): u is string => !!u).map((u) => u.toLowerCase());
+export function ruleFor(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): DeviceRule | undefined {
+  const uuids = deviceUuids(dev);
   const start = dev.ranges[0]?.start;
   return (
     cfg.devices.find((r) => r.match.uuid !== undefined && uuids.includes(r.match.uuid)) ??

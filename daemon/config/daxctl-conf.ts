@@ -5,8 +5,8 @@
 
 import {bool, confFilesIn, newRule, readText, type DeviceRule} from './rules';
 import {headerOf, iniError, parseIni} from './ini';
+import {isUuid} from '../model/identity';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface DaxctlConf {
   rules: DeviceRule[];
@@ -35,7 +35,7 @@ export function parseDaxctlConf(texts: Array<{file: string; text: string}>): Dax
       for (const e of s.entries) {
         switch (e.key) {
           case 'nvdimm.uuid':
-            if (!UUID_RE.test(e.value)) throw iniError(file, e.line, `nvdimm.uuid "${e.value}" is not a uuid`);
+            if (!isUuid(e.value)) throw iniError(file, e.line, `nvdimm.uuid "${e.value}" is not a uuid`);
             rule.match.uuid = e.value.toLowerCase();
             break;
           case 'mode':

@@ -4,9 +4,10 @@
 // `daxram forget DEVICE` hands the device back to the config.
 
 import {Sysfs} from '../sysfs';
-import {namespaceIds, readDax} from '../engine/device';
-import {DEFAULT_STATE_DIR} from '../engine/context';
-import {deviceKey, type DeviceMode, type Zone} from './config';
+import {readDax} from '../model/dax';
+import {deviceKey} from '../model/identity';
+import {STATE_DIR} from './paths';
+import type {DeviceMode, Zone} from './rules';
 import {StateStore} from './state';
 
 export interface OperatorArgs {
@@ -16,7 +17,7 @@ export interface OperatorArgs {
 }
 
 export function stateDirOf(argv: OperatorArgs): string {
-  return argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? DEFAULT_STATE_DIR;
+  return argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? STATE_DIR;
 }
 
 interface OperatorRequest {
@@ -37,8 +38,7 @@ function recordIntents(argv: OperatorArgs, intents: OperatorRequest[], action: s
   const at = new Date().toISOString();
   const records = intents.map((i) => {
     // Only the device's own identity, not a platform scan: the engine reads the rest itself.
-    const dev = readDax(sysfs, i.device); // NotFoundError naming the device and the fix
-    const key = deviceKey({name: dev.name, daxRegion: Number(/^dax([0-9]+)\./.exec(dev.name)![1]), ranges: dev.ranges, namespace: {uuid: namespaceIds(sysfs, dev).namespace}});
+    const key = deviceKey(readDax(sysfs, i.device, {blockSize: 0n})); // NotFoundError naming the device and the fix
     const zone = i.zone === 'movable' || i.zone === 'normal' ? (i.zone as Zone) : undefined;
     return {key, device: i.device, mode: i.mode, zone, online: i.online, action, at};
   });

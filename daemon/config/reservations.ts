@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
 import {ConfigError} from '../errors';
 import {configFiles, parseConfig, readText, DEFAULT_PATHS, type DeviceRule} from './config';
+import {listDax, readDax} from '../model/dax';
 import type {Policy} from '../policy/settings';
 
-const DAX_DEVICES = '/sys/bus/dax/devices';
 
 /**
  * Add the configuration's reserved rules to `policy`: uuids and kernel names as they are,
@@ -47,9 +47,10 @@ export function addReservations(policy: Policy, rules: readonly DeviceRule[], sy
 function entriesOf(sysfs: Sysfs, r: DeviceRule): string[] {
   if (r.match.uuid) return [r.match.uuid];
   if (r.match.daxRegion !== undefined && r.match.resource !== undefined) {
-    return sysfs.list(DAX_DEVICES, new RegExp(`^dax${r.match.daxRegion}\\.[0-9]+$`)).filter((d) => {
-      const start = sysfs.readOptional(`${DAX_DEVICES}/${d}/mapping0/start`, d) ?? sysfs.readOptional(`${DAX_DEVICES}/${d}/resource`, d);
-      return start !== undefined && BigInt(start.trim().startsWith('0x') ? start.trim() : `0x${start.trim()}`) === r.match.resource;
+    // A device without a namespace is reserved by where it is: the live device there now.
+    return listDax(sysfs).filter((d) => {
+      if (!d.startsWith(`dax${r.match.daxRegion}.`)) return false;
+      return readDax(sysfs, d, {blockSize: 0n}).ranges[0]?.start === r.match.resource;
     });
   }
   return r.match.dax ? [r.match.dax] : [];

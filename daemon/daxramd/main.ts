@@ -5,10 +5,12 @@
 import yargs from 'yargs';
 import {DaemonLog, Level} from './log';
 import {Daemon, DEFAULT_OPTIONS, describe} from './daemon';
+import type {ContextInjection} from '../live/context';
 import {loadDaemonNative} from './notify';
 import type {DaemonNative} from '../native';
 
-export async function main(argv: string[]): Promise<void> {
+/** `inject` is for test entry points (a kill point, a poison source); bin/daxramd passes none. */
+export async function main(argv: string[], inject?: ContextInjection): Promise<void> {
   const a = yargs(argv)
     .scriptName('daxramd')
     .usage('daxramd: apply /etc/daxram (and /etc/daxctl.conf.d) to device-dax devices and keep it applied.\n\nUsage: $0 [options]')
@@ -42,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
       root: a.root,
       metricsDir: a['metrics-dir'],
       once: a.once,
+      inject,
     },
     log,
     native,

@@ -4,6 +4,8 @@
 import type {Sysfs} from '../sysfs';
 import type {Policy} from '../policy/settings';
 import type {PoisonSource, MceSource} from '../policy/sources';
+import type {ModuleLoader} from '../kmod';
+import type {KillPoint} from './plan';
 
 /** The two syscalls the engine needs from the addon (native/engine.cc). */
 export interface EngineNative {
@@ -38,13 +40,17 @@ export interface Context {
   poison?: PoisonSource;
   /** CPU machine-check recovery (SER_P); defaults to "unknown". */
   mce?: MceSource;
+  /** Loads kmem/device_dax when a plan needs them; without one a missing module is an error naming it. */
+  modules?: ModuleLoader;
   /** How long to wait for another holder of the lock before giving up (ms). */
   lockWaitMs?: number;
   /** Progress of long steps (zeroing): done/total bytes. */
   progress?: (device: string, what: string, done: number, total: number) => void;
+  /**
+   * Called after every step that carries a mark. Crash tests inject a SIGKILL here; nothing in
+   * production sets it.
+   */
+  afterStep?: (mark: KillPoint) => void;
 }
-
-export const DEFAULT_STATE_DIR = '/var/lib/daxram';
-export const DEFAULT_LOCK_PATH = '/run/daxram/lock';
 
 export const quietLog: Logger = {info() {}, warn() {}};

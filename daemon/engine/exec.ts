@@ -2,23 +2,14 @@
 // turned into a KernelError that names the device, the object and what to do about it.
 
 import * as fs from 'node:fs';
-import {spawnSync} from 'node:child_process';
-import {DaxramError, KernelError, PathValidationError} from '../errors';
+import {DaxramError, errnoName, KernelError, PathValidationError} from '../errors';
+import {MODULE_PURPOSE} from '../kmod';
+import {runIsolate} from './hwpoison';
 import type {Context} from './context';
 import type {Journal, JournalEntry} from './journal';
-import type {KillPoint, NativeStep, Plan, Step, SysfsStep} from './plan';
+import type {NativeStep, Plan, Step, SysfsStep} from './plan';
 
 const EHWPOISON = 133;
-
-/** errno name of a failed write, including EHWPOISON which libuv has no name for. */
-export function errnoName(e: unknown): string | undefined {
-  const err = e as {code?: unknown; errno?: unknown; cause?: unknown};
-  const n = typeof err?.errno === 'number' ? Math.abs(err.errno) : undefined;
-  if (n === EHWPOISON) return 'EHWPOISON';
-  if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) return err.code;
-  if (err?.cause) return errnoName(err.cause);
-  return undefined;
-}
 
 const FIXES: Record<string, (s: SysfsStep) => string> = {
   EBUSY: (s) =>
@@ -62,13 +53,8 @@ export interface StepLog {
   step: number;
   done: 'written' | 'skipped' | 'tolerated';
   detail?: string;
-}
-
-/** Test-only: DAXRAM_TEST_KILL_AFTER=<mark> makes the process SIGKILL itself after that step. */
-function maybeDie(mark: KillPoint | undefined): void {
-  if (!mark) return;
-  const want = process.env.DAXRAM_TEST_KILL_AFTER;
-  if (want && want === mark) process.kill(process.pid, 'SIGKILL');
+  /** isolate steps: pages newly hard-offlined. */
+  count?: number;
 }
 
 export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<StepLog[]> {
@@ -80,7 +66,7 @@ export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<
     // the operator's message, and each record costs two fsyncs.
     if (i === 0 || phaseOf(s) !== phaseOf(plan.steps[i - 1])) o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as JournalEntry);
     log.push({step: i, ...(await runStep(ctx, s, o))});
-    maybeDie(s.mark);
+    if (s.mark) ctx.afterStep?.(s.mark);
   }
   return log;
 }
@@ -100,6 +86,8 @@ function where(s: Step): string {
       return `${s.call} ${s.device}`;
     case 'verify':
       return s.what;
+    case 'isolate':
+      return `isolate 0x${s.range.start.toString(16)}+0x${s.range.size.toString(16)}`;
   }
 }
 
@@ -110,15 +98,20 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
     case 'modprobe': {
       const why = s.skip?.();
       if (why) return {done: 'skipped', detail: why};
-      const r = spawnSync('modprobe', [s.module], {encoding: 'utf8'});
-      if (r.status !== 0) {
-        throw new KernelError(`modprobe ${s.module} failed: ${(r.stderr || r.error?.message || '').trim()}`, {device: s.device, fix: `load the ${s.module} module (CONFIG_DEV_DAX_KMEM)`});
+      if (!ctx.modules) {
+        throw new KernelError(`the ${s.module} module is not loaded`, {device: s.device, fix: `modprobe ${s.module}: ${MODULE_PURPOSE[s.module] ?? 'daxram needs it'}`});
       }
+      ctx.modules.ensure(s.module, s.device);
+      ctx.log.info(`${s.device}: loaded the ${s.module} module`);
       return {done: 'written'};
     }
     case 'native':
       await zero(ctx, s);
       return {done: 'written'};
+    case 'isolate': {
+      const n = await runIsolate(ctx, s);
+      return {done: n ? 'written' : 'skipped', count: n, detail: `${n} of ${s.pages} page(s) newly hard-offlined`};
+    }
     case 'engine': {
       if (!o.engine) throw new Error(`no engine runner for ${s.call}`);
       const dev = s.resolveDevice ? s.resolveDevice() : s.device;

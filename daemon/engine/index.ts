@@ -1,13 +1,72 @@
-// The engine API the daemon and the CLI call. Every mutating entry point takes the lock,
-// settles any unfinished transition, journals its intent, and honours ctx.dryRun.
+// The engine API the daemon and the CLI call. Each mutating entry point is a dry run (plan,
+// nothing written) or a transition (transition.ts: lock → settle → do → release) around the
+// operation's do* function, which journals its intent and verifies its result.
+
+import {beforeAnyChange} from '../errors';
+import {enforceGates} from '../policy/gates';
+import type {Range} from '../util/ranges';
+import type {Context} from './context';
+import {transition} from './transition';
+import {doOnline, dryOnline, type OnlineOptions, type OnlineResult} from './online';
+import {doOffline, dryOffline, type OfflineOptions, type OfflineResult} from './offline';
+import {doIsolate, type IsolateResult} from './isolate';
+import {doRecover, dryRecover, type RecoverResult} from './recover';
+import {doLayout, layoutRegionOf, layoutResult, planLayout, preflightGates, type LayoutOptions, type LayoutResult} from './region-layout';
 
 export type {Context, EngineNative, Logger} from './context';
-export {DEFAULT_STATE_DIR, DEFAULT_LOCK_PATH, quietLog} from './context';
-export {online, planOnline, type OnlineOptions, type OnlineResult} from './online';
-export {offline, planOffline, type OfflineOptions, type OfflineResult} from './offline';
-export {recover, type RecoverResult} from './recover';
+export {quietLog} from './context';
+export {planOnline, refuseIfReserved, type OnlineOptions, type OnlineResult} from './online';
+export {planOffline, type OfflineOptions, type OfflineResult} from './offline';
+export {planIsolate, type IsolateResult} from './isolate';
+export type {RecoverResult} from './recover';
 export {describePlan, type Plan, type Step} from './plan';
 export {Journal, type JournalEntry} from './journal';
-export type {ZoneRequest} from './device';
-export {reassign, provision, planLayout, type LayoutOptions, type LayoutResult} from './provision';
+export type {ZoneRequest} from './zone';
+export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';
+
+/** dax device → System RAM through the gates (engine/online.ts). */
+export async function online(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
+  if (ctx.dryRun) return dryOnline(ctx, name, o);
+  return transition(ctx, `online ${name}`, name, () => doOnline(ctx, name, o, {enforce: true}));
+}
+
+/** System RAM → devdax, zeroed (engine/offline.ts). */
+export async function offline(ctx: Context, name: string, o: OfflineOptions = {}): Promise<OfflineResult> {
+  if (ctx.dryRun) return dryOffline(ctx, name, o);
+  // An interrupted online of this device may have had blocks in use: zero on the way back.
+  return transition(ctx, `offline ${name}`, name, (superseded) => doOffline(ctx, name, {...o, zero: o.zero ?? (superseded?.op === 'online' ? true : undefined)}));
+}
+
+/** Poison in a device that is System RAM: hard-offline exactly those pages (engine/isolate.ts). */
+export async function isolate(ctx: Context, name: string, ranges: Range[]): Promise<IsolateResult> {
+  if (ctx.dryRun) return doIsolate(ctx, name, ranges);
+  return transition(ctx, `isolate poison in ${name}`, name, () => doIsolate(ctx, name, ranges));
+}
+
+/** Finish whatever an interrupted command left (engine/recover.ts). */
+export async function recover(ctx: Context): Promise<RecoverResult> {
+  if (ctx.dryRun) return dryRecover(ctx);
+  return transition(ctx, 'recover', undefined, () => doRecover(ctx));
+}
+
+/** Lay out an empty region (engine/region-layout.ts). */
+export async function provision(ctx: Context, region: string, o: LayoutOptions = {}): Promise<LayoutResult> {
+  return layoutOp(ctx, 'provision', region, o);
+}
+
+/** Move a region's capacity between RAM and devdax (engine/region-layout.ts). */
+export async function reassign(ctx: Context, region: string, ram: bigint, o: LayoutOptions = {}): Promise<LayoutResult> {
+  return layoutOp(ctx, 'reassign', region, {...o, ram});
+}
+
+async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): Promise<LayoutResult> {
+  if (ctx.dryRun) {
+    const {plan, layout, before} = planLayout(ctx, op, region, o);
+    plan.gates = await preflightGates(ctx, region, layout, o);
+    return layoutResult(ctx, region, plan, layout, before, true);
+  }
+  // A gate that does not depend on the new device's range refuses before anything is destroyed.
+  const gates = await beforeAnyChange(async () => enforceGates(region, await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o)));
+  return transition(ctx, `${op} ${region}`, '', () => doLayout(ctx, op, region, o, gates));
+}

@@ -7,16 +7,19 @@ import * as path from 'node:path';
 import {DaxramError} from '../errors';
 import {syncDir, writeAtomic} from '../util/atomic';
 
+export type JournalOp = 'online' | 'offline' | 'isolate' | 'reassign' | 'provision';
+const OPS: readonly string[] = ['online', 'offline', 'isolate', 'reassign', 'provision'];
+
 export interface JournalEntry {
   version: 1;
-  /** online/offline: one device (journal.json); reassign/provision: a region layout (layout.json). */
-  op: 'online' | 'offline' | 'reassign' | 'provision';
+  /** online/offline/isolate: one device (journal.json); reassign/provision: a region layout (layout.json). */
+  op: JournalOp;
   /** dax device, or region for layout transitions. */
   device: string;
   pid: number;
   startedAt: string;
   /** Arguments needed to finish the transition the same way. */
-  args: {zone?: string; online?: boolean; isolate?: string[]; zero?: boolean; ram?: string; force?: boolean};
+  args: {zone?: string; online?: boolean; isolate?: string[]; zero?: boolean; ram?: string; force?: boolean; ranges?: string[]};
   /** Index of the step about to run, and the plan's step count. */
   step: number;
   total: number;
@@ -47,7 +50,7 @@ export class Journal {
     }
     try {
       const j = JSON.parse(text) as JournalEntry;
-      if (j.version !== 1 || !['online', 'offline', 'reassign', 'provision'].includes(j.op) || typeof j.device !== 'string') throw new Error('unexpected content');
+      if (j.version !== 1 || !OPS.includes(j.op) || typeof j.device !== 'string') throw new Error('unexpected content');
       return j;
     } catch (e) {
       throw new DaxramError(`intent journal is corrupt: ${(e as Error).message}`, {

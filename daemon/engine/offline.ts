@@ -5,13 +5,14 @@
 
 import {KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
+import {DAX_DRIVERS, daxDriver, kmemBlockIds, readDax} from '../model/dax';
+import {readBlockSize} from '../model/hotplug';
+import {memblockDir, readBlockState, readMemBlock} from '../model/memblock';
 import type {Context} from './context';
-import {DAX_DRIVERS, MEMORY, type ZoneRequest, blockSize, blockStateOf, daxDriver, kmemBlockIds, onlineValue, readBlock, readDax} from './device';
+import {onlineValue, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {Journal, type JournalEntry} from './journal';
-import {runPlan, type StepLog} from './exec';
-import {acquire} from './lock';
-import {settle} from './recover';
+import {runPlan} from './exec';
 
 export interface OfflineOptions {
   /** Zero the device before handing it back (default: whenever it was System RAM). */
@@ -35,21 +36,23 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
   if (dev.driver && dev.driver !== 'device_dax' && dev.driver !== 'kmem') {
     throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'daxram only moves devices between kmem and device_dax'});
   }
-  const bs = blockSize(ctx.sysfs);
-  const present = kmemBlockIds(dev.ranges, bs).map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.present);
+  const bs = readBlockSize(ctx.sysfs);
+  const present = kmemBlockIds(dev.ranges, bs)
+    .map((id) => readMemBlock(ctx.sysfs, id, bs))
+    .filter((b): b is NonNullable<typeof b> => b !== undefined);
   const ids = present.map((b) => b.id);
   const onlineNow = present.filter((b) => b.state === 'online');
-  const zone: ZoneRequest = onlineNow.length === 0 ? 'movable' : onlineNow[0].zones[0] === 'Movable' ? 'movable' : 'normal';
+  const zone: ZoneRequest = onlineNow.length === 0 ? 'movable' : onlineNow[0].validZones[0] === 'Movable' ? 'movable' : 'normal';
   const zero = o.zero ?? dev.driver !== 'device_dax';
   const plan = newPlan('offline', name, `offline ${name} → devdax: ${onlineNow.length} online block(s) of ${ids.length} to offline, then kmem → device_dax${zero ? `, then zero ${humanSize(dev.size)}` : ''}`);
   if (dev.driver === 'device_dax' && !zero) return {plan, ids, zone, zero};
 
   ids.forEach((id, i) => {
     plan.steps.push(
-      sysfsStep(`${MEMORY}/memory${id}`, `memory${id}`, 'state', 'offline', name, `offline block ${i + 1}/${ids.length}: migrate its pages away (EBUSY retried)`, {
+      sysfsStep(memblockDir(id), `memory${id}`, 'state', 'offline', name, `offline block ${i + 1}/${ids.length}: migrate its pages away (EBUSY retried)`, {
         unless: `memory${id} is already offline`,
         skip: () => {
-          const state = blockStateOf(ctx.sysfs, id);
+          const state = readBlockState(ctx.sysfs, id);
           return state === undefined || state === 'offline' ? `memory${id} is ${state ?? 'gone'}` : undefined;
         },
         mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
@@ -64,7 +67,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
       unless: `${name} is not bound to kmem`,
       skip: () => (driverNow() !== 'kmem' ? `${name} is not bound to kmem` : undefined),
       guard: () => {
-        const still = ids.map((id) => readBlock(ctx.sysfs, id)).filter((b) => b.present && b.state !== 'offline');
+        const still = ids.map((id) => readMemBlock(ctx.sysfs, id, bs)).filter((b): b is NonNullable<typeof b> => b !== undefined && b.state !== 'offline');
         if (still.length) {
           throw new KernelError(`refusing to unbind kmem: ${still.map((b) => `${b.name} is ${b.state}`).join(', ')}; the kernel would strand the range until reboot`, {device: name, code: 'EBUSY', fix: 'offline every block first (daxram offline retries EBUSY)'});
         }
@@ -100,19 +103,10 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
   return {plan, ids, zone, zero};
 }
 
-export async function offline(ctx: Context, name: string, o: OfflineOptions = {}): Promise<OfflineResult> {
-  if (ctx.dryRun) {
-    const {plan, ids, zero} = planOffline(ctx, name, o);
-    return result(ctx, name, plan, ids, zero, true);
-  }
-  const held = await acquire(ctx, `offline ${name}`);
-  try {
-    const superseded = await settle(ctx, name);
-    // An interrupted online of this device may have had blocks in use: zero on the way back.
-    return await doOffline(ctx, name, {...o, zero: o.zero ?? (superseded?.op === 'online' ? true : undefined)});
-  } finally {
-    held.release();
-  }
+/** A dry run: the plan and what it would report, nothing written. */
+export function dryOffline(ctx: Context, name: string, o: OfflineOptions = {}): OfflineResult {
+  const {plan, ids, zero} = planOffline(ctx, name, o);
+  return result(ctx, name, plan, ids, zero, true);
 }
 
 function result(ctx: Context, name: string, plan: Plan, ids: number[], zero: boolean, dryRun: boolean): OfflineResult {
@@ -120,7 +114,7 @@ function result(ctx: Context, name: string, plan: Plan, ids: number[], zero: boo
     device: name,
     dryRun,
     plan,
-    blocks: ids.map((id) => ({name: `memory${id}`, state: blockStateOf(ctx.sysfs, id) ?? 'removed'})),
+    blocks: ids.map((id) => ({name: `memory${id}`, state: readBlockState(ctx.sysfs, id) ?? 'removed'})),
     driver: daxDriver(ctx.sysfs, name),
     zeroed: zero && !dryRun ? (plan.expect.zeroed as bigint) : 0n,
     warnings: plan.warnings,
@@ -136,16 +130,14 @@ export async function doOffline(ctx: Context, name: string, o: OfflineOptions): 
     return result(ctx, name, plan, ids, false, false);
   }
   const intent: JournalEntry = {version: 1, op: 'offline', device: name, pid: process.pid, startedAt: new Date().toISOString(), args: {zone, zero}, step: 0, total: plan.steps.length};
-  let log: StepLog[] = [];
   try {
-    log = await runPlan(ctx, plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
+    await runPlan(ctx, plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
   } catch (e) {
     await rollback(ctx, name, zone, e);
     throw e;
   }
-  void log;
   const driver = daxDriver(ctx.sysfs, name);
-  const still = ids.filter((id) => blockStateOf(ctx.sysfs, id) !== undefined).map((id) => `memory${id}`);
+  const still = ids.filter((id) => readBlockState(ctx.sysfs, id) !== undefined).map((id) => `memory${id}`);
   if (driver !== 'device_dax' || still.length) {
     throw new KernelError(`${name} is not back in devdax: driver ${driver ?? 'none'}${still.length ? `, ${still.join(' ')} still present` : ''}`, {
       device: name,
@@ -165,11 +157,10 @@ async function rollback(ctx: Context, name: string, zone: ZoneRequest, cause: un
   const dev = readDax(ctx.sysfs, name);
   if (dev.driver !== 'kmem') return;
   ctx.log.warn(`${name}: offline failed (${(cause as Error).message}); onlining its blocks again`);
-  const bs = blockSize(ctx.sysfs);
+  const bs = readBlockSize(ctx.sysfs);
   try {
     for (const id of kmemBlockIds(dev.ranges, bs)) {
-      const b = readBlock(ctx.sysfs, id);
-      if (b.present && b.state === 'offline') ctx.sysfs.writeAttr(b.path, b.name, 'state', onlineValue(zone));
+      if (readBlockState(ctx.sysfs, id) === 'offline') ctx.sysfs.writeAttr(memblockDir(id), `memory${id}`, 'state', onlineValue(zone));
     }
     new Journal(ctx.stateDir).clear();
   } catch (e2) {

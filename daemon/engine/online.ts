@@ -2,36 +2,25 @@
 // inward to the memory block size), online every block in the requested zone on the device's
 // target node, verify, and hard-offline residual poison when the policy says isolate.
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {beforeAnyChange, DaxramError, KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
+import {clip, normalize, type Range} from '../util/ranges';
+import {DAX_DRIVERS, daxDriver, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
+import {readAutoOnline, readBlockSize} from '../model/hotplug';
+import {memblockDir, readBlockState, readMemBlock} from '../model/memblock';
+import {readMeminfo} from '../model/node';
+import {deviceUuids} from '../model/identity';
+import type {DaxDevice} from '../model/types';
 import type {Context} from './context';
-import {
-  DAX_DRIVERS,
-  MEMORY,
-  type BlockState,
-  type DaxState,
-  type ZoneRequest,
-  autoOnlineBlocks,
-  blockSize,
-  blockStateOf,
-  daxDriver,
-  kmemRanges,
-  meminfo,
-  namespaceUuids,
-  onlineValue,
-  readBlock,
-  readDax,
-  zoneMatches,
-} from './device';
+import {onlineValue, zoneMatches, zoneWord, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
-import {badblocksPoison, dimmSecurity, unknownMce} from '../policy/sources';
+import {badblocksPoison, dimmSecurity, providerOf, unknownMce} from '../policy/sources';
 import {Journal, type JournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
-import {acquire} from './lock';
-import {settle} from './recover';
+import {pagesOf} from './hwpoison';
+import {freshlyIsolated, isolateSteps, verifyIsolation} from './isolate';
+import {onliningUdevRules} from './udev-rules';
 import {doOffline} from './offline';
 
 export interface OnlineOptions {
@@ -71,79 +60,34 @@ export interface OnlineResult {
 }
 
 export interface OnlineContextFacts {
-  dev: DaxState;
+  dev: DaxDevice;
   bs: bigint;
   ids: number[];
   gates: GateResult[];
-  pages: bigint[];
+  /** Poisoned parts of the blocks kmem adds, isolated after online (online-and-isolate). */
+  isolate: Range[];
   /** Onlining udev rules, when the plan needed to know them. */
   udevRules?: string[];
 }
 
-// udev's rules directories, highest priority first. A file name in an earlier directory hides
-// the same name in later ones, and a rule linked to /dev/null (or left empty) is masked: that is
-// how an operator disables a distro rule, so a masked rule must not count.
-const UDEV_RULES_DIRS = ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/local/lib/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'];
-// Either one-line form (SUSE: SUBSYSTEM=="memory", ..., ATTR{state}="online") or the GOTO form
-// (RHEL 40-redhat.rules: SUBSYSTEM!="memory", GOTO=...; then ATTR{state}="$env{.state}").
-const MEMORY_MATCH = /SUBSYSTEM\s*[!=]=\s*"memory"/;
-const STATE_ASSIGN = /ATTR\{state\}\s*=\s*"(online|\$env\{|%E\{)/;
-
-/**
- * Distro udev rules that online hot-added memory by themselves (they race our writes), after
- * udev's own precedence and masking. Reads every rules file, so it is only called where the
- * answer decides or explains something: --no-online, a dry run, or blocks someone else onlined.
- */
-export function onliningUdevRules(ctx: Context): string[] {
-  const winner = new Map<string, string>();
-  const seenDirs = new Set<string>();
-  for (const dir of UDEV_RULES_DIRS) {
-    let real: string;
-    let names: string[];
-    try {
-      real = fs.realpathSync(ctx.sysfs.p(dir));
-      names = fs.readdirSync(real);
-    } catch {
-      continue;
-    }
-    if (seenDirs.has(real)) continue; // merged /usr: /lib/udev is /usr/lib/udev
-    seenDirs.add(real);
-    for (const n of names) if (n.endsWith('.rules') && !winner.has(n)) winner.set(n, path.posix.join(dir, n));
-  }
-  const hits: string[] = [];
-  for (const file of [...winner.values()].sort()) {
-    let text: string;
-    try {
-      text = fs.readFileSync(ctx.sysfs.p(file), 'utf8'); // /dev/null reads as empty: masked
-    } catch {
-      continue;
-    }
-    if (!text.includes('"memory"')) continue;
-    const live = text.split('\n').filter((l) => !/^\s*#/.test(l));
-    if (live.some((l) => MEMORY_MATCH.test(l)) && live.some((l) => STATE_ASSIGN.test(l))) hits.push(file);
-  }
-  return hits;
-}
-
-function deviceFacts(ctx: Context, name: string): {dev: DaxState; bs: bigint; ids: number[]} {
+function deviceFacts(ctx: Context, name: string): {dev: DaxDevice; bs: bigint; ids: number[]} {
   const dev = readDax(ctx.sysfs, name);
   if (dev.targetNode < 0) {
     throw new KernelError(
-      `${name} has target_node ${dev.targetNode}; firmware did not describe a proximity domain for ${dev.region ?? 'its range'}, and kmem rejects such a device (EINVAL)`,
+      `${name} has target_node ${dev.targetNode}; firmware did not describe a proximity domain for ${dev.origin.region ?? 'its range'}, and kmem rejects such a device (EINVAL)`,
       {device: name, code: 'EINVAL', fix: 'the platform firmware (ACPI NFIT/SRAT, or the VM configuration: -device nvdimm,node=N) must assign the range to a NUMA node'},
     );
   }
   if (dev.driver && dev.driver !== 'device_dax' && dev.driver !== 'kmem') {
     throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'unbind it first; daxram only moves devices between device_dax and kmem'});
   }
-  const bs = blockSize(ctx.sysfs);
-  const kr = kmemRanges(dev.ranges, bs);
-  const ids: number[] = [];
-  for (const k of kr) for (let i = 0; i < k.blocks; i++) ids.push(k.firstBlock + i);
+  const bs = readBlockSize(ctx.sysfs);
+  if (bs === 0n) throw new KernelError('this kernel has no memory hotplug (no /sys/devices/system/memory/block_size_bytes)', {device: name, fix: 'kmem needs CONFIG_MEMORY_HOTPLUG'});
+  const ids = kmemBlockIds(dev.ranges, bs);
   if (ids.length === 0) {
     throw new UsageError(
       `${name} (${humanSize(dev.size)}) holds no whole ${humanSize(bs)} memory block after kmem aligns its range(s) inward to the block size`,
-      {device: name, code: 'EINVAL', fix: `use a device of at least ${humanSize(bs * 2n)}, or lay the namespace out on block boundaries (daxram provision ${dev.region ?? 'REGION'})`},
+      {device: name, code: 'EINVAL', fix: `use a device of at least ${humanSize(bs * 2n)}, or lay the namespace out on block boundaries (daxram provision ${dev.origin.region ?? 'REGION'})`},
     );
   }
   return {dev, bs, ids};
@@ -154,21 +98,20 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   const {dev, bs, ids} = deviceFacts(ctx, name);
   const kr = kmemRanges(dev.ranges, bs);
   const bytes = BigInt(ids.length) * bs;
-  const plan = newPlan('online', name, `online ${name} → System RAM on node ${dev.targetNode}, zone ${zone === 'auto' ? 'chosen by the kernel' : zone === 'movable' ? 'Movable' : 'Normal'}: ${ids.length} block(s), ${humanSize(bytes)} of ${humanSize(dev.size)}`);
+  const plan = newPlan('online', name, `online ${name} → System RAM on node ${dev.targetNode}, zone ${zoneWord(zone)}: ${ids.length} block(s), ${humanSize(bytes)} of ${humanSize(dev.size)}`);
 
   // Gates.
   const source = ctx.poison ?? badblocksPoison(ctx.sysfs);
   if (ctx.dryRun && source.describe) plan.scrub = source.describe(dev);
   const poison = await source(dev);
   const mce = await (ctx.mce ?? unknownMce)();
-  const provider = dev.busPath ? ctx.sysfs.readOptional(`${dev.busPath}/provider`, dev.bus) : undefined;
-  const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider, uuids: namespaceUuids(ctx.sysfs, dev)});
+  const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider: providerOf(ctx.sysfs, dev), uuids: deviceUuids(dev)});
   plan.gates = gates;
-  const added = new Set(ids);
-  const inRam = (p: bigint) => added.has(Number(p / bs));
-  const allPages = gates.find((g) => g.verdict === 'isolate')?.pages ?? [];
-  const pages = allPages.filter(inRam);
-  if (allPages.length > pages.length) plan.notes.push(`${allPages.length - pages.length} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
+  const blocksAdded = normalize(ids.map((id) => ({start: BigInt(id) * bs, size: bs})));
+  const poisoned = gates.find((g) => g.verdict === 'isolate') ? poison.remaining : [];
+  const isolate = normalize(blocksAdded.flatMap((b) => clip(poisoned, b)));
+  const outside = pagesOf(poisoned).length - pagesOf(isolate).length;
+  if (outside > 0) plan.notes.push(`${outside} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
 
   for (const k of kr) {
     plan.notes.push(
@@ -177,7 +120,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
     );
   }
 
-  const auto = autoOnlineBlocks(ctx.sysfs);
+  const auto = readAutoOnline(ctx.sysfs);
   const wantOnline = o.online !== false;
   // A normal online sees a racing rule in its result (blocks onlined by someone else); only
   // --no-online depends on the rules up front, and a dry run explains them.
@@ -226,26 +169,18 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
     const value = onlineValue(zone);
     ids.forEach((id, i) => {
       plan.steps.push(
-        sysfsStep(`${MEMORY}/memory${id}`, `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zone === 'movable' ? 'Movable' : 'Normal'} zone`}`, {
+        sysfsStep(memblockDir(id), `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zoneWord(zone)} zone`}`, {
           unless: `memory${id} is already online`,
-          skip: () => (blockStateOf(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
+          skip: () => (readBlockState(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
           mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
         }),
       );
     });
-    for (const p of pages) {
-      plan.steps.push(
-        sysfsStep(MEMORY, 'memory', 'hard_offline_page', `0x${p.toString(16)}`, name, `isolate the poisoned page at 0x${p.toString(16)} (memory_failure: never allocated again)`, {
-          unless: 'the page is already hwpoisoned (/proc/kpageflags)',
-          skip: () => (isHwpoisoned(ctx, p) ? 'page already hwpoisoned' : undefined),
-          tolerate: ['EHWPOISON'],
-        }),
-      );
-    }
+    plan.steps.push(...isolateSteps(name, isolate));
   }
-  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zone === 'movable' ? 'Movable' : 'Normal'}`}` : 'blocks present'} on node ${dev.targetNode}${pages.length ? `; ${pages.length} page(s) hwpoisoned` : ''}`});
+  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}` : 'blocks present'} on node ${dev.targetNode}${isolate.length ? `; ${pagesOf(isolate).length} page(s) hwpoisoned` : ''}`});
   plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline};
-  return {plan, dev, bs, ids, gates, pages, udevRules: rules};
+  return {plan, dev, bs, ids, gates, isolate, udevRules: rules};
 }
 
 /**
@@ -254,42 +189,13 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
  */
 export function refuseIfReserved(ctx: Context, name: string): void {
   const dev = readDax(ctx.sysfs, name);
-  const provider = dev.busPath ? ctx.sysfs.readOptional(`${dev.busPath}/provider`, dev.bus) : undefined;
-  enforceGates(name, [reservedGate({dev, policy: ctx.policy, provider, uuids: namespaceUuids(ctx.sysfs, dev)})]);
+  enforceGates(name, [reservedGate({dev, policy: ctx.policy, provider: providerOf(ctx.sysfs, dev), uuids: deviceUuids(dev)})]);
 }
 
-/** KPF_HWPOISON (bit 19) of a page, when /proc/kpageflags is readable; false otherwise. */
-export function isHwpoisoned(ctx: Context, phys: bigint): boolean {
-  const buf = kpageflags(ctx, phys);
-  return buf !== undefined && (buf & (1n << 19n)) !== 0n;
-}
-
-function kpageflags(ctx: Context, phys: bigint): bigint | undefined {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(ctx.sysfs.p('/proc/kpageflags'), 'r');
-    const b = Buffer.alloc(8);
-    const n = fs.readSync(fd, b, 0, 8, Number((phys / 4096n) * 8n));
-    return n === 8 ? b.readBigUInt64LE(0) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-export async function online(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
-  if (ctx.dryRun) {
-    const f = await planOnline(ctx, name, o);
-    return report(ctx, f, o, [], true);
-  }
-  const held = await acquire(ctx, `online ${name}`);
-  try {
-    await settle(ctx, name);
-    return await doOnline(ctx, name, o, {enforce: true});
-  } finally {
-    held.release();
-  }
+/** A dry run: the plan and what it would report, nothing written. */
+export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
+  const f = await planOnline(ctx, name, o);
+  return report(ctx, f, o, [], true);
 }
 
 /** The transition itself, under the lock. Also the forward path of recover(). */
@@ -308,21 +214,17 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
     device: name,
     pid: process.pid,
     startedAt: new Date().toISOString(),
-    args: {zone: o.zone ?? 'movable', online: o.online !== false, isolate: f.pages.map((p) => '0x' + p.toString(16))},
+    args: {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`)},
     step: 0,
     total: f.plan.steps.length,
   };
-  const hcBefore = meminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
+  const hcBefore = readMeminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
   let log: StepLog[];
   let result: OnlineResult;
   try {
     log = await runPlan(ctx, f.plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
     result = report(ctx, f, o, log, false);
-    const fresh = log.filter((l) => {
-      const s = f.plan.steps[l.step];
-      return s.kind === 'sysfs' && s.attr === 'hard_offline_page' && l.done === 'written';
-    }).length;
-    verify(ctx, f, o, result, hcBefore, fresh);
+    verify(ctx, f, o, result, hcBefore, freshlyIsolated(f.plan, log));
   } catch (e) {
     await rollback(ctx, name, e, o);
     throw e;
@@ -350,13 +252,14 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
     if (s.kind === 'sysfs' && s.attr === 'state' && l.done === 'written') written.add(s.object);
   });
   const blocks: BlockReport[] = f.ids.map((id) => {
-    const b: BlockState = readBlock(ctx.sysfs, id);
+    const b = readMemBlock(ctx.sysfs, id, f.bs);
+    if (!b) return {name: `memory${id}`, state: 'absent', by: 'none'};
     const by = b.state === 'online' ? (written.has(b.name) ? 'daxram' : 'kernel') : 'none';
-    return {name: b.name, state: b.present ? b.state : 'absent', zone: b.state === 'online' ? b.zones.join(' ') : undefined, node: b.node, by};
+    return {name: b.name, state: b.state, zone: b.state === 'online' ? b.validZones.join(' ') : undefined, node: b.node, by};
   });
   const landed = blocks.filter((b) => b.by === 'kernel').map((b) => ({block: b.name, zone: b.zone ?? '?'}));
   const warnings = [...f.plan.warnings];
-  const auto = autoOnlineBlocks(ctx.sysfs);
+  const auto = readAutoOnline(ctx.sysfs);
   let udevRules = f.udevRules;
   if (landed.length && !dryRun) {
     udevRules ??= onliningUdevRules(ctx);
@@ -375,7 +278,7 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
     bytes: BigInt(f.ids.length) * f.bs,
     size: f.dev.size,
     autoOnline: {policy: auto, udevRules, landed},
-    isolated: f.pages.map((p) => '0x' + p.toString(16)),
+    isolated: pagesOf(f.isolate).map((p) => '0x' + p.toString(16)),
     warnings,
   };
 }
@@ -388,25 +291,18 @@ function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: Online
     throw new KernelError(`${name} is not bound to kmem after bind (driver: ${drv ?? 'none'})`, {device: name, code: 'ENXIO', fix: 'see dmesg for the kmem probe error'});
   }
   for (const id of f.ids) {
-    const b = readBlock(ctx.sysfs, id);
-    if (!b.present) throw new KernelError(`memory${id} did not appear after kmem bound ${name}`, {device: name, path: b.path, code: 'ENXIO', fix: 'see dmesg: add_memory may have failed (resource conflict)'});
+    const b = readMemBlock(ctx.sysfs, id, f.bs);
+    const where = memblockDir(id);
+    if (!b) throw new KernelError(`memory${id} did not appear after kmem bound ${name}`, {device: name, path: where, code: 'ENXIO', fix: 'see dmesg: add_memory may have failed (resource conflict)'});
     if (b.node !== f.dev.targetNode) {
-      throw new KernelError(`memory${id} is on node ${b.node}, expected target_node ${f.dev.targetNode}`, {device: name, path: b.path, fix: 'check the platform NUMA description (SRAT) against the region target_node'});
+      throw new KernelError(`memory${id} is on node ${b.node}, expected target_node ${f.dev.targetNode}`, {device: name, path: where, fix: 'check the platform NUMA description (SRAT) against the region target_node'});
     }
     if (o.online === false) continue;
-    if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: b.path, fix: 'see dmesg'});
+    if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: where, fix: 'see dmesg'});
     const rb = r.blocks.find((x) => x.name === b.name);
-    if (!zoneMatches(zone, b.zones) && rb?.by === 'daxram') {
-      throw new KernelError(`memory${id} went online in ${b.zones.join(' ')}, not the requested ${zone} zone`, {device: name, path: b.path, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
+    if (!zoneMatches(zone, b.validZones) && rb?.by === 'daxram') {
+      throw new KernelError(`memory${id} went online in ${b.validZones.join(' ')}, not the requested ${zone} zone`, {device: name, path: where, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
     }
   }
-  if (f.pages.length) {
-    const after = meminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
-    r.hardwareCorrupted = {before: hcBefore, after};
-    // Per page when /proc/kpageflags is readable (root), and in any case the meminfo counter.
-    const unverified = f.pages.filter((p) => kpageflags(ctx, p) !== undefined && !isHwpoisoned(ctx, p));
-    if (unverified.length || after < hcBefore + BigInt(freshlyPoisoned) * 4096n) {
-      throw new KernelError(`hard-offline of ${f.pages.length} poisoned page(s) not confirmed: HardwareCorrupted ${hcBefore} → ${after} bytes`, {device: name, fix: 'see dmesg for memory_failure messages'});
-    }
-  }
+  if (f.isolate.length) r.hardwareCorrupted = verifyIsolation(ctx, name, f.isolate, hcBefore, freshlyPoisoned);
 }

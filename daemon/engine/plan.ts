@@ -3,6 +3,7 @@
 
 import type {GateResult} from '../policy/gates';
 import {humanSize} from '../util/size';
+import type {Range} from '../util/ranges';
 
 export interface SysfsStep {
   kind: 'sysfs';
@@ -19,7 +20,7 @@ export interface SysfsStep {
   why: string;
   /** Condition under which the step is skipped at run time (read before write). */
   unless?: string;
-  /** Marks a point a crash test may stop at (DAXRAM_TEST_KILL_AFTER). */
+  /** A point a crash test may stop at (Context.afterStep). */
   mark?: KillPoint;
   /** Run-time re-read of the state: a reason to skip, or undefined to write. Not serialized. */
   skip?: () => string | undefined;
@@ -70,6 +71,16 @@ export interface NativeStep {
   mark?: KillPoint;
 }
 
+/** hard_offline_page for every page of a poisoned range (engine/hwpoison.ts): one step however large. */
+export interface IsolateStep {
+  kind: 'isolate';
+  device: string;
+  range: Range;
+  pages: number;
+  why: string;
+  mark?: KillPoint;
+}
+
 export interface VerifyStep {
   kind: 'verify';
   device: string;
@@ -77,11 +88,11 @@ export interface VerifyStep {
   mark?: KillPoint;
 }
 
-export type Step = SysfsStep | ModprobeStep | NativeStep | VerifyStep | EngineStep;
+export type Step = SysfsStep | ModprobeStep | NativeStep | VerifyStep | EngineStep | IsolateStep;
 export type KillPoint = 'unbind' | 'bind' | 'half' | 'offline' | 'zero' | 'destroy' | 'create';
 
 export interface Plan {
-  op: 'online' | 'offline' | 'reassign' | 'provision';
+  op: 'online' | 'offline' | 'reassign' | 'provision' | 'isolate';
   device: string;
   summary: string;
   gates: GateResult[];
@@ -121,6 +132,8 @@ export function describeStep(s: Step): string {
       return `zeroDax ${s.path}: mmap(MAP_SHARED) offset ${s.offset} length ${s.length} (${humanSize(s.length)}) in ${humanSize(s.align)}-aligned chunks, non-temporal stores + sfence\n       # ${s.why}`;
     case 'verify':
       return `verify ${s.what}`;
+    case 'isolate':
+      return `for each of ${s.pages} page(s) in 0x${s.range.start.toString(16)}-0x${(s.range.start + s.range.size - 1n).toString(16)}: write "0xPAGE" > /sys/devices/system/memory/hard_offline_page  (skipped if already hwpoisoned)\n       # ${s.why}`;
     case 'engine':
       return `daxram ${s.call} ${s.device}  (its own plan: see daxram ${s.call} ${s.device.startsWith('<') ? 'DEV' : s.device} --dry-run)\n       # ${s.why}`;
   }

@@ -2,22 +2,22 @@
 // every step is written as "make it so" (read before write), so finishing a transition is
 // re-planning it from the kernel's current state with the journaled arguments. Online goes
 // forward (and back to devdax if forward fails); offline always goes forward, since past the
-// kmem unbind the only safe place is devdax.
+// kmem unbind the only safe place is devdax; an isolation is simply run again.
 
+import {listDax, readDax} from '../model/dax';
 import type {Context} from './context';
 import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
-import {doLayout} from './provision';
-import {acquire} from './lock';
+import {doLayout} from './region-layout';
 import {doOnline} from './online';
 import {doOffline} from './offline';
-import {DAX_DEVICES, readDax} from './device';
-import type {ZoneRequest} from './device';
+import {doIsolate, parseRangeArg} from './isolate';
+import type {ZoneRequest} from './zone';
 
 export interface RecoverResult {
   dryRun: boolean;
   /** The unfinished transition found, if any. */
   found?: JournalEntry;
-  action: 'none' | 'completed-online' | 'completed-offline' | 'completed-layout';
+  action: 'none' | 'completed-online' | 'completed-offline' | 'completed-isolate' | 'completed-layout';
   /** An unfinished region layout (reassign/provision) that was finished after the device. */
   layout?: JournalEntry;
   /** Devices with no driver at all (not ours to guess about, but worth knowing). */
@@ -26,71 +26,73 @@ export interface RecoverResult {
 }
 
 /** Finish an unfinished transition. Callers hold the lock. */
-export async function converge(ctx: Context, intent: JournalEntry): Promise<RecoverResult['action']> {
-  if (intent.op === 'reassign' || intent.op === 'provision') {
-    ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, at or after step ${intent.step + 1}/${intent.total})`);
-    const a = intent.args;
-    await doLayout(ctx, 'reassign', intent.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined});
-    return 'completed-layout';
+export async function converge(ctx: Context, entry: JournalEntry): Promise<RecoverResult['action']> {
+  const where = `pid ${entry.pid}, at or after step ${entry.step + 1}/${entry.total}${entry.at ? `: ${entry.at}` : ''}`;
+  ctx.log.warn(`${entry.device}: finishing an interrupted ${entry.op} (${where})`);
+  const a = entry.args;
+  switch (entry.op) {
+    case 'reassign':
+    case 'provision':
+      await doLayout(ctx, 'reassign', entry.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined});
+      return 'completed-layout';
+    case 'online':
+      await doOnline(ctx, entry.device, {zone: (a.zone as ZoneRequest) ?? 'movable', online: a.online !== false}, {enforce: false});
+      return 'completed-online';
+    case 'isolate':
+      await doIsolate(ctx, entry.device, (a.ranges ?? []).map(parseRangeArg));
+      return 'completed-isolate';
+    case 'offline':
+      await doOffline(ctx, entry.device, {zero: a.zero !== false});
+      return 'completed-offline';
   }
-  ctx.log.warn(`${intent.device}: finishing an interrupted ${intent.op} (pid ${intent.pid}, at or after step ${intent.step + 1}/${intent.total}${intent.at ? `: ${intent.at}` : ''})`);
-  if (intent.op === 'online') {
-    await doOnline(ctx, intent.device, {zone: (intent.args.zone as ZoneRequest) ?? 'movable', online: intent.args.online !== false}, {enforce: false});
-    return 'completed-online';
-  }
-  await doOffline(ctx, intent.device, {zero: intent.args.zero !== false});
-  return 'completed-offline';
 }
 
 /**
  * Before a mutating command on `device`: an unfinished transition of another device is finished
  * first; one of the same device is superseded by the new command (its plan, built from the
- * current state, converges the device anyway). Returns the superseded intent.
+ * current state, converges the device anyway). Returns the superseded entry.
  */
 export async function settle(ctx: Context, device: string): Promise<JournalEntry | undefined> {
-  const j = new Journal(ctx.stateDir);
-  const intent = j.read();
+  const entry = new Journal(ctx.stateDir).read();
   const layout = new Journal(ctx.stateDir, LAYOUT_JOURNAL).read();
-  if (!intent) {
+  if (!entry) {
     if (layout) await converge(ctx, layout);
     return undefined;
   }
-  if (intent.device === device) {
-    ctx.log.warn(`${device}: an interrupted ${intent.op} (pid ${intent.pid}) is superseded by this command`);
-    return intent;
+  // An interrupted isolation is never superseded: the pages must be taken whatever comes next.
+  if (entry.device === device && entry.op !== 'isolate') {
+    ctx.log.warn(`${device}: an interrupted ${entry.op} (pid ${entry.pid}) is superseded by this command`);
+    return entry;
   }
-  await converge(ctx, intent);
+  await converge(ctx, entry);
   if (layout) await converge(ctx, layout);
   return undefined;
 }
 
-export async function recover(ctx: Context): Promise<RecoverResult> {
-  const j = new Journal(ctx.stateDir);
-  const unbound = () =>
-    ctx.sysfs
-      .list(DAX_DEVICES, /^dax[0-9]+\.[0-9]+$/)
-      .filter((d) => {
-        try {
-          return readDax(ctx.sysfs, d).driver === undefined && readDax(ctx.sysfs, d).size > 0n;
-        } catch {
-          return false;
-        }
-      });
-  const lj = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
-  if (ctx.dryRun) {
-    const found = j.read() ?? lj.read();
-    return {dryRun: true, found, action: 'none', unbound: unbound(), detail: found ? `would finish the interrupted ${found.op} of ${found.device}` : 'nothing to recover'};
-  }
-  const held = await acquire(ctx, 'recover');
-  try {
-    const found = j.read();
-    const layout = lj.read();
-    if (!found && !layout) return {dryRun: false, action: 'none', unbound: unbound(), detail: 'nothing to recover'};
-    let action: RecoverResult['action'] = 'none';
-    if (found) action = await converge(ctx, found);
-    if (layout) action = await converge(ctx, layout);
-    return {dryRun: false, found: found ?? layout, layout, action, unbound: unbound()};
-  } finally {
-    held.release();
-  }
+/** Devices with no driver (daxctl disable-device, or a transition stopped between drivers). */
+export function unboundDevices(ctx: Context): string[] {
+  return listDax(ctx.sysfs).filter((d) => {
+    try {
+      const dev = readDax(ctx.sysfs, d, {blockSize: 0n});
+      return dev.driver === undefined && dev.size > 0n;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Finish whatever the journals hold. Callers hold the lock (see transition.ts). */
+export async function doRecover(ctx: Context): Promise<RecoverResult> {
+  const found = new Journal(ctx.stateDir).read();
+  const layout = new Journal(ctx.stateDir, LAYOUT_JOURNAL).read();
+  if (!found && !layout) return {dryRun: false, action: 'none', unbound: unboundDevices(ctx), detail: 'nothing to recover'};
+  let action: RecoverResult['action'] = 'none';
+  if (found) action = await converge(ctx, found);
+  if (layout) action = await converge(ctx, layout);
+  return {dryRun: false, found: found ?? layout, layout, action, unbound: unboundDevices(ctx)};
+}
+
+export function dryRecover(ctx: Context): RecoverResult {
+  const found = new Journal(ctx.stateDir).read() ?? new Journal(ctx.stateDir, LAYOUT_JOURNAL).read();
+  return {dryRun: true, found, action: 'none', unbound: unboundDevices(ctx), detail: found ? `would finish the interrupted ${found.op} of ${found.device}` : 'nothing to recover'};
 }

@@ -6,6 +6,7 @@ import type {Bus} from './types';
 import {idOf, need} from './attr';
 
 export const ND_DEVICES = '/sys/bus/nd/devices';
+export const ND_DRIVERS = '/sys/bus/nd/drivers';
 
 /** nfit/scrub prints the count of completed kernel scrubs, with "+" while one is running. */
 export function parseScrub(raw: string, path: string, device?: string): {count: number; running: boolean} {

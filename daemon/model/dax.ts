@@ -1,14 +1,34 @@
 // daxX.Y on the dax bus: a device-dax instance, the unit kmem turns into System RAM. Its driver
-// says how it is used now; its physical ranges decide which memory blocks kmem would add.
+// says how it is used now; its physical ranges decide which memory blocks kmem would add; its
+// place in /sys/devices says where it comes from (an NVDIMM namespace, a soft-reserved range,
+// a CXL region). One reader serves the full scan and every single-device question.
 
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
 import {parseBigAttr} from '../sysfs';
-import {SysfsError} from '../errors';
-import type {DaxDevice, DaxMode, Range} from './types';
+import {NotFoundError, SysfsError, UsageError} from '../errors';
+import type {DaxDevice, DaxMode, DaxOrigin, Range} from './types';
+
+export type {DaxOrigin};
 import {idOf, needBig, optBig, optInt} from './attr';
+import {readBlockSize} from './hotplug';
 
 export const DAX_DEVICES = '/sys/bus/dax/devices';
+export const DAX_DRIVERS = '/sys/bus/dax/drivers';
+
+const DAX_NAME_RE = /^dax[0-9]+\.[0-9]+$/;
+const NAMESPACE_RE = /^namespace[0-9]+\.[0-9]+$/;
+
+export function isDaxName(s: string): boolean {
+  return DAX_NAME_RE.test(s);
+}
+
+/** A usage error (exit 2) for anything that is not a kernel dax device name. */
+export function checkDaxName(name: string): void {
+  if (!DAX_NAME_RE.test(name)) {
+    throw new UsageError(`"${name}" is not a dax device name`, {device: name, fix: 'name a device like dax0.0 (see daxram list)'});
+  }
+}
 
 export function modeOfDriver(driver: string | undefined): DaxMode {
   if (driver === undefined) return 'disabled';
@@ -60,7 +80,18 @@ export function kmemCapacity(ranges: Range[], blockSize: bigint): {bytes: bigint
   return {bytes, blocks, firstBlocks: spans};
 }
 
-/** mappingN/{start,end,page_offset}: end is inclusive. Sorted by page_offset (device order). */
+/** Memory block ids kmem adds for these ranges, ascending within each range. */
+export function kmemBlockIds(ranges: Range[], bs: bigint): number[] {
+  const ids: number[] = [];
+  for (const k of kmemRanges(ranges, bs)) for (let i = 0; i < k.blocks; i++) ids.push(k.firstBlock + i);
+  return ids;
+}
+
+/**
+ * mappingN/{start,end,page_offset}: end is inclusive. In device order (page_offset), so the
+ * first range is the one at the device's offset 0: what mapping0/start and a config's
+ * `resource =` name, whatever the physical order of the ranges.
+ */
 export function readDaxRanges(sysfs: Sysfs, name: string, dir: string): Range[] {
   const ranges: Array<Range & {pgoff: bigint}> = [];
   for (const m of sysfs.list(dir, /^mapping\d+$/)) {
@@ -76,38 +107,63 @@ export function readDaxRanges(sysfs: Sysfs, name: string, dir: string): Range[] 
   return ranges.map(({start, size}) => ({start, size}));
 }
 
-/** Where a dax device sits in /sys/devices: its NVDIMM origin, if any, from the path. */
-export interface DaxOrigin {
-  /** Resolved /sys/devices/… path of the device. */
-  real: string;
-  bus?: string; // ndbus0
-  region?: string; // region0
-  /** The nd_dax seed (daxX.Y on the nd bus) that created this device. */
-  seed?: string;
-  /** Resolved path of the region directory. */
-  regionDir?: string;
-}
-
-/** ndbus0/region0/dax0.0/dax0.0 → bus ndbus0, region region0, seed dax0.0. hmem/CXL → {}. */
+/**
+ * ndbus0/region0/dax0.0/dax0.0 → nvdimm, bus ndbus0, region region0, seed dax0.0;
+ * …/hmem.0/dax0.0 → hmem; …/regionN/dax_regionN/daxN.0 under a CXL root → cxl.
+ */
 export function parseDaxOrigin(real: string): DaxOrigin {
   const parts = real.split('/');
-  const origin: DaxOrigin = {real};
+  const parentDir = parts.slice(0, -1).join('/');
+  const origin: DaxOrigin = {real, kind: 'other', provider: path.posix.basename(parentDir)};
   for (let i = 0; i < parts.length - 1; i++) {
     if (/^ndbus\d+$/.test(parts[i]) && /^region\d+$/.test(parts[i + 1] ?? '')) {
+      origin.kind = 'nvdimm';
+      delete origin.provider;
       origin.bus = parts[i];
+      origin.busDir = parts.slice(0, i + 1).join('/');
       origin.region = parts[i + 1];
       origin.regionDir = parts.slice(0, i + 2).join('/');
       const seed = parts[i + 2];
-      if (seed !== undefined && i + 3 < parts.length && /^dax\d+\.\d+$/.test(seed)) origin.seed = seed;
-      break;
+      if (seed !== undefined && i + 3 < parts.length && /^dax\d+\.\d+$/.test(seed)) {
+        origin.seed = seed;
+        origin.seedDir = parts.slice(0, i + 3).join('/');
+      }
+      return origin;
     }
+  }
+  if (/^hmem\.\d+$/.test(origin.provider ?? '')) {
+    origin.kind = 'hmem';
+    return origin;
+  }
+  // CXL: …/root0/…/decoderX.Y/regionN/dax_regionN/daxN.0
+  const dr = parts.length - 2;
+  if (/^dax_region\d+$/.test(parts[dr] ?? '') && /^region\d+$/.test(parts[dr - 1] ?? '') && parts.some((p) => /^root\d+$/.test(p))) {
+    origin.kind = 'cxl';
+    origin.region = parts[dr - 1];
+    origin.regionDir = parts.slice(0, dr).join('/');
   }
   return origin;
 }
 
-/** Read daxX.Y. Links (namespace, region, bus, memblocks) are left for the scan to fill. */
-export function readDaxDevice(sysfs: Sysfs, name: string, blockSize: bigint, warnings: string[] = []): {dev: DaxDevice; origin: DaxOrigin} {
+export interface ReadDaxOptions {
+  /** Memory block size for kmem capacity (read when absent). */
+  blockSize?: bigint;
+  /** Collects "cannot read the physical ranges (EACCES)" instead of throwing: list works unprivileged. */
+  warnings?: string[];
+}
+
+/**
+ * Read daxX.Y: size, driver, ranges (device order), align, nodes, origin and, for a devdax
+ * namespace, its two uuids. Links to other objects (namespace, region, bus, memblocks) are
+ * the scan's job. Throws NotFoundError when the device does not exist.
+ */
+export function readDax(sysfs: Sysfs, name: string, o: ReadDaxOptions = {}): DaxDevice {
+  checkDaxName(name);
   const dir = `${DAX_DEVICES}/${name}`;
+  if (!sysfs.exists(dir)) {
+    const known = sysfs.list(DAX_DEVICES, DAX_NAME_RE).join(', ') || 'none';
+    throw new NotFoundError('no such dax device', {device: name, path: dir, fix: `dax devices present: ${known} (see daxram list)`});
+  }
   const size = needBig(sysfs, `${dir}/size`, name);
   const driver = sysfs.linkName(`${dir}/driver`);
   let ranges: Range[] = [];
@@ -116,16 +172,18 @@ export function readDaxDevice(sysfs: Sysfs, name: string, blockSize: bigint, war
     if (ranges.length === 0 && size > 0n) {
       // Kernels before mappingN (5.9) have one range: resource + size.
       const resRaw = sysfs.readOptional(`${dir}/resource`, name);
-      if (resRaw !== undefined) ranges = [{start: parseBigAttr(resRaw, `${dir}/resource`, name), size}];
+      if (resRaw !== undefined) ranges = [{start: parseBigAttr(resRaw.startsWith('0x') ? resRaw : `0x${resRaw}`, `${dir}/resource`, name), size}];
     }
   } catch (e) {
     // resource and mappingN/* are mode 0400: physical addresses are root's business. Without
     // them the device is still listed, but its blocks and kmem capacity are unknown.
-    if (!(e instanceof SysfsError) || e.code !== 'EACCES') throw e;
-    warnings.push(`${name}: cannot read its physical ranges (${e.path}: EACCES); run as root for memory blocks and kmem capacity`);
+    if (!o.warnings || !(e instanceof SysfsError) || e.code !== 'EACCES') throw e;
+    o.warnings.push(`${name}: cannot read its physical ranges (${e.path}: EACCES); run as root for memory blocks and kmem capacity`);
     ranges = [];
   }
-  const cap = kmemCapacity(ranges, blockSize);
+  const bs = o.blockSize ?? readBlockSize(sysfs);
+  const cap = kmemCapacity(ranges, bs);
+  const origin = parseDaxOrigin(sysfs.real(dir));
   const dev: DaxDevice = {
     name,
     sysPath: dir,
@@ -137,16 +195,48 @@ export function readDaxDevice(sysfs: Sysfs, name: string, blockSize: bigint, war
     targetNode: optInt(sysfs, `${dir}/target_node`, name, -1),
     numaNode: optInt(sysfs, `${dir}/numa_node`, name, -1),
     mode: modeOfDriver(driver),
+    origin,
+    uuids: readUuids(sysfs, origin, name),
     memblocks: [],
     kmemCapacity: cap.bytes,
     kmemBlocks: cap.blocks,
   };
   if (driver !== undefined) dev.driver = driver;
-  const origin = parseDaxOrigin(sysfs.real(dir));
-  if (!origin.bus) {
-    // Not under an NVDIMM bus: hmem (platform/hmem.N) or CXL (…/dax_regionN). Record the parent
-    // so a list can say where it came from.
-    dev.provider = path.posix.basename(path.posix.dirname(origin.real));
+  if (origin.kind !== 'nvdimm') dev.provider = origin.provider;
+  return dev;
+}
+
+/**
+ * A devdax namespace has two uuids: the dax info block's (the nd seed's uuid, which `ndctl
+ * list` prints as "uuid" and daxctl.conf.d's nvdimm.uuid means) and the namespace label's
+ * (ndctl's raw_uuid). The seed names its namespace: it is the authority, the path only finds
+ * the seed.
+ */
+function readUuids(sysfs: Sysfs, o: DaxOrigin, device: string): DaxDevice['uuids'] {
+  if (!o.seedDir || !o.regionDir) return {};
+  const clean = (u: string | undefined) => {
+    const s = u?.trim().toLowerCase();
+    return s && !/^[0-]*$/.test(s) ? s : undefined;
+  };
+  const ns = sysfs.readOptional(`${o.seedDir}/namespace`, device)?.trim();
+  const ids: DaxDevice['uuids'] = {};
+  const info = clean(sysfs.readOptional(`${o.seedDir}/uuid`, device));
+  if (info) ids.infoBlock = info;
+  if (ns && NAMESPACE_RE.test(ns)) {
+    ids.namespaceName = ns;
+    const u = clean(sysfs.readOptional(`${o.regionDir}/${ns}/uuid`, ns));
+    if (u) ids.namespace = u;
   }
-  return {dev, origin};
+  return ids;
+}
+
+/** Only the driver link of a dax device: re-read between steps without its mappings. */
+export function daxDriver(sysfs: Sysfs, name: string): string | undefined {
+  checkDaxName(name);
+  return sysfs.linkName(`${DAX_DEVICES}/${name}/driver`);
+}
+
+/** Names of every dax device present, naturally sorted. */
+export function listDax(sysfs: Sysfs): string[] {
+  return sysfs.list(DAX_DEVICES, DAX_NAME_RE);
 }

@@ -8,14 +8,19 @@ import {parseWords} from './bus';
 
 const SECURITY = new Set(['disabled', 'unlocked', 'locked', 'frozen', 'overwrite']);
 
+/** nmemN/security; the kernel hides it when the DIMM has no security ops ("unsupported"). */
+export function readSecurity(sysfs: Sysfs, dir: string, name: string): string {
+  const s = sysfs.readOptional(`${dir}/security`, name);
+  if (s === undefined) return 'unsupported';
+  return SECURITY.has(s.trim()) ? s.trim() : 'unknown';
+}
+
 /** Read nmemN under its bus; `dir` is its resolved /sys/devices/… path. */
 export function readDimm(sysfs: Sysfs, name: string, dir: string, bus: Bus): Dimm {
   // devtype is always present on a live nmem; its absence means the device is going away.
   need(sysfs, `${dir}/devtype`, name);
   const flags = parseWords(sysfs.readOptional(`${dir}/nfit/flags`, name));
-  // The kernel hides `security` when the DIMM has no security ops.
-  let security = sysfs.readOptional(`${dir}/security`, name) ?? 'unsupported';
-  if (!SECURITY.has(security) && security !== 'unsupported') security = 'unknown';
+  const security = readSecurity(sysfs, dir, name);
   const handleRaw = sysfs.readOptional(`${dir}/nfit/handle`, name);
   const physRaw = sysfs.readOptional(`${dir}/nfit/phys_id`, name);
   const dimm: Dimm = {name, id: idOf(name), bus, flags, security, dev: `/dev/${name}`, regions: []};

@@ -25,6 +25,18 @@ export function parseBlockSize(raw: string, where: string): bigint {
   return v;
 }
 
+/** block_size_bytes, or 0n without memory hotplug (kmem can add nothing there). */
+export function readBlockSize(sysfs: Sysfs): bigint {
+  const p = `${MEMORY_DIR}/block_size_bytes`;
+  const raw = sysfs.readOptional(p);
+  return raw === undefined ? 0n : parseBlockSize(raw, p);
+}
+
+/** auto_online_blocks: what the kernel does with memory the moment it is hot-added. */
+export function readAutoOnline(sysfs: Sysfs): string {
+  return sysfs.readOptional(`${MEMORY_DIR}/auto_online_blocks`) ?? 'unsupported';
+}
+
 /**
  * Without CONFIG_MEMORY_HOTPLUG there is no memory directory: blockSize is 0n and a warning is
  * recorded, since listing devices is still useful; anything kmem-related reports 0 capacity.

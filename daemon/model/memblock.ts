@@ -113,6 +113,19 @@ function readZones(hostDir: string, dir: string, name: string): string[] {
   return raw === undefined ? [] : parseValidZones(raw);
 }
 
+/** memoryN's directory: the object a state write is validated against. */
+export function memblockDir(id: number): string {
+  return `${MEMORY_DIR}/memory${id}`;
+}
+
+/**
+ * Only the state of memoryN (undefined: the block is not present): what a transition step
+ * re-reads before it writes, tens of thousands of times on a large device.
+ */
+export function readBlockState(sysfs: Sysfs, id: number): string | undefined {
+  return readAttr(sysfs.p(`${MEMORY_DIR}/memory${id}/state`), `${MEMORY_DIR}/memory${id}/state`, `memory${id}`);
+}
+
 /** Ids of every present block (one readdir of the memory directory). */
 export function listMemBlockIds(sysfs: Sysfs): number[] {
   const ids: number[] = [];

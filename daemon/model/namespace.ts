@@ -42,10 +42,17 @@ export function readNamespace(sysfs: Sysfs, name: string, regionDir: string, reg
     region,
     mode: parseNamespaceMode(modeRaw, `${dir}/mode`, name),
     size,
-    enabled: sysfs.linkName(`${dir}/driver`) !== undefined,
+    labelled: false,
+    enabled: false,
     daxDevices: [],
   };
+  const driver = sysfs.linkName(`${dir}/driver`);
+  if (driver !== undefined) ns.driver = driver;
+  ns.enabled = driver !== undefined;
+  const res = optBig(sysfs, `${dir}/resource`, name);
+  if (res !== undefined) ns.resource = res;
   const uuid = sysfs.readOptional(`${dir}/uuid`, name);
+  ns.labelled = uuid !== undefined;
   // Label-less (nd_namespace_io) namespaces have no uuid; a labelled one may print an empty one.
   if (uuid !== undefined && uuid.trim() !== '') ns.uuid = uuid.trim();
   const devtype = sysfs.readOptional(`${dir}/devtype`, name);

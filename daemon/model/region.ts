@@ -24,6 +24,18 @@ export function parseBadblocks(raw: string, regionStart: bigint, path: string, d
   return out;
 }
 
+/**
+ * regionN/badblocks, read now, as absolute ranges. The attribute refuses reads (ENXIO) while
+ * the region is disabled: no list then. A line that does not parse is an error, never skipped:
+ * this list feeds the poison gate.
+ */
+export function readBadblocks(sysfs: Sysfs, dir: string, name: string, resource: bigint): Badblock[] {
+  const p = `${dir}/badblocks`;
+  const raw = sysfs.readOptional(p, name);
+  return raw === undefined ? [] : parseBadblocks(raw, resource, p, name);
+}
+
+
 /** mappingN: "nmemX,offset,length[,position]" (position arrived in later kernels). */
 export function parseRegionMapping(raw: string, path: string, device?: string): RegionMapping {
   const parts = raw.trim().split(',');
@@ -62,6 +74,8 @@ export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): R
     numaNode: optInt(sysfs, `${dir}/numa_node`, name, -1),
     readOnly: roRaw === undefined ? false : parseBool(roRaw, `${dir}/read_only`, name),
     enabled: sysfs.linkName(`${dir}/driver`) !== undefined,
+    dir,
+    labelless: nstype === ND_DEVICE_NAMESPACE_IO,
     badblocks: [],
     dimms: [],
     namespaces: [],
@@ -72,10 +86,11 @@ export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): R
   if (pd !== undefined && pd.trim() !== '') region.persistenceDomain = pd.trim();
   const mae = optBig(sysfs, `${dir}/max_available_extent`, name);
   if (mae !== undefined) region.maxAvailableExtent = nstype === ND_DEVICE_NAMESPACE_IO ? 0n : mae;
-  // badblocks refuses reads (ENXIO) while the region is disabled: readOptional gives undefined.
-  const bbPath = `${dir}/badblocks`;
-  const bb = sysfs.readOptional(bbPath, name);
-  if (bb !== undefined) region.badblocks = parseBadblocks(bb, resource, bbPath, name);
+  const nsSeed = sysfs.readOptional(`${dir}/namespace_seed`, name)?.trim();
+  if (nsSeed) region.namespaceSeed = nsSeed;
+  const daxSeed = sysfs.readOptional(`${dir}/dax_seed`, name)?.trim();
+  if (daxSeed) region.daxSeed = daxSeed;
+  region.badblocks = readBadblocks(sysfs, dir, name, resource);
   for (const m of sysfs.list(dir, /^mapping\d+$/)) {
     const p = `${dir}/${m}`;
     const raw = sysfs.readOptional(p, name);

@@ -14,10 +14,10 @@ import {ND_DEVICES, readBus} from './bus';
 import {readDimm} from './dimm';
 import {readRegion} from './region';
 import {readNamespace} from './namespace';
-import {DAX_DEVICES, readDaxDevice, kmemCapacity, DaxOrigin} from './dax';
+import {DAX_DEVICES, kmemCapacity, listDax, readDax} from './dax';
 import {readHotplug} from './hotplug';
 import {readBlockNodes, readMemBlock} from './memblock';
-import {SysfsError} from '../errors';
+import {NotFoundError, SysfsError, UsageError} from '../errors';
 
 export interface ScanOptions {
   /** Read the memory blocks of each dax device (default true). */
@@ -26,6 +26,18 @@ export interface ScanOptions {
   strict?: boolean;
   /** Only read memory blocks for these dax devices (names); others get memblocks []. */
   devices?: string[];
+}
+
+/** readDax, with a device that vanished between listing and reading reported as half-removed. */
+function readDaxHalfRemoved(sysfs: Sysfs, n: string, blockSize: bigint, warnings: string[]): DaxDevice {
+  try {
+    return readDax(sysfs, n, {blockSize, warnings});
+  } catch (e) {
+    if (e instanceof NotFoundError || (e instanceof SysfsError && !(e instanceof HalfRemoved) && !sysfs.exists(`${DAX_DEVICES}/${n}/size`))) {
+      throw new HalfRemoved(`${DAX_DEVICES}/${n} vanished`, {path: `${DAX_DEVICES}/${n}`, device: n, cause: e});
+    }
+    throw e;
+  }
 }
 
 export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
@@ -130,39 +142,22 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
 
   // dax bus.
   const devices: DaxDevice[] = [];
-  const origins = new Map<DaxDevice, DaxOrigin>();
-  for (const n of sysfs.list(DAX_DEVICES, /^dax\d+\.\d+$/)) {
-    const got = skip(() => {
-      try {
-        return readDaxDevice(sysfs, n, hotplug.blockSize, warnings);
-      } catch (e) {
-        // The link or directory went away between listing and reading.
-        if (e instanceof SysfsError && !(e instanceof HalfRemoved) && !sysfs.exists(`${DAX_DEVICES}/${n}/size`)) {
-          throw new HalfRemoved(`${DAX_DEVICES}/${n} vanished`, {path: `${DAX_DEVICES}/${n}`, device: n, cause: e});
-        }
-        throw e;
-      }
-    });
-    if (!got) continue;
-    devices.push(got.dev);
-    origins.set(got.dev, got.origin);
-  }
-  for (const dev of devices) {
-    const o = origins.get(dev)!;
-    if (!o.bus) continue;
-    dev.bus = busByName.get(o.bus);
+  for (const n of listDax(sysfs)) {
+    const dev = skip(() => readDaxHalfRemoved(sysfs, n, hotplug.blockSize, warnings));
+    if (!dev) continue;
+    devices.push(dev);
+    const o = dev.origin;
+    if (o.kind !== 'nvdimm') continue;
+    dev.bus = o.bus ? busByName.get(o.bus) : undefined;
     dev.region = o.region ? regionByName.get(o.region) : undefined;
-    if (o.seed && dev.region) {
-      // The seed names its namespace; it is the authority, the path only finds the seed.
-      const nsName = sysfs.readOptional(`${o.regionDir}/${o.seed}/namespace`, o.seed)?.trim();
-      const ns = nsName ? nsByName.get(nsName) : undefined;
-      if (ns) {
-        dev.namespace = ns;
-        ns.daxDevices.push(dev);
-      }
+    const ns = dev.uuids.namespaceName ? nsByName.get(dev.uuids.namespaceName) : undefined;
+    if (ns && ns.region === dev.region) {
+      dev.namespace = ns;
+      ns.daxDevices.push(dev);
     }
     if (dev.region) dev.region.daxDevices.push(dev);
   }
+  for (const r of regions) if (r.namespaces.some((ns) => !ns.labelled)) r.labelless = true;
 
   // Memory blocks: only those kmem would add for each device, present ones only.
   const memblocks = new Map<number, MemBlock>();
@@ -201,4 +196,43 @@ export function memblockSummary(dev: DaxDevice): {online: number; total: number;
   const s: {online: number; total: number; movable?: boolean} = {online, total: dev.memblocks.length};
   if (online > 0) s.movable = movable;
   return s;
+}
+
+/**
+ * One NVDIMM region with its bus, namespaces (with their claims) and dax devices, read with the
+ * same readers as the scan but nothing else: what the layout verbs decide on, re-read after
+ * every change they make.
+ */
+export function scanRegion(sysfs: Sysfs, name: string): Region {
+  if (!/^region[0-9]+$/.test(name)) throw new UsageError(`"${name}" is not a region name`, {device: name, fix: 'name a region like region0 (see daxram list -R)'});
+  const link = `${ND_DEVICES}/${name}`;
+  if (!sysfs.exists(link)) throw new NotFoundError('no such region', {device: name, path: link, fix: 'list regions with: daxram list -R'});
+  const dir = sysfs.real(link);
+  const busDir = dir.slice(0, dir.lastIndexOf('/'));
+  const bus = readBus(sysfs, busDir.split('/').pop()!, busDir);
+  const region = readRegion(sysfs, name, dir, bus);
+  bus.regions.push(region);
+  const bs = readHotplug(sysfs, []).blockSize;
+  for (const n of sysfs.list(dir, /^namespace\d+\.\d+$/)) {
+    const ns = readNamespace(sysfs, n, dir, region);
+    if (!ns) {
+      // An unconfigured seed still tells whether the region is labelled.
+      if (sysfs.readOptional(`${dir}/${n}/uuid`, n) === undefined) region.labelless = true;
+      continue;
+    }
+    if (!ns.labelled) region.labelless = true;
+    region.namespaces.push(ns);
+    if (!ns.holder?.startsWith('dax')) continue;
+    for (const d of sysfs.list(`${dir}/${ns.holder}`, /^dax\d+\.\d+$/)) {
+      if (!sysfs.exists(`${DAX_DEVICES}/${d}`)) continue;
+      const dev = readDax(sysfs, d, {blockSize: bs});
+      dev.bus = bus;
+      dev.region = region;
+      dev.namespace = ns;
+      ns.daxDevices.push(dev);
+      region.daxDevices.push(dev);
+    }
+  }
+  region.namespaces.sort((a, b) => ((a.resource ?? 0n) < (b.resource ?? 0n) ? -1 : 1));
+  return region;
 }

@@ -64,6 +64,13 @@ export interface Region {
   mappings?: RegionMapping[];
   /** Driver bound (nd_region) — disabled when absent. */
   enabled: boolean;
+  /** Resolved /sys/devices/… directory. */
+  dir: string;
+  /** The unconfigured namespace and dax claim the kernel offers for creating the next ones. */
+  namespaceSeed?: string;
+  daxSeed?: string;
+  /** Label-less: one fixed raw namespace (nstype io, or namespaces without a uuid attribute). */
+  labelless: boolean;
   /** badblocks ranges, converted to absolute physical addresses. */
   badblocks: Badblock[];
   dimms: Dimm[];
@@ -93,6 +100,12 @@ export interface Badblock {
 export interface Namespace {
   name: string; // namespace0.0
   region: Region;
+  /** Physical start (resource), when the kernel shows it. */
+  resource?: bigint;
+  /** Has a uuid attribute: a labelled namespace (nd_namespace_pmem), not label-less io. */
+  labelled: boolean;
+  /** The driver bound to the namespace itself (a raw namespace exposing /dev/pmemX). */
+  driver?: string;
   /** raw | fsdax | devdax | sector | unknown (nstype/mode: the personality in use) */
   mode: string;
   uuid?: string;
@@ -115,6 +128,23 @@ export interface Namespace {
 /** How a dax device is used: devdax (device_dax), system-ram (kmem) or disabled (no driver). */
 export type DaxMode = 'devdax' | 'system-ram' | 'disabled' | 'unknown';
 
+/** Where a dax device sits in /sys/devices: what created it. */
+export interface DaxOrigin {
+  /** Resolved /sys/devices/… path of the device. */
+  real: string;
+  /** nvdimm: a devdax namespace; hmem: a soft-reserved range; cxl: a CXL RAM region; other: unknown parent. */
+  kind: 'nvdimm' | 'hmem' | 'cxl' | 'other';
+  bus?: string; // ndbus0
+  busDir?: string;
+  region?: string; // region0 (an NVDIMM region, or a CXL region for kind cxl)
+  regionDir?: string;
+  /** The nd_dax seed (daxX.Y on the nd bus) that created this device, and its directory. */
+  seed?: string;
+  seedDir?: string;
+  /** The parent device for devices without an NVDIMM: hmem.0, dax_region0 … */
+  provider?: string;
+}
+
 /** daxX.Y: a device-dax instance. */
 export interface DaxDevice {
   name: string; // dax0.0
@@ -124,14 +154,18 @@ export interface DaxDevice {
   /** dax region id (X in daxX.Y). */
   daxRegion: number;
   size: bigint;
-  /** Physical ranges (mapping0 …) in address order; one range for NVDIMM devices. */
+  /** Physical ranges (mapping0 …) in device order (page_offset); one range for NVDIMM devices. */
   ranges: Range[];
   align: bigint;
   targetNode: number;
   numaNode: number;
   driver?: string; // device_dax | kmem
   mode: DaxMode;
-  /** NVDIMM origin; undefined for hmem / CXL devices. */
+  /** What created it, from its place in /sys/devices (names and directories, no objects). */
+  origin: DaxOrigin;
+  /** A devdax namespace's uuids: the namespace label's and the dax info block's. */
+  uuids: {namespace?: string; infoBlock?: string; namespaceName?: string};
+  /** NVDIMM origin objects, linked by the scan; undefined for hmem / CXL devices. */
   namespace?: Namespace;
   region?: Region;
   bus?: Bus;

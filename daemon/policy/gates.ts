@@ -2,8 +2,8 @@
 // one policy setting, each result is reported in the plan whether it passes or not, and a
 // refusal names the device, the reason and the setting that would change it.
 
-import type {Range} from '../model/types';
-import type {DaxState} from '../engine/device';
+import type {DaxDevice} from '../model/types';
+import {PAGE, pagesOf} from '../util/ranges';
 import type {Policy} from './settings';
 import type {DimmSecurity, MceReport, PoisonReport} from './sources';
 import {PolicyError} from '../errors';
@@ -24,7 +24,7 @@ export interface GateResult {
 }
 
 export interface GateInput {
-  dev: DaxState;
+  dev: Pick<DaxDevice, 'name' | 'origin'>;
   policy: Policy;
   poison: PoisonReport;
   mce: MceReport;
@@ -35,7 +35,6 @@ export interface GateInput {
   uuids?: string[];
 }
 
-export const PAGE = 4096n;
 
 export function evaluateGates(i: GateInput): GateResult[] {
   return [reservedGate(i), poisonGate(i), mceGate(i), securityGate(i)];
@@ -44,7 +43,7 @@ export function evaluateGates(i: GateInput): GateResult[] {
 /** Exported alone for the CLI, which asks it before it records an operator intent. */
 export function reservedGate({dev, policy, provider, uuids}: Pick<GateInput, 'dev' | 'policy' | 'provider' | 'uuids'>): GateResult {
   const setting = `reserved=[${policy.reserved.join(',')}]`;
-  const hit = reservationOf(policy, [dev.name, dev.region, ...(uuids ?? [])]);
+  const hit = reservationOf(policy, [dev.name, dev.origin.region, ...(uuids ?? [])]);
   if (hit) {
     return {gate: 'reserved', setting, verdict: 'refuse', detail: `${dev.name} is reserved (${hit.by}): never onlined`, fix: hit.fix};
   }
@@ -96,14 +95,8 @@ function securityGate({policy, security}: GateInput): GateResult {
   return {gate: 'dimm-security', setting, verdict: 'warn', detail};
 }
 
-/** Every 4 KiB page any poisoned range touches, ascending, without duplicates. */
-export function poisonPages(ranges: Range[]): bigint[] {
-  const set = new Set<bigint>();
-  for (const r of ranges) {
-    for (let p = (r.start / PAGE) * PAGE; p < r.start + r.size; p += PAGE) set.add(p);
-  }
-  return [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
+/** Every 4 KiB page any poisoned range touches (util/ranges pagesOf). */
+export const poisonPages = pagesOf;
 
 /** The reservation naming any of `names` (device, region, uuid), with where it comes from. */
 export function reservationOf(policy: Policy, names: Array<string | undefined>): {entry: string; by: string; fix: string} | undefined {

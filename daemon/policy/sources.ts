@@ -1,10 +1,12 @@
 // Where the gates get their facts. Each source is a small function so tests can hand in a
-// fixture and the daemon can hand in the scrub pipeline (daemon/scrub/pipeline.ts) and the
-// machine-check reader (daemon/mce.ts). The fallbacks here read what the kernel already knows.
+// fixture and the CLI and daxramd can hand in the scrub pipeline and the machine-check reader
+// (daemon/live). The fallbacks here read what the kernel already knows, through the model.
 
 import type {Sysfs} from '../sysfs';
-import type {Range} from '../model/types';
-import type {DaxState} from '../engine/device';
+import {clip, normalize, type Range} from '../util/ranges';
+import type {DaxDevice} from '../model/types';
+import {readBadblocks, parseRegionMapping} from '../model/region';
+import {readSecurity} from '../model/dimm';
 
 export interface PoisonReport {
   /** Whether an address range scrub could run for this device (false: only the kernel's badblocks). */
@@ -16,9 +18,9 @@ export interface PoisonReport {
   source: string;
 }
 
-export type PoisonSource = ((dev: DaxState) => Promise<PoisonReport>) & {
+export type PoisonSource = ((dev: DaxDevice) => Promise<PoisonReport>) & {
   /** For a dry run: the ioctls the real source would issue for `dev`. */
-  describe?: (dev: DaxState) => string[];
+  describe?: (dev: DaxDevice) => string[];
 };
 
 export interface MceReport {
@@ -32,27 +34,24 @@ export type MceSource = () => Promise<MceReport>;
 /** Residual poison as the kernel's region badblocks records it (no scrub run here). */
 export function badblocksPoison(sysfs: Sysfs): PoisonSource {
   return async (dev) => {
-    const remaining = dev.regionPath ? regionBadblocks(sysfs, dev.regionPath, dev.region!, dev.ranges) : [];
-    return {scrubSupported: false, found: remaining, cleared: [], remaining, source: dev.region ? `${dev.region}/badblocks` : 'none (not an NVDIMM region)'};
+    const remaining = regionBadblocks(sysfs, dev);
+    return {scrubSupported: false, found: remaining, cleared: [], remaining, source: dev.origin.region && dev.origin.kind === 'nvdimm' ? `${dev.origin.region}/badblocks` : 'none (not an NVDIMM region)'};
   };
 }
 
-/** regionN/badblocks is "<sector> <count>" in 512-byte units relative to regionN/resource. */
-export function regionBadblocks(sysfs: Sysfs, regionPath: string, region: string, within: Range[]): Range[] {
-  const text = sysfs.readOptional(`${regionPath}/badblocks`, region) ?? '';
-  const base = sysfs.readBig(`${regionPath}/resource`, region);
-  const out: Range[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*(\d+)\s+(\d+)/.exec(line);
-    if (!m) continue;
-    const r = {start: base + BigInt(m[1]) * 512n, size: BigInt(m[2]) * 512n};
-    for (const w of within) {
-      const s = r.start > w.start ? r.start : w.start;
-      const e = r.start + r.size < w.start + w.size ? r.start + r.size : w.start + w.size;
-      if (e > s) out.push({start: s, size: e - s});
-    }
-  }
-  return out;
+/** The device's NVDIMM region's badblocks, clipped to the device's ranges. */
+export function regionBadblocks(sysfs: Sysfs, dev: DaxDevice): Range[] {
+  const o = dev.origin;
+  if (o.kind !== 'nvdimm' || !o.regionDir || !o.region) return [];
+  const resource = sysfs.readBig(`${o.regionDir}/resource`, o.region);
+  const bb = readBadblocks(sysfs, o.regionDir, o.region, resource).map((b) => ({start: b.start, size: b.length}));
+  return normalize(dev.ranges.flatMap((r) => clip(bb, r)));
+}
+
+/** The NVDIMM bus provider above a device (ACPI.NFIT, nfit_test.0, e820), when there is one. */
+export function providerOf(sysfs: Sysfs, dev: DaxDevice): string | undefined {
+  const o = dev.origin;
+  return o.busDir ? sysfs.readOptional(`${o.busDir}/provider`, o.bus) : undefined;
 }
 
 export const unknownMce: MceSource = async () => ({serP: undefined, source: 'no machine-check reader available'});
@@ -63,14 +62,16 @@ export interface DimmSecurity {
   state: string;
 }
 
-/** Security state of the DIMMs behind a device's region (regionN/mappingK = "nmemX,offset,length,pos"). */
-export function dimmSecurity(sysfs: Sysfs, dev: DaxState): DimmSecurity[] {
-  if (!dev.regionPath || !dev.busPath) return [];
+/** Security state of the DIMMs behind a device's region (its mappingN name them). */
+export function dimmSecurity(sysfs: Sysfs, dev: DaxDevice): DimmSecurity[] {
+  const o = dev.origin;
+  if (!o.regionDir || !o.busDir || o.kind !== 'nvdimm') return [];
   const out: DimmSecurity[] = [];
-  for (const m of sysfs.list(dev.regionPath, /^mapping[0-9]+$/)) {
-    const dimm = (sysfs.readOptional(`${dev.regionPath}/${m}`, dev.region) ?? '').split(',')[0];
-    if (!/^nmem[0-9]+$/.test(dimm)) continue;
-    out.push({dimm, state: sysfs.readOptional(`${dev.busPath}/${dimm}/security`, dimm) ?? 'unsupported'});
+  for (const m of sysfs.list(o.regionDir, /^mapping[0-9]+$/)) {
+    const raw = sysfs.readOptional(`${o.regionDir}/${m}`, o.region);
+    if (raw === undefined) continue;
+    const {dimm} = parseRegionMapping(raw, `${o.regionDir}/${m}`, o.region);
+    out.push({dimm, state: readSecurity(sysfs, `${o.busDir}/${dimm}`, dimm)});
   }
   return out;
 }

@@ -20,10 +20,10 @@
 // kernel's reasons (EBUSY, EPERM, ENOTTY, EINVAL, ENXIO).
 
 import * as fs from 'node:fs';
-import {KernelError} from '../errors';
+import {errnoName, KernelError} from '../errors';
 import type {Range} from '../model/types';
 import {ARS_F_OVERFLOW, ARS_STATUS_HEADER, ArsCapResult, ArsStatusResult, NativeBinding} from '../native';
-import {errnoName, NdBusHandle} from '../ndctl';
+import {NdBusHandle} from '../ndctl';
 import {end, normalize, intersect} from '../util/ranges';
 
 export const ARS_EXT_IN_PROGRESS = 1;

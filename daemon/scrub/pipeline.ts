@@ -12,9 +12,9 @@
 
 import {DaxramError, NotFoundError} from '../errors';
 import type {Bus, DaxDevice, Range, Region} from '../model/types';
-import {parseBadblocks, readRegion} from '../model/region';
+import {readBadblocks, readRegion} from '../model/region';
 import {ND_DEVICES, readBus} from '../model/bus';
-import {readDax, type DaxState} from '../engine/device';
+import {readDax} from '../model/dax';
 import {ArsCapResult, ND_ARS_PERSISTENT, ND_ARS_VOLATILE, NativeBinding} from '../native';
 import {NdBusHandle} from '../ndctl';
 import type {Sysfs} from '../sysfs';
@@ -29,7 +29,7 @@ export interface ScrubTarget {
   device: string;
   ranges: Range[];
   bus?: {name: string; dev: string; provider: string; commands: string[]; scrubSupported: boolean};
-  region?: {name: string; resource: bigint; size: bigint; devtype: string};
+  region?: {name: string; resource: bigint; size: bigint; devtype: string; dir: string};
 }
 
 export function targetOf(dev: DaxDevice): ScrubTarget {
@@ -39,7 +39,7 @@ export function targetOf(dev: DaxDevice): ScrubTarget {
 function targetFrom(device: string, ranges: Range[], bus: Bus | undefined, region: Region | undefined): ScrubTarget {
   const t: ScrubTarget = {device, ranges: ranges.map((r) => ({start: r.start, size: r.size}))};
   if (bus) t.bus = {name: bus.name, dev: bus.dev, provider: bus.provider, commands: bus.commands, scrubSupported: bus.scrubSupported};
-  if (region) t.region = {name: region.name, resource: region.resource, size: region.size, devtype: region.devtype};
+  if (region) t.region = {name: region.name, resource: region.resource, size: region.size, devtype: region.devtype, dir: region.dir};
   return t;
 }
 
@@ -127,11 +127,8 @@ function emptyResult(t: ScrubTarget, dryRun: boolean): ScrubResult {
 }
 
 /** Region badblocks as absolute ranges, read now (the model's copy may be stale after a clear). */
-export function readRegionBadblocks(sysfs: Sysfs, region: {name: string; resource: bigint}): Range[] {
-  const p = `${ND_DEVICES}/${region.name}/badblocks`;
-  const raw = sysfs.readOptional(p, region.name);
-  if (raw === undefined) return [];
-  return normalize(parseBadblocks(raw, region.resource, p, region.name).map((b) => ({start: b.start, size: b.length})));
+export function readRegionBadblocks(sysfs: Sysfs, region: Pick<Region, 'name' | 'dir' | 'resource'>): Range[] {
+  return normalize(readBadblocks(sysfs, region.dir, region.name, region.resource).map((b) => ({start: b.start, size: b.length})));
 }
 
 /**
@@ -302,16 +299,10 @@ export function describeScrub(sysfs: Sysfs, t: ScrubTarget): string[] {
  * bus, DIMM, region and namespace) cost more than the rest of an online's planning.
  */
 export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
-  let dev: DaxState;
-  try {
-    dev = readDax(sysfs, name);
-  } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
-    const known = sysfs.list('/sys/bus/dax/devices', /^dax[0-9]+\.[0-9]+$/).join(', ') || 'none';
-    throw new NotFoundError(`no dax device named ${name}`, {device: name, fix: `dax devices present: ${known} (see daxram list)`});
-  }
-  const bus = dev.bus && dev.busPath ? readBus(sysfs, dev.bus, dev.busPath) : undefined;
-  const region = bus && dev.region && dev.regionPath ? readRegion(sysfs, dev.region, dev.regionPath, bus) : undefined;
+  const dev = readDax(sysfs, name);
+  const o = dev.origin;
+  const bus = o.kind === 'nvdimm' && o.bus && o.busDir ? readBus(sysfs, o.bus, o.busDir) : undefined;
+  const region = bus && o.region && o.regionDir ? readRegion(sysfs, o.region, o.regionDir, bus) : undefined;
   return targetFrom(name, dev.ranges, bus, region);
 }
 

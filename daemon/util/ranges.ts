@@ -74,3 +74,14 @@ export const alignUp = (v: bigint, a: bigint): bigint => ((v + a - 1n) / a) * a;
 
 export const hex = (v: bigint): string => '0x' + v.toString(16);
 export const fmtRange = (r: Range): string => `${hex(r.start)}-${hex(end(r) - 1n)} (${r.size} B)`;
+
+export const PAGE = 4096n;
+
+/** Every 4 KiB page any of the ranges touches, ascending, without duplicates. */
+export function pagesOf(ranges: Range[]): bigint[] {
+  const out: bigint[] = [];
+  for (const r of normalize(ranges)) {
+    for (let p = (r.start / PAGE) * PAGE; p < r.start + r.size; p += PAGE) if (out[out.length - 1] !== p) out.push(p);
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
 
 import type {CommandModule} from 'yargs';
 import {configToJson, DEFAULT_PATHS, loadConfig, matchKey} from '../../config/config';
-import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../daxramd/socket';
+import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {printJson} from '../output';
 
 interface Args {

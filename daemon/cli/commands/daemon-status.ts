@@ -2,7 +2,7 @@
 // it manages, and hand a device back from an operator record to the config.
 
 import type {CommandModule} from 'yargs';
-import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../daxramd/socket';
+import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {StateStore} from '../../config/state';
 import {stateDirOf} from '../../config/operator';
 import {printJson} from '../output';

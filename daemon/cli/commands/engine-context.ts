@@ -3,10 +3,12 @@
 
 import type {Argv} from 'yargs';
 import {Sysfs} from '../../sysfs';
-import {DEFAULT_LOCK_PATH, DEFAULT_STATE_DIR, type Context} from '../../engine';
+import type {Context} from '../../engine';
 import {makePolicy} from '../../policy/settings';
 import {etcDirFor, withConfigReservations} from '../../config/reservations';
-import {liveEngineNative, liveMceSource, livePoisonSource} from '../../policy/live';
+import {LOCK_PATH, STATE_DIR} from '../../config/paths';
+import {hostContext} from '../../live/context';
+import {injection} from '../inject';
 import {describePlan, type Plan} from '../../engine/plan';
 import {printJson} from '../output';
 
@@ -25,7 +27,7 @@ export interface EngineArgs {
 export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
   let a = y
     .option('dry-run', {type: 'boolean', default: false, describe: 'Print the exact sysfs writes and syscalls, change nothing'})
-    .option('state-dir', {type: 'string', hidden: true, describe: `Intent journal directory (default ${DEFAULT_STATE_DIR}, env DAXRAM_STATE_DIR)`})
+    .option('state-dir', {type: 'string', hidden: true, describe: `Intent journal directory (default ${STATE_DIR}, env DAXRAM_STATE_DIR)`})
     .option('lock-wait', {type: 'number', default: 10, describe: 'Seconds to wait for another daxram command to finish'});
   if (gates) {
     a = a
@@ -38,7 +40,7 @@ export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
 }
 
 const sysfsCache = new Map<string, Sysfs>();
-function sysfsOf(argv: EngineArgs): Sysfs {
+export function sysfsOf(argv: {root?: string}): Sysfs {
   const root = argv.root ?? '/';
   if (!sysfsCache.has(root)) sysfsCache.set(root, new Sysfs(root));
   return sysfsCache.get(root)!;
@@ -50,33 +52,36 @@ function sysfsOf(argv: EngineArgs): Sysfs {
  */
 export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}): Context {
   const json = !!argv.json;
+  const sysfs = sysfsOf(argv);
   let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, reserved: argv.reserve});
-  if (o.reservations) policy = withConfigReservations(policy, sysfsOf(argv), etcDirFor(argv.root));
-  return {
-    sysfs: sysfsOf(argv),
-    native: liveEngineNative(),
-    stateDir: argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? DEFAULT_STATE_DIR,
-    lockPath: process.env.DAXRAM_LOCK ?? DEFAULT_LOCK_PATH,
-    lockWaitMs: (argv['lock-wait'] ?? 10) * 1000,
-    dryRun: !!argv['dry-run'],
-    policy,
-    poison: livePoisonSource(sysfsOf(argv), !!argv['dry-run']),
-    mce: liveMceSource(),
-    log: {
-      info: (m) => (json ? undefined : process.stderr.write(`daxram: ${m}\n`)),
-      warn: (m) => process.stderr.write(`daxram: warning: ${m}\n`),
+  if (o.reservations) policy = withConfigReservations(policy, sysfs, etcDirFor(argv.root));
+  return hostContext(
+    {
+      sysfs,
+      policy,
+      dryRun: !!argv['dry-run'],
+      stateDir: argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? STATE_DIR,
+      lockPath: process.env.DAXRAM_LOCK ?? LOCK_PATH,
+      lockWaitMs: (argv['lock-wait'] ?? 10) * 1000,
+      // Modules belong to the running kernel: never for a dry run or a fixture root.
+      loadModules: !argv['dry-run'] && (argv.root ?? '/') === '/',
+      log: {
+        info: (m) => (json ? undefined : process.stderr.write(`daxram: ${m}\n`)),
+        warn: (m) => process.stderr.write(`daxram: warning: ${m}\n`),
+      },
+      progress: json
+        ? undefined
+        : (() => {
+            let last = -1;
+            return (dev: string, what: string, done: number, total: number) => {
+              const pct = Math.floor((done * 100) / Math.max(total, 1));
+              if (pct !== last && (pct % 10 === 0 || done === total)) process.stderr.write(`daxram: ${dev}: ${what} ${pct}%\n`);
+              last = pct;
+            };
+          })(),
     },
-    progress: json
-      ? undefined
-      : (() => {
-          let last = -1;
-          return (dev: string, what: string, done: number, total: number) => {
-            const pct = Math.floor((done * 100) / Math.max(total, 1));
-            if (pct !== last && (pct % 10 === 0 || done === total)) process.stderr.write(`daxram: ${dev}: ${what} ${pct}%\n`);
-            last = pct;
-          };
-        })(),
-  };
+    injection(),
+  );
 }
 
 export function printPlanOrResult(argv: EngineArgs, r: {plan: Plan; dryRun: boolean}, human: () => string[]): void {

@@ -2,7 +2,7 @@ import type {CommandModule} from 'yargs';
 import {offline} from '../../engine';
 import {humanSize} from '../../util/size';
 import {recordOperatorAction} from '../../config/operator';
-import {checkDaxName} from '../../engine/device';
+import {checkDaxName} from '../../model/dax';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
 interface Args extends EngineArgs {

@@ -1,9 +1,9 @@
 import type {CommandModule} from 'yargs';
-import {online, refuseIfReserved} from '../../engine/online';
+import {online, refuseIfReserved} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize} from '../../util/size';
 import {recordOperatorAction, undoIfUnchanged} from '../../config/operator';
-import {checkDaxName} from '../../engine/device';
+import {checkDaxName} from '../../model/dax';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
 interface Args extends EngineArgs {

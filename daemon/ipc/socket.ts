@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {DaxramError, LockError, UsageError} from '../errors';
+import {SOCKET_PATH} from '../config/paths';
 
-export const DEFAULT_SOCKET = '/run/daxram/daxramd.sock';
+export const DEFAULT_SOCKET = SOCKET_PATH;
 /** Largest request line accepted; requests are small verbs with a few arguments. */
 export const MAX_REQUEST = 64 * 1024;
 

@@ -1,24 +1,26 @@
-// Region layout: `provision` lays out an empty region, `reassign` moves a region's capacity
-// between RAM and devdax. Both compute the layout first (layout.ts), then speak libnvdimm's
+// Laying out an NVDIMM region, the transition behind `provision` (an empty region) and
+// `reassign` (move a region's capacity between RAM and devdax). Both compute the layout first (layout.ts), then speak libnvdimm's
 // sysfs ABI the way ndctl does — a namespace seed gets a uuid and a size (which allocates
 // the capacity and writes the labels), a dax seed gets a uuid, a map location, an align and
 // the namespace, and binding the dax seed to dax_pmem creates the device-dax device — and
 // finally hand the RAM device to online(). Tearing down is the reverse: every RAM device
 // offlined (and zeroed) first, the claim released, the namespace sized to 0.
 
+import * as crypto from 'node:crypto';
 import {beforeAnyChange, KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
+import {kmemCapacity} from '../model/dax';
+import {readBlockSize} from '../model/hotplug';
+import {scanRegion} from '../model/scan';
+import {ND_DRIVERS} from '../model/bus';
+import type {DaxDevice, Namespace, Region} from '../model/types';
 import type {Context} from './context';
-import {blockSize, type DaxState} from './device';
-import {enforceGates, evaluateGates, reservationOf, type GateResult} from '../policy/gates';
+import {evaluateGates, reservationOf, type GateResult} from '../policy/gates';
 import {dimmSecurity, unknownMce} from '../policy/sources';
 import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
-import {ND_DRIVERS, newUuid, readRegion, type RegionState} from './region';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
 import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
 import {runPlan} from './exec';
-import {acquire} from './lock';
-import {settle} from './recover';
 import {doOnline, type OnlineOptions} from './online';
 import {doOffline} from './offline';
 
@@ -44,44 +46,33 @@ export interface LayoutResult {
 }
 
 /** Does the region already hold exactly this layout (after an interrupted run, or a no-op)? */
-function matches(r: RegionState, l: Layout): boolean {
+function matches(r: Region, l: Layout): boolean {
   if (r.namespaces.length !== l.namespaces.length) return false;
-  const sorted = [...r.namespaces].sort((a, b) => (a.start! < b.start! ? -1 : 1));
-  return sorted.every((n, i) => n.start === l.namespaces[i].start && n.size === l.namespaces[i].size && n.mode === 'dax' && n.dax.length === 1);
+  return r.namespaces.every((n, i) => n.resource === l.namespaces[i].start && n.size === l.namespaces[i].size && n.mode === 'devdax' && n.daxDevices.length === 1);
 }
 
-function kmemNow(r: RegionState, bs: bigint, ctx: Context): bigint {
-  let total = 0n;
-  for (const n of r.namespaces) {
-    for (const d of n.dax) {
-      const dir = `/sys/bus/dax/devices/${d.name}`;
-      for (const m of ctx.sysfs.list(dir, /^mapping[0-9]+$/)) {
-        const s = ctx.sysfs.readBig(`${dir}/${m}/start`);
-        const e = ctx.sysfs.readBig(`${dir}/${m}/end`) + 1n;
-        const a = ((s + bs - 1n) / bs) * bs;
-        const b = (e / bs) * bs;
-        if (b > a) total += b - a;
-      }
-    }
-  }
-  return total;
+/** What kmem can online of the region's dax devices now. */
+function kmemNow(r: Region, bs: bigint): bigint {
+  return r.daxDevices.reduce((a, d) => a + kmemCapacity(d.ranges, bs).bytes, 0n);
 }
 
-export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): {plan: Plan; layout: Layout; r: RegionState; before: bigint} {
-  const r = readRegion(ctx.sysfs, region);
+const daxOf = (n: Namespace): DaxDevice[] => n.daxDevices;
+
+export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): {plan: Plan; layout: Layout; r: Region; before: bigint} {
+  const r = scanRegion(ctx.sysfs, region);
   if (r.labelless) {
     throw new UsageError(`${region} is label-less: its capacity is one raw namespace that cannot be divided`, {
       device: region,
       fix: `initialise the labels of its DIMMs once (ndctl init-labels; then re-enable ${region}), then run this again`,
     });
   }
-  const bs = blockSize(ctx.sysfs);
+  const bs = readBlockSize(ctx.sysfs);
   if (o.ram !== undefined && o.ram > r.size) throw new UsageError(`--ram ${humanSize(o.ram)} is larger than ${region} (${humanSize(r.size)})`, {device: region, fix: `the most RAM ${region} can give is ${humanSize(r.size - bs)}`});
-  const layout = layoutRegion({start: r.start, size: r.size, align: r.align}, bs, o.ram);
+  const layout = layoutRegion({start: r.resource, size: r.size, align: r.align || 16n << 20n}, bs, o.ram);
   if (o.ram !== undefined && layout.ramBytes < ((o.ram + bs - 1n) / bs) * bs) {
     throw new UsageError(`${region} cannot give ${humanSize(o.ram)} of RAM: at most ${humanSize(layout.target)} (one ${humanSize(bs)} block goes to alignment and the info block)`, {device: region});
   }
-  const before = kmemNow(r, bs, ctx);
+  const before = kmemNow(r, bs);
   const plan = newPlan(op, region, `${op} ${region}: ${humanSize(layout.ramBytes)} System RAM + ${humanSize(layout.namespaces.filter((n) => n.role === 'devdax').reduce((a, n) => a + n.dataEnd - n.dataStart, 0n))} devdax (kmem capacity now ${humanSize(before)})`);
   plan.notes.push(...describeLayout(layout));
   plan.expect = {ramBytes: layout.ramBytes, namespaces: layout.namespaces.length};
@@ -95,28 +86,27 @@ export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: s
     // Same namespaces, different roles (provision, then reassign --ram 0): a device the layout
     // keeps devdax may still be System RAM, and must come back from the allocator.
     for (const n of r.namespaces) {
-      if (layout.namespaces.find((p) => p.start === n.start)?.role === 'ram') continue;
-      for (const d of n.dax) if (d.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d.name, why: `${d.name} is System RAM but this layout keeps it devdax: offline, back to devdax and zero it`});
+      if (layout.namespaces.find((p) => p.start === n.resource)?.role === 'ram') continue;
+      for (const d of daxOf(n)) if (d.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d.name, why: `${d.name} is System RAM but this layout keeps it devdax: offline, back to devdax and zero it`});
     }
   } else {
     for (const n of r.namespaces) {
       // A reservation keeps a device out of RAM *and* keeps its contents (a crash-surviving
       // trace buffer): reassign must not destroy it either.
-      const uuid = (dir: string | undefined) => (dir ? ctx.sysfs.readOptional(`${r.path}/${dir}/uuid`, dir)?.trim() : undefined);
-      const hit = reservationOf(ctx.policy, [region, n.name, ...n.dax.map((d) => d.name), uuid(n.name), uuid(n.holder)]);
+      const hit = reservationOf(ctx.policy, [region, n.name, ...daxOf(n).map((d) => d.name), n.uuid, n.claimUuid]);
       if (hit) {
-        throw new PolicyError(`${op} ${region} would destroy ${n.name}${n.dax.length ? ` (${n.dax.map((d) => d.name).join(', ')})` : ''}, which is reserved (${hit.by})`, {
-          device: n.dax[0]?.name ?? n.name,
+        throw new PolicyError(`${op} ${region} would destroy ${n.name}${daxOf(n).length ? ` (${daxOf(n).map((d) => d.name).join(', ')})` : ''}, which is reserved (${hit.by})`, {
+          device: daxOf(n)[0]?.name ?? n.name,
           code: 'GATE_RESERVED',
           fix: hit.fix,
         });
       }
-      if (n.mode !== 'dax' && !o.force) {
-        throw new UsageError(`${n.name} in ${region} is in ${n.mode === 'memory' ? 'fsdax' : n.mode === 'safe' ? 'sector' : n.mode} mode and may hold a filesystem`, {device: n.name, fix: 'unmount and destroy it yourself, or pass --force to let reassign destroy it'});
+      if (n.mode !== 'devdax' && !o.force) {
+        throw new UsageError(`${n.name} in ${region} is in ${n.mode} mode and may hold a filesystem`, {device: n.name, fix: 'unmount and destroy it yourself, or pass --force to let reassign destroy it'});
       }
     }
-    plan.notes.push(...r.namespaces.map((n) => `  destroy ${n.name} (${humanSize(n.size)}, ${n.mode === 'dax' ? 'devdax' : n.mode}${n.dax.length ? `, ${n.dax.map((d) => `${d.name}: ${d.driver === 'kmem' ? 'system-ram' : d.driver ?? 'no driver'}`).join(', ')}` : ''})`));
-    for (const n of r.namespaces) for (const d of n.dax) if (d.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d.name, why: `${d.name} is System RAM: offline, back to devdax and zero it before its namespace goes away`});
+    plan.notes.push(...r.namespaces.map((n) => `  destroy ${n.name} (${humanSize(n.size)}, ${n.mode}${daxOf(n).length ? `, ${daxOf(n).map((d) => `${d.name}: ${d.driver === 'kmem' ? 'system-ram' : d.driver ?? 'no driver'}`).join(', ')}` : ''})`));
+    for (const n of r.namespaces) for (const d of daxOf(n)) if (d.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d.name, why: `${d.name} is System RAM: offline, back to devdax and zero it before its namespace goes away`});
     for (const n of r.namespaces) plan.steps.push(...destroySteps(ctx, r, n.name, n.holder, n.driver));
     layout.namespaces.forEach((p, i) => plan.steps.push(...createSteps(ctx, r, p, i)));
   }
@@ -133,11 +123,11 @@ export function planLayout(ctx: Context, op: 'provision' | 'reassign', region: s
   return {plan, layout, r, before};
 }
 
-function destroySteps(ctx: Context, r: RegionState, ns: string, holder: string | undefined, driver: string | undefined): SysfsStep[] {
+function destroySteps(ctx: Context, r: Region, ns: string, holder: string | undefined, driver: string | undefined): SysfsStep[] {
   const steps: SysfsStep[] = [];
-  const nsDir = `${r.path}/${ns}`;
+  const nsDir = `${r.dir}/${ns}`;
   if (holder) {
-    const hDir = `${r.path}/${holder}`;
+    const hDir = `${r.dir}/${holder}`;
     const drv = ctx.sysfs.linkName(`${hDir}/driver`);
     if (drv) steps.push(sysfsStep(`${ND_DRIVERS}/${drv}`, drv, 'unbind', holder, ns, `disable ${holder}: its device-dax devices go away`, {skip: () => (ctx.sysfs.linkName(`${hDir}/driver`) ? undefined : `${holder} is disabled`), mark: 'destroy'}));
     steps.push(sysfsStep(hDir, holder, 'namespace', '\n', ns, `release ${holder}'s claim on ${ns}`, {skip: () => ((ctx.sysfs.readOptional(`${hDir}/namespace`) ?? '').trim() === '' ? `${holder} claims nothing` : undefined)}));
@@ -147,30 +137,30 @@ function destroySteps(ctx: Context, r: RegionState, ns: string, holder: string |
   return steps;
 }
 
-function createSteps(ctx: Context, r: RegionState, p: PlannedNamespace, i: number): SysfsStep[] {
+function createSteps(ctx: Context, r: Region, p: PlannedNamespace, i: number): SysfsStep[] {
   // The seeds the kernel will offer when this step runs; for the first they are the current ones.
-  const seedNs = () => (ctx.sysfs.readOptional(`${r.path}/namespace_seed`) ?? '').trim();
-  const seedDax = () => (ctx.sysfs.readOptional(`${r.path}/dax_seed`) ?? '').trim();
+  const seedNs = () => (ctx.sysfs.readOptional(`${r.dir}/namespace_seed`) ?? '').trim();
+  const seedDax = () => (ctx.sysfs.readOptional(`${r.dir}/dax_seed`) ?? '').trim();
   const nsName = i === 0 && r.namespaces.length === 0 ? r.namespaceSeed ?? '<namespace_seed>' : `<${r.name}/namespace_seed>`;
   const daxName = i === 0 && r.namespaces.length === 0 ? r.daxSeed ?? '<dax_seed>' : `<${r.name}/dax_seed>`;
   // One namespace and one dax seed are pinned for all of this namespace's steps.
   let pinned: {ns: string; dax: string} | undefined;
   const pin = (fresh = false) => (fresh || !pinned ? (pinned = {ns: seedNs(), dax: seedDax()}) : pinned);
-  const onNs = (fresh?: boolean) => ({objectDir: `${r.path}/${pin(fresh).ns}`, object: pin().ns});
-  const onDax = () => ({objectDir: `${r.path}/${pin().dax}`, object: pin().dax});
+  const onNs = (fresh?: boolean) => ({objectDir: `${r.dir}/${pin(fresh).ns}`, object: pin().ns});
+  const onDax = () => ({objectDir: `${r.dir}/${pin().dax}`, object: pin().dax});
   const named = namedBy(ctx);
   const nsUuid = newUuid();
   const daxUuid = newUuid();
   const label = i === 0 && r.namespaces.length === 0 && r.namespaceSeed ? r.namespaceSeed : `${r.name} (${p.role} namespace)`;
-  const nsDir = `${r.path}/${nsName}`;
-  const daxDir = `${r.path}/${daxName}`;
+  const nsDir = `${r.dir}/${nsName}`;
+  const daxDir = `${r.dir}/${daxName}`;
   return [
     // A uuid is only written once: a seed left named by an interrupted run keeps its name (the
     // kernel refuses a rename with EBUSY once labels exist).
-    sysfsStep(nsDir, nsName, 'uuid', nsUuid, label, `name the ${label}`, {resolve: onNs, retryVanished: true, mark: i === 0 ? 'create' : undefined, skip: () => named(`${r.path}/${pin().ns}`)}),
+    sysfsStep(nsDir, nsName, 'uuid', nsUuid, label, `name the ${label}`, {resolve: onNs, retryVanished: true, mark: i === 0 ? 'create' : undefined, skip: () => named(`${r.dir}/${pin().ns}`)}),
     sysfsStep(nsDir, nsName, 'size', String(p.size), label, `allocate ${humanSize(p.size)} at 0x${p.start.toString(16)} (the next free capacity) and write the labels`, {resolve: onNs}),
     sysfsStep(nsDir, nsName, 'holder_class', 'dax', label, 'record in the labels that this namespace is devdax (survives reboot)', {resolve: onNs}),
-    sysfsStep(daxDir, daxName, 'uuid', daxUuid, label, 'name the dax info block', {resolve: onDax, skip: () => named(`${r.path}/${pin().dax}`)}),
+    sysfsStep(daxDir, daxName, 'uuid', daxUuid, label, 'name the dax info block', {resolve: onDax, skip: () => named(`${r.dir}/${pin().dax}`)}),
     sysfsStep(daxDir, daxName, 'mode', p.map === 'dev' ? 'pmem' : 'ram', label, p.why, {resolve: onDax}),
     sysfsStep(daxDir, daxName, 'align', String(p.align), label, `device-dax align ${humanSize(p.align)}`, {resolve: onDax}),
     sysfsStep(daxDir, daxName, 'namespace', nsName, label, 'claim the namespace', {resolve: () => ({...onDax(), value: pin().ns})}),
@@ -189,47 +179,18 @@ function namedBy(ctx: Context) {
 
 /** The device-dax device of the namespace planned at p.start (after creation). */
 export function ramDevice(ctx: Context, region: string, p: PlannedNamespace): string {
-  const r = readRegion(ctx.sysfs, region);
-  const n = r.namespaces.find((x) => x.start === p.start && x.size === p.size);
-  const d = n?.dax[0]?.name;
+  const r = scanRegion(ctx.sysfs, region);
+  const n = r.namespaces.find((x) => x.resource === p.start && x.size === p.size);
+  const d = n?.daxDevices[0]?.name;
   if (!d) {
     throw new KernelError(`${region}: no device-dax device appeared for the RAM namespace at 0x${p.start.toString(16)}`, {device: region, fix: 'see dmesg for dax_pmem errors; daxram recover retries the layout'});
   }
   return d;
 }
 
-export async function reassign(ctx: Context, region: string, ram: bigint, o: LayoutOptions = {}): Promise<LayoutResult> {
-  return layoutOp(ctx, 'reassign', region, {...o, ram});
-}
-
-export async function provision(ctx: Context, region: string, o: LayoutOptions = {}): Promise<LayoutResult> {
-  return layoutOp(ctx, 'provision', region, o);
-}
-
-async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions): Promise<LayoutResult> {
-  if (ctx.dryRun) {
-    const {plan, layout, before} = planLayout(ctx, op, region, o);
-    plan.gates = await preflightGates(ctx, region, layout, o);
-    return result(ctx, region, plan, layout, before, true);
-  }
-  // A gate that does not depend on the new device's range refuses before anything is destroyed.
-  const gates = await beforeAnyChange(async () => {
-    const g = await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o);
-    enforceGates(region, g);
-    return g;
-  });
-  const held = await acquire(ctx, `${op} ${region}`);
-  try {
-    await settle(ctx, '');
-    return await doLayout(ctx, op, region, o, gates);
-  } finally {
-    held.release();
-  }
-}
-
-function layoutRegionOf(ctx: Context, region: string, o: LayoutOptions): Layout {
-  const r = readRegion(ctx.sysfs, region);
-  return layoutRegion({start: r.start, size: r.size, align: r.align}, blockSize(ctx.sysfs), o.ram);
+export function layoutRegionOf(ctx: Context, region: string, o: LayoutOptions): Layout {
+  const r = scanRegion(ctx.sysfs, region);
+  return layoutRegion({start: r.resource, size: r.size, align: r.align || 16n << 20n}, readBlockSize(ctx.sysfs), o.ram);
 }
 
 /**
@@ -237,14 +198,13 @@ function layoutRegionOf(ctx: Context, region: string, o: LayoutOptions): Layout 
  * emulator bus), machine-check recovery and DIMM security. Residual poison needs the device's
  * own range scrubbed, so it is gated when the device is onlined, after the layout exists.
  */
-async function preflightGates(ctx: Context, region: string, layout: Layout, o: LayoutOptions): Promise<GateResult[]> {
+export async function preflightGates(ctx: Context, region: string, layout: Layout, o: LayoutOptions): Promise<GateResult[]> {
   if (o.online === false || !layout.namespaces.some((n) => n.role === 'ram')) return [];
-  const r = readRegion(ctx.sysfs, region);
-  const parts = r.path.split('/');
-  const bi = parts.findIndex((x) => /^ndbus[0-9]+$/.test(x));
-  const busPath = bi > 0 ? parts.slice(0, bi + 1).join('/') : undefined;
-  const dev: DaxState = {name: region, sysPath: r.path, realPath: r.path, targetNode: -1, size: r.size, align: r.align, ranges: [], region, regionPath: r.path, bus: busPath && parts[bi], busPath};
-  const provider = busPath ? ctx.sysfs.readOptional(`${busPath}/provider`, region) : undefined;
+  const r = scanRegion(ctx.sysfs, region);
+  const busDir = r.dir.slice(0, r.dir.lastIndexOf('/'));
+  // The RAM device-to-be, as far as the region decides it: its origin is this region.
+  const dev = {name: region, uuids: {}, ranges: [], origin: {real: r.dir, kind: 'nvdimm' as const, bus: r.bus.name, busDir, region, regionDir: r.dir}} as unknown as DaxDevice;
+  const provider = r.bus.provider;
   const none = {scrubSupported: false, found: [], cleared: [], remaining: [], source: 'scrubbed when the RAM device is onlined'};
   const mce = await (ctx.mce ?? unknownMce)();
   return evaluateGates({dev, policy: ctx.policy, poison: none, mce, security: dimmSecurity(ctx.sysfs, dev), provider}).filter((g) => g.gate !== 'residual-poison');
@@ -281,21 +241,23 @@ export async function doLayout(ctx: Context, op: 'provision' | 'reassign', regio
     if (e instanceof PolicyError) journal.clear();
     throw e;
   }
-  const r = readRegion(ctx.sysfs, region);
+  const r = scanRegion(ctx.sysfs, region);
   if (!matches(r, layout)) {
-    throw new KernelError(`${region} does not hold the planned layout after ${op}: ${r.namespaces.map((n) => `${n.name} 0x${n.start?.toString(16)}+${n.size}`).join(', ')}`, {
+    throw new KernelError(`${region} does not hold the planned layout after ${op}: ${r.namespaces.map((n) => `${n.name} 0x${n.resource?.toString(16)}+${n.size}`).join(', ')}`, {
       device: region,
       fix: 'daxram recover retries; see dmesg for libnvdimm errors',
     });
   }
   journal.clear();
-  return result(ctx, region, plan, layout, before, false);
+  return layoutResult(ctx, region, plan, layout, before, false);
 }
 
-function result(ctx: Context, region: string, plan: Plan, layout: Layout, before: bigint, dryRun: boolean): LayoutResult {
-  const r = readRegion(ctx.sysfs, region);
-  const devices = [...r.namespaces]
-    .sort((a, b) => (a.start! < b.start! ? -1 : 1))
-    .map((n) => ({namespace: n.name, dax: n.dax[0]?.name, role: layout.namespaces.find((p) => p.start === n.start)?.role ?? 'other', size: n.size}));
+export function layoutResult(ctx: Context, region: string, plan: Plan, layout: Layout, before: bigint, dryRun: boolean): LayoutResult {
+  const r = scanRegion(ctx.sysfs, region);
+  const devices = r.namespaces.map((n) => ({namespace: n.name, dax: n.daxDevices[0]?.name, role: layout.namespaces.find((p) => p.start === n.resource)?.role ?? 'other', size: n.size}));
   return {region, dryRun, plan, layout, before, ramDevice: devices.find((d) => d.role === 'ram')?.dax, devices};
+}
+
+export function newUuid(): string {
+  return crypto.randomUUID();
 }

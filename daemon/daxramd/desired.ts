@@ -1,0 +1,31 @@
+// What should become of one device, and why: an operator record first (the CLI's decision,
+// kept across restarts), then our config, then daxctl's, then the unmatched policy.
+
+import type {DaxDevice} from '../model/types';
+import {deviceKey} from '../model/identity';
+import {ruleFor, type Config, type DeviceMode, type Zone} from '../config/config';
+import type {OperatorRecord} from '../config/state';
+
+export interface Desired {
+  mode: DeviceMode;
+  zone: Zone;
+  online: boolean;
+  node?: number;
+  /** "operator (online, 2025-…)" | "/etc/daxram/daxram.conf:12" | "/etc/daxctl.conf.d/x.conf:3" | "unmatched = ram" */
+  source: string;
+  gates: {poison?: string; mceRecovery?: string; security?: string};
+}
+
+export function desiredFor(cfg: Config, dev: DaxDevice, records: OperatorRecord[]): Desired | undefined {
+  const key = deviceKey(dev);
+  const rule = ruleFor(cfg, dev);
+  // A device's own record first; then a whole-region one left by reassign/provision.
+  const rec = records.find((r) => r.key === key) ?? (dev.origin.kind === 'nvdimm' && dev.origin.region ? records.find((r) => r.key === `region:${dev.origin.region}`) : undefined);
+  const gates = rule?.gates ?? {};
+  if (rec) {
+    return {mode: rec.mode, zone: rec.zone ?? rule?.zone ?? 'movable', online: rec.online ?? true, source: `operator (${rec.action} at ${rec.at})`, gates};
+  }
+  if (rule) return {mode: rule.mode, zone: rule.zone, online: rule.online, node: rule.node, source: `${rule.source.file}:${rule.source.line}`, gates};
+  if (cfg.daemon.unmatched === 'ram') return {mode: 'ram', zone: 'movable', online: true, source: 'unmatched = ram', gates: {}};
+  return undefined;
+}

@@ -1,0 +1,44 @@
+// The control socket's verbs: what `daxram status`, `daxram config reload` and `daxram forget`
+// ask a running daxramd. Operator actions themselves (online, offline, reassign) run in the
+// CLI, which records them first; the daemon only hears of them through the records and the
+// kernel's events.
+
+import {DaxramError} from '../errors';
+import {scanPlatform} from '../model/scan';
+import {deviceKey} from '../model/identity';
+import {configToJson} from '../config/config';
+import type {OperatorRecord} from '../config/state';
+import type {Handler} from '../ipc/socket';
+import type {Daemon} from './daemon';
+
+export function verbs(d: Daemon): Record<string, Handler> {
+  const records = (): OperatorRecord[] => {
+    try {
+      return d.store.load().records;
+    } catch {
+      return [];
+    }
+  };
+  const keyOf = (device: string): string | undefined => {
+    const dev = scanPlatform(d.sysfs, {memblocks: false}).devices.find((x) => x.name === device);
+    return dev && deviceKey(dev);
+  };
+  return {
+    ping: () => ({pid: process.pid}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated)}),
+    config: () => configToJson(d.cfg),
+    reload: async () => {
+      const before = d.cfg;
+      d.loadConfig();
+      const reports = await d.reconcile('reload');
+      return {accepted: d.cfg !== before || !d.configError, error: d.configError, devices: reports};
+    },
+    forget: async (a) => {
+      const dev = a.device;
+      if (typeof dev !== 'string' || dev === '') throw new DaxramError('"device" must be a non-empty string');
+      const dropped = d.store.forget(dev) || d.store.forget(keyOf(dev) ?? dev);
+      d.log.notice(`operator record ${dropped ? 'forgotten' : 'not found'}; the config applies again`, dev);
+      return {forgotten: dropped, devices: await d.reconcile('forget')};
+    },
+  };
+}
