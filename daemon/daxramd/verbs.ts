@@ -9,9 +9,27 @@ import {deviceKey} from '../model/identity';
 import {configToJson} from '../config/config';
 import type {OperatorRecord} from '../config/state';
 import type {Handler} from '../ipc/socket';
-import type {Daemon} from './daemon';
+import type {Sysfs} from '../sysfs';
+import type {Config} from '../config/config';
+import type {StateStore} from '../config/state';
+import type {DaemonLog} from './log';
+import type {DeviceReport} from './reconcile';
 
-export function verbs(d: Daemon): Record<string, Handler> {
+/** What the verbs need of the daemon (daemon.ts implements it). */
+export interface VerbHost {
+  readonly sysfs: Sysfs;
+  readonly store: StateStore;
+  readonly log: DaemonLog;
+  readonly cfg: Config;
+  readonly configError?: string;
+  readonly last: DeviceReport[];
+  readonly isolated: Map<string, number>;
+  statusLine(): string;
+  loadConfig(): void;
+  reconcile(reason: string): Promise<DeviceReport[]>;
+}
+
+export function verbs(d: VerbHost): Record<string, Handler> {
   const records = (): OperatorRecord[] => {
     try {
       return d.store.load().records;

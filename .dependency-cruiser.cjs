@@ -1,0 +1,48 @@
+// The layers of daemon/, lowest first. A module may import its own layer and the layers below
+// it, never one above, and nothing may import in a cycle. `npm run test:deps` (part of
+// `npm test`) checks it; docs/design.md has the map.
+//
+//   util, errors       sizes, ranges, atomic files, typed errors
+//   sys                sysfs.ts, native.ts, ndctl.ts, mce.ts, kmod.ts: the doors to the kernel
+//   model              one reader per kernel object
+//   policy             the gates and their settings
+//   config             configuration files, operator records, reservations
+//   scrub              address range scrub and clear
+//   engine             transitions: plan, journal, lock, online/offline/isolate/layout/recover
+//   live, ipc          the host's engine context; the control socket protocol
+//   cli, daxramd       the two programs (neither imports the other)
+
+const SYS = '^daemon/(sysfs|native|ndctl|mce|kmod)\\.ts$';
+const below = (...layers) => `^daemon/(${layers.join('|')})(/|\\.ts$)`;
+const layer = (name, from, allowed) => ({
+  name: `layer-${name}`,
+  comment: `${name} may only import from: ${allowed.join(', ')}`,
+  severity: 'error',
+  from: {path: from},
+  to: {path: '^daemon/', pathNot: below(...allowed)},
+});
+
+module.exports = {
+  forbidden: [
+    {name: 'no-circular', severity: 'error', comment: 'no import cycles, type-only ones included', from: {}, to: {circular: true}},
+    layer('errors', '^daemon/errors\\.ts$', ['errors']),
+    layer('util', '^daemon/util/', ['util', 'errors']),
+    layer('sys', SYS, ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod']),
+    layer('model', '^daemon/model/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model']),
+    layer('policy', '^daemon/policy/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'policy']),
+    layer('config', '^daemon/config/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'policy', 'config']),
+    layer('scrub', '^daemon/scrub/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'scrub']),
+    layer('engine', '^daemon/engine/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'policy', 'engine']),
+    layer('live', '^daemon/live/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'policy', 'config', 'scrub', 'engine', 'live']),
+    layer('ipc', '^daemon/ipc/', ['util', 'errors', 'config', 'ipc']),
+    layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'cli']),
+    layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'daxramd']),
+  ],
+  options: {
+    doNotFollow: {path: 'node_modules'},
+    // Type-only imports count: a type cycle is a design cycle too.
+    tsPreCompilationDeps: true,
+    tsConfig: {fileName: 'tsconfig.json'},
+    exclude: {path: '^(dist|node_modules|build)/'},
+  },
+};
