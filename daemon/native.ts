@@ -94,11 +94,16 @@ export interface DaemonNative {
   sdNotify(socketPath: string, message: string): void;
   /** non-blocking NETLINK_KOBJECT_UEVENT socket on the kernel group; read it with read(2). */
   ueventOpen(): number;
-  /** non-blocking pipe [readFd, writeFd] to interrupt pollFds. */
-  wakePipe(): [number, number];
-  /** poll(2) with no timeout on a worker thread; resolves with each fd's revents. */
-  pollFds(fds: number[], events: number[]): Promise<number[]>;
+  /**
+   * Watch an fd on the event loop (uv_poll): events UV_READABLE (1) and/or UV_PRIORITIZED (8,
+   * POLLPRI: a sysfs attribute was notified). The callback runs on the main thread for as long
+   * as the fd stays ready; close() stops it.
+   */
+  FdWatcher: new (fd: number, events: number, callback: (err: Error | null, revents: number) => void) => {close(): void};
 }
+
+export const UV_READABLE = 1;
+export const UV_PRIORITIZED = 8;
 
 /** ND_ARS_* and ACPI ARS constants (linux/ndctl.h, ACPI 6.x §9.20.7). */
 export const ND_ARS_VOLATILE = 1;
@@ -111,6 +116,9 @@ export const ARS_STATUS_HEADER = 48;
 export const ARS_RECORD_SIZE = 24;
 /** ARS_STATUS flags bit 0: the firmware ran out of room for records. */
 export const ARS_F_OVERFLOW = 1;
+
+/** native/syscall_error.h kAbiVersion: the shape of the functions this file declares. */
+export const ABI_VERSION = 3;
 
 let cached: NativeBinding | undefined;
 
@@ -136,12 +144,12 @@ export function loadNative(): NativeBinding {
       cause: e,
     });
   }
-  if (typeof cached.arsCap !== 'function') {
+  if (cached.abiVersion !== ABI_VERSION) {
     const stale = cached;
     cached = undefined;
-    throw new DaxramError(`native addon ${file} is stale (abi ${stale.abiVersion})`, {
+    throw new DaxramError(`native addon ${file} has ABI ${stale.abiVersion}, this daxram needs ${ABI_VERSION}`, {
       path: file,
-      fix: 'rebuild it with `npx node-gyp rebuild`',
+      fix: 'rebuild it: npm run build (node-gyp rebuild)',
     });
   }
   return cached;

@@ -15,6 +15,8 @@
 
 #include <linux/ndctl.h>
 
+#include "syscall_error.h"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -32,16 +34,6 @@ void InitEngine(Napi::Env env, Napi::Object exports);
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-Napi::Error SyscallError(Napi::Env env, const char* syscall, int err) {
-  const char* name = strerrorname_np(err);
-  std::string msg = std::string(syscall) + ": " + strerror(err);
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
 
 int ArgFd(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "fd must be a number");
@@ -100,7 +92,7 @@ class SyscallWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (ret_ < 0) {
-      deferred_.Reject(SyscallError(env, syscall_, err_).Value());
+      deferred_.Reject(ErrnoError(env, syscall_, err_).Value());
       return;
     }
     try {
@@ -195,7 +187,9 @@ Napi::Value ArsStatus(const Napi::CallbackInfo& info) {
   uint32_t outLength = ArgU32(info, 1, "outLength");
   if (outLength < sizeof(nd_cmd_ars_status) || outLength > (4u << 20))
     throw Napi::RangeError::New(info.Env(), "outLength must be between the ars_status header size and 4 MiB");
-  Bytes buf(outLength, 0);
+  // 4 bytes more than the firmware may fill: older kernels write past out_length (libndctl
+  // pads its buffer the same way). out_length itself stays what ARS_CAP said.
+  Bytes buf(outLength + 4, 0);
   uint32_t ol = outLength;
   memcpy(buf.data() + offsetof(nd_cmd_ars_status, out_length), &ol, sizeof ol);
   return Queue(
@@ -217,7 +211,7 @@ Napi::Value ArsStatus(const Napi::CallbackInfo& info) {
         o.Set("numRecords", Napi::Number::New(env, num));
         o.Set("unfilled", Napi::Number::New(env, ret));
         // Only read records inside both the buffer and the length the firmware reported.
-        size_t limit = out < b.size() ? out : b.size();
+        size_t limit = out < b.size() - 4 ? out : b.size() - 4;
         size_t fit = limit > hdr ? (limit - hdr) / rec : 0;
         size_t n = num < fit ? num : fit;
         Napi::Array records = Napi::Array::New(env, n);
@@ -345,9 +339,10 @@ Napi::Value ZeroDax(const Napi::CallbackInfo& info) {
         __m128i z = _mm_setzero_si128();
         auto* p = static_cast<__m128i*>(m);
         for (uint64_t i = 0; i < length / 16; i++) _mm_stream_si128(p + i, z);
-        _mm_sfence();
+        // The tail goes before the fence, so the fence orders every store of this call.
         uint8_t* tail = static_cast<uint8_t*>(m) + (length & ~uint64_t(15));
         for (uint64_t i = 0; i < (length & 15); i++) tail[i] = 0;
+        _mm_sfence();
 #else
         memset(m, 0, length);
         msync(m, length, MS_SYNC);
@@ -359,7 +354,7 @@ Napi::Value ZeroDax(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   exports.Set("arsCap", Napi::Function::New(env, ArsCap, "arsCap"));
   exports.Set("arsStart", Napi::Function::New(env, ArsStart, "arsStart"));
   exports.Set("arsStatus", Napi::Function::New(env, ArsStatus, "arsStatus"));

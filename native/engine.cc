@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/file.h>
 
-#include <string>
+#include "syscall_error.h"
 
 namespace {
 
@@ -23,16 +23,7 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   int rc;
   do rc = flock(fd, op);
   while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    int err = errno;
-    const char* name = strerrorname_np(err);
-    Napi::Error e = Napi::Error::New(env, std::string("flock: ") + strerror(err));
-    // EAGAIN and EWOULDBLOCK are one errno on Linux; name it the way flock(2) documents it.
-    e.Set("code", Napi::String::New(env, err == EWOULDBLOCK ? "EWOULDBLOCK" : (name ? name : "EUNKNOWN")));
-    e.Set("errno", Napi::Number::New(env, err));
-    e.Set("syscall", Napi::String::New(env, "flock"));
-    throw e;
-  }
+  if (rc < 0) throw ErrnoError(env, "flock", errno);
   return env.Undefined();
 }
 

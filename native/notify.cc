@@ -1,8 +1,7 @@
 // Daemon syscalls Node has no API for: sd_notify (a datagram on an AF_UNIX socket, possibly in
-// the abstract namespace), the kernel's uevent netlink socket, a wake-up pipe, and poll(2) with
-// no timeout over several descriptors so the daemon sleeps until the kernel has something to
-// say. Reading what arrives (uevents, the pipe, sysfs attributes) is done from TypeScript with
-// plain read(2) on these descriptors.
+// the abstract namespace), the kernel's uevent netlink socket, and a watcher that wakes the
+// event loop when an fd becomes readable or a sysfs attribute is notified. Reading what arrives
+// (uevents, sysfs attributes) is done from TypeScript with plain read(2) on these descriptors.
 #include <napi.h>
 
 #include <errno.h>
@@ -16,18 +15,11 @@
 #include <unistd.h>
 
 #include <string>
-#include <vector>
+#include <uv.h>
+
+#include "syscall_error.h"
 
 namespace {
-
-Napi::Error NotifyErrno(Napi::Env env, const char* syscall, int err) {
-  const char* name = strerrorname_np(err);
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
 
 // sdNotify(socketPath, message): one datagram to $NOTIFY_SOCKET. "@name" is an abstract
 // address (leading NUL, no terminator counted), anything else a filesystem path.
@@ -51,13 +43,13 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
     len = offsetof(struct sockaddr_un, sun_path) + where.size() + 1;
   }
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw NotifyErrno(env, "socket", errno);
+  if (fd < 0) throw ErrnoError(env, "socket", errno);
   ssize_t n;
   do n = sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa), len);
   while (n < 0 && errno == EINTR);
   int err = errno;
   close(fd);
-  if (n < 0) throw NotifyErrno(env, "sendto", err);
+  if (n < 0) throw ErrnoError(env, "sendto", err);
   return env.Undefined();
 }
 
@@ -66,7 +58,7 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
 Napi::Value UeventOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
-  if (fd < 0) throw NotifyErrno(env, "socket", errno);
+  if (fd < 0) throw ErrnoError(env, "socket", errno);
   int sz = 1 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);  // best effort: a burst at boot
   struct sockaddr_nl sa {};
@@ -75,81 +67,88 @@ Napi::Value UeventOpen(const Napi::CallbackInfo& info) {
   if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0) {
     int err = errno;
     close(fd);
-    throw NotifyErrno(env, "bind", err);
+    throw ErrnoError(env, "bind", err);
   }
   return Napi::Number::New(env, fd);
 }
 
-// wakePipe() → [readFd, writeFd], both non-blocking: lets TypeScript interrupt pollFds.
-Napi::Value WakePipe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int p[2];
-  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) throw NotifyErrno(env, "pipe2", errno);
-  Napi::Array a = Napi::Array::New(env, 2);
-  a.Set(0u, Napi::Number::New(env, p[0]));
-  a.Set(1u, Napi::Number::New(env, p[1]));
-  return a;
-}
-
-class PollWorker : public Napi::AsyncWorker {
+// FdWatcher: an fd watched on the event loop with uv_poll (the uevent socket for readability,
+// a sysfs attribute for POLLPRI). No thread parks in poll(2) and nothing needs waking: the
+// loop itself sleeps in epoll until the kernel has something to say, and close() stops it.
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
-  PollWorker(Napi::Env env, std::vector<struct pollfd> fds)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fds_(std::move(fds)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdWatcher", {InstanceMethod("close", &FdWatcher::Close)});
+  }
 
- protected:
-  void Execute() override {
-    int n;
-    do n = poll(fds_.data(), fds_.size(), -1);
-    while (n < 0 && errno == EINTR);
-    err_ = n < 0 ? errno : 0;
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_) {
-      deferred_.Reject(NotifyErrno(env, "poll", err_).Value());
-      return;
+  // new FdWatcher(fd, events, callback(err, revents)): events is a mask of UV_READABLE (1)
+  // and UV_PRIORITIZED (8).
+  explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction())
+      throw Napi::TypeError::New(env, "new FdWatcher(fd: number, events: number, callback: function)");
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    int events = info[1].As<Napi::Number>().Int32Value();
+    if (fd < 0) throw Napi::RangeError::New(env, "FdWatcher: negative fd");
+    if (events & ~(UV_READABLE | UV_PRIORITIZED) || events == 0)
+      throw Napi::RangeError::New(env, "FdWatcher: events must be UV_READABLE and/or UV_PRIORITIZED");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "FdWatcher: no event loop");
+    callback_ = Napi::Persistent(info[2].As<Napi::Function>());
+    handle_ = new uv_poll_t;
+    handle_->data = this;
+    int rc = uv_poll_init(loop, handle_, fd);
+    if (rc == 0) rc = uv_poll_start(handle_, events, OnPoll);
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(handle_), OnClosed);
+      handle_ = nullptr;
+      throw ErrnoError(env, "uv_poll", -rc);
     }
-    Napi::Array out = Napi::Array::New(env, fds_.size());
-    for (size_t i = 0; i < fds_.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, fds_[i].revents));
-    deferred_.Resolve(out);
+    // Keep the JS object (and its callback) alive while the loop may call it.
+    Ref();
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  ~FdWatcher() override { Stop(); }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  std::vector<struct pollfd> fds_;
-  int err_ = 0;
-};
-
-// pollFds(fds: number[], events: number[]) → Promise<revents[]>. Waits with no timeout on a
-// worker thread: the daemon costs no CPU until a descriptor becomes ready.
-Napi::Value PollFds(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsArray())
-    throw Napi::TypeError::New(env, "pollFds(fds: number[], events: number[])");
-  Napi::Array fa = info[0].As<Napi::Array>(), ea = info[1].As<Napi::Array>();
-  if (fa.Length() != ea.Length() || fa.Length() == 0 || fa.Length() > 4096)
-    throw Napi::RangeError::New(env, "pollFds: fds and events must be non-empty and of equal length");
-  std::vector<struct pollfd> fds(fa.Length());
-  for (uint32_t i = 0; i < fa.Length(); i++) {
-    Napi::Value f = fa.Get(i), ev = ea.Get(i);
-    if (!f.IsNumber() || !ev.IsNumber()) throw Napi::TypeError::New(env, "pollFds: numbers expected");
-    fds[i].fd = f.As<Napi::Number>().Int32Value();
-    fds[i].events = static_cast<short>(ev.As<Napi::Number>().Int32Value());
-    if (fds[i].fd < 0) throw Napi::RangeError::New(env, "pollFds: negative fd");
+  static void OnPoll(uv_poll_t* h, int status, int revents) {
+    auto* self = static_cast<FdWatcher*>(h->data);
+    if (!self || self->callback_.IsEmpty()) return;
+    Napi::Env env = self->callback_.Env();
+    Napi::HandleScope scope(env);
+    if (status < 0) {
+      self->callback_.Call({ErrnoError(env, "poll", -status).Value(), Napi::Number::New(env, 0)});
+    } else {
+      self->callback_.Call({env.Null(), Napi::Number::New(env, revents)});
+    }
   }
-  auto* w = new PollWorker(env, std::move(fds));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
-}
+
+  static void OnClosed(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
+
+  void Stop() {
+    if (!handle_) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), OnClosed);
+    handle_ = nullptr;
+    callback_.Reset();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    bool was = handle_ != nullptr;
+    Stop();
+    if (was) Unref();
+    return info.Env().Undefined();
+  }
+
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+};
 
 }  // namespace
 
 void InitNotify(Napi::Env env, Napi::Object exports) {
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
   exports.Set("ueventOpen", Napi::Function::New(env, UeventOpen, "ueventOpen"));
-  exports.Set("wakePipe", Napi::Function::New(env, WakePipe, "wakePipe"));
-  exports.Set("pollFds", Napi::Function::New(env, PollFds, "pollFds"));
+  exports.Set("FdWatcher", FdWatcher::Define(env));
 }

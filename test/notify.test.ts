@@ -1,6 +1,9 @@
 import test from 'ava';
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {UV_PRIORITIZED, UV_READABLE, type DaemonNative} from '../daemon/native';
+import {backoffMs, EventSource} from '../daemon/daxramd/events';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {loadDaemonNative as loadNative} from '../daemon/daxramd/notify';
@@ -76,14 +79,96 @@ test('watchdog interval honours WATCHDOG_PID', (t) => {
   t.is(watchdogInterval({}, 5), undefined);
 });
 
-test('pollFds wakes on a pipe write and reports which fd is ready', async (t) => {
-  const nat = loadNative();
-  const [r, w] = nat.wakePipe();
-  const [r2, w2] = nat.wakePipe();
-  const p = nat.pollFds([r, r2], [1, 1]);
-  fs.writeSync(w2, 'x');
-  const rev = await p;
-  t.is(rev[0], 0);
-  t.is(rev[1] & 1, 1);
-  for (const fd of [r, w, r2, w2]) fs.closeSync(fd);
+function fifo(t: import('ava').ExecutionContext): {fd: number; path: string} {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-fifo-'));
+  const p = path.join(dir, 'f');
+  execFileSync('mkfifo', [p]);
+  // O_RDWR on a FIFO never blocks and keeps a writer, so reads see EAGAIN, not EOF.
+  const fd = fs.openSync(p, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  t.teardown(() => {
+    fs.closeSync(fd);
+    fs.rmSync(dir, {recursive: true, force: true});
+  });
+  return {fd, path: p};
+}
+
+test('FdWatcher (uv_poll) calls back on the event loop when the fd is readable, and close() stops it', async (t) => {
+  const nat = loadNative() as unknown as DaemonNative;
+  const {fd} = fifo(t);
+  const seen: number[] = [];
+  let wake: () => void = () => undefined;
+  const w = new nat.FdWatcher(fd, UV_READABLE, (err, revents) => {
+    t.is(err, null);
+    seen.push(revents);
+    fs.readSync(fd, Buffer.alloc(16), 0, 16, null); // drain, or a level-triggered watch fires again
+    wake();
+  });
+  await new Promise<void>((r) => {
+    wake = r;
+    fs.writeSync(fd, 'x');
+  });
+  t.deepEqual(seen, [UV_READABLE]);
+  w.close();
+  fs.writeSync(fd, 'y');
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(seen.length, 1, 'no callback after close');
+  t.throws(() => new nat.FdWatcher(fd, 64, () => undefined), {instanceOf: RangeError});
+});
+
+test('EventSource: a watcher that keeps failing is re-armed after a growing delay, not in a busy loop', async (t) => {
+  let armed = 0;
+  const errors: unknown[] = [];
+  const fake = {
+    ueventOpen: () => fs.openSync('/dev/null', 'r'),
+    sdNotify: () => undefined,
+    FdWatcher: class {
+      constructor(_fd: number, _ev: number, cb: (e: Error | null, r: number) => void) {
+        armed++;
+        setImmediate(() => cb(Object.assign(new Error('poll: EIO'), {code: 'EIO'}), 0));
+      }
+      close() {}
+    },
+  } as unknown as DaemonNative;
+  const delays: number[] = [];
+  const src = new EventSource(fake, {uevents: () => undefined, badblocks: () => undefined, error: (e) => errors.push(e)}, (p) => p, ['dax'], (n) => {
+    delays.push(backoffMs(n));
+    return 20 * n;
+  });
+  src.start();
+  await new Promise((r) => setTimeout(r, 300));
+  src.stop();
+  // 20, 40, 60, 80 ms … : a handful of re-arms in 300 ms, where an immediate retry makes thousands.
+  t.true(armed >= 3 && armed <= 8, `armed ${armed} times`);
+  t.is(errors.length, armed);
+  t.deepEqual(delays.slice(0, 4), [1000, 2000, 4000, 8000]);
+  t.is(backoffMs(100), 300_000);
+  const after = armed;
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(armed, after, 'nothing re-armed after stop()');
+});
+
+test('EventSource: a notified badblocks attribute is re-read and reported', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-bb-'));
+  t.teardown(() => fs.rmSync(dir, {recursive: true, force: true}));
+  fs.writeFileSync(path.join(dir, 'badblocks'), '');
+  const fire: Array<() => void> = [];
+  const fake = {
+    ueventOpen: () => fs.openSync(path.join(dir, 'badblocks'), 'r'),
+    sdNotify: () => undefined,
+    FdWatcher: class {
+      constructor(_fd: number, ev: number, cb: (e: Error | null, r: number) => void) {
+        if (ev === UV_PRIORITIZED) fire.push(() => cb(null, UV_PRIORITIZED));
+      }
+      close() {}
+    },
+  } as unknown as DaemonNative;
+  const changed: string[][] = [];
+  const src = new EventSource(fake, {uevents: () => undefined, badblocks: (p) => changed.push(p), error: (e) => t.fail(String(e))}, (p) => path.join(dir, path.basename(p)));
+  src.start();
+  src.watchBadblocks(['/sys/bus/nd/devices/region0/badblocks']);
+  t.is(fire.length, 1);
+  fire[0]();
+  t.deepEqual(changed, [['/sys/bus/nd/devices/region0/badblocks']]);
+  src.watchBadblocks([]);
+  src.stop();
 });

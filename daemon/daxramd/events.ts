@@ -1,15 +1,12 @@
 // What wakes the daemon: kernel uevents for dax and nd devices (add, remove, bind, unbind) and
-// sysfs_notify on the badblocks attribute of regions whose memory we manage. Both are waited
-// for with one poll(2) on a worker thread (native/notify.cc): no timers, no polling loops, so
-// an idle daemon uses no CPU. A uevent is only a hint to rescan sysfs; its content is parsed
-// for logging, never trusted to decide anything.
+// sysfs_notify on the badblocks attribute of regions whose memory is RAM. Each fd is watched on
+// the event loop (the addon's FdWatcher, uv_poll): no thread parked in poll(2), no timers, so an
+// idle daemon uses no CPU. A uevent is only a hint to rescan sysfs; its content is parsed for
+// logging, never trusted to decide anything. An fd that keeps failing is re-armed after a
+// growing delay, so a broken attribute cannot turn into a busy loop that floods the log.
 
 import * as fs from 'node:fs';
-import type {DaemonNative} from '../native';
-
-const POLLIN = 0x1;
-const POLLPRI = 0x2;
-const POLLERR = 0x8;
+import {UV_PRIORITIZED, UV_READABLE, type DaemonNative} from '../native';
 
 export interface Uevent {
   action: string;
@@ -39,13 +36,23 @@ export function parseUevent(buf: Buffer): Uevent | undefined {
   return {action: env.ACTION ?? head.slice(0, at), devpath: env.DEVPATH ?? head.slice(at + 1), subsystem: env.SUBSYSTEM, devname: env.DEVNAME};
 }
 
+/** Delay before re-arming after the n-th consecutive failure: 1 s doubling to 5 min. */
+export function backoffMs(failures: number): number {
+  return Math.min(300_000, 1000 * 2 ** Math.max(0, failures - 1));
+}
+
+interface Watched {
+  fd: number;
+  watcher?: {close(): void};
+  failures: number;
+  retry?: NodeJS.Timeout;
+}
+
 export class EventSource {
-  private ueventFd?: number;
-  private wakeR?: number;
-  private wakeW?: number;
-  private watched: string[] = [];
-  private running = false;
+  private uevent?: Watched;
+  private readonly attrs = new Map<string, Watched>();
   private stopped = false;
+  private readonly buf = Buffer.alloc(16384);
 
   constructor(
     private readonly native: DaemonNative,
@@ -53,94 +60,112 @@ export class EventSource {
     /** Host path of a kernel path (fixture roots). */
     private readonly hostPath: (kernelPath: string) => string = (p) => p,
     private readonly subsystems = ['dax', 'nd'],
+    private readonly backoff: (failures: number) => number = backoffMs,
   ) {}
 
   start(): void {
-    this.ueventFd = this.native.ueventOpen();
-    [this.wakeR, this.wakeW] = this.native.wakePipe();
-    this.running = true;
-    void this.loop();
+    const fd = this.native.ueventOpen();
+    this.uevent = {fd, failures: 0};
+    this.armUevent();
+  }
+
+  private armUevent(): void {
+    const w = this.uevent!;
+    w.watcher = new this.native.FdWatcher(w.fd, UV_READABLE, (err) => {
+      if (err) return this.failed(w, err, () => this.armUevent());
+      w.failures = 0;
+      const evs = this.drainUevents(w);
+      if (evs.length) this.h.uevents(evs);
+    });
   }
 
   /** Replace the set of badblocks attributes being watched (kernel paths). */
   watchBadblocks(paths: string[]): void {
-    const next = [...new Set(paths)].sort();
-    if (next.join('\n') === this.watched.join('\n')) return;
-    this.watched = next;
-    this.wake();
+    if (this.stopped) return;
+    const want = new Set(paths);
+    for (const [p, w] of this.attrs) {
+      if (want.has(p)) continue;
+      this.close(w);
+      this.attrs.delete(p);
+    }
+    for (const p of want) if (!this.attrs.has(p)) this.armAttr(p);
+  }
+
+  private armAttr(p: string): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.hostPath(p), 'r');
+      // A read arms sysfs_notify: the attribute reports POLLPRI once its content changes after it.
+      fs.readSync(fd, this.buf, 0, this.buf.length, 0);
+    } catch (e) {
+      const w = this.attrs.get(p) ?? {fd: -1, failures: 0};
+      this.attrs.set(p, w);
+      return this.failed(w, e, () => this.armAttr(p));
+    }
+    const w: Watched = {fd, failures: this.attrs.get(p)?.failures ?? 0};
+    this.attrs.set(p, w);
+    w.watcher = new this.native.FdWatcher(fd, UV_PRIORITIZED, (err) => {
+      if (err) {
+        this.close(w);
+        return this.failed(w, err, () => this.armAttr(p));
+      }
+      try {
+        // Re-read to re-arm, else the level-triggered watcher reports the same change again.
+        fs.readSync(fd, this.buf, 0, this.buf.length, 0);
+        w.failures = 0;
+      } catch (e) {
+        this.close(w);
+        return this.failed(w, e, () => this.armAttr(p));
+      }
+      this.h.badblocks([p]);
+    });
+  }
+
+  private failed(w: Watched, e: unknown, rearm: () => void): void {
+    w.failures++;
+    this.h.error(e);
+    w.watcher?.close();
+    w.watcher = undefined;
+    if (this.stopped) return;
+    w.retry = setTimeout(() => {
+      w.retry = undefined;
+      if (!this.stopped) rearm();
+    }, this.backoff(w.failures));
+  }
+
+  private close(w: Watched): void {
+    if (w.retry) clearTimeout(w.retry);
+    w.watcher?.close();
+    w.watcher = undefined;
+    if (w.fd >= 0) {
+      try {
+        fs.closeSync(w.fd);
+      } catch {
+        /* already closed */
+      }
+      w.fd = -1;
+    }
   }
 
   stop(): void {
     this.stopped = true;
-    this.wake();
+    for (const w of this.attrs.values()) this.close(w);
+    this.attrs.clear();
+    if (this.uevent) this.close(this.uevent);
   }
 
-  private wake(): void {
-    if (this.wakeW !== undefined) {
-      try {
-        fs.writeSync(this.wakeW, 'x');
-      } catch {
-        // pipe full: a wake-up is already pending
-      }
-    }
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running && !this.stopped) {
-      const files: Array<{path: string; fd: number}> = [];
-      for (const p of this.watched) {
-        try {
-          const fd = fs.openSync(this.hostPath(p), 'r');
-          // Reading arms sysfs_notify: poll reports POLLPRI once the content changes after this.
-          fs.readSync(fd, Buffer.alloc(4096), 0, 4096, 0);
-          files.push({path: p, fd});
-        } catch (e) {
-          this.h.error(e);
-        }
-      }
-      let rev: number[] = [];
-      try {
-        rev = await this.native.pollFds(
-          [this.ueventFd!, this.wakeR!, ...files.map((f) => f.fd)],
-          [POLLIN, POLLIN, ...files.map(() => POLLPRI | POLLERR)],
-        );
-      } catch (e) {
-        this.h.error(e);
-      }
-      for (const f of files) fs.closeSync(f.fd);
-      if (rev.length === 0) continue;
-      if (rev[1] & POLLIN) this.drain(this.wakeR!);
-      if (rev[0] & POLLIN) {
-        const evs = this.drainUevents();
-        if (evs.length) this.h.uevents(evs);
-      }
-      const changed = files.filter((_, i) => rev[i + 2] & (POLLPRI | POLLERR)).map((f) => f.path);
-      if (changed.length) this.h.badblocks(changed);
-    }
-  }
-
-  private drain(fd: number): void {
-    const b = Buffer.alloc(256);
-    try {
-      while (fs.readSync(fd, b, 0, b.length, null) > 0);
-    } catch {
-      // EAGAIN: empty
-    }
-  }
-
-  private drainUevents(): Uevent[] {
+  private drainUevents(w: Watched): Uevent[] {
     const out: Uevent[] = [];
-    const b = Buffer.alloc(16384);
     for (;;) {
       let n: number;
       try {
-        n = fs.readSync(this.ueventFd!, b, 0, b.length, null);
+        n = fs.readSync(w.fd, this.buf, 0, this.buf.length, null);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.h.error(e);
         break;
       }
       if (n <= 0) break;
-      const ev = parseUevent(b.subarray(0, n));
+      const ev = parseUevent(this.buf.subarray(0, n));
       if (ev && ev.subsystem && this.subsystems.includes(ev.subsystem)) out.push(ev);
     }
     return out;

@@ -11,6 +11,7 @@
 // Time is virtual: sleep() and a pollPri() timeout advance the FakeClock, so tests never wait.
 
 import * as fs from 'node:fs';
+import {ABI_VERSION} from '../../daemon/native';
 import type {Range} from '../../daemon/model/types';
 import type {
   ArsCapResult,
@@ -79,7 +80,7 @@ export interface MockOptions {
 }
 
 export class MockNative implements NativeBinding {
-  abiVersion = 2;
+  abiVersion = ABI_VERSION;
   calls: Array<{fn: string; args: unknown[]}> = [];
   clock: FakeClock;
   poison: Range[];
