@@ -149,15 +149,20 @@ test('lock: flock(2) excludes a second holder (named in the error), released on 
   b.release();
 });
 
-test.serial('lock: waits for a holder that finishes within --lock-wait', async (t) => {
+test.serial('lock: waits for a holder that finishes within --lock-wait, and only until it releases', async (t) => {
   const native = loadNative();
   const tb = testbed();
   t.teardown(tb.cleanup);
   const a = await acquire({...tb.ctx, native}, 'first');
-  setTimeout(() => a.release(), 300);
+  let released = false;
+  setTimeout(() => {
+    released = true;
+    a.release();
+  }, 300);
   const b = await acquire({...tb.ctx, native, lockWaitMs: 30000}, 'second');
+  // A flock that never locks would hand out the second lock at once, before the release.
+  t.true(released, 'the second holder got the lock only after the first released it');
   b.release();
-  t.pass();
 });
 
 test('zeroDax (real addon) zeroes a MAP_SHARED mapping in align-sized chunks', async (t) => {

@@ -12,7 +12,7 @@ import {parsePhysIndex, parseValidZones, readBlockNodes, readMemBlock} from '../
 import {parseScrub, parseWords} from '../daemon/model/bus';
 import {parseBadblocks, parseRegionMapping} from '../daemon/model/region';
 import {parseMapLocation, parseNamespaceMode} from '../daemon/model/namespace';
-import {kmemCapacity, modeOfDriver, parseDaxOrigin} from '../daemon/model/dax';
+import {kmemCapacity, modeOfDriver, parseDaxOrigin, readDax} from '../daemon/model/dax';
 import {buildFixture, FixtureSpec, GiB, MiB, NFIT_TEST_COMMANDS} from './helpers/fixture';
 
 /** The guest's shape: QEMU NVDIMM at 8 GiB on node 1, a 1 GiB devdax namespace onlined by kmem, a 512 MiB one in devdax. */
@@ -364,16 +364,26 @@ test('missing optional files: no memory hotplug, no online_policy, no security, 
 });
 
 test('physical ranges unreadable (not root): device listed, warning, no blocks', (t) => {
-  if (process.getuid?.() === 0) {
-    // root reads 0400 files regardless; simulate EACCES by making the mapping a directory-less dead end.
-    t.pass('running as root: EACCES cannot be produced with file modes');
-    return;
-  }
   const fx = fixture(t);
-  fs.chmodSync(fx.path(`${fx.devicePath('dax0.0')}/mapping0/start`), 0o000);
-  const p = scanPlatform(fx.sysfs);
-  t.deepEqual(p.devices[0].ranges, []);
-  t.regex(p.warnings.join(), /EACCES/);
+  // mappingN/start is 0400; root reads it regardless of the mode bits, so the refusal is
+  // injected the way the kernel reports it to an unprivileged reader: EACCES on read.
+  class Unprivileged extends Sysfs {
+    override readOptional(p: string, device?: string): string | undefined {
+      if (/\/mapping\d+\/(start|end)$/.test(p)) {
+        throw new SysfsError(`cannot read ${p}: EACCES: permission denied`, {path: p, device, cause: Object.assign(new Error('EACCES'), {code: 'EACCES'})});
+      }
+      return super.readOptional(p, device);
+    }
+  }
+  const p = scanPlatform(new Unprivileged(fx.root));
+  t.true(p.devices.length > 0);
+  const d = p.devices.find((x) => x.name === 'dax0.0')!;
+  t.deepEqual(d.ranges, []);
+  t.is(d.kmemCapacity, 0n);
+  t.deepEqual(d.memblocks, []);
+  t.regex(p.warnings.join(), /dax0\.0: cannot read its physical ranges .*EACCES.*run as root/);
+  // A reader that acts on the device (not a list) does not paper over it.
+  t.throws(() => readDax(new Unprivileged(fx.root), 'dax0.0'), {instanceOf: SysfsError, message: /EACCES/});
 });
 
 test('an empty root scans to an empty platform, not a crash', (t) => {

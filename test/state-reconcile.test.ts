@@ -10,7 +10,8 @@ import {Writable} from 'node:stream';
 import {Daemon} from '../daemon/daxramd/daemon';
 import {DaemonLog} from '../daemon/daxramd/log';
 import {StateStore} from '../daemon/config/state';
-import {recordOperatorLayout, recordOperatorRegion} from '../daemon/config/operator';
+import {recordOperatorAction, recordOperatorLayout, recordOperatorRegion} from '../daemon/config/operator';
+import {GiB} from './helpers/fixture';
 import {qemuSpec, testbed, driver, blockStates} from './helpers/engine-context';
 
 const UUID = '11111111-2222-4333-8444-555555555555';
@@ -146,5 +147,57 @@ test('reassign records each new device: after a reboot the RAM part comes back, 
   // A dry run records nothing.
   recordOperatorLayout({...argv, 'dry-run': true}, [{dax: 'dax0.0', role: 'ram'}], 'reassign', {});
   t.is(new StateStore(tb.ctx.stateDir).load().records.find((r) => r.key === `uuid:${UUID}`)!.mode, 'devdax');
+  tb.cleanup();
+});
+
+test('a two-range hmem device: the CLI record and daxramd key it alike (range at device offset 0), so the daemon honours the operator', async (t) => {
+  // Ranges in device order 40 GiB then 20 GiB: keyed by the first in device order, whatever
+  // the physical order, by every reader.
+  const tb = testbed({nodes: [0, 2], hmem: [{ranges: [{start: 40n * GiB, size: GiB}, {start: 20n * GiB, size: GiB}], targetNode: 2}]});
+  t.teardown(tb.cleanup);
+  const etc = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-dconf-'));
+  t.teardown(() => fs.rmSync(etc, {recursive: true, force: true}));
+  fs.writeFileSync(path.join(etc, 'daxram.conf'), '[daemon]\nunmatched = ram\n');
+  const argv = {root: tb.k.root, 'state-dir': tb.ctx.stateDir};
+  recordOperatorAction(argv, 'dax0.0', 'devdax', 'offline');
+  const rec = new StateStore(tb.ctx.stateDir).load().records[0];
+  t.is(rec.key, 'res:0:0xa00000000');
+  const d = new Daemon(
+    {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true},
+    new DaemonLog({journal: true, stream: new Writable({write: (_c, _e, cb) => cb()})}),
+  );
+  await d.start();
+  t.is(d.last[0].key, rec.key);
+  t.regex(d.last[0].desired!.source, /^operator \(offline/);
+  t.is(driver(tb.k), 'device_dax', 'unmatched = ram did not undo the operator');
+});
+
+test('new poison in RAM daxramd manages is isolated through the engine (locked, journalled, verified) and reported', async (t) => {
+  const {tb, mk} = setup(CONF);
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'kmem');
+  // The region's badblocks grows by one sector inside the second online block.
+  const bs = tb.k.bs;
+  const ids = tb.k.blocksOf('dax0.0');
+  const region = tb.k.real('/sys/bus/nd/devices/region0');
+  const start = tb.k.readBig(`${region}/resource`);
+  const addr = BigInt(ids[1]) * bs + 0x5000n;
+  fs.writeFileSync(tb.k.p(`${region}/badblocks`), `${(addr - start) / 512n} 1\n`);
+  const before = tb.k.hardwareCorrupted();
+  await d.reconcile('badblocks');
+  t.deepEqual(tb.k.poisonedPages, [addr]);
+  t.is(tb.k.hardwareCorrupted() - before, 4096);
+  t.is(d.isolated.get('dax0.0'), 1);
+  t.regex(d.statusLine(), /poison isolated: dax0\.0 1 page\(s\)/);
+  t.false(fs.existsSync(path.join(tb.ctx.stateDir, 'journal.json')), 'journal cleared after a verified isolation');
+  // Seen once: the next look isolates nothing new.
+  await d.reconcile('again');
+  t.is(tb.k.poisonedPages.length, 1);
+  // A kernel that swallows the write without poisoning the page fails verification, loudly.
+  tb.k.silentPoison = true;
+  fs.writeFileSync(tb.k.p(`${region}/badblocks`), `${(addr - start) / 512n} 1\n${(addr + 0x10000n - start) / 512n} 1\n`);
+  await d.reconcile('badblocks');
+  t.is(d.metrics.failures.get({device: 'dax0.0', operation: 'isolate'}), 1);
   tb.cleanup();
 });
