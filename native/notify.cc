@@ -98,11 +98,17 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     handle_ = new uv_poll_t;
     handle_->data = this;
     int rc = uv_poll_init(loop, handle_, fd);
-    if (rc == 0) rc = uv_poll_start(handle_, events, OnPoll);
+    if (rc != 0) {
+      // Not initialised: nothing for the loop to close (regular files cannot be epoll'd).
+      delete handle_;
+      handle_ = nullptr;
+      throw ErrnoError(env, "uv_poll_init", -rc);
+    }
+    rc = uv_poll_start(handle_, events, OnPoll);
     if (rc != 0) {
       uv_close(reinterpret_cast<uv_handle_t*>(handle_), OnClosed);
       handle_ = nullptr;
-      throw ErrnoError(env, "uv_poll", -rc);
+      throw ErrnoError(env, "uv_poll_start", -rc);
     }
     // Keep the JS object (and its callback) alive while the loop may call it.
     Ref();

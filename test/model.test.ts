@@ -292,6 +292,8 @@ test('garbage attribute content: SysfsError naming the path', (t) => {
   for (const [file, content, re] of cases) {
     const fx = buildFixture(QEMU);
     try {
+      // Without /proc/zoneinfo every block is read (with it, a wholly online node is not).
+      fx.rm('/proc/zoneinfo');
       fx.write(file, content);
       const e = t.throws(() => scanPlatform(fx.sysfs), {instanceOf: SysfsError}, file);
       t.regex(e!.message, re);
@@ -416,4 +418,18 @@ test('fixture shape: kernel-like links and writable regular files', (t) => {
   t.is(fx.read('/sys/devices/system/memory/memory65/state'), 'offline');
   fx.sysfs.writeAttr('/sys/bus/dax/drivers/kmem', 'kmem', 'unbind', 'dax0.0');
   t.is(fx.read('/sys/bus/dax/drivers/kmem/unbind'), 'dax0.0');
+});
+
+test('blocks of a node that zoneinfo shows wholly online (or offline) are not read one by one; a mixed node is', (t) => {
+  const fx = buildFixture(QEMU);
+  t.teardown(fx.cleanup);
+  // A corrupt state file is only noticed when read: it is not, while node 1 is wholly online.
+  fx.write('/sys/devices/system/memory/memory65/state', 'melting\n');
+  const p = scanPlatform(fx.sysfs);
+  const d = p.devices.find((x) => x.name === 'dax0.0')!;
+  t.true(d.memblocks.length > 0 && d.memblocks.every((b) => b.state === 'online' && b.validZones[0] === 'Movable'));
+  // zoneinfo one block short (a block is offline): node 1 is mixed, so every block is read.
+  const zi = fx.read('/proc/zoneinfo').replace(/(Node 1, zone\s+Movable\n(?:.*\n)*?\s+present\s+)(\d+)/, (_m, a, n) => `${a}${Number(n) - 32768}`);
+  fx.write('/proc/zoneinfo', zi);
+  t.throws(() => scanPlatform(fx.sysfs), {instanceOf: SysfsError, message: /memory65\/state/});
 });

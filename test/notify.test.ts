@@ -172,3 +172,23 @@ test('EventSource: a notified badblocks attribute is re-read and reported', asyn
   src.watchBadblocks([]);
   src.stop();
 });
+
+test('EventSource: an attribute that cannot be polled (EPERM from epoll) is reported and retried later, not thrown', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-bb-'));
+  t.teardown(() => fs.rmSync(dir, {recursive: true, force: true}));
+  fs.writeFileSync(path.join(dir, 'badblocks'), '');
+  const nat = loadNative() as unknown as DaemonNative;
+  const errors: unknown[] = [];
+  const src = new EventSource({...nat, ueventOpen: () => fs.openSync('/dev/null', 'r'), FdWatcher: class {
+    constructor(fd: number, ev: number, cb: (e: Error | null, r: number) => void) {
+      if (ev === UV_PRIORITIZED) return new nat.FdWatcher(fd, ev, cb); // a regular file: the real addon refuses
+    }
+    close() {}
+  }} as unknown as DaemonNative, {uevents: () => undefined, badblocks: () => undefined, error: (e) => errors.push(e)}, (p) => path.join(dir, path.basename(p)), ['dax'], () => 50);
+  src.start();
+  t.notThrows(() => src.watchBadblocks(['/sys/bus/nd/devices/region0/badblocks']));
+  await new Promise((r) => setTimeout(r, 180));
+  src.stop();
+  t.true(errors.length >= 2 && errors.length <= 5, `${errors.length} errors`);
+  t.is((errors[0] as NodeJS.ErrnoException).code, 'EPERM');
+});

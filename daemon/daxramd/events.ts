@@ -71,12 +71,16 @@ export class EventSource {
 
   private armUevent(): void {
     const w = this.uevent!;
-    w.watcher = new this.native.FdWatcher(w.fd, UV_READABLE, (err) => {
-      if (err) return this.failed(w, err, () => this.armUevent());
-      w.failures = 0;
-      const evs = this.drainUevents(w);
-      if (evs.length) this.h.uevents(evs);
-    });
+    try {
+      w.watcher = new this.native.FdWatcher(w.fd, UV_READABLE, (err) => {
+        if (err) return this.failed(w, err, () => this.armUevent());
+        w.failures = 0;
+        const evs = this.drainUevents(w);
+        if (evs.length) this.h.uevents(evs);
+      });
+    } catch (e) {
+      this.failed(w, e, () => this.armUevent());
+    }
   }
 
   /** Replace the set of badblocks attributes being watched (kernel paths). */
@@ -104,7 +108,18 @@ export class EventSource {
     }
     const w: Watched = {fd, failures: this.attrs.get(p)?.failures ?? 0};
     this.attrs.set(p, w);
-    w.watcher = new this.native.FdWatcher(fd, UV_PRIORITIZED, (err) => {
+    try {
+      w.watcher = this.watchAttr(p, w);
+    } catch (e) {
+      // Not pollable (a regular file under a fixture root; EPERM from epoll).
+      this.close(w);
+      this.failed(w, e, () => this.armAttr(p));
+    }
+  }
+
+  private watchAttr(p: string, w: Watched): {close(): void} {
+    const fd = w.fd;
+    return new this.native.FdWatcher(fd, UV_PRIORITIZED, (err) => {
       if (err) {
         this.close(w);
         return this.failed(w, err, () => this.armAttr(p));

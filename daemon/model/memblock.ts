@@ -6,9 +6,10 @@
 import * as fs from 'node:fs';
 import type {Sysfs} from '../sysfs';
 import {SysfsError} from '../errors';
-import type {MemBlock} from './types';
+import type {MemBlock, MemBlockState} from './types';
 import {MEMORY_DIR, NODE_DIR} from './hotplug';
 import {readSmall} from './attr';
+import {readZoneSpans, zoneBySpan, type ZoneSpan} from './node';
 
 const STATES = new Set(['online', 'offline', 'going-offline']);
 const MEMORY_RE = /^memory(\d+)$/;
@@ -74,6 +75,52 @@ function nodeFromBlockDir(sysfs: Sysfs, name: string): number {
 export interface ReadBlockOptions {
   /** Node of each block (readBlockNodes); blocks missing from it fall back to their nodeM link. */
   nodes?: Map<number, number>;
+  /** Zone spans per node (readZoneSpans): an online block inside exactly one is in that zone. */
+  zones?: Map<number, ZoneSpan[]>;
+}
+
+// One per present block, tens of thousands of them on a large machine: the fields are plain,
+// name/start and the lazily read valid_zones live on the prototype, not in per-block closures.
+class Block implements MemBlock {
+  private zonesRead?: string[];
+  constructor(
+    readonly id: number,
+    readonly state: MemBlockState,
+    readonly node: number,
+    private readonly bs: bigint,
+    private readonly sysfs: Sysfs,
+    known?: string[],
+  ) {
+    this.zonesRead = known;
+  }
+
+  get name(): string {
+    return `memory${this.id}`;
+  }
+
+  get start(): bigint {
+    return BigInt(this.id) * this.bs;
+  }
+
+  /**
+   * valid_zones: for an online block, its zone. An offline block's list is what the kernel
+   * would accept now, computed on each read: read when someone asks, not for every list.
+   */
+  get validZones(): string[] {
+    if (this.zonesRead === undefined) {
+      const dir = `${MEMORY_DIR}/memory${this.id}`;
+      this.zonesRead = readZones(this.sysfs.p(dir), dir, `memory${this.id}`);
+    }
+    return this.zonesRead;
+  }
+
+  set validZones(v: string[]) {
+    this.zonesRead = v;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {name: this.name, id: this.id, start: this.start, state: this.state, validZones: this.validZones, node: this.node};
+  }
 }
 
 /**
@@ -81,31 +128,68 @@ export interface ReadBlockOptions {
  * or a block removed under us).
  */
 export function readMemBlock(sysfs: Sysfs, id: number, blockSize: bigint, opts: ReadBlockOptions = {}): MemBlock | undefined {
-  const name = `memory${id}`;
-  const dir = `${MEMORY_DIR}/${name}`;
-  const hostDir = sysfs.p(dir);
-  const state = readAttr(`${hostDir}/state`, `${dir}/state`, name);
+  const dir = `${MEMORY_DIR}/memory${id}`;
+  const state = readAttr(sysfs.p(`${dir}/state`), `${dir}/state`, `memory${id}`);
   if (state === undefined) return undefined;
-  if (!STATES.has(state)) throw new SysfsError(`${dir}/state: unexpected memory block state "${state}"`, {path: `${dir}/state`, device: name});
+  if (!STATES.has(state)) throw new SysfsError(`${dir}/state: unexpected memory block state "${state}"`, {path: `${dir}/state`, device: `memory${id}`});
   let node = opts.nodes?.get(id);
-  if (node === undefined) node = nodeFromBlockDir(sysfs, name);
-  const block: MemBlock = {name, id, start: BigInt(id) * blockSize, state, validZones: [], node};
-  if (state === 'online') {
-    block.validZones = readZones(hostDir, dir, name);
-  } else {
-    // An offline block's valid_zones is the list the kernel would accept, which it computes on
-    // each read: defer it to whoever asks (the onlining engine), not every list.
-    let cached: string[] | undefined;
-    Object.defineProperty(block, 'validZones', {
-      enumerable: true,
-      configurable: true,
-      get: () => (cached ??= readZones(hostDir, dir, name)),
-      set: (v: string[]) => {
-        cached = v;
-      },
-    });
+  if (node === undefined) node = nodeFromBlockDir(sysfs, `memory${id}`);
+  let known: string[] | undefined;
+  if (state === 'online' && opts.zones) {
+    const start = BigInt(id) * blockSize;
+    const z = zoneBySpan(opts.zones.get(node), start, start + blockSize);
+    if (z !== undefined) known = [z];
   }
-  return block;
+  return new Block(id, state, node, blockSize, sysfs, known);
+}
+
+/** What a scan knows about every node's blocks before reading any of them. */
+export interface BlockScan {
+  bs: bigint;
+  nodes: Map<number, number>;
+  zones?: Map<number, ZoneSpan[]>;
+  /** Per node: every present block online (and the one zone they are in, if one), or every one offline. */
+  whole: Map<number, {state: 'online' | 'offline'; zone?: string}>;
+}
+
+/**
+ * One readdir per node and /proc/zoneinfo. A node whose zones hold exactly as many present
+ * pages as its present blocks have is entirely online; one with none is entirely offline:
+ * then its blocks need no read at all (a 6 TiB machine in steady state is 49,152 blocks and
+ * two nodes). Anything in between, or no NUMA directory, and each block is read.
+ */
+export function blockScan(sysfs: Sysfs, bs: bigint): BlockScan {
+  const nodes = readBlockNodes(sysfs);
+  const zones = readZoneSpans(sysfs);
+  const whole = new Map<number, {state: 'online' | 'offline'; zone?: string}>();
+  if (zones && bs > 0n) {
+    const count = new Map<number, bigint>();
+    for (const n of nodes.values()) count.set(n, (count.get(n) ?? 0n) + 1n);
+    for (const [node, blocks] of count) {
+      const spans = zones.get(node) ?? [];
+      const present = spans.reduce((a, z) => a + z.present, 0n);
+      if (present === 0n) whole.set(node, {state: 'offline'});
+      else if (present === (blocks * bs) / 4096n) {
+        const populated = spans.filter((z) => z.present > 0n);
+        whole.set(node, {state: 'online', zone: populated.length === 1 ? populated[0].zone : undefined});
+      }
+    }
+  }
+  return {bs, nodes, zones, whole};
+}
+
+/** A block the scan knows without reading (see blockScan), else read; undefined when absent. */
+export function scanMemBlock(sysfs: Sysfs, id: number, s: BlockScan): MemBlock | undefined {
+  const node = s.nodes.get(id);
+  const w = node === undefined ? undefined : s.whole.get(node);
+  if (w === undefined || node === undefined) return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
+  if (w.state === 'offline') return new Block(id, 'offline', node, s.bs, sysfs);
+  let zone = w.zone;
+  if (zone === undefined) {
+    const start = BigInt(id) * s.bs;
+    zone = zoneBySpan(s.zones?.get(node), start, start + s.bs);
+  }
+  return new Block(id, 'online', node, s.bs, sysfs, zone === undefined ? undefined : [zone]);
 }
 
 function readZones(hostDir: string, dir: string, name: string): string[] {

@@ -22,3 +22,63 @@ export function readMeminfo(sysfs: Sysfs, node?: number): Map<string, bigint> {
 export function listNodes(sysfs: Sysfs): number[] {
   return sysfs.list(NODE_DIR, /^node\d+$/).map((n) => Number(n.slice(4)));
 }
+
+/** A populated zone of a node, as /proc/zoneinfo spans it: [start, end) in bytes. */
+export interface ZoneSpan {
+  zone: string; // DMA32, Normal, Movable …
+  start: bigint;
+  end: bigint;
+  /** Pages present (onlined) in the zone. */
+  present: bigint;
+}
+
+/**
+ * Zone spans per node from /proc/zoneinfo (undefined when it cannot be read). Every online
+ * page lies in the span of its zone, so an online memory block inside exactly one span is in
+ * that zone: the scan then needs no valid_zones read for it. Spans can overlap (zones grow as
+ * blocks are onlined), and a block in more than one span is read as before.
+ */
+export function readZoneSpans(sysfs: Sysfs): Map<number, ZoneSpan[]> | undefined {
+  const text = sysfs.readOptional('/proc/zoneinfo');
+  if (text === undefined) return undefined;
+  const out = new Map<number, ZoneSpan[]>();
+  let node = -1;
+  let zone = '';
+  let spanned = 0n;
+  let present = 0n;
+  for (const line of text.split('\n')) {
+    const head = /^Node (\d+), zone\s+(\S+)/.exec(line);
+    if (head) {
+      node = Number(head[1]);
+      zone = head[2];
+      spanned = 0n;
+      present = 0n;
+      if (!out.has(node)) out.set(node, []);
+      continue;
+    }
+    const sp = /^\s+(spanned|present)\s+(\d+)/.exec(line);
+    if (sp) {
+      if (sp[1] === 'spanned') spanned = BigInt(sp[2]);
+      else present = BigInt(sp[2]);
+      continue;
+    }
+    const st = /^\s+start_pfn:\s+(\d+)/.exec(line);
+    if (st && node >= 0 && spanned > 0n) {
+      const start = BigInt(st[1]) * 4096n;
+      out.get(node)!.push({zone, start, end: start + spanned * 4096n, present});
+    }
+  }
+  return out;
+}
+
+/** The one zone whose span holds [start, end) on `node`; undefined when none or several do. */
+export function zoneBySpan(spans: ZoneSpan[] | undefined, start: bigint, end: bigint): string | undefined {
+  if (!spans) return undefined;
+  let hit: string | undefined;
+  for (const z of spans) {
+    if (z.end <= start || z.start >= end) continue;
+    if (hit !== undefined || z.start > start || z.end < end) return undefined;
+    hit = z.zone;
+  }
+  return hit;
+}

@@ -16,7 +16,7 @@ import {readRegion} from './region';
 import {readNamespace} from './namespace';
 import {DAX_DEVICES, kmemCapacity, listDax, readDax} from './dax';
 import {readHotplug} from './hotplug';
-import {readBlockNodes, readMemBlock} from './memblock';
+import {blockScan, scanMemBlock} from './memblock';
 import {NotFoundError, SysfsError, UsageError} from '../errors';
 
 export interface ScanOptions {
@@ -163,7 +163,7 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
   const memblocks = new Map<number, MemBlock>();
   if (opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0) {
     const want = opts.devices ? new Set(opts.devices) : undefined;
-    const nodes = readBlockNodes(sysfs);
+    const bscan = blockScan(sysfs, hotplug.blockSize);
     for (const dev of devices) {
       if (want && !want.has(dev.name)) continue;
       const spans = kmemCapacity(dev.ranges, hotplug.blockSize).firstBlocks;
@@ -171,7 +171,7 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
         for (let id = first; id < first + count; id++) {
           let b = memblocks.get(id);
           if (!b) {
-            b = readMemBlock(sysfs, id, hotplug.blockSize, {nodes});
+            b = scanMemBlock(sysfs, id, bscan);
             if (!b) continue;
             memblocks.set(id, b);
           }

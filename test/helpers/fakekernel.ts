@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {KernelError} from '../../daemon/errors';
 import {Sysfs} from '../../daemon/sysfs';
-import type {Fixture} from './fixture';
+import {writeZoneinfo, type Fixture} from './fixture';
 
 const ERRNO: Record<string, number> = {EBUSY: 16, EINVAL: 22, ENXIO: 6, ENODEV: 19, EEXIST: 17, EHWPOISON: 133};
 const MEM = '/sys/devices/system/memory';
@@ -71,9 +71,15 @@ export class FakeKernel extends Sysfs {
       this.throwErr(file, name, value, f.code);
     }
     const m = /^\/sys\/bus\/dax\/drivers\/(device_dax|kmem)\/(bind|unbind|new_id|remove_id)$/.exec(file);
-    if (m) return this.driverOp(m[1], m[2], value, file);
+    if (m) {
+      this.driverOp(m[1], m[2], value, file);
+      return writeZoneinfo(this.fx.root);
+    }
     const b = /^\/sys\/devices\/system\/memory\/memory(\d+)\/state$/.exec(file);
-    if (b) return this.blockState(Number(b[1]), value, file, name);
+    if (b) {
+      this.blockState(Number(b[1]), value, file, name);
+      return writeZoneinfo(this.fx.root);
+    }
     if (file === `${MEM}/hard_offline_page`) return this.hardOffline(BigInt(value), file);
     fs.writeFileSync(this.p(file), value);
   }

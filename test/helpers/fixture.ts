@@ -494,6 +494,7 @@ export function buildFixture(spec: FixtureSpec = {}): Fixture {
     addDax(`dax${rid}.0`, pdir, ranges, h, h.targetNode ?? 1, h.numaNode ?? h.targetNode ?? 1);
   });
 
+  writeZoneinfo(root);
   const sysfs = new Sysfs(root);
   const fx: Fixture = {
     root,
@@ -534,4 +535,53 @@ export function build6TiB(opts: {scale?: number; dir?: string} = {}): Fixture {
     nodes: [0, 1],
     buses: [{regions: [region(4n * TiB, 0), region(8n * TiB, 1)]}],
   });
+}
+
+/**
+ * /proc/zoneinfo as the kernel prints the lines daxram reads (zone headers, spanned, present,
+ * start_pfn), derived from the online blocks of the tree: each zone of a node spans from its
+ * first to its last online block. The fake kernel calls it after every state change.
+ */
+export function writeZoneinfo(root: string): void {
+  const mem = path.join(root, 'sys/devices/system/memory');
+  let bs = 128n * MiB;
+  try {
+    bs = BigInt('0x' + fs.readFileSync(path.join(mem, 'block_size_bytes'), 'utf8').trim());
+  } catch {
+    return;
+  }
+  const spans = new Map<string, {node: number; zone: string; first: bigint; last: bigint; n: bigint}>();
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(mem).filter((n) => /^memory\d+$/.test(n));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const d = path.join(mem, name);
+    if (fs.readFileSync(path.join(d, 'state'), 'utf8').trim() !== 'online') continue;
+    const zone = fs.readFileSync(path.join(d, 'valid_zones'), 'utf8').trim().split(/\s+/)[0];
+    const nodeLink = fs.readdirSync(d).find((e) => /^node\d+$/.test(e));
+    const node = nodeLink ? Number(nodeLink.slice(4)) : 0;
+    const id = BigInt(name.slice(6));
+    const k = `${node}:${zone}`;
+    const z = spans.get(k) ?? {node, zone, first: id, last: id, n: 0n};
+    if (id < z.first) z.first = id;
+    if (id > z.last) z.last = id;
+    z.n++;
+    spans.set(k, z);
+  }
+  const order = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
+  const pages = bs / 4096n;
+  const nodes = [...new Set([...spans.values()].map((z) => z.node))].sort((a, b) => a - b);
+  let out = '';
+  for (const node of nodes) {
+    for (const zone of order) {
+      const z = spans.get(`${node}:${zone}`);
+      out += `Node ${node}, zone ${zone.padStart(8)}\n  pages free     0\n        spanned  ${z ? (z.last - z.first + 1n) * pages : 0n}\n        present  ${z ? z.n * pages : 0n}\n        managed  ${z ? z.n * pages : 0n}\n`;
+      if (z) out += `  start_pfn:           ${z.first * pages}\n`;
+    }
+  }
+  fs.mkdirSync(path.join(root, 'proc'), {recursive: true});
+  fs.writeFileSync(path.join(root, 'proc/zoneinfo'), out);
 }

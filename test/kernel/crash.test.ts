@@ -1,5 +1,5 @@
-// Crash safety on the real kernel: the CLI SIGKILLs itself (test-only hook
-// DAXRAM_TEST_KILL_AFTER) after the unbind, after the bind and after half of the blocks, in
+// Crash safety on the real kernel: the CLI, run through its test entry point
+// (test/entry/daxram.ts, DAXRAM_TEST_KILL_AFTER), SIGKILLs itself after the unbind, after the bind and after half of the blocks, in
 // online and in offline; `daxram recover` then converges each one with nothing stranded:
 // online ends all-online movable, offline ends devdax, zeroed, with no kmem resource left.
 
@@ -12,17 +12,19 @@ const SCRIPT = String.raw`
 set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
+# The real CLI with a kill point injected (test/entry/inject.ts).
+dxk() { node dist/test/entry/daxram.js "$@"; }
 modprobe msr
 ndctl create-namespace -r region0 -m devdax -a 2M -s 512M > $O/ns.json || exit 10
 for K in ${POINTS.join(' ')}; do
-  DAXRAM_TEST_KILL_AFTER=$K dx online dax0.0 > /dev/null 2> $O/on-$K.err; echo $? > $O/on-$K.rc
+  DAXRAM_TEST_KILL_AFTER=$K dxk online dax0.0 > /dev/null 2> $O/on-$K.err; echo $? > $O/on-$K.rc
   cp /var/lib/daxram/journal.json $O/on-$K.journal 2> /dev/null
   readlink /sys/bus/dax/devices/dax0.0/driver > $O/on-$K.mid-driver
   dx recover --json > $O/on-$K.recover.json 2> $O/on-$K.recover.err; echo $? > $O/on-$K.recover.rc
   daxctl list -D > $O/on-$K.after.json
   ls /var/lib/daxram > $O/on-$K.jdir
 
-  DAXRAM_TEST_KILL_AFTER=$K dx offline dax0.0 > /dev/null 2> $O/off-$K.err; echo $? > $O/off-$K.rc
+  DAXRAM_TEST_KILL_AFTER=$K dxk offline dax0.0 > /dev/null 2> $O/off-$K.err; echo $? > $O/off-$K.rc
   cp /var/lib/daxram/journal.json $O/off-$K.journal 2> /dev/null
   readlink /sys/bus/dax/devices/dax0.0/driver > $O/off-$K.mid-driver
   dx recover --json > $O/off-$K.recover.json 2> $O/off-$K.recover.err; echo $? > $O/off-$K.recover.rc
@@ -36,7 +38,7 @@ done
 # the new one: recover (here: the next mutating command's settle, via recover) finishes both.
 for K in destroy create; do
   RAM=256M; [ $K = create ] && RAM=0
-  DAXRAM_TEST_KILL_AFTER=$K dx reassign region0 --ram $RAM > /dev/null 2> $O/re-$K.err; echo $? > $O/re-$K.rc
+  DAXRAM_TEST_KILL_AFTER=$K dxk reassign region0 --ram $RAM > /dev/null 2> $O/re-$K.err; echo $? > $O/re-$K.rc
   cp /var/lib/daxram/layout.json $O/re-$K.journal 2> /dev/null
   dx recover --json > $O/re-$K.recover.json 2> $O/re-$K.recover.err; echo $? > $O/re-$K.recover.rc
   daxctl list -D > $O/re-$K.after.json

@@ -53,9 +53,10 @@ systemctl restart daxramd; waitactive
 daxctl list -D -d dax0.0 > $O/list-after-restart.json
 
 # SIGKILL mid-transition: the operator record is dropped (config says ram), the restarted
-# daemon starts onlining and the engine's test hook kills it after half of the blocks.
+# daemon (its test entry point, test/entry/daxramd.ts) starts onlining and is killed after
+# half of the blocks.
 mkdir -p /run/systemd/system/daxramd.service.d
-printf '[Service]\nEnvironment=DAXRAM_TEST_KILL_AFTER=half\nRestartSec=8s\n' > /run/systemd/system/daxramd.service.d/kill.conf
+printf '[Service]\nEnvironment=DAXRAM_TEST_KILL_AFTER=half\nExecStart=\nExecStart=/usr/bin/node %s/dist/test/entry/daxramd.js\nRestartSec=8s\n' "$PWD" > /run/systemd/system/daxramd.service.d/kill.conf
 systemctl daemon-reload
 rm -f /var/lib/daxram/desired.json
 systemctl restart daxramd; echo $? > $O/kill-restart.rc
