@@ -4,7 +4,7 @@
 // kernel name (dax0.0) is accepted too, but `daxram config check` warns that it can move.
 //
 // A config is all-or-nothing: one malformed line rejects the whole load, and the caller keeps
-// the configuration it had (see loadConfigKeepingLastGood in main.ts).
+// the configuration it had (daemon/daxramd/config-loader.ts).
 
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';

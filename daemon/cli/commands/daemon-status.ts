@@ -1,10 +1,7 @@
-// daxram status / daxram forget: ask the running daxramd (over /run/daxram/daxramd.sock) what
-// it manages, and hand a device back from an operator record to the config.
+// daxram status: ask the running daxramd (over /run/daxram/daxramd.sock) what it manages.
 
 import type {CommandModule} from 'yargs';
 import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
-import {StateStore} from '../../config/state';
-import {stateDirOf} from '../../config/operator';
 import {printJson} from '../output';
 
 interface Args {
@@ -19,6 +16,8 @@ interface StatusReply {
   configError?: string;
   devices: Array<{device: string; key: string; node: number; actual: string; action: string; detail?: string; desired?: {mode: string; source: string}}>;
   records: Array<{device: string; key: string; mode: string; action: string; at: string}>;
+  /** Poisoned pages daxramd isolated in RAM since it started, by device. */
+  isolated?: Record<string, number>;
 }
 
 export const statusCommand: CommandModule<{}, Args> = {
@@ -38,28 +37,8 @@ export const statusCommand: CommandModule<{}, Args> = {
     for (const d of r.devices) {
       out.push(`  ${d.device} (node ${d.node}, ${d.key}): ${d.actual}${d.desired ? `, wants ${d.desired.mode} per ${d.desired.source}` : ', not managed'}${d.action !== 'none' ? ` [${d.action}${d.detail ? `: ${d.detail}` : ''}]` : ''}`);
     }
+    for (const [dev, n] of Object.entries(r.isolated ?? {})) out.push(`  ${dev}: ${n} poisoned page(s) isolated since daxramd started`);
     if (r.configError) out.push(`  config rejected (previous kept): ${r.configError}`);
     process.stdout.write(out.join('\n') + '\n');
-  },
-};
-
-export const forgetCommand: CommandModule<{}, Args> = {
-  command: 'forget <device>',
-  describe: 'Drop the operator record for a device so the configuration applies to it again',
-  builder: (y) =>
-    y
-      .positional('device', {type: 'string', demandOption: true, describe: 'dax device (dax0.0) or its key (uuid:…)'})
-      .option('socket', {type: 'string', default: DEFAULT_SOCKET, hidden: true})
-      .option('state-dir', {type: 'string', hidden: true}) as any,
-  handler: async (argv) => {
-    if (daemonSocketPresent(argv.socket)) {
-      const r = (await request(argv.socket, 'forget', {device: argv.device})) as {forgotten: boolean};
-      if (argv.json) return printJson(r);
-      process.stdout.write(r.forgotten ? `${argv.device}: operator record dropped; daxramd applied the configuration\n` : `${argv.device}: no operator record\n`);
-      return;
-    }
-    const done = new StateStore(stateDirOf(argv)).forget(argv.device!);
-    if (argv.json) return printJson({forgotten: done});
-    process.stdout.write(done ? `${argv.device}: operator record dropped\n` : `${argv.device}: no operator record\n`);
   },
 };

@@ -16,7 +16,7 @@ export const commandLoaders: ReadonlyArray<readonly [string, Loader]> = [
   ['clear', () => (require('./clear') as typeof import('./clear')).clearCommand],
   ['status', () => (require('./daemon-status') as typeof import('./daemon-status')).statusCommand],
   ['config', () => (require('./config') as typeof import('./config')).configCommand],
-  ['forget', () => (require('./daemon-status') as typeof import('./daemon-status')).forgetCommand],
+  ['forget', () => (require('./forget') as typeof import('./forget')).forgetCommand],
 ];
 
 /** The verb named by argv (its first non-option word), or every verb when there is none or it is unknown. */
