@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import * as fs from 'node:fs';
-import {online, offline, describePlan, Journal} from '../daemon/engine';
+import {online, offline, describePlan, Journal, recover} from '../daemon/engine';
 import {onliningUdevRules} from '../daemon/engine/udev-rules';
 import {KernelError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
@@ -199,25 +199,68 @@ test('unknown device and bad names: clear errors', async (t) => {
   t.is(tb.k.writes.length, 0);
 });
 
-test('auto_online_blocks=online: --no-online refused unless forced; kernel-onlined blocks and their zone reported', async (t) => {
+test('auto_online_blocks=online (6.12\'s default): daxram holds the policy while kmem binds, the blocks land Movable, the policy comes back', async (t) => {
   const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
   t.teardown(tb.cleanup);
-  const e = await t.throwsAsync(online(tb.ctx, 'dax0.0', {online: false}), {instanceOf: UsageError});
-  t.regex(e!.message, /auto_online_blocks is "online"/);
-  t.is(tb.k.writes.length, 0);
   const r = await online(tb.ctx, 'dax0.0');
+  t.true(r.blocks.every((b) => b.by === 'daxram' && b.zone === 'Movable'), JSON.stringify(r.blocks));
+  t.is(r.autoOnline.landed.length, 0);
+  t.is(tb.k.read('/sys/devices/system/memory/auto_online_blocks').trim(), 'online', 'policy given back');
+  const policyWrites = tb.k.writes.filter((w) => w.path.endsWith('/auto_online_blocks')).map((w) => w.value);
+  t.deepEqual(policyWrites, ['offline', 'online'], 'held for the bind only');
+  const bindAt = tb.k.writes.findIndex((w) => w.path.endsWith('kmem/bind') || w.path.endsWith('kmem/new_id'));
+  t.true(tb.k.writes.findIndex((w) => w.value === 'offline' && w.path.endsWith('auto_online_blocks')) < bindAt);
+  t.true(r.plan.notes.some((n) => /daxram holds it at "offline" while kmem binds/.test(n)));
+});
+
+test('memory hot-added by something else while daxram holds the policy still comes online as the policy says', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online_movable'}));
+  t.teardown(tb.cleanup);
+  // A DIMM hot-added on node 0 while kmem binds (blocks 200-201): the kernel adds it offline.
+  tb.k.onBind = () => tb.k.hotAdd(200, 2, 0);
+  await online(tb.ctx, 'dax0.0', {zone: 'normal'});
+  t.true(blockStates(tb.k).every((s) => s === 'online:Normal'), blockStates(tb.k).join());
+  t.is(tb.k.read('/sys/devices/system/memory/memory200/state').trim(), 'online');
+  t.is(tb.k.read('/sys/devices/system/memory/memory201/valid_zones').trim(), 'Movable', 'as online_movable says');
+  t.is(tb.k.read('/sys/devices/system/memory/auto_online_blocks').trim(), 'online_movable');
+});
+
+test('--zone auto leaves the policy to the kernel: kernel-onlined blocks and their zone are reported', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb.cleanup);
+  const r = await online(tb.ctx, 'dax0.0', {zone: 'auto'});
   t.true(r.blocks.every((b) => b.by === 'kernel' && b.zone === 'Normal'));
   t.is(r.autoOnline.landed.length, r.blocks.length);
   t.true(r.warnings.some((w) => /landed in Normal/.test(w)));
-  t.false(tb.k.writes.some((w) => w.path.endsWith('/state')));
+  t.false(tb.k.writes.some((w) => w.path.endsWith('/auto_online_blocks')));
 });
 
-test('auto_online_blocks=online with --no-online --force binds kmem', async (t) => {
+test('--no-online with auto_online_blocks=online: the policy is held, kmem binds, the blocks stay offline', async (t) => {
   const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
   t.teardown(tb.cleanup);
-  const r = await online(tb.ctx, 'dax0.0', {online: false, force: true});
+  await online(tb.ctx, 'dax0.0', {online: false});
   t.is(driver(tb.k), 'kmem');
-  t.true(r.plan.warnings.some((w) => /auto_online_blocks/.test(w)));
+  t.true(blockStates(tb.k).every((s) => s.startsWith('offline')));
+  t.is(tb.k.read('/sys/devices/system/memory/auto_online_blocks').trim(), 'online');
+});
+
+test('killed while holding the policy: recover gives it back first, onlines what came meanwhile, then finishes Movable', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb.cleanup);
+  // The state a SIGKILL right after the bind leaves: policy held, device bound, blocks offline,
+  // plus a block someone hot-added in the window.
+  const before = tb.k.list('/sys/devices/system/memory', /^memory\d+$/).map((n) => Number(n.slice(6)));
+  tb.k.writeAttr('/sys/devices/system/memory', 'memory', 'auto_online_blocks', 'offline');
+  tb.k.writeAttr('/sys/bus/dax/drivers/device_dax', 'device_dax', 'unbind', 'dax0.0');
+  tb.k.writeAttr('/sys/bus/dax/drivers/kmem', 'kmem', 'new_id', 'dax0.0');
+  tb.k.hotAdd(300, 1, 0);
+  const ours = tb.k.blocksOf('dax0.0');
+  new Journal(tb.ctx.stateDir).write({version: 1, op: 'online', device: 'dax0.0', pid: 1, startedAt: '', args: {zone: 'movable', online: true, hotplugPolicy: 'online', hotplugBefore: [...before, ...ours].join(',')}, step: 3, total: 12});
+  const r = await recover(tb.ctx);
+  t.is(r.action, 'completed-online');
+  t.is(tb.k.read('/sys/devices/system/memory/auto_online_blocks').trim(), 'online');
+  t.is(tb.k.read('/sys/devices/system/memory/memory300/state').trim(), 'online');
+  t.true(blockStates(tb.k).every((s) => s === 'online:Movable'), blockStates(tb.k).join());
 });
 
 test('--no-online with auto_online_blocks=offline: kmem bound, blocks left offline', async (t) => {
@@ -228,13 +271,14 @@ test('--no-online with auto_online_blocks=offline: kmem bound, blocks left offli
   t.true(blockStates(tb.k).every((s) => s.startsWith('offline')));
 });
 
-test('a udev rule that onlines memory is detected like auto_online_blocks', async (t) => {
+test('a udev rule that onlines memory makes --no-online refuse (it would race the bind)', async (t) => {
   const tb = testbed();
   t.teardown(tb.cleanup);
   fs.mkdirSync(tb.k.fx.path('/etc/udev/rules.d'), {recursive: true});
   fs.writeFileSync(tb.k.fx.path('/etc/udev/rules.d/40-memory.rules'), 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}=="offline", ATTR{state}="online"\n');
   const e = await t.throwsAsync(online(tb.ctx, 'dax0.0', {online: false}), {instanceOf: UsageError});
   t.regex(e!.message, /40-memory\.rules/);
+  t.is(tb.k.writes.length, 0);
 });
 
 function writeRule(tb: ReturnType<typeof testbed>, file: string, text: string): void {
@@ -295,7 +339,7 @@ test('udev rules are read only where they decide or explain: --no-online, a dry 
   const raced = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
   t.teardown(raced.cleanup);
   writeRule(raced, '/etc/udev/rules.d/40-memory.rules', 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}="online"\n');
-  const rr = await online(raced.ctx, 'dax0.0');
+  const rr = await online(raced.ctx, 'dax0.0', {zone: 'auto'});
   t.deepEqual(rr.autoOnline.udevRules, ['/etc/udev/rules.d/40-memory.rules']);
   t.true(rr.warnings.some((w) => /auto_online_blocks=online; udev rule\(s\) \/etc\/udev\/rules\.d\/40-memory\.rules\) and landed in Normal/.test(w)));
 });

@@ -3,6 +3,7 @@
 
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
+import {onNdBus} from '../model/dax';
 import {ruleFor, type Config, type DeviceMode, type Zone} from '../config/config';
 import type {OperatorRecord} from '../config/state';
 
@@ -20,7 +21,7 @@ export function desiredFor(cfg: Config, dev: DaxDevice, records: OperatorRecord[
   const key = deviceKey(dev);
   const rule = ruleFor(cfg, dev);
   // A device's own record first; then a whole-region one left by reassign/provision.
-  const rec = records.find((r) => r.key === key) ?? (dev.origin.kind === 'nvdimm' && dev.origin.region ? records.find((r) => r.key === `region:${dev.origin.region}`) : undefined);
+  const rec = records.find((r) => r.key === key) ?? (onNdBus(dev.origin) && dev.origin.region ? records.find((r) => r.key === `region:${dev.origin.region}`) : undefined);
   const gates = rule?.gates ?? {};
   if (rec) {
     return {mode: rec.mode, zone: rec.zone ?? rule?.zone ?? 'movable', online: rec.online ?? true, source: `operator (${rec.action} at ${rec.at})`, gates};

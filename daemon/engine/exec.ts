@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import {DaxramError, errnoName, KernelError, PathValidationError} from '../errors';
 import {MODULE_PURPOSE} from '../kmod';
 import {runIsolate} from './hwpoison';
+import {restoreHotplug} from './hotplug-policy';
 import type {Context} from './context';
 import type {Journal, JournalEntry} from './journal';
 import type {NativeStep, Plan, Step, SysfsStep} from './plan';
@@ -88,6 +89,8 @@ function where(s: Step): string {
       return s.what;
     case 'isolate':
       return `isolate 0x${s.range.start.toString(16)}+0x${s.range.size.toString(16)}`;
+    case 'hotplug-restore':
+      return `auto_online_blocks=${s.policy}`;
   }
 }
 
@@ -108,6 +111,10 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
     case 'native':
       await zero(ctx, s);
       return {done: 'written'};
+    case 'hotplug-restore': {
+      const others = restoreHotplug(ctx, s.policy, new Set([...s.before, ...s.ours]));
+      return {done: 'written', detail: others.length ? `onlined other hot-added block(s): ${others.join(' ')}` : undefined};
+    }
     case 'isolate': {
       const n = await runIsolate(ctx, s);
       return {done: n ? 'written' : 'skipped', count: n, detail: `${n} of ${s.pages} page(s) newly hard-offlined`};

@@ -19,7 +19,19 @@ export interface JournalEntry {
   pid: number;
   startedAt: string;
   /** Arguments needed to finish the transition the same way. */
-  args: {zone?: string; online?: boolean; isolate?: string[]; zero?: boolean; ram?: string; force?: boolean; ranges?: string[]};
+  args: {
+    zone?: string;
+    online?: boolean;
+    isolate?: string[];
+    zero?: boolean;
+    ram?: string;
+    force?: boolean;
+    ranges?: string[];
+    /** auto_online_blocks as it was before daxram held it: given back if the run dies holding it. */
+    hotplugPolicy?: string;
+    /** Blocks present before the policy was held, and the device's (idRanges): the rest came meanwhile. */
+    hotplugBefore?: string;
+  };
   /** Index of the step about to run, and the plan's step count. */
   step: number;
   total: number;

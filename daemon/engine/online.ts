@@ -7,13 +7,13 @@ import {humanSize} from '../util/size';
 import {clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
-import {memblockDir, readBlockState, readMemBlock} from '../model/memblock';
+import {listMemBlockIds, memblockDir, readBlockState, readMemBlock} from '../model/memblock';
 import {readMeminfo} from '../model/node';
 import {deviceUuids} from '../model/identity';
 import type {DaxDevice} from '../model/types';
 import type {Context} from './context';
 import {onlineValue, zoneMatches, zoneWord, type ZoneRequest} from './zone';
-import {newPlan, sysfsStep, type Plan} from './plan';
+import {newPlan, sysfsStep, type Plan, type RestoreHotplugStep} from './plan';
 import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, providerOf, unknownMce} from '../policy/sources';
 import {Journal, type JournalEntry} from './journal';
@@ -21,6 +21,7 @@ import {runPlan, type StepLog} from './exec';
 import {pagesOf} from './hwpoison';
 import {freshlyIsolated, isolateSteps, verifyIsolation} from './isolate';
 import {onliningUdevRules} from './udev-rules';
+import {idRanges, policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import {doOffline} from './offline';
 
 export interface OnlineOptions {
@@ -122,23 +123,30 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
 
   const auto = readAutoOnline(ctx.sysfs);
   const wantOnline = o.online !== false;
+  // A zone asked for (or blocks to stay offline) means the kernel must not online the blocks
+  // as kmem adds them: hold its policy for the bind (engine/hotplug-policy.ts). --zone auto
+  // leaves the policy alone: the kernel decides.
+  const binds = dev.driver !== 'kmem';
+  const hold = binds && (zone !== 'auto' || !wantOnline) ? policyToTake(ctx) : undefined;
   // A normal online sees a racing rule in its result (blocks onlined by someone else); only
   // --no-online depends on the rules up front, and a dry run explains them.
   const rules = !wantOnline || ctx.dryRun ? onliningUdevRules(ctx) : undefined;
-  if (!wantOnline && (auto !== 'offline' || rules?.length) && !o.force) {
-    throw new UsageError(
-      `--no-online would not keep ${name} offline: ${auto !== 'offline' ? `auto_online_blocks is "${auto}"` : ''}${auto !== 'offline' && rules?.length ? ' and ' : ''}${rules?.length ? `udev rule(s) ${rules.join(', ')} online hot-added memory` : ''}`,
-      {device: name, fix: 'drop --no-online, or pass --force to bind kmem knowing the kernel will online the blocks itself'},
-    );
+  if (!wantOnline && binds && rules?.length && !o.force) {
+    throw new UsageError(`--no-online would not keep ${name} offline: udev rule(s) ${rules.join(', ')} online hot-added memory`, {
+      device: name,
+      fix: 'drop --no-online, or pass --force to bind kmem knowing udev will online the blocks itself',
+    });
   }
-  if (auto !== 'offline') plan.warnings.push(`auto_online_blocks is "${auto}": the kernel onlines the blocks itself when kmem binds; the zone they land in is reported`);
+  if (hold) plan.notes.push(`auto_online_blocks is "${hold}": daxram holds it at "offline" while kmem binds ${name}, then gives it back; other memory hot-added in that window is onlined as "${hold}" says`);
+  else if (binds && auto !== 'offline' && auto !== 'unsupported') plan.warnings.push(`auto_online_blocks is "${auto}": with --zone auto the kernel onlines the blocks itself when kmem binds; the zone they land in is reported`);
   if (rules?.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
 
   // Driver: device_dax → kmem.
   const kmemDir = `${DAX_DRIVERS}/kmem`;
   const ddDir = `${DAX_DRIVERS}/device_dax`;
   const driverNow = () => daxDriver(ctx.sysfs, name);
-  if (dev.driver !== 'kmem') {
+  if (binds) {
+    if (hold) plan.steps.push(takePolicyStep(ctx, name, hold));
     if (!ctx.sysfs.exists(kmemDir)) {
       plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
     }
@@ -163,6 +171,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
         mark: 'bind',
       }),
     );
+    if (hold) plan.steps.push(restorePolicyStep(name, hold, listMemBlockIds(ctx.sysfs), ids));
   }
 
   if (wantOnline) {
@@ -192,6 +201,12 @@ export function refuseIfReserved(ctx: Context, name: string): void {
   enforceGates(name, [reservedGate({dev, policy: ctx.policy, provider: providerOf(ctx.sysfs, dev), uuids: deviceUuids(dev)})]);
 }
 
+/** What recovery needs to give the hot-add policy back: the policy and the blocks present before it was held. */
+function hotplugArgs(plan: Plan): Pick<JournalEntry['args'], 'hotplugPolicy' | 'hotplugBefore'> {
+  const r = plan.steps.find((s): s is RestoreHotplugStep => s.kind === 'hotplug-restore');
+  return r ? {hotplugPolicy: r.policy, hotplugBefore: idRanges([...r.before, ...r.ours])} : {};
+}
+
 /** A dry run: the plan and what it would report, nothing written. */
 export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const f = await planOnline(ctx, name, o);
@@ -214,7 +229,7 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
     device: name,
     pid: process.pid,
     startedAt: new Date().toISOString(),
-    args: {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`)},
+    args: {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`), ...hotplugArgs(f.plan)},
     step: 0,
     total: f.plan.steps.length,
   };

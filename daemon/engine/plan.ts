@@ -81,6 +81,23 @@ export interface IsolateStep {
   mark?: KillPoint;
 }
 
+/**
+ * Give auto_online_blocks back the value it had (the kernel's policy for hot-added memory),
+ * then online, as that policy says, every block that appeared while daxram held it "offline"
+ * and is not the device's: other hot-added memory keeps its auto-online.
+ */
+export interface RestoreHotplugStep {
+  kind: 'hotplug-restore';
+  device: string;
+  /** The policy to restore (online, online_movable, online_kernel). */
+  policy: string;
+  /** Blocks present before the policy was taken, and the device's own. */
+  before: number[];
+  ours: number[];
+  why: string;
+  mark?: KillPoint;
+}
+
 export interface VerifyStep {
   kind: 'verify';
   device: string;
@@ -88,8 +105,8 @@ export interface VerifyStep {
   mark?: KillPoint;
 }
 
-export type Step = SysfsStep | ModprobeStep | NativeStep | VerifyStep | EngineStep | IsolateStep;
-export type KillPoint = 'unbind' | 'bind' | 'half' | 'offline' | 'zero' | 'destroy' | 'create';
+export type Step = SysfsStep | ModprobeStep | NativeStep | VerifyStep | EngineStep | IsolateStep | RestoreHotplugStep;
+export type KillPoint = 'policy' | 'unbind' | 'bind' | 'half' | 'offline' | 'zero' | 'destroy' | 'create';
 
 export interface Plan {
   op: 'online' | 'offline' | 'reassign' | 'provision' | 'isolate';
@@ -132,6 +149,8 @@ export function describeStep(s: Step): string {
       return `zeroDax ${s.path}: mmap(MAP_SHARED) offset ${s.offset} length ${s.length} (${humanSize(s.length)}) in ${humanSize(s.align)}-aligned chunks, non-temporal stores + sfence\n       # ${s.why}`;
     case 'verify':
       return `verify ${s.what}`;
+    case 'hotplug-restore':
+      return `write "${s.policy}" > /sys/devices/system/memory/auto_online_blocks, then online ("${s.policy}") any other block hot-added meanwhile\n       # ${s.why}`;
     case 'isolate':
       return `for each of ${s.pages} page(s) in 0x${s.range.start.toString(16)}-0x${(s.range.start + s.range.size - 1n).toString(16)}: write "0xPAGE" > /sys/devices/system/memory/hard_offline_page  (skipped if already hwpoisoned)\n       # ${s.why}`;
     case 'engine':

@@ -12,6 +12,9 @@ import {doOnline} from './online';
 import {doOffline} from './offline';
 import {doIsolate, parseRangeArg} from './isolate';
 import type {ZoneRequest} from './zone';
+import {HOTPLUG_POLICIES, parseIdRanges, restoreHotplug} from './hotplug-policy';
+import {readAutoOnline} from '../model/hotplug';
+import {listMemBlockIds} from '../model/memblock';
 
 export interface RecoverResult {
   dryRun: boolean;
@@ -30,6 +33,12 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
   const where = `pid ${entry.pid}, at or after step ${entry.step + 1}/${entry.total}${entry.at ? `: ${entry.at}` : ''}`;
   ctx.log.warn(`${entry.device}: finishing an interrupted ${entry.op} (${where})`);
   const a = entry.args;
+  // Killed while holding the kernel's hot-add policy: give it back before anything else, so
+  // the re-planned transition (and all other memory) sees the policy the system had.
+  if (a.hotplugPolicy && (HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) && readAutoOnline(ctx.sysfs) === 'offline') {
+    ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
+    restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
+  }
   switch (entry.op) {
     case 'reassign':
     case 'provision':

@@ -23,6 +23,11 @@ export function isDaxName(s: string): boolean {
   return DAX_NAME_RE.test(s);
 }
 
+/** On the nd bus (an NVDIMM or e820 region, a namespace, badblocks): what libnvdimm knows about it applies. */
+export function onNdBus(o: DaxOrigin): boolean {
+  return o.kind === 'nvdimm' || o.kind === 'e820';
+}
+
 /** A usage error (exit 2) for anything that is not a kernel dax device name. */
 export function checkDaxName(name: string): void {
   if (!DAX_NAME_RE.test(name)) {
@@ -117,7 +122,8 @@ export function parseDaxOrigin(real: string): DaxOrigin {
   const origin: DaxOrigin = {real, kind: 'other', provider: path.posix.basename(parentDir)};
   for (let i = 0; i < parts.length - 1; i++) {
     if (/^ndbus\d+$/.test(parts[i]) && /^region\d+$/.test(parts[i + 1] ?? '')) {
-      origin.kind = 'nvdimm';
+      // The e820 bus (memmap=nn!ss legacy pmem) is an nd bus like any NVDIMM's.
+      origin.kind = parts.includes('e820_pmem') ? 'e820' : 'nvdimm';
       delete origin.provider;
       origin.bus = parts[i];
       origin.busDir = parts.slice(0, i + 1).join('/');

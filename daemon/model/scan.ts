@@ -14,9 +14,11 @@ import {ND_DEVICES, readBus} from './bus';
 import {readDimm} from './dimm';
 import {readRegion} from './region';
 import {readNamespace} from './namespace';
-import {DAX_DEVICES, kmemCapacity, listDax, readDax} from './dax';
+import {DAX_DEVICES, kmemCapacity, listDax, onNdBus, readDax} from './dax';
 import {readHotplug} from './hotplug';
 import {blockScan, scanMemBlock} from './memblock';
+import {CXL_DEVICES, scanCxl} from './cxl/scan';
+import {iomemOwner, readIomem, type IomemEntry} from './iomem';
 import {NotFoundError, SysfsError, UsageError} from '../errors';
 
 export interface ScanOptions {
@@ -147,7 +149,7 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
     if (!dev) continue;
     devices.push(dev);
     const o = dev.origin;
-    if (o.kind !== 'nvdimm') continue;
+    if (!onNdBus(o)) continue;
     dev.bus = o.bus ? busByName.get(o.bus) : undefined;
     dev.region = o.region ? regionByName.get(o.region) : undefined;
     const ns = dev.uuids.namespaceName ? nsByName.get(dev.uuids.namespaceName) : undefined;
@@ -158,6 +160,18 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
     if (dev.region) dev.region.daxDevices.push(dev);
   }
   for (const r of regions) if (r.namespaces.some((ns) => !ns.labelled)) r.labelless = true;
+
+  // CXL: the topology, and each CXL device's region.
+  const cxl = sysfs.exists(CXL_DEVICES) ? scanCxl(sysfs) : undefined;
+  let iomem: IomemEntry[] | undefined;
+  for (const dev of devices) {
+    if (dev.origin.kind === 'cxl') dev.cxl = cxl?.regions.find((r) => r.name === dev.origin.region);
+    if (dev.origin.kind === 'hmem' && dev.ranges.length) {
+      iomem ??= readIomem(sysfs);
+      const e = iomemOwner(iomem, dev.ranges[0].start, dev.ranges[0].size);
+      if (e) dev.iomem = {name: e.name, start: e.start, end: e.end};
+    }
+  }
 
   // Memory blocks: only those kmem would add for each device, present ones only.
   const memblocks = new Map<number, MemBlock>();
@@ -181,7 +195,9 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
     }
   }
 
-  return {buses, dimms, regions, namespaces, devices, hotplug, memblocks, warnings};
+  const p: Platform = {buses, dimms, regions, namespaces, devices, hotplug, memblocks, warnings};
+  if (cxl) p.cxl = cxl;
+  return p;
 }
 
 /** daxctl's view of a device's blocks: online count, total, and movable (only when any is online). */

@@ -3,6 +3,7 @@
 // once, in both directions, so questions never re-walk sysfs.
 
 import type {Range} from '../util/ranges';
+import type {CxlRegion, CxlTopology} from './cxl/types';
 
 export type {Range};
 
@@ -132,8 +133,11 @@ export type DaxMode = 'devdax' | 'system-ram' | 'disabled' | 'unknown';
 export interface DaxOrigin {
   /** Resolved /sys/devices/… path of the device. */
   real: string;
-  /** nvdimm: a devdax namespace; hmem: a soft-reserved range; cxl: a CXL RAM region; other: unknown parent. */
-  kind: 'nvdimm' | 'hmem' | 'cxl' | 'other';
+  /**
+   * nvdimm: a devdax namespace of an NVDIMM region; e820: of a legacy pmem region (memmap=nn!ss);
+   * hmem: a soft-reserved range; cxl: a CXL RAM region; other: an unknown parent.
+   */
+  kind: 'nvdimm' | 'e820' | 'hmem' | 'cxl' | 'other';
   bus?: string; // ndbus0
   busDir?: string;
   region?: string; // region0 (an NVDIMM region, or a CXL region for kind cxl)
@@ -171,6 +175,10 @@ export interface DaxDevice {
   bus?: Bus;
   /** For devices without an NVDIMM: the parent device (hmem.0, dax_region0 …). */
   provider?: string;
+  /** CXL origin (the region whose dax_region made it), linked by the scan. */
+  cxl?: CxlRegion;
+  /** hmem origin: the /proc/iomem entry holding its range ("Soft Reserved" on 6.x). */
+  iomem?: {name: string; start: bigint; end: bigint};
   /** Present memory blocks inside the ranges after rounding inward to the block size (kmem added them). */
   memblocks: MemBlock[];
   /** Bytes kmem can online after rounding each range inward to the block size. */
@@ -212,6 +220,8 @@ export interface Platform {
   hotplug: HotplugSettings;
   /** Memory blocks by id, only those belonging to dax devices or asked for. */
   memblocks: Map<number, MemBlock>;
+  /** The cxl bus, when the kernel has one (cxl_acpi loaded). */
+  cxl?: CxlTopology;
   /** Objects skipped because they were half-removed while scanning, and other oddities. */
   warnings: string[];
 }

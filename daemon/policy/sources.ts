@@ -7,6 +7,7 @@ import {clip, normalize, type Range} from '../util/ranges';
 import type {DaxDevice} from '../model/types';
 import {readBadblocks, parseRegionMapping} from '../model/region';
 import {readSecurity} from '../model/dimm';
+import {onNdBus} from '../model/dax';
 
 export interface PoisonReport {
   /** Whether an address range scrub could run for this device (false: only the kernel's badblocks). */
@@ -35,14 +36,14 @@ export type MceSource = () => Promise<MceReport>;
 export function badblocksPoison(sysfs: Sysfs): PoisonSource {
   return async (dev) => {
     const remaining = regionBadblocks(sysfs, dev);
-    return {scrubSupported: false, found: remaining, cleared: [], remaining, source: dev.origin.region && dev.origin.kind === 'nvdimm' ? `${dev.origin.region}/badblocks` : 'none (not an NVDIMM region)'};
+    return {scrubSupported: false, found: remaining, cleared: [], remaining, source: dev.origin.region && onNdBus(dev.origin) ? `${dev.origin.region}/badblocks` : 'none (not an NVDIMM region)'};
   };
 }
 
 /** The device's NVDIMM region's badblocks, clipped to the device's ranges. */
 export function regionBadblocks(sysfs: Sysfs, dev: DaxDevice): Range[] {
   const o = dev.origin;
-  if (o.kind !== 'nvdimm' || !o.regionDir || !o.region) return [];
+  if (!onNdBus(o) || !o.regionDir || !o.region) return [];
   const resource = sysfs.readBig(`${o.regionDir}/resource`, o.region);
   const bb = readBadblocks(sysfs, o.regionDir, o.region, resource).map((b) => ({start: b.start, size: b.length}));
   return normalize(dev.ranges.flatMap((r) => clip(bb, r)));
@@ -65,7 +66,7 @@ export interface DimmSecurity {
 /** Security state of the DIMMs behind a device's region (its mappingN name them). */
 export function dimmSecurity(sysfs: Sysfs, dev: DaxDevice): DimmSecurity[] {
   const o = dev.origin;
-  if (!o.regionDir || !o.busDir || o.kind !== 'nvdimm') return [];
+  if (!o.regionDir || !o.busDir || !onNdBus(o)) return [];
   const out: DimmSecurity[] = [];
   for (const m of sysfs.list(o.regionDir, /^mapping[0-9]+$/)) {
     const raw = sysfs.readOptional(`${o.regionDir}/${m}`, o.region);

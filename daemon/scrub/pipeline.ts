@@ -14,7 +14,7 @@ import {DaxramError, NotFoundError} from '../errors';
 import type {Bus, DaxDevice, Range, Region} from '../model/types';
 import {readBadblocks, readRegion} from '../model/region';
 import {ND_DEVICES, readBus} from '../model/bus';
-import {readDax} from '../model/dax';
+import {onNdBus, readDax} from '../model/dax';
 import {ArsCapResult, ND_ARS_PERSISTENT, ND_ARS_VOLATILE, NativeBinding} from '../native';
 import {NdBusHandle} from '../ndctl';
 import type {Sysfs} from '../sysfs';
@@ -301,7 +301,7 @@ export function describeScrub(sysfs: Sysfs, t: ScrubTarget): string[] {
 export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
   const dev = readDax(sysfs, name);
   const o = dev.origin;
-  const bus = o.kind === 'nvdimm' && o.bus && o.busDir ? readBus(sysfs, o.bus, o.busDir) : undefined;
+  const bus = onNdBus(o) && o.bus && o.busDir ? readBus(sysfs, o.bus, o.busDir) : undefined;
   const region = bus && o.region && o.regionDir ? readRegion(sysfs, o.region, o.regionDir, bus) : undefined;
   return targetFrom(name, dev.ranges, bus, region);
 }

@@ -32,6 +32,8 @@ export class FakeKernel extends Sysfs {
   stuckBlocks = new Set<number>();
   /** hard_offline_page accepted but HardwareCorrupted not counted (to test verification). */
   silentPoison = false;
+  /** Called after kmem hot-adds a device's blocks (to stage a racing hot-add elsewhere). */
+  onBind?: () => void;
 
   constructor(readonly fx: Fixture) {
     super(fx.root);
@@ -155,6 +157,25 @@ export class FakeKernel extends Sysfs {
       this.makeChardev(dev, false);
     }
     this.setDriver(dev, drv);
+    if (drv === 'kmem') this.onBind?.();
+  }
+
+  /** Memory hot-added by someone else (a DIMM, virtio-mem): `count` blocks from `first` on `node`, as auto_online_blocks says. */
+  hotAdd(first: number, count: number, node: number): void {
+    const auto = this.read(`${MEM}/auto_online_blocks`).trim();
+    for (let id = first; id < first + count; id++) {
+      const d = this.fx.path(`${MEM}/memory${id}`);
+      fs.mkdirSync(d);
+      const on = auto !== 'offline';
+      const zone = auto === 'online_movable' ? 'Movable' : 'Normal';
+      for (const [k, v] of Object.entries({state: on ? 'online' : 'offline', valid_zones: on ? zone : 'Normal Movable', phys_index: id.toString(16).padStart(8, '0'), removable: '1', uevent: ''})) {
+        fs.writeFileSync(path.join(d, k), v + '\n');
+      }
+      const nd = `/sys/devices/system/node/node${node}`;
+      fs.mkdirSync(this.fx.path(nd), {recursive: true});
+      fs.symlinkSync(path.posix.relative(`${MEM}/memory${id}`, nd), path.join(d, `node${node}`));
+    }
+    writeZoneinfo(this.fx.root);
   }
 
   /** The device's capacity, kept across driver changes: what RAM users leave behind. */

@@ -3,8 +3,10 @@
 // online and in offline; `daxram recover` then converges each one with nothing stranded:
 // online ends all-online movable, offline ends devdax, zeroed, with no kmem resource left.
 
-import test from 'ava';
-import {runGuest, type GuestResult} from './harness';
+import anyTest from 'ava';
+import {kernelTest, runGuest, type GuestResult} from './harness';
+
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
 const POINTS = ['unbind', 'bind', 'half'] as const;
 

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import {kernelTest, runGuest} from './harness';
 import {CREATE_NS, daemonInstall} from './daemon-setup';
 
-const test = kernelTest(anyTest);
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 const BOOT2 = String.raw`
 set -u
 O=$HARNESS_OUT

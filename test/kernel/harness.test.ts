@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {expectSuccess, GuestError, kernelTest, repoRoot, runGuest} from './harness';
 
-const test = kernelTest(anyTest);
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
 interface NdBus {provider: string; dev: string; regions?: Array<{dev: string; size: number; type: string; numa_node?: number; target_node?: number}>}
 interface DaxDev {chardev: string; size: number; target_node: number; mode: string}

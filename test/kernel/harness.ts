@@ -1,17 +1,18 @@
-// Real-kernel test harness: boots Debian's 6.1 kernel under QEMU (TCG, never KVM) with the
-// host's root as the guest's root (9p, read-only, tmpfs overlay on top), an emulated
-// NVDIMM on a memory-only NUMA node, optionally the kernel's nfit_test emulator and
-// optionally systemd as PID 1, runs a shell script as root in it and reports back.
+// Real-kernel test harness: boots Debian's 6.1 or 6.12 kernel under QEMU (TCG, never KVM) with
+// the host's root as the guest's root (9p, read-only, tmpfs overlay on top), an emulated
+// NVDIMM on a memory-only NUMA node (or CXL type-3 memory on a q35 machine), optionally the
+// kernel's nfit_test emulator and optionally systemd as PID 1, runs a shell script as root in
+// it and reports back.
 // API documented in test/kernel/README.md.
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type {TestFn} from 'ava';
-import {ensureKernelLab, kernelTestDir, probeKernelLab, type KernelLab} from './lab';
+import {ensureKernelLab, guestSeries, kernelTestDir, probeKernelLab, type KernelLab, type KernelSeries} from './lab';
 import {pidAlive, sleep, tail} from './util';
 
-export {ensureKernelLab, probeKernelLab, repoRoot, findGuestKernel, type KernelLab, type LabProbe} from './lab';
+export {ensureKernelLab, guestSeries, probeKernelLab, repoRoot, findGuestKernel, KERNEL_SERIES, type KernelLab, type KernelSeries, type LabProbe} from './lab';
 export {NFIT_INSMOD_ORDER} from './nfit';
 
 /** A host file or directory copied into the guest's overlay root (systemd mode) before boot. */
@@ -22,9 +23,23 @@ export interface InstallFile {
   dest: string;
 }
 
+/** CXL: a q35 machine with one CXL host bridge and type-3 volatile memory devices behind it. */
+export interface CxlOptions {
+  /** Type-3 devices, each on its own root port of the one host bridge (2: a region can interleave them). */
+  memdevs: 1 | 2;
+  /** Volatile capacity of each device, MiB (default 1024). */
+  sizeMiB?: number;
+  /** Size of the fixed memory window, GiB (default 4). */
+  windowGiB?: number;
+}
+
 export interface GuestOptions {
   /** sh script run as root in the guest, cwd = `cwd` (default: the repo root). */
   script: string;
+  /** Guest kernel series (default: DAXRAM_GUEST_KERNEL, else 6.1). */
+  kernel?: KernelSeries;
+  /** CXL memory expanders (q35, QEMU >= 9, the 6.12 kernel). No NVDIMM unless asked. */
+  cxl?: CxlOptions;
   /** Working directory of the script in the guest (same paths as on the host). Default: repo root. */
   cwd?: string;
   /** Load the nfit_test chain (nfit_test.0 / nfit_test.1 buses with ARS and clear-error). */
@@ -134,6 +149,25 @@ export const DEFAULT_MASKED_UNITS = [
   'dpkg-db-backup.timer', 'fstrim.timer', 'systemd-timesyncd.service', 'apparmor.service',
 ];
 const DEFAULT_MODPROBE = ['nfit', 'nd_pmem', 'nd_btt', 'dax_pmem', 'device_dax'];
+/** What udev would load for memmap= pmem (nd_e820) and soft-reserved ranges (dax_hmem). */
+const MEMMAP_MODPROBE = ['nd_e820', 'dax_hmem'];
+/** Serial numbers the lab's CXL devices carry: mem0 0x1000, mem1 0x1001 (QEMU's default is 0). */
+export const CXL_SERIAL_BASE = 0x1000;
+
+/** What udev would load for a CXL topology, in the lab note's order. */
+export const CXL_MODPROBE = ['cxl_acpi', 'cxl_pci', 'cxl_mem', 'cxl_port', 'dax_cxl', 'device_dax'];
+
+/** Kernel arguments for the other memory kinds, inside the guest's 2 GiB of RAM. */
+export const E820_PMEM_ARG = 'memmap=256M!1G';
+export const HMEM_RANGE_ARG = 'memmap=256M%1280M+0xefffffff';
+
+/** What udev's coldplug would load for this machine (script mode has no udev). */
+function defaultModprobe(o: GuestOptions): string[] {
+  const mods = o.cxl ? [...CXL_MODPROBE] : [...DEFAULT_MODPROBE];
+  if (o.cxl && o.nvdimm) mods.push(...DEFAULT_MODPROBE);
+  if ((o.kernelArgs ?? []).some((a) => a.startsWith('memmap='))) mods.push(...MEMMAP_MODPROBE);
+  return [...new Set(mods)];
+}
 
 /** POSIX sh single-quoting (for the guest-side config file only). */
 function shq(s: string): string {
@@ -285,22 +319,39 @@ function qemuOptValue(v: string): string {
 
 /** The qemu argv for a guest (exported for debugging; spawned as an argv array, never via a shell). */
 export function qemuArgv(lab: KernelLab, o: {
-  outDir: string; image?: string; imageSize?: number; smp: number; append: string;
+  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions;
 }): string[] {
   const smp = o.smp;
+  const cxl = o.cxl;
   const argv = [
     lab.qemu,
-    '-accel', 'tcg,thread=multi', '-cpu', 'max',
-    '-machine', `pc,nvdimm=${o.image ? 'on' : 'off'}`,
+    // With the hypervisor bit set the kernel refuses to commit a CXL region ("Failed to
+    // synchronize CPU cache state").
+    '-accel', 'tcg,thread=multi', '-cpu', cxl ? 'max,hypervisor=off' : 'max',
+    '-machine', cxl ? `q35,cxl=on,nvdimm=${o.image ? 'on' : 'off'}` : `pc,nvdimm=${o.image ? 'on' : 'off'}`,
     '-smp', String(smp),
     '-m', '2G,slots=4,maxmem=16G',
     '-object', 'memory-backend-ram,id=ram0,size=2G',
     '-numa', `node,nodeid=0,cpus=0-${smp - 1},memdev=ram0`,
-    // 4 GiB pad first, so the NVDIMM lands at 8 GiB, outside nfit_test's made-up addresses.
-    '-object', 'memory-backend-ram,id=pad,size=4G',
-    '-device', 'pc-dimm,id=pad0,memdev=pad,node=0',
-    '-numa', 'node,nodeid=1',
   ];
+  if (!cxl) {
+    // 4 GiB pad first, so the NVDIMM lands at 8 GiB, outside nfit_test's made-up addresses.
+    argv.push('-object', 'memory-backend-ram,id=pad,size=4G', '-device', 'pc-dimm,id=pad0,memdev=pad,node=0');
+  }
+  argv.push('-numa', 'node,nodeid=1');
+  if (cxl) {
+    // One host bridge (pxb-cxl) on pcie.0, a root port per type-3 device, one fixed memory
+    // window targeting the host bridge (docs/kernel-lab.md).
+    argv.push('-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1');
+    for (let i = 0; i < cxl.memdevs; i++) {
+      argv.push(
+        '-object', `memory-backend-ram,id=vmem${i},share=on,size=${cxl.sizeMiB ?? 1024}M`,
+        '-device', `cxl-rp,port=${i},bus=cxl.1,id=root_port${13 + i},chassis=0,slot=${2 + i}`,
+        '-device', `cxl-type3,bus=root_port${13 + i},volatile-memdev=vmem${i},id=cxl-vmem${i},sn=${CXL_SERIAL_BASE + i}`,
+      );
+    }
+    argv.push('-M', `cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=${cxl.windowGiB ?? 4}G`);
+  }
   if (o.image) {
     argv.push(
       '-object', `memory-backend-file,id=nv1,share=on,mem-path=${qemuOptValue(o.image)},size=${o.imageSize ?? NVDIMM_SIZE}`,
@@ -311,8 +362,23 @@ export function qemuArgv(lab: KernelLab, o: {
     '-kernel', (process.env.DAXRAM_GUEST_BZIMAGE !== '1' && lab.vmlinux) || lab.kernel,
     '-initrd', lab.initramfs,
     '-append', o.append,
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${qemuOptValue(o.outDir)},mount_tag=results,security_model=none,multidevs=remap`,
+  );
+  if (cxl) {
+    // On q35 with pxb-cxl a PCI device without a bus lands behind the CXL host bridge, which
+    // refuses it: the 9p shares name pcie.0.
+    argv.push(
+      '-fsdev', 'local,id=fshost,path=/,security_model=none,readonly=on,multidevs=remap',
+      '-device', 'virtio-9p-pci,fsdev=fshost,mount_tag=hostroot,bus=pcie.0',
+      '-fsdev', `local,id=fsres,path=${qemuOptValue(o.outDir)},security_model=none,multidevs=remap`,
+      '-device', 'virtio-9p-pci,fsdev=fsres,mount_tag=results,bus=pcie.0',
+    );
+  } else {
+    argv.push(
+      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs', `local,path=${qemuOptValue(o.outDir)},mount_tag=results,security_model=none,multidevs=remap`,
+    );
+  }
+  argv.push(
     '-nodefaults', '-display', 'none', '-vga', 'none', '-no-reboot',
     '-serial', 'stdio', '-monitor', 'none',
   );
@@ -326,7 +392,8 @@ export function qemuArgv(lab: KernelLab, o: {
  * setup failure, crash, or timeout (QEMU is killed).
  */
 export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
-  const lab = await ensureKernelLab();
+  const lab = await ensureKernelLab(opts.kernel ?? guestSeries());
+  if (opts.cxl && lab.series === '6.1') throw new Error('runGuest: CXL guests need the 6.12 kernel (CXL RAM regions and dax_cxl auto-binding came in 6.3)');
   const systemd = opts.systemd ?? false;
   const timeoutMs = opts.timeoutMs ?? (systemd ? 420_000 : 180_000);
   const smp = opts.smp ?? 2;
@@ -358,7 +425,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   const imageSize = NVDIMM_SIZE + (opts.blockAlignedRegion ? LABEL_SIZE : 0);
   let tempImage = false;
   let freshImage = false;
-  if (opts.nvdimm !== false) {
+  if (opts.nvdimm ?? !opts.cxl) {
     if (opts.image) {
       image = path.resolve(opts.image);
       if (fs.existsSync(image) && fs.statSync(image).size !== imageSize) {
@@ -397,7 +464,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     `HARNESS_CWD=${shq(cwd)}`,
     `HARNESS_LABELS=${labels ? 1 : 0}`,
     `HARNESS_NFIT_MODULES=${shq(nfitList.join(' '))}`,
-    `HARNESS_MODPROBE=${shq((opts.modprobe ?? DEFAULT_MODPROBE).join(' '))}`,
+    `HARNESS_MODPROBE=${shq((opts.modprobe ?? defaultModprobe(opts)).join(' '))}`,
     `HARNESS_UDEV=${opts.udev ? 1 : 0}`,
     `HARNESS_WAIT_BOOT=${opts.waitForBoot === false ? 0 : 1}`,
     `HARNESS_ENABLE=${shq((opts.enable ?? []).join(' '))}`,
@@ -412,7 +479,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     ...(systemd ? ['systemd.unit=multi-user.target', 'systemd.show_status=1'] : []),
     ...(opts.kernelArgs ?? []),
   ].join(' ');
-  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append});
+  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl});
 
   const verbose = process.env.DAXRAM_GUEST_VERBOSE === '1';
   const slot = await acquireGuestSlot();
@@ -484,23 +551,33 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   };
 }
 
+/** Which guest kernels a test file applies to, and why not the others (shown in the skip title). */
+export interface Applies {
+  kernels: readonly KernelSeries[];
+  /** Why the file does not apply to the other kernels. */
+  why?: string;
+}
+
 /**
- * For kernel test files: `const test = kernelTest(anyTest)`. Returns ava's `test` when the
- * guest can run here (installing missing packages first when possible). Otherwise returns a
- * stand-in with the same shape whose hooks do nothing and whose tests are, when env CI is
- * set, registered as failing with the reason, and else registered as skipped after a loud
- * `!!! KERNEL SUITE SKIPPED: <reason>` on stderr. Never a silent pass.
+ * For kernel test files: `const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']})`. The
+ * suite runs once per kernel (DAXRAM_GUEST_KERNEL, test/kernel/suite.cjs). On a kernel the
+ * file does not apply to, every test is registered as skipped with the reason in its title.
+ * Otherwise returns ava's `test` when the guest can run here (installing missing packages
+ * first when possible), or a stand-in whose tests are, when env CI is set, registered as
+ * failing with the reason, and else skipped after a loud `!!! KERNEL SUITE SKIPPED: <reason>`
+ * on stderr. Never a silent pass.
  */
-export function kernelTest<C>(test: TestFn<C>): TestFn<C> {
-  const probe = probeKernelLab({install: true});
+export function kernelTest<C>(test: TestFn<C>, applies: Applies): TestFn<C> {
+  const series = guestSeries();
+  if (!applies.kernels.includes(series)) {
+    return standIn(test, (title) => test.skip(`${title} [not on ${series}: ${applies.why ?? `applies to ${applies.kernels.join(', ')}`}]`, () => undefined));
+  }
+  const probe = probeKernelLab({install: true, series});
   if (probe.ok) return test;
   const ci = Boolean(process.env.CI);
   if (ci) console.error(`!!! KERNEL SUITE FAILING (CI is set): ${probe.reason}`);
   else console.error(`!!! KERNEL SUITE SKIPPED: ${probe.reason}`);
-  let n = 0;
-  const register = (args: unknown[]) => {
-    n += 1;
-    const title = typeof args[0] === 'string' ? args[0] : `kernel test #${n}`;
+  return standIn(test, (title) => {
     if (ci) {
       test(title, (t) => {
         t.fail(`kernel lab unavailable and CI is set: ${probe.reason}`);
@@ -508,22 +585,31 @@ export function kernelTest<C>(test: TestFn<C>): TestFn<C> {
     } else {
       test.skip(title, () => undefined);
     }
+  });
+}
+
+/** A `test` with ava's shape whose hooks do nothing and whose tests go to `register`. */
+function standIn<C>(test: TestFn<C>, register: (title: string) => void): TestFn<C> {
+  let n = 0;
+  const add = (args: unknown[]) => {
+    n += 1;
+    register(typeof args[0] === 'string' ? args[0] : `kernel test #${n}`);
   };
   const noop: object = new Proxy(function noopHook() { /* hooks do nothing */ }, {
     apply: () => undefined,
     get: () => noop,
   });
-  const standIn: object = new Proxy(function kernelTestStandIn() { /* see register */ }, {
-    apply: (_target, _this, args: unknown[]) => register(args),
+  const proxy: object = new Proxy(function kernelTestStandIn() { /* see add */ }, {
+    apply: (_target, _this, args: unknown[]) => add(args),
     get: (_target, prop) => {
       switch (prop) {
         case 'before': case 'after': case 'beforeEach': case 'afterEach': return noop;
         case 'macro': return test.macro;
         case 'meta': return test.meta;
         case 'todo': return test.todo;
-        default: return standIn; // serial, only, skip, failing
+        default: return proxy; // serial, only, skip, failing
       }
     },
   });
-  return standIn as TestFn<C>;
+  return proxy as TestFn<C>;
 }

@@ -1,6 +1,7 @@
-// Kernel lab: the host-side prerequisites of the QEMU guests (tools, guest kernel,
-// nfit_test modules, initramfs), built once and cached under test/kernel/.cache/<kver>/.
-// See /work/shared/notes/kernel-lab.md for the recipe this follows.
+// Kernel lab: the host-side prerequisites of the QEMU guests (tools, guest kernels, nfit_test
+// modules, initramfs), built once per kernel and cached under test/kernel/.cache/<kver>/.
+// Two guest kernels: Debian 12's 6.1 and 6.12 from bookworm-backports (with QEMU 10 for CXL);
+// install-lab.sh installs both. docs/kernel-lab.md has the recipes and the kernel facts.
 import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,22 +9,31 @@ import * as zlib from 'node:zlib';
 import {buildNfitTest, NFIT_INSMOD_ORDER} from './nfit';
 import {run, tail, withLock} from './util';
 
-/** Debian packages the lab needs. */
-export const LAB_PACKAGES = [
-  'qemu-system-x86', 'linux-image-amd64', 'linux-headers-amd64', 'linux-source',
-  'busybox-static', 'cpio', 'ndctl', 'daxctl',
-] as const;
+/** The guest kernels: Debian 12's own, and bookworm-backports' (with QEMU 10, for CXL). */
+export const KERNEL_SERIES = ['6.1', '6.12'] as const;
+export type KernelSeries = (typeof KERNEL_SERIES)[number];
 
-/** Modules the initramfs loads, in dependency order (busybox insmod resolves nothing). */
+/** The kernel guests boot unless told otherwise: DAXRAM_GUEST_KERNEL, else 6.1. */
+export function guestSeries(): KernelSeries {
+  const k = process.env.DAXRAM_GUEST_KERNEL ?? '6.1';
+  if (!(KERNEL_SERIES as readonly string[]).includes(k)) throw new Error(`DAXRAM_GUEST_KERNEL=${k}: expected one of ${KERNEL_SERIES.join(', ')}`);
+  return k as KernelSeries;
+}
+
+/** Modules the initramfs loads, in dependency order (busybox insmod resolves nothing). Built-in ones are skipped. */
 export const INITRAMFS_MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
   'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p', 'overlay',
 ] as const;
+/** Gone in later kernels (fscache merged into netfs in 6.4): absent is fine. */
+const OPTIONAL_MODULES = new Set(['fscache']);
+const INSTALL_SCRIPT = 'install-lab.sh';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
 export interface KernelLab {
+  series: KernelSeries;
   /** Guest kernel release, e.g. "6.1.0-56-amd64". */
   kernelVersion: string;
   /** Path of the guest kernel image (/boot/vmlinuz-<kver>). */
@@ -84,34 +94,46 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** Newest Debian 6.1 guest kernel with its modules installed, or undefined. */
-export function findGuestKernel(): string | undefined {
+/** Newest guest kernel of `series` with its modules installed, or undefined. */
+export function findGuestKernel(series: KernelSeries = guestSeries()): string | undefined {
   let names: string[];
   try {
     names = fs.readdirSync('/boot');
   } catch {
     return undefined;
   }
+  const re = new RegExp(`^vmlinuz-(${series.replace('.', '\\.')}\\.\\S+-amd64)$`);
   const versions = names
-    .map((n) => /^vmlinuz-(6\.1\.\S+-amd64)$/.exec(n)?.[1])
+    .map((n) => re.exec(n)?.[1])
     .filter((v): v is string => v !== undefined)
     .filter((v) => fs.existsSync(`/lib/modules/${v}/modules.dep`) || fs.existsSync(`/lib/modules/${v}/kernel`))
     .sort(compareVersions);
   return versions[versions.length - 1];
 }
 
-function missingPrerequisites(): string[] {
+export const sourceTarball = (series: KernelSeries) => `/usr/src/linux-source-${series}.tar.xz`;
+
+/** QEMU's major version, or 0 when it cannot be run. */
+export function qemuMajor(): number {
+  const r = spawnSync(QEMU, ['--version'], {encoding: 'utf8'});
+  const m = /version (\d+)\./.exec(r.stdout ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+function missingPrerequisites(series: KernelSeries): string[] {
   const missing: string[] = [];
   if (!fs.existsSync(QEMU)) missing.push(`${QEMU} (qemu-system-x86)`);
+  else if (series === '6.12' && qemuMajor() < 9) missing.push('QEMU >= 9 for CXL volatile memory (qemu-system-x86 from bookworm-backports)');
   if (!BUSYBOX_CANDIDATES.some((b) => fs.existsSync(b))) missing.push('busybox (busybox-static)');
   if (!fs.existsSync('/usr/bin/ndctl')) missing.push('ndctl');
   if (!fs.existsSync('/usr/bin/daxctl')) missing.push('daxctl');
-  if (!fs.existsSync('/usr/src/linux-source-6.1.tar.xz')) missing.push('/usr/src/linux-source-6.1.tar.xz (linux-source)');
-  const k = findGuestKernel();
+  if (!fs.existsSync('/usr/bin/xz')) missing.push('xz (xz-utils)');
+  if (!fs.existsSync(sourceTarball(series))) missing.push(`${sourceTarball(series)} (linux-source-${series})`);
+  const k = findGuestKernel(series);
   if (!k) {
-    missing.push('a /boot/vmlinuz-6.1.*-amd64 guest kernel (linux-image-amd64)');
+    missing.push(`a /boot/vmlinuz-${series}.*-amd64 guest kernel`);
   } else if (!fs.existsSync(`/lib/modules/${k}/build/Makefile`)) {
-    missing.push(`/lib/modules/${k}/build (linux-headers-amd64)`);
+    missing.push(`/lib/modules/${k}/build (linux-headers-${k})`);
   }
   return missing;
 }
@@ -125,15 +147,16 @@ function canInstall(): boolean {
  * `install: true` it runs apt-get (synchronously) when something is missing and we are
  * root. Used by test files to decide, at load time, between running and skipping.
  */
-export function probeKernelLab(opts: {install?: boolean} = {}): LabProbe {
+export function probeKernelLab(opts: {install?: boolean; series?: KernelSeries} = {}): LabProbe {
+  const series = opts.series ?? guestSeries();
   // For testing the skip/fail policy of kernel suites: pretend the lab is unavailable.
   const forced = process.env.DAXRAM_KERNEL_LAB_UNAVAILABLE;
   if (forced) return {ok: false, reason: `DAXRAM_KERNEL_LAB_UNAVAILABLE=${forced}`, installable: false};
-  let missing = missingPrerequisites();
+  let missing = missingPrerequisites(series);
   if (missing.length > 0 && opts.install && canInstall()) {
     const r = installPackagesSync();
-    if (!r.ok) return {ok: false, reason: `apt-get failed: ${r.message}`, installable: true};
-    missing = missingPrerequisites();
+    if (!r.ok) return {ok: false, reason: `install-lab.sh failed: ${r.message}`, installable: true};
+    missing = missingPrerequisites(series);
   }
   if (missing.length > 0) {
     return {ok: false, reason: `missing: ${missing.join(', ')}`, installable: canInstall()};
@@ -141,23 +164,15 @@ export function probeKernelLab(opts: {install?: boolean} = {}): LabProbe {
   if (process.getuid?.() !== 0) {
     return {ok: false, reason: 'the kernel lab must run as root (reads /boot/vmlinuz-*)', installable: false};
   }
-  return {ok: true, kernelVersion: findGuestKernel() as string};
+  return {ok: true, kernelVersion: findGuestKernel(series) as string};
 }
 
 const APT_ENV = {...process.env, DEBIAN_FRONTEND: 'noninteractive'};
 
+/** Both kernels' packages, QEMU 10 and the tools, as .ci/run installs them (install-lab.sh). */
 function installPackagesSync(): {ok: boolean; message: string} {
-  const log: string[] = [];
-  for (const argv of [
-    ['apt-get', 'update', '-qq'],
-    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES],
-  ]) {
-    const r = spawnSync(argv[0], argv.slice(1), {env: APT_ENV, encoding: 'utf8', maxBuffer: 64 << 20});
-    log.push(r.stdout ?? '', r.stderr ?? '');
-    if (r.status !== 0 && argv[1] === 'install') {
-      return {ok: false, message: `${argv.join(' ')} exited ${r.status}: ${tail(log.join(''), 20)}`};
-    }
-  }
+  const r = spawnSync('/bin/bash', [path.join(kernelTestDir(), INSTALL_SCRIPT)], {env: APT_ENV, encoding: 'utf8', maxBuffer: 64 << 20});
+  if (r.status !== 0) return {ok: false, message: `exited ${r.status}: ${tail((r.stdout ?? '') + (r.stderr ?? ''), 20)}`};
   return {ok: true, message: ''};
 }
 
@@ -190,6 +205,14 @@ function cpioNewc(entries: CpioEntry[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** A module file's bytes; busybox insmod cannot read .ko.xz (6.12 ships them compressed). */
+function moduleBytes(p: string): Buffer {
+  if (!p.endsWith('.xz')) return fs.readFileSync(p);
+  const r = spawnSync('/usr/bin/xz', ['-dc', p], {maxBuffer: 256 << 20});
+  if (r.status !== 0) throw new Error(`xz -dc ${p} failed: ${r.stderr?.toString()}`);
+  return r.stdout as Buffer;
+}
+
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFCHR = 0o020000;
@@ -212,18 +235,19 @@ function buildInitramfs(kver: string, out: string): void {
       const p = path.join(dir, ent.name);
       if (ent.isDirectory()) walk(p);
       else if (ent.name.endsWith('.ko')) index.set(ent.name.slice(0, -3), p);
+      else if (ent.name.endsWith('.ko.xz')) index.set(ent.name.slice(0, -6), p);
     }
   };
   for (const sub of ['drivers/virtio', 'fs', 'net/9p']) walk(path.join(modDir, sub));
+  const builtin = fs.readFileSync(`/lib/modules/${kver}/modules.builtin`, 'utf8');
   for (const m of INITRAMFS_MODULES) {
     const p = index.get(m);
     if (!p) {
-      // Built in (or compressed, which this kernel does not do): check modules.builtin.
-      const builtin = fs.readFileSync(`/lib/modules/${kver}/modules.builtin`, 'utf8');
       if (new RegExp(`/${m.replace(/_/g, '[_-]')}\\.ko$`, 'm').test(builtin)) continue;
+      if (OPTIONAL_MODULES.has(m)) continue;
       throw new Error(`module ${m}.ko not found under ${modDir}`);
     }
-    entries.push({name: `lib/modules/${m}.ko`, mode: S_IFREG | 0o644, data: fs.readFileSync(p)});
+    entries.push({name: `lib/modules/${m}.ko`, mode: S_IFREG | 0o644, data: moduleBytes(p)});
   }
   const order = INITRAMFS_MODULES.filter((m) => index.has(m)).join('\n') + '\n';
   entries.push({name: 'modules.order', mode: S_IFREG | 0o644, data: Buffer.from(order)});
@@ -282,45 +306,48 @@ async function extractVmlinux(bzImage: string, out: string): Promise<string | un
 
 // ---------------------------------------------------------------------------------------
 
-let cached: Promise<KernelLab> | undefined;
+const cached = new Map<KernelSeries, Promise<KernelLab>>();
 
 /**
- * Make sure everything a guest needs is here: installs missing packages with apt-get
- * (as root), finds the 6.1 guest kernel, builds the nfit_test modules and the initramfs
- * into test/kernel/.cache/<kver>/ unless already there for that kernel (and for the
+ * Make sure everything a guest of `series` needs is here: installs missing packages
+ * (install-lab.sh, as root), finds the guest kernel, builds the nfit_test modules and the
+ * initramfs into test/kernel/.cache/<kver>/ unless already there for that kernel (and for the
  * current initramfs/init). Safe to call concurrently from several workers.
  */
-export function ensureKernelLab(): Promise<KernelLab> {
-  cached ??= doEnsure().catch((e: unknown) => {
-    cached = undefined;
-    throw e;
-  });
-  return cached;
+export function ensureKernelLab(series: KernelSeries = guestSeries()): Promise<KernelLab> {
+  let p = cached.get(series);
+  if (!p) {
+    p = doEnsure(series).catch((e: unknown) => {
+      cached.delete(series);
+      throw e;
+    });
+    cached.set(series, p);
+  }
+  return p;
 }
 
-async function doEnsure(): Promise<KernelLab> {
+async function doEnsure(series: KernelSeries): Promise<KernelLab> {
   const root = repoRoot();
   const lockDir = path.join(root, 'test', 'kernel', '.cache', 'lock');
   return withLock(lockDir, async () => {
-    let missing = missingPrerequisites();
+    let missing = missingPrerequisites(series);
     if (missing.length > 0) {
-      if (!canInstall()) throw new Error(`kernel lab prerequisites missing and cannot apt-get: ${missing.join(', ')}`);
-      await run(['apt-get', 'update', '-qq'], {env: APT_ENV}).catch(() => '');
-      await run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES], {env: APT_ENV});
-      missing = missingPrerequisites();
-      if (missing.length > 0) throw new Error(`kernel lab prerequisites still missing after apt-get: ${missing.join(', ')}`);
+      if (!canInstall()) throw new Error(`kernel lab prerequisites missing and cannot install (not root): ${missing.join(', ')}`);
+      await run(['/bin/bash', path.join(kernelTestDir(), INSTALL_SCRIPT)], {env: APT_ENV});
+      missing = missingPrerequisites(series);
+      if (missing.length > 0) throw new Error(`kernel lab prerequisites still missing after install-lab.sh: ${missing.join(', ')}`);
     }
-    const kver = findGuestKernel() as string;
+    const kver = findGuestKernel(series) as string;
     const cacheDir = path.join(root, 'test', 'kernel', '.cache', kver);
     fs.mkdirSync(cacheDir, {recursive: true});
-    // Caches of other kernel versions are stale: drop them.
+    // Caches of kernels no longer installed are stale: drop them.
     for (const ent of fs.readdirSync(path.dirname(cacheDir), {withFileTypes: true})) {
-      if (ent.isDirectory() && ent.name !== kver && ent.name !== 'lock' && /^\d/.test(ent.name)) {
+      if (ent.isDirectory() && /^\d/.test(ent.name) && !fs.existsSync(`/boot/vmlinuz-${ent.name}`)) {
         fs.rmSync(path.join(path.dirname(cacheDir), ent.name), {recursive: true, force: true});
       }
     }
 
-    const nfitModules = await buildNfitTest(kver, path.join(cacheDir, 'nfit_test'));
+    const nfitModules = await buildNfitTest(kver, series, path.join(cacheDir, 'nfit_test'));
 
     // The initramfs depends on the kernel's modules, busybox and our init script.
     const initramfs = path.join(cacheDir, 'initramfs.cpio.gz');
@@ -343,6 +370,7 @@ async function doEnsure(): Promise<KernelLab> {
     }
     const vmlinux = await extractVmlinux(`/boot/vmlinuz-${kver}`, path.join(cacheDir, 'vmlinux'));
     return {
+      series,
       kernelVersion: kver,
       kernel: `/boot/vmlinuz-${kver}`,
       vmlinux,

@@ -1,9 +1,10 @@
 // Builds the kernel's own NVDIMM emulator, nfit_test (tools/testing/nvdimm), against the
-// guest kernel's headers from Debian's linux-source, as in /work/shared/notes/kernel-lab.md.
+// guest kernel's headers from Debian's linux-source of the same series (docs/kernel-lab.md).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {run} from './util';
+import type {KernelSeries} from './lab';
 
 /**
  * Guest shell (needs $OUT): one devdax namespace on nfit_test.0 with fresh labels; sets NS, DAX,
@@ -29,7 +30,6 @@ export const NFIT_INSMOD_ORDER = [
   'test/nfit_test_iomap', 'libnvdimm', 'nd_btt', 'nd_pmem', 'nfit', 'device_dax', 'dax_pmem', 'test/nfit_test',
 ] as const;
 
-const SOURCE_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
 
 /** Seconds the last build took in this process (undefined when the cache was used). */
 export let lastNfitBuildSeconds: number | undefined;
@@ -39,8 +39,10 @@ export let lastNfitBuildSeconds: number | undefined;
  * this kernel and source), and returns the absolute .ko paths in insmod order,
  * nfit_test.ko last. The caller holds the lab lock.
  */
-export async function buildNfitTest(kver: string, outDir: string): Promise<string[]> {
+export async function buildNfitTest(kver: string, series: KernelSeries, outDir: string): Promise<string[]> {
   const headers = `/lib/modules/${kver}/build`;
+  const SOURCE_TARBALL = `/usr/src/linux-source-${series}.tar.xz`;
+  const top = `linux-source-${series}`;
   const want = JSON.stringify({
     kver,
     source: fs.statSync(SOURCE_TARBALL).mtimeMs,
@@ -62,10 +64,10 @@ export async function buildNfitTest(kver: string, outDir: string): Promise<strin
   try {
     await run([
       'tar', '-xJf', SOURCE_TARBALL, '-C', work, '--wildcards',
-      'linux-source-6.1/tools/testing/nvdimm', 'linux-source-6.1/drivers/nvdimm',
-      'linux-source-6.1/drivers/acpi/nfit', 'linux-source-6.1/drivers/dax',
+      `${top}/tools/testing/nvdimm`, `${top}/drivers/nvdimm`,
+      `${top}/drivers/acpi/nfit`, `${top}/drivers/dax`,
     ]);
-    const src = path.join(work, 'linux-source-6.1');
+    const src = path.join(work, top);
     const m = path.join(src, 'tools', 'testing', 'nvdimm');
     const log = await run([
       'make', '-C', headers, `M=${m}`, `KCFLAGS=-I${src}/drivers/nvdimm -I${src}/drivers/acpi/nfit`,

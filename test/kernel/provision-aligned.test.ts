@@ -2,8 +2,10 @@
 // where the capacity target is exactly region − one block. QEMU's NVDIMM is made 128 KiB larger
 // so the label area it keeps at the end leaves region0 exactly 2 GiB.
 
-import test from 'ava';
-import {runGuest, type GuestResult} from './harness';
+import anyTest from 'ava';
+import {kernelTest, runGuest, type GuestResult} from './harness';
+
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
 type Dax = {chardev: string; mode: string; online_memblocks?: number; movable?: boolean};
 

@@ -2,8 +2,10 @@
 // (kmem capacity ≥ region − one block), reassign it to 512 MiB RAM + devdax, then all devdax,
 // and the ndctl+daxctl default three-namespace layout for comparison.
 
-import test from 'ava';
-import {runGuest, type GuestResult} from './harness';
+import anyTest from 'ava';
+import {kernelTest, runGuest, type GuestResult} from './harness';
+
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
 const SCRIPT = String.raw`
 set -u

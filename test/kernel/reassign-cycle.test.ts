@@ -3,8 +3,10 @@
 // before (the async-unregister race seen once in CI), and each must land exactly on the size
 // asked, with daxctl as the oracle.
 
-import test from 'ava';
-import {runGuest, type GuestResult} from './harness';
+import anyTest from 'ava';
+import {kernelTest, runGuest, type GuestResult} from './harness';
+
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
 const SIZES = ['512M', '256M', '1G', '0', '640M', '128M', '1792M', '384M'];
 

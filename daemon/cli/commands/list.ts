@@ -7,10 +7,12 @@ import {Sysfs} from '../../sysfs';
 import {NotFoundError, UsageError} from '../../errors';
 import {memblockSummary, scanPlatform} from '../../model/scan';
 import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../model/types';
+import type {CxlDecoder, CxlMemdev, CxlRegion, CxlTopology} from '../../model/cxl/types';
 import {GlobalArgs, printJson} from '../output';
 import {humanSize} from '../../util/size';
 
 interface ListArgs extends GlobalArgs {
+  cxl?: boolean;
   device?: string[];
   region?: string[];
   bus?: string[];
@@ -78,10 +80,13 @@ export function deviceJson(d: DaxDevice): Record<string, unknown> {
   }
   if (d.mode === 'disabled') j.state = 'disabled';
   j.numa_node = d.numaNode;
+  j.origin = d.origin.kind;
   if (d.namespace) j.namespace = d.namespace.name;
   if (d.region) j.region = d.region.name;
   if (d.bus) j.bus = d.bus.provider;
   else if (d.provider) j.provider = d.provider;
+  if (d.cxl) j.cxl = cxlOrigin(d.cxl);
+  if (d.iomem) j.iomem = {name: d.iomem.name, start: d.iomem.start, end: d.iomem.end};
   j.badblocks = deviceBadblocks(d);
   j.kmem_capacity = d.kmemCapacity;
   j.kmem_blocks = d.kmemBlocks;
@@ -92,6 +97,76 @@ export function deviceJson(d: DaxDevice): Record<string, unknown> {
     return m;
   });
   return j;
+}
+
+/** A CXL device's origin: its region, root decoder, interleave, host bridges and memdevs. */
+export function cxlOrigin(r: CxlRegion): Record<string, unknown> {
+  return {
+    region: r.name,
+    root_decoder: r.rootDecoder,
+    resource: r.resource,
+    size: r.size,
+    interleave_ways: r.interleaveWays,
+    interleave_granularity: r.interleaveGranularity,
+    decode_state: r.decodeState,
+    host_bridges: r.hostBridges,
+    memdevs: r.memdevs,
+    endpoint_decoders: r.targets,
+  };
+}
+
+/** memN as `cxl list -M` prints it (sizes in bytes). */
+export function memdevJson(m: CxlMemdev): Record<string, unknown> {
+  const j: Record<string, unknown> = {memdev: m.name};
+  if (m.pmemSize > 0n) j.pmem_size = m.pmemSize;
+  if (m.ramSize > 0n) j.ram_size = m.ramSize;
+  if (m.serial !== undefined) j.serial = m.serial;
+  if (m.numaNode >= 0) j.numa_node = m.numaNode;
+  j.host = m.host;
+  if (m.endpoint) j.endpoint = m.endpoint;
+  j.poison_list = m.poisonList;
+  return j;
+}
+
+/** regionN as `cxl list -R` prints it. */
+export function cxlRegionJson(r: CxlRegion): Record<string, unknown> {
+  const j: Record<string, unknown> = {region: r.name, resource: r.resource, size: r.size, type: r.mode, interleave_ways: r.interleaveWays, interleave_granularity: r.interleaveGranularity, decode_state: r.decodeState};
+  if (r.uuid) j.uuid = r.uuid;
+  j.root_decoder = r.rootDecoder;
+  j.targets = r.targets;
+  j.memdevs = r.memdevs;
+  if (r.daxRegion) j.dax_region = r.daxRegion;
+  return j;
+}
+
+/** decoderX.Y as `cxl list -D` prints it, grouped by kind like it. */
+export function decoderJson(d: CxlDecoder): Record<string, unknown> {
+  const j: Record<string, unknown> = {decoder: d.name};
+  if (d.size > 0n) {
+    j.resource = d.start;
+    j.size = d.size;
+  }
+  j.interleave_ways = d.interleaveWays;
+  if (d.kind === 'root') {
+    j.pmem_capable = !!d.capPmem;
+    j.volatile_capable = !!d.capRam;
+    j.nr_targets = d.targets.length;
+  } else {
+    if (d.region) j.region = d.region;
+    if (d.kind === 'switch') j.nr_targets = d.targets.length;
+    if (d.kind === 'endpoint' && d.size > 0n) {
+      j.dpa_resource = d.dpaResource;
+      j.dpa_size = d.dpaSize;
+      j.mode = d.mode;
+    }
+  }
+  if (d.size === 0n) j.state = 'disabled';
+  return j;
+}
+
+export function cxlJson(t: CxlTopology): Record<string, unknown> {
+  const of = (k: CxlDecoder['kind']) => t.decoders.filter((d) => d.kind === k).map(decoderJson);
+  return {memdevs: t.memdevs.map(memdevJson), regions: t.regions.map(cxlRegionJson), root_decoders: of('root'), port_decoders: of('switch'), endpoint_decoders: of('endpoint')};
 }
 
 export function namespaceJson(n: Namespace): Record<string, unknown> {
@@ -157,6 +232,24 @@ function pad(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ')).join('\n') + '\n';
 }
 
+/** Where a device comes from, in one table cell. */
+export function originText(d: DaxDevice): string {
+  switch (d.origin.kind) {
+    case 'nvdimm':
+      return d.namespace ? `${d.namespace.name} ${d.region!.name} ${d.bus!.provider}` : `${d.region?.name ?? '?'} ${d.bus?.provider ?? ''}`;
+    case 'e820':
+      return `${d.namespace?.name ?? '?'} ${d.region?.name ?? '?'} e820 (legacy pmem, memmap=)`;
+    case 'hmem':
+      return `${d.provider} soft-reserved${d.iomem ? ` 0x${d.iomem.start.toString(16)}-0x${d.iomem.end.toString(16)} (${d.iomem.name})` : ''}`;
+    case 'cxl': {
+      const r = d.cxl;
+      return r ? `CXL ${r.name} ${r.rootDecoder} ${r.memdevs.join(',')} x${r.interleaveWays} ${r.hostBridges.join(',')} ${r.decodeState}` : `CXL ${d.origin.region ?? '?'}`;
+    }
+    default:
+      return d.provider ?? '-';
+  }
+}
+
 function human(p: Platform, devs: DaxDevice[], a: ListArgs): string {
   let out = '';
   if (devs.length === 0) {
@@ -168,11 +261,7 @@ function human(p: Platform, devs: DaxDevice[], a: ListArgs): string {
       const mode = d.mode === 'system-ram' ? 'system-ram' : d.mode;
       const blocks = d.mode === 'system-ram' ? `${s.online}/${s.total}` : `-/${d.kmemBlocks}`;
       const zone = s.movable === undefined ? '-' : s.movable ? 'movable' : 'kernel';
-      const origin = d.namespace
-        ? `${d.namespace.name} ${d.region!.name} ${d.bus!.provider}`
-        : d.region
-          ? `${d.region.name} ${d.bus?.provider ?? ''}`
-          : d.provider ?? '-';
+      const origin = originText(d);
       rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), blocks, zone, String(deviceBadblocks(d)), origin]);
     }
     out += pad(rows);
@@ -189,6 +278,11 @@ function human(p: Platform, devs: DaxDevice[], a: ListArgs): string {
   if (a.dimms) {
     if (p.dimms.length) out += '\n' + pad([['DIMM', 'BUS', 'SECURITY', 'FLAGS'], ...p.dimms.map((d) => [d.name, d.bus.provider, d.security, d.flags.join(',') || '-'])]);
   }
+  if (a.cxl && p.cxl) {
+    const c = p.cxl;
+    if (c.memdevs.length) out += '\n' + pad([['MEMDEV', 'SERIAL', 'HOST', 'RAM', 'PMEM', 'ENDPOINT', 'POISON-LIST'], ...c.memdevs.map((m) => [m.name, m.serial === undefined ? '-' : `0x${m.serial.toString(16)}`, m.host, humanSize(m.ramSize), humanSize(m.pmemSize), m.endpoint ?? '-', m.poisonList ? 'yes' : 'no'])]);
+    if (c.regions.length) out += '\n' + pad([['CXL-REGION', 'ROOT', 'MODE', 'START', 'SIZE', 'WAYS', 'GRAN', 'STATE', 'MEMDEVS'], ...c.regions.map((r) => [r.name, r.rootDecoder, r.mode, '0x' + r.resource.toString(16), humanSize(r.size), String(r.interleaveWays), String(r.interleaveGranularity), r.decodeState, r.memdevs.join(',') || '-'])]);
+  }
   return out;
 }
 
@@ -202,11 +296,12 @@ function selectRegions(p: Platform, a: ListArgs): Region[] {
 
 export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs): unknown {
   const devices = devs.map(deviceJson);
-  if (!a.regions && !a.buses && !a.dimms) return devices;
+  if (!a.regions && !a.buses && !a.dimms && !a.cxl) return devices;
   const o: Record<string, unknown> = {devices};
   if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
   if (a.regions) o.regions = selectRegions(p, a).map((r) => regionJson(r));
   if (a.dimms) o.dimms = p.dimms.filter((d) => !a.bus || busMatches(d.bus, a.bus)).map(dimmJson);
+  if (a.cxl) o.cxl = p.cxl ? cxlJson(p.cxl) : {memdevs: [], regions: [], root_decoders: [], port_decoders: [], endpoint_decoders: []};
   return o;
 }
 
@@ -220,10 +315,12 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
           'One line per device-dax device: its mode (devdax, system-ram, disabled), size, the\n' +
           'capacity kmem can online once each range is rounded inward to the memory block size\n' +
           '(KMEM), target node, online/total memory blocks and their zone, poison records\n' +
-          'overlapping it, and its origin (namespace, region, bus; or hmem/CXL parent).\n' +
+          'overlapping it, and its origin: an NVDIMM namespace (namespace, region, bus), a\n' +
+          'legacy memmap= pmem region (bus e820), a soft-reserved range (hmem.N and the\n' +
+          '/proc/iomem entry), or a CXL region (root decoder, memdevs, interleave, host bridge).\n' +
           'With --json the fields are daxctl\'s (chardev, size, target_node, align, mode,\n' +
-          'online_memblocks, total_memblocks, movable) plus namespace, region, bus, badblocks,\n' +
-          'kmem_capacity and mappings.',
+          'online_memblocks, total_memblocks, movable) plus origin, namespace, region, bus,\n' +
+          'cxl, iomem, badblocks, kmem_capacity and mappings (docs/list-json.md).',
       )
       .option('device', {alias: 'd', type: 'string', array: true, describe: 'Only these devices (dax0.0 or /dev/dax0.0; repeat or comma-separate)'})
       .option('region', {alias: 'r', type: 'string', array: true, describe: 'Only devices in this region (region0 or 0)'})
@@ -232,6 +329,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
       .option('regions', {alias: 'R', type: 'boolean', describe: 'Also list regions (with their namespaces)'})
       .option('buses', {alias: 'B', type: 'boolean', describe: 'Also list NVDIMM buses'})
       .option('dimms', {alias: 'D', type: 'boolean', describe: 'Also list DIMMs'})
+      .option('cxl', {alias: 'C', type: 'boolean', describe: 'Also list CXL memdevs, regions and decoders (cxl-cli field names)'})
       .example('daxram list', 'table of every device-dax device')
       .example('daxram list --json -d dax0.0', 'daxctl-style JSON for one device')
       .example('daxram list -n 1 -R', 'devices on node 1 and the regions they come from') as unknown as Argv<ListArgs>,

@@ -48,6 +48,9 @@ else
 		# Our unit is Type=exec, so the boot transaction can finish while we wait here.
 		state=$(timeout 120 systemctl is-system-running --wait 2>/dev/null)
 		echo "stage2: system state after wait: $state" >> "$setup_log"
+		# Coldplug events can still be in flight (6.12: ndctl's load-keys install hook delays
+		# nfit by seconds): a settled boot has every device the kernel announced.
+		run udevadm settle --timeout=120
 	fi
 fi
 

@@ -1,0 +1,71 @@
+// The kernel's policy for hot-added memory (auto_online_blocks) decides where kmem's blocks land
+// the moment kmem binds: "online" puts them in ZONE_NORMAL on 6.12 (Debian's default), before
+// daxram could ask for Movable. An online that asks for a zone takes the policy for the length
+// of the bind (auto_online_blocks = offline), then gives it back and onlines, as the policy
+// says, any other block hot-added meanwhile (ACPI DIMM hotplug, virtio-mem): nothing else on
+// the box loses its auto-online. The journal keeps the policy, so a crash in the window gives
+// it back too (recover.ts).
+
+import {MEMORY_DIR, readAutoOnline} from '../model/hotplug';
+import {listMemBlockIds, memblockDir, readBlockState} from '../model/memblock';
+import type {Context} from './context';
+import {sysfsStep, type RestoreHotplugStep, type SysfsStep} from './plan';
+
+export const HOTPLUG_POLICIES = ['online', 'online_movable', 'online_kernel'] as const;
+
+/** The policy online would take (undefined: nothing to take, the kernel adds blocks offline). */
+export function policyToTake(ctx: Context): string | undefined {
+  const auto = readAutoOnline(ctx.sysfs);
+  return (HOTPLUG_POLICIES as readonly string[]).includes(auto) ? auto : undefined;
+}
+
+export function takePolicyStep(ctx: Context, device: string, policy: string): SysfsStep {
+  return sysfsStep(MEMORY_DIR, 'memory', 'auto_online_blocks', 'offline', device, `hold the kernel's hot-add policy ("${policy}") while kmem binds, so the blocks wait for daxram's zone`, {
+    unless: 'auto_online_blocks is already offline',
+    skip: () => (readAutoOnline(ctx.sysfs) === 'offline' ? 'auto_online_blocks is offline' : undefined),
+    mark: 'policy',
+  });
+}
+
+export function restorePolicyStep(device: string, policy: string, before: number[], ours: number[]): RestoreHotplugStep {
+  return {kind: 'hotplug-restore', device, policy, before, ours, why: `give the kernel its hot-add policy back; other memory hot-added meanwhile comes online as "${policy}" says`};
+}
+
+/** Put `policy` back and online blocks that appeared while it was held (not in `known`). Returns them. */
+export function restoreHotplug(ctx: Context, policy: string, known: Set<number>): string[] {
+  if (readAutoOnline(ctx.sysfs) !== policy) ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', policy);
+  const onlined: string[] = [];
+  for (const id of listMemBlockIds(ctx.sysfs)) {
+    if (known.has(id) || readBlockState(ctx.sysfs, id) !== 'offline') continue;
+    try {
+      ctx.sysfs.writeAttr(memblockDir(id), `memory${id}`, 'state', policy);
+      onlined.push(`memory${id}`);
+    } catch (e) {
+      ctx.log.warn(`memory${id} (hot-added while daxram held the policy) could not be onlined as "${policy}": ${(e as Error).message}`);
+    }
+  }
+  return onlined;
+}
+
+/** Block ids as compact ranges for the journal: [0..15, 32..63] → "0-15,32-63". */
+export function idRanges(ids: number[]): string {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+export function parseIdRanges(s: string): number[] {
+  const out: number[] = [];
+  for (const part of s.split(',').filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) continue;
+    for (let i = Number(m[1]); i <= Number(m[2] ?? m[1]); i++) out.push(i);
+  }
+  return out;
+}
