@@ -362,3 +362,21 @@ test.serial('the intent journal is written once per phase, not per block: 7 bloc
   t.regex(seen[3], /memory65\/state$/);
   t.is(new Journal(tb.ctx.stateDir).read(), undefined, 'and cleared at the end');
 });
+
+test('dax memory kmem binds in the window (loading kmem binds waiting CXL/hmem devices) is not "other" memory: it stays offline for its own checks', async (t) => {
+  const spec = qemuSpec({autoOnlineBlocks: 'online'});
+  spec.buses![0].regions![0].namespaces = [{mode: 'devdax', size: 512n * MiB}, {mode: 'devdax', size: 512n * MiB}];
+  const tb = testbed(spec);
+  t.teardown(tb.cleanup);
+  let once = false;
+  tb.k.onBind = () => {
+    if (once) return;
+    once = true;
+    tb.k.writeAttr('/sys/bus/dax/drivers/device_dax', 'device_dax', 'unbind', 'dax0.1');
+    tb.k.writeAttr('/sys/bus/dax/drivers/kmem', 'kmem', 'new_id', 'dax0.1');
+  };
+  await online(tb.ctx, 'dax0.0');
+  t.is(driver(tb.k, 'dax0.1'), 'kmem');
+  t.true(blockStates(tb.k, 'dax0.1').every((s) => s.startsWith('offline')), blockStates(tb.k, 'dax0.1').join());
+  t.true(blockStates(tb.k, 'dax0.0').every((s) => s === 'online:Movable'));
+});

@@ -6,7 +6,8 @@
 // the box loses its auto-online. The journal keeps the policy, so a crash in the window gives
 // it back too (recover.ts).
 
-import {MEMORY_DIR, readAutoOnline} from '../model/hotplug';
+import {MEMORY_DIR, readAutoOnline, readBlockSize} from '../model/hotplug';
+import {kmemBlockIds, listDax, readDax} from '../model/dax';
 import {listMemBlockIds, memblockDir, readBlockState} from '../model/memblock';
 import type {Context} from './context';
 import {sysfsStep, type RestoreHotplugStep, type SysfsStep} from './plan';
@@ -31,12 +32,33 @@ export function restorePolicyStep(device: string, policy: string, before: number
   return {kind: 'hotplug-restore', device, policy, before, ours, why: `give the kernel its hot-add policy back; other memory hot-added meanwhile comes online as "${policy}" says`};
 }
 
-/** Put `policy` back and online blocks that appeared while it was held (not in `known`). Returns them. */
+/**
+ * Blocks of every dax device kmem holds. Those are never "other" memory: loading kmem binds
+ * every CXL and hmem device waiting for it (6.3+), and their blocks must wait, offline, for
+ * daxram's checks like the device being onlined.
+ */
+export function daxBlockIds(ctx: Context): Set<number> {
+  const bs = readBlockSize(ctx.sysfs);
+  const ids = new Set<number>();
+  if (bs === 0n) return ids;
+  for (const name of listDax(ctx.sysfs)) {
+    try {
+      const d = readDax(ctx.sysfs, name, {blockSize: bs});
+      if (d.driver === 'kmem') for (const id of kmemBlockIds(d.ranges, bs)) ids.add(id);
+    } catch {
+      /* a device going away: not ours to online either way */
+    }
+  }
+  return ids;
+}
+
+/** Put `policy` back and online blocks that appeared while it was held (not in `known`, not dax). Returns them. */
 export function restoreHotplug(ctx: Context, policy: string, known: Set<number>): string[] {
   if (readAutoOnline(ctx.sysfs) !== policy) ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', policy);
   const onlined: string[] = [];
+  const dax = daxBlockIds(ctx);
   for (const id of listMemBlockIds(ctx.sysfs)) {
-    if (known.has(id) || readBlockState(ctx.sysfs, id) !== 'offline') continue;
+    if (known.has(id) || dax.has(id) || readBlockState(ctx.sysfs, id) !== 'offline') continue;
     try {
       ctx.sysfs.writeAttr(memblockDir(id), `memory${id}`, 'state', policy);
       onlined.push(`memory${id}`);

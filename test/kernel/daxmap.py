@@ -2,6 +2,8 @@
 # are written and zeroes checked through a MAP_SHARED mapping of the whole device.
 #   daxmap.py pattern DEV   write 0xa5 pages at the start, the middle and the end
 #   daxmap.py check DEV     print "zero" or the first non-zero offset
+#   daxmap.py stamp DEV TXT write TXT at the start and in the last page (a trace buffer's bytes)
+#   daxmap.py read DEV      print what stamp wrote (start|last page)
 import mmap, os, sys
 
 mode, dev = sys.argv[1], sys.argv[2]
@@ -13,6 +15,15 @@ if mode == 'pattern':
         mm[off:off + 4096] = b'\xa5' * 4096
     # No msync: device-dax refuses it (EINVAL); stores reach the device directly.
     print('pattern', sum(1 for off in (0, (size // 2) & ~4095, size - 4096) if mm[off] == 0xa5))
+elif mode == 'stamp':
+    b = sys.argv[3].encode()
+    mm[0:len(b)] = b
+    mm[size - 4096:size - 4096 + len(b)] = b
+    print('stamped')
+elif mode == 'read':
+    def txt(off):
+        return bytes(mm[off:off + 256]).split(b'\0')[0].decode(errors='replace')
+    print(txt(0) + '|' + txt(size - 4096))
 else:
     ch = 64 << 20
     for off in range(0, size, ch):

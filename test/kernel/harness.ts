@@ -70,6 +70,12 @@ export interface GuestOptions {
   blockAlignedRegion?: boolean;
   /** Boot with systemd as PID 1; the script runs as daxram-harness.service after multi-user.target. */
   systemd?: boolean;
+  /**
+   * A reset (sysrq b, a reboot) restarts the guest in the same QEMU process instead of ending
+   * it: guest RAM is kept, as on a warm reset. The script runs again after each boot (it tells
+   * the boots apart by files it leaves in $HARNESS_OUT); only a run that exits reports a status.
+   */
+  warmReset?: boolean;
   /** systemd mode: host files to copy into the overlay before systemd starts. */
   install?: InstallFile[];
   /** systemd mode: units to `systemctl enable` before systemd starts (e.g. 'daxramd.service'). */
@@ -319,7 +325,7 @@ function qemuOptValue(v: string): string {
 
 /** The qemu argv for a guest (exported for debugging; spawned as an argv array, never via a shell). */
 export function qemuArgv(lab: KernelLab, o: {
-  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions;
+  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean;
 }): string[] {
   const smp = o.smp;
   const cxl = o.cxl;
@@ -379,9 +385,10 @@ export function qemuArgv(lab: KernelLab, o: {
     );
   }
   argv.push(
-    '-nodefaults', '-display', 'none', '-vga', 'none', '-no-reboot',
+    '-nodefaults', '-display', 'none', '-vga', 'none',
     '-serial', 'stdio', '-monitor', 'none',
   );
+  if (!o.warmReset) argv.push('-no-reboot');
   return argv;
 }
 
@@ -479,7 +486,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     ...(systemd ? ['systemd.unit=multi-user.target', 'systemd.show_status=1'] : []),
     ...(opts.kernelArgs ?? []),
   ].join(' ');
-  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl});
+  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset});
 
   const verbose = process.env.DAXRAM_GUEST_VERBOSE === '1';
   const slot = await acquireGuestSlot();

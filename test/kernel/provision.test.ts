@@ -29,6 +29,7 @@ ls /var/lib/daxram > $O/jdir
 # The ndctl+daxctl default way: three namespaces, each reconfigured to system-ram.
 ndctl destroy-namespace -f -r region0 all > /dev/null 2>&1
 for i in 1 2 3; do ndctl create-namespace -r region0 -m devdax -s 672M > /dev/null || echo fail >> $O/ndctl.err; done
+echo offline > /sys/devices/system/memory/auto_online_blocks   # 6.12: daxctl refuses Movable under auto-online
 for d in $(ls /sys/bus/dax/devices); do daxctl reconfigure-device -m system-ram $d > /dev/null 2>> $O/ndctl.err; done
 daxctl list -D > $O/ndctl-dax.json
 `;

@@ -1,0 +1,79 @@
+// The seeds' crash-surviving trace buffer: legacy e820 pmem (memmap=256M!1G) made devdax and
+// reserved in daxramd's configuration. One QEMU process, two systemd boots with a warm reset
+// (sysrq b) between them, guest RAM kept as a real warm reset keeps it:
+//   boot 1: the namespace becomes devdax, a trace is stamped into it, the reservation is
+//           written (with `unmatched = ram`, so only the reservation keeps it out of RAM for
+//           boot 2), and `daxram online` refuses it naming the rule's file:line;
+//   boot 2: daxramd starts with that configuration and leaves the device devdax; the trace
+//           reads back byte for byte; `daxram online` still refuses.
+
+import anyTest from 'ava';
+import {E820_PMEM_ARG, kernelTest, runGuest} from './harness';
+import {daemonInstall} from './daemon-setup';
+
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+
+const SCRIPT = String.raw`
+O=$HARNESS_OUT
+dx() { node bin/daxram "$@"; }
+waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
+if [ ! -e $O/boot1-done ]; then
+  waitactive; echo $? > $O/b1-active.rc
+  NS=$(ndctl list -N -b e820 | grep -o '"dev":"namespace[0-9.]*"' | cut -d'"' -f4 | head -1)
+  ndctl create-namespace -f -e $NS -m devdax -a 4K > $O/b1-ns.json || exit 10
+  D=$(grep -o '"chardev":"dax[0-9.]*"' $O/b1-ns.json | cut -d'"' -f4)
+  U=$(grep -o '"uuid":"[0-9a-f-]*"' $O/b1-ns.json | head -1 | cut -d'"' -f4)
+  echo "$D $U" > $O/b1-dev
+  TOKEN="trace-$(cat /proc/sys/kernel/random/uuid)"
+  echo $TOKEN > $O/token
+  /usr/bin/python3 test/kernel/daxmap.py stamp $D $TOKEN > $O/b1-stamp 2>&1
+  printf '# the trace buffer: never RAM, never destroyed\n[daemon]\nunmatched = ram\n\n[device trace]\nuuid = %s\nmode = reserved\n' $U > $O/trace.conf
+  cp $O/trace.conf /etc/daxram/daxram.conf
+  dx online $D --json > /dev/null 2> $O/b1-online.err; echo $? > $O/b1-online.rc
+  daxctl list -D -d $D > $O/b1-list.json
+  touch $O/boot1-done
+  sync
+  echo b > /proc/sysrq-trigger
+  sleep 600
+fi
+waitactive; echo $? > $O/b2-active.rc
+read D U < $O/b1-dev
+sleep 3   # a reconcile on the boot-time devices has run by now (READY=1 came after it)
+daxctl list -D -d $D > $O/b2-list.json
+/usr/bin/python3 test/kernel/daxmap.py read $D > $O/b2-read 2>&1
+dx online $D --json > /dev/null 2> $O/b2-online.err; echo $? > $O/b2-online.rc
+dx status --json > $O/b2-status.json 2>&1
+journalctl -b -u daxramd -o cat --no-pager > $O/b2-journal.txt
+cat /proc/iomem | grep -i 'persistent' > $O/b2-iomem
+`;
+
+test('an e820 trace buffer reserved in daxramd\'s config survives a warm reset byte for byte, and is never onlined, at boot or by the CLI', async (t) => {
+  const inst = daemonInstall(undefined);
+  // Boot 1 starts with no device rule; boot 2 with the configuration boot 1 left in the share.
+  const preScript = inst.preScript.replace(/cat > \/etc\/daxram\/daxram\.conf <<'EOF'[\s\S]*?EOF/, `if [ -f /harness/trace.conf ]; then cp /harness/trace.conf /etc/daxram/daxram.conf; else printf '[daemon]\\nlog-level = info\\n' > /etc/daxram/daxram.conf; fi`);
+  const r = await runGuest({systemd: true, warmReset: true, nvdimm: false, kernelArgs: [E820_PMEM_ARG], ...inst, preScript, script: SCRIPT, timeoutMs: 900_000});
+  t.is(r.status, 0, r.stderr);
+  const f = (n: string) => r.readFile(n).trim();
+  const [dev] = f('b1-dev').split(' ');
+  t.is(f('b1-active.rc'), '0');
+  t.is(f('b1-stamp'), 'stamped');
+  // Boot 1: the CLI refuses, naming the rule.
+  t.is(f('b1-online.rc'), '1');
+  const e1 = JSON.parse(f('b1-online.err').split('\n').filter((l) => /^[{} ]/.test(l)).join('\n'));
+  t.is(e1.code, 'GATE_RESERVED');
+  t.regex(e1.message, /reserved \(by \/etc\/daxram\/daxram\.conf:5 \[device trace\]\)/);
+  t.is(r.readJson<Array<{mode: string}>>('b1-list.json')[0].mode, 'devdax');
+  // Boot 2, after the warm reset: same device, devdax, the trace intact, still refused.
+  t.is(f('b2-active.rc'), '0');
+  t.regex(f('b2-iomem'), /Persistent Memory \(legacy\)/);
+  t.is(r.readJson<Array<{mode: string}>>('b2-list.json')[0].mode, 'devdax', 'daxramd (unmatched = ram) left the reserved device alone');
+  const token = f('token');
+  t.is(f('b2-read'), `${token}|${token}`, 'the trace written before the reset reads back');
+  t.is(f('b2-online.rc'), '1');
+  t.regex(f('b2-online.err'), /GATE_RESERVED/);
+  const journal = f('b2-journal.txt');
+  t.notRegex(journal, new RegExp(`${dev.replace('.', '\\.')}: making it System RAM`));
+  const st = r.readJson<{devices: Array<{device: string; desired?: {mode: string}}>}>('b2-status.json');
+  t.is(st.devices.find((d) => d.device === dev)?.desired?.mode, 'reserved');
+  t.log(`trace buffer ${dev}: ${token} survived; boot 2 journal has ${journal.split('\n').length} lines`);
+});
