@@ -38,7 +38,7 @@ test('online --dry-run --json is the plan as data', (t) => {
   const j = JSON.parse(r.stdout);
   t.true(j.dryRun);
   t.is(j.plan.steps[0].path, '/sys/bus/dax/drivers/device_dax/unbind');
-  t.is(j.plan.gates.length, 4);
+  t.is(j.plan.gates.length, 5);
 });
 
 test('a refusing gate: exit 1, JSON error naming the gate and the device', (t) => {

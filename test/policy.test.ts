@@ -22,9 +22,9 @@ const clean: GateInput = {
 const verdict = (i: Partial<GateInput>, gate: string) => evaluateGates({...clean, ...i}).find((g) => g.gate === gate)!;
 
 test('defaults are the safe choices', (t) => {
-  t.deepEqual({...DEFAULT_POLICY}, {poison: 'refuse', mceRecovery: 'refuse', security: 'warn', reserved: []});
+  t.deepEqual({...DEFAULT_POLICY}, {poison: 'refuse', mceRecovery: 'refuse', security: 'warn', unscanned: 'warn', reserved: []});
   t.true(evaluateGates(clean).every((g) => g.verdict === 'pass'));
-  t.deepEqual(evaluateGates(clean).map((g) => g.gate), ['reserved', 'residual-poison', 'mce-recovery', 'dimm-security']);
+  t.deepEqual(evaluateGates(clean).map((g) => g.gate), ['reserved', 'poison-scan', 'residual-poison', 'mce-recovery', 'dimm-security']);
 });
 
 test('policy settings are validated', (t) => {
@@ -157,4 +157,15 @@ test('engine: isolate that the kernel does not confirm is an error and the devic
   await t.throwsAsync(online(tb.ctx, 'dax0.0'), {instanceOf: KernelError, message: /not confirmed: HardwareCorrupted/});
   t.is(driver(tb.k), 'device_dax');
   t.true(blockStates(tb.k).every((s) => s === 'absent'));
+});
+
+test('poison-scan: memory that cannot be scanned warns by default, refuses with unscanned=refuse', (t) => {
+  const unscanned = {scrubSupported: false, found: [], cleared: [], remaining: [], source: 'none (soft-reserved)'};
+  const w = verdict({poison: unscanned}, 'poison-scan');
+  t.is(w.verdict, 'warn');
+  t.regex(w.detail, /cannot be scanned for poison \(none \(soft-reserved\)\)/);
+  const r = verdict({poison: unscanned, policy: makePolicy({unscanned: 'refuse'})}, 'poison-scan');
+  t.is(r.verdict, 'refuse');
+  t.regex(r.fix!, /unscanned=warn/);
+  t.is(verdict({}, 'poison-scan').verdict, 'pass');
 });

@@ -13,6 +13,7 @@ import {planClears} from '../daemon/scrub/clear';
 import {KernelError} from '../daemon/errors';
 import {NdBusHandle} from '../daemon/ndctl';
 import {normalize, subtract} from '../daemon/util/ranges';
+import {parsePoisonEvent, poisonInRegion} from '../daemon/scrub/cxl';
 
 const REGION = 4n * GiB;
 
@@ -263,4 +264,15 @@ test('injectError sends NFIT ARS inject through ND_CMD_CALL', async (t) => {
   t.deepEqual(m.poison, [{start: l.base + 100n, size: 300n}]);
   t.deepEqual(subtract(m.poison, [{start: l.base, size: 4096n}]), []);
   void path;
+});
+
+test('CXL poison events: parsed from the trace line, kept only where the region maps them', (t) => {
+  const line = '              sh-177     [000] .....     9.613859: cxl_poison: memdev=mem0 host=0000:0d:00.0 serial=4096 trace_type=List region=region0 region_uuid=00000000-0000-0000-0000-000000000000 hpa=0x590002040 dpa=0x2040 dpa_length=0x40 source=Injected flags= overflow_time=0';
+  const r = parsePoisonEvent(line)!;
+  t.like(r, {memdev: 'mem0', dpa: 0x2040n, length: 0x40n, hpa: 0x590002040n, region: 'region0', source: 'Injected', type: 'List'});
+  const unmapped = parsePoisonEvent(line.replace('hpa=0x590002040', 'hpa=0xffffffffffffffff').replace('region=region0', 'region='))!;
+  t.is(unmapped.hpa, undefined);
+  t.is(parsePoisonEvent('   kworker: sched_switch: prev=a next=b'), undefined);
+  const region = {name: 'region0', resource: 0x590000000n, size: 1n << 30n};
+  t.deepEqual(poisonInRegion([r, unmapped, {...r, region: 'region1'}], region), [{start: 0x590002040n, size: 0x40n}]);
 });

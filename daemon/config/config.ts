@@ -172,8 +172,11 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
       case 'security':
         rule.gates.security = oneOf(e, file, ['warn', 'refuse', 'ignore'] as const);
         break;
+      case 'unscanned':
+        rule.gates.unscanned = oneOf(e, file, ['warn', 'refuse'] as const);
+        break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security, unscanned');
     }
   }
   if (!modeSeen) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');

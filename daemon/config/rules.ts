@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ConfigError} from '../errors';
-import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy} from '../policy/settings';
+import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy, UnscannedPolicy} from '../policy/settings';
 import {iniError, type IniEntry} from './ini';
 
 export type DeviceMode = 'ram' | 'devdax' | 'reserved';
@@ -32,6 +32,8 @@ export interface Gates {
   mceRecovery?: MceRecoveryPolicy;
   /** DIMM security (encryption at rest) not enabled. */
   security?: SecurityPolicy;
+  /** Memory that cannot be scanned for poison (hmem, e820, a bus without ARS). */
+  unscanned?: UnscannedPolicy;
 }
 
 export const DEFAULT_GATES: Gates = {};

@@ -99,7 +99,7 @@ export class Daemon {
       : hostContext(
           {
             sysfs: this.sysfs,
-            policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security}),
+            policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security, unscanned: gates.unscanned}),
             stateDir: this.opts.stateDir,
             lockPath: this.opts.lockPath,
             lockWaitMs: 60_000,

@@ -207,7 +207,7 @@ export async function preflightGates(ctx: Context, region: string, layout: Layou
   const provider = r.bus.provider;
   const none = {scrubSupported: false, found: [], cleared: [], remaining: [], source: 'scrubbed when the RAM device is onlined'};
   const mce = await (ctx.mce ?? unknownMce)();
-  return evaluateGates({dev, policy: ctx.policy, poison: none, mce, security: dimmSecurity(ctx.sysfs, dev), provider}).filter((g) => g.gate !== 'residual-poison');
+  return evaluateGates({dev, policy: ctx.policy, poison: none, mce, security: dimmSecurity(ctx.sysfs, dev), provider}).filter((g) => g.gate !== 'residual-poison' && g.gate !== 'poison-scan');
 }
 
 /** Under the lock. Also the forward path of recover() for an interrupted layout. */

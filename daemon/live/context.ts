@@ -11,6 +11,7 @@ import {badblocksPoison, type MceReport, type MceSource, type PoisonSource} from
 import {loadNative} from '../native';
 import {readMcgCap} from '../mce';
 import {modprobeLoader, type ModuleLoader} from '../kmod';
+import {mountPseudoFs} from '../mounts';
 import {describeScrub, scrubPoisonSource, targetByName} from '../scrub/pipeline';
 import {LOCK_PATH, STATE_DIR} from '../config/paths';
 
@@ -43,7 +44,7 @@ export function hostContext(o: HostContextOptions, inject: ContextInjection = {}
     lockWaitMs: o.lockWaitMs,
     dryRun: !!o.dryRun,
     policy: o.policy,
-    poison: inject.poison ?? livePoisonSource(o.sysfs, !!o.dryRun),
+    poison: inject.poison ?? livePoisonSource(o.sysfs, !!o.dryRun, o.loadModules),
     mce: inject.mce ?? liveMceSource(modules),
     modules: inject.modules ?? modules,
     log: o.log,
@@ -64,7 +65,7 @@ export function liveEngineNative(): EngineNative {
  * Scrub the device's range and clear what can be cleared; a dry run changes nothing and so does
  * not scrub: its gate shows what the kernel's badblocks already know.
  */
-export function livePoisonSource(sysfs: Sysfs, dryRun: boolean): PoisonSource {
+export function livePoisonSource(sysfs: Sysfs, dryRun: boolean, mount = false): PoisonSource {
   if (dryRun) {
     const dry: PoisonSource = async (dev) => {
       const r = await badblocksPoison(sysfs)(dev);
@@ -73,7 +74,7 @@ export function livePoisonSource(sysfs: Sysfs, dryRun: boolean): PoisonSource {
     dry.describe = (dev) => describeScrub(sysfs, targetByName(sysfs, dev.name));
     return dry;
   }
-  return (dev) => scrubPoisonSource(loadNative(), sysfs)(dev);
+  return (dev) => scrubPoisonSource(loadNative(), sysfs, {mount: mount ? mountPseudoFs : undefined})(dev);
 }
 
 // MCG_CAP is a capability register: read once per process (daxramd onlines many devices), not

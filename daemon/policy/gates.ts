@@ -9,7 +9,7 @@ import type {DimmSecurity, MceReport, PoisonReport} from './sources';
 import {PolicyError} from '../errors';
 import {humanSize} from '../util/size';
 
-export type GateName = 'reserved' | 'residual-poison' | 'mce-recovery' | 'dimm-security';
+export type GateName = 'reserved' | 'poison-scan' | 'residual-poison' | 'mce-recovery' | 'dimm-security';
 export type Verdict = 'pass' | 'warn' | 'refuse' | 'isolate';
 
 export interface GateResult {
@@ -37,7 +37,7 @@ export interface GateInput {
 
 
 export function evaluateGates(i: GateInput): GateResult[] {
-  return [reservedGate(i), poisonGate(i), mceGate(i), securityGate(i)];
+  return [reservedGate(i), scanGate(i), poisonGate(i), mceGate(i), securityGate(i)];
 }
 
 /** Exported alone for the CLI, which asks it before it records an operator intent. */
@@ -52,6 +52,15 @@ export function reservedGate({dev, policy, provider, uuids}: Pick<GateInput, 'de
     return {gate: 'reserved', setting: 'built-in', verdict: 'refuse', detail: `${dev.name} is on the ${provider} emulator bus, whose addresses are not real memory`, fix: 'use a real or QEMU-emulated NVDIMM'};
   }
   return {gate: 'reserved', setting, verdict: 'pass', detail: 'not reserved'};
+}
+
+/** Was the range scanned for poison at all, or only checked against what the kernel knows? */
+function scanGate({dev, policy, poison}: GateInput): GateResult {
+  const setting = `unscanned=${policy.unscanned}`;
+  if (poison.scrubSupported) return {gate: 'poison-scan', setting, verdict: 'pass', detail: `scanned: ${poison.source}`};
+  const detail = `${dev.name} cannot be scanned for poison (${poison.source}); only poison the kernel already recorded is checked`;
+  if (policy.unscanned === 'refuse') return {gate: 'poison-scan', setting, verdict: 'refuse', detail, fix: 'set unscanned=warn to accept memory that cannot be scanned'};
+  return {gate: 'poison-scan', setting, verdict: 'warn', detail};
 }
 
 function poisonGate({dev, policy, poison}: GateInput): GateResult {

@@ -6,6 +6,7 @@ import {UsageError} from '../errors';
 export type PoisonPolicy = 'refuse' | 'online-and-isolate';
 export type MceRecoveryPolicy = 'refuse' | 'warn';
 export type SecurityPolicy = 'warn' | 'refuse' | 'ignore';
+export type UnscannedPolicy = 'warn' | 'refuse';
 
 export interface Policy {
   /** Residual poison after the scrub: refuse the device, or online it and hard-offline exactly those pages. */
@@ -14,6 +15,11 @@ export interface Policy {
   mceRecovery: MceRecoveryPolicy;
   /** DIMM security (encryption at rest) not enabled: RAM contents would persist in the clear. */
   security: SecurityPolicy;
+  /**
+   * Memory daxram cannot scan for poison (soft-reserved ranges; buses without ARS such as e820
+   * and QEMU's NFIT): only what the kernel already knows is checked.
+   */
+  unscanned: UnscannedPolicy;
   /** Devices, regions or namespace uuids that are never onlined (nor destroyed by reassign). */
   reserved: string[];
   /** Where a reserved entry came from, e.g. "/etc/daxram/daxram.conf:12 [device trace]". */
@@ -24,6 +30,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   poison: 'refuse',
   mceRecovery: 'refuse',
   security: 'warn',
+  unscanned: 'warn',
   reserved: [],
 });
 
@@ -31,6 +38,7 @@ const CHOICES: Record<string, readonly string[]> = {
   poison: ['refuse', 'online-and-isolate'],
   mceRecovery: ['refuse', 'warn'],
   security: ['warn', 'refuse', 'ignore'],
+  unscanned: ['warn', 'refuse'],
 };
 
 /** A policy with overrides checked against the allowed values. */

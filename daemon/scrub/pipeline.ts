@@ -20,6 +20,9 @@ import {NdBusHandle} from '../ndctl';
 import type {Sysfs} from '../sysfs';
 import {ArsScan, Clock, KernelScrub, arsCapability, realClock, runArs, ScrubAttr, ScrubProgress} from './ars';
 import {ClearOutcome, executeClears, planClears} from './clear';
+import {clearCxlPoison, poisonInRegion, readCxlPoison, type CxlPoisonRecord, type PoisonListOptions} from './cxl';
+import {cxlRegionByName} from '../model/cxl/scan';
+import type {CxlRegion} from '../model/cxl/types';
 import {clip, hex, intersect, normalize, subtract} from '../util/ranges';
 
 const ARS_COMMANDS = ['ars_cap', 'ars_start', 'ars_status'];
@@ -28,6 +31,10 @@ const ARS_COMMANDS = ['ars_cap', 'ars_start', 'ars_status'];
 export interface ScrubTarget {
   device: string;
   ranges: Range[];
+  /** What made it: decides the poison source (ARS, a CXL poison list, or none). */
+  kind?: DaxDevice['origin']['kind'];
+  /** CXL: its region (memdevs, HPA range). */
+  cxl?: CxlRegion;
   bus?: {name: string; dev: string; provider: string; commands: string[]; scrubSupported: boolean};
   region?: {name: string; resource: bigint; size: bigint; devtype: string; dir: string};
 }
@@ -55,6 +62,8 @@ export interface ScrubOptions {
   onProgress?: (p: ScrubProgress) => void;
   /** Override how the kernel's own scrub is waited for (tests). */
   kernelScrub?: KernelScrub;
+  /** Mount tracefs/debugfs when needed (the CLI does; daxramd relies on systemd's mount units). */
+  mount?: PoisonListOptions['mount'];
 }
 
 export interface PlannedIoctl {
@@ -91,6 +100,8 @@ export interface ScrubResult {
   unclearable: Range[];
   /** Verified clean by a second scrub and region badblocks (undefined when not verified). */
   verified?: boolean;
+  /** CXL: the poison list records, per memdev (DPA, HPA when mapped), before any clear. */
+  cxlRecords?: CxlPoisonRecord[];
   /** The kernel's own scrub was running and we waited for it. */
   waitedForKernelScrub: boolean;
   kernelScrubWaitMs: number;
@@ -146,6 +157,11 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
     return res;
   };
   if (t.ranges.length === 0) throw new NotFoundError(`${t.device} has no physical range (size 0?)`, {device: t.device});
+  if (t.cxl) return scrubCxl(sysfs, t, t.cxl, opts, res, finish);
+  if (t.kind === 'hmem') {
+    res.reason = 'soft-reserved (hmem) memory: the platform exposes no poison list or address range scrub to user space, and the kernel keeps no badblocks for it';
+    return finish();
+  }
 
   const badblocksNow = (): Range[] => (t.region ? readRegionBadblocks(sysfs, t.region) : []);
   const bb0 = badblocksNow();
@@ -153,7 +169,7 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
   res.badblocksElsewhere = subtract(bb0, t.ranges);
 
   if (!t.bus) {
-    res.reason = 'no NVDIMM bus behind this device (hmem/CXL memory): the platform offers no address range scrub to user space';
+    res.reason = 'no NVDIMM bus behind this device: the platform offers no address range scrub to user space';
   } else if (!ARS_COMMANDS.every((c) => t.bus!.commands.includes(c))) {
     const have = t.bus.commands.length ? t.bus.commands.join(' ') : 'none';
     res.reason = `${t.bus.name} (${t.bus.provider}) does not implement ${ARS_COMMANDS.join('/')} (commands: ${have})`;
@@ -275,6 +291,12 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
  * takes minutes on real media and holds the bus's ARS for its whole length).
  */
 export function describeScrub(sysfs: Sysfs, t: ScrubTarget): string[] {
+  if (t.cxl) {
+    const out = t.cxl.memdevs.map((m) => `write "1" > /sys/bus/cxl/devices/${m}/trigger_poison_list, read its cxl_poison events (DPA, and the HPA ${t.cxl!.name} decodes it to) in a tracefs instance of daxram's own`);
+    out.push(`write "0xDPA" > /sys/kernel/debug/cxl/MEMDEV/clear_poison for each 64-byte unit of poison inside ${t.device}, then read the lists again to verify`);
+    return out;
+  }
+  if (t.kind === 'hmem') return [`no poison source: soft-reserved memory has no poison list or address range scrub the platform exposes to user space (the poison-scan gate decides)`];
   const bb = t.region ? normalize(t.ranges.flatMap((r) => clip(readRegionBadblocks(sysfs, t.region!), r))) : [];
   const known = bb.length ? `${bb.length} range(s) in ${t.region!.name}/badblocks now: ${bb.map((r) => `${hex(r.start)}+${r.size}`).join(', ')}` : `none in ${t.region?.name ?? 'the region'}/badblocks now`;
   if (!t.bus) return [`no ioctl: no NVDIMM bus behind ${t.device} (hmem/CXL): the poison gate reads the kernel's badblocks (${known})`];
@@ -303,7 +325,41 @@ export function targetByName(sysfs: Sysfs, name: string): ScrubTarget {
   const o = dev.origin;
   const bus = onNdBus(o) && o.bus && o.busDir ? readBus(sysfs, o.bus, o.busDir) : undefined;
   const region = bus && o.region && o.regionDir ? readRegion(sysfs, o.region, o.regionDir, bus) : undefined;
-  return targetFrom(name, dev.ranges, bus, region);
+  const t = targetFrom(name, dev.ranges, bus, region);
+  t.kind = o.kind;
+  if (o.kind === 'cxl' && o.region) t.cxl = cxlRegionByName(sysfs, o.region);
+  return t;
+}
+
+/**
+ * CXL: read every memdev's poison list (the device's own media check), keep what lies in the
+ * device's ranges, clear it through debugfs when asked, and verify by reading again.
+ */
+function scrubCxl(sysfs: Sysfs, t: ScrubTarget, region: CxlRegion, opts: ScrubOptions, res: ScrubResult, finish: () => ScrubResult): ScrubResult {
+  const mine = (recs: CxlPoisonRecord[]) => normalize(t.ranges.flatMap((r) => clip(poisonInRegion(recs, region), r)));
+  const records = readCxlPoison(sysfs, region.memdevs, {mount: opts.mount});
+  res.scrubSupported = true;
+  res.scrubType = 'volatile';
+  res.cxlRecords = records;
+  res.found = mine(records);
+  res.foundByArs = res.found;
+  res.badblocksElsewhere = normalize(records.filter((r) => r.hpa === undefined || r.region !== region.name).map((r) => ({start: r.dpa, size: r.length})));
+  if (!opts.clear || res.found.length === 0) {
+    res.remaining = res.found;
+    return finish();
+  }
+  const toClear = records.filter((r) => r.hpa !== undefined && mine([r]).length > 0);
+  res.planned = normalize(toClear.map((r) => ({start: r.hpa!, size: r.length})));
+  if (opts.dryRun) {
+    res.remaining = res.found;
+    return finish();
+  }
+  const outcomes = clearCxlPoison(sysfs, toClear, {mount: opts.mount});
+  res.cleared = normalize(outcomes.filter((o) => o.ok).map((o) => ({start: o.record.hpa!, size: o.record.length})));
+  res.failed = outcomes.filter((o) => !o.ok).map((o) => ({range: {start: o.record.hpa!, size: o.record.length}, error: o.error ?? 'refused'}));
+  res.remaining = mine(readCxlPoison(sysfs, region.memdevs, {mount: opts.mount}));
+  res.verified = res.remaining.length === 0;
+  return finish();
 }
 
 /**
@@ -316,10 +372,14 @@ export function scrubPoisonSource(
   opts: Omit<ScrubOptions, 'clear'> = {},
 ): (dev: {name: string}) => Promise<{scrubSupported: boolean; found: Range[]; cleared: Range[]; remaining: Range[]; source: string}> {
   return async (dev) => {
-    const r = await scrubDevice(native, sysfs, targetByName(sysfs, dev.name), {...opts, clear: true});
-    const source = r.scrubSupported
-      ? `address range scrub on ${r.bus} + ${r.region}/badblocks${r.verified === undefined ? '' : r.verified ? ' (verified)' : ' (verification found poison)'}`
-      : `${r.region ? `${r.region}/badblocks` : 'none'} (scrub unsupported: ${r.reason})`;
+    const t = targetByName(sysfs, dev.name);
+    const r = await scrubDevice(native, sysfs, t, {...opts, clear: true});
+    const verified = r.verified === undefined ? '' : r.verified ? ' (verified)' : ' (verification found poison)';
+    const source = t.cxl
+      ? `poison list of ${t.cxl.memdevs.join(', ')}${r.cleared.length ? `, ${r.cleared.length} range(s) cleared` : ''}${verified}`
+      : r.scrubSupported
+        ? `address range scrub on ${r.bus} + ${r.region}/badblocks${verified}`
+        : `${r.region ? `${r.region}/badblocks` : 'none'} (scrub unsupported: ${r.reason})`;
     return {scrubSupported: r.scrubSupported, found: r.found, cleared: r.cleared, remaining: r.remaining, source};
   };
 }

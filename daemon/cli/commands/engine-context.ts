@@ -19,6 +19,7 @@ export interface EngineArgs {
   poison?: string;
   'mce-recovery'?: string;
   security?: string;
+  unscanned?: string;
   reserve?: string[];
   'state-dir'?: string;
   'lock-wait'?: number;
@@ -33,6 +34,7 @@ export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
     a = a
       .option('poison', {choices: ['refuse', 'online-and-isolate'], describe: 'Residual poison after scrub: refuse (default) or online and hard-offline exactly the poisoned pages'})
       .option('mce-recovery', {choices: ['refuse', 'warn'], describe: 'When the CPU cannot recover from machine checks (SER_P absent or unknown): refuse (default) or warn'})
+      .option('unscanned', {choices: ['warn', 'refuse'], describe: 'When the range cannot be scanned for poison (soft-reserved hmem; buses without ARS such as e820): warn (default) or refuse'})
       .option('security', {choices: ['warn', 'refuse', 'ignore'], describe: 'When DIMM security (encryption at rest) is not enabled: warn (default), refuse or ignore'})
       .option('reserve', {type: 'string', array: true, describe: "Device, region or uuid (namespace or dax info block) that must never be onlined nor destroyed (repeatable); daxramd's mode = reserved rules apply too"});
   }
@@ -53,7 +55,7 @@ export function sysfsOf(argv: {root?: string}): Sysfs {
 export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}): Context {
   const json = !!argv.json;
   const sysfs = sysfsOf(argv);
-  let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, reserved: argv.reserve});
+  let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, unscanned: argv.unscanned, reserved: argv.reserve});
   if (o.reservations) policy = withConfigReservations(policy, sysfs, etcDirFor(argv.root));
   return hostContext(
     {
