@@ -380,3 +380,36 @@ test('dax memory kmem binds in the window (loading kmem binds waiting CXL/hmem d
   t.true(blockStates(tb.k, 'dax0.1').every((s) => s.startsWith('offline')), blockStates(tb.k, 'dax0.1').join());
   t.true(blockStates(tb.k, 'dax0.0').every((s) => s === 'online:Movable'));
 });
+
+test('memory the kernel onlined before daxram looked is adopted: poison read without clearing and isolated, blocks moved to Movable, a block the kernel keeps reported', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb.cleanup);
+  // The kernel's auto-online at boot (6.3+ binds CXL/hmem to kmem by itself): Normal, unchecked.
+  tb.k.writeAttr('/sys/bus/dax/drivers/device_dax', 'device_dax', 'unbind', 'dax0.0');
+  tb.k.writeAttr('/sys/bus/dax/drivers/kmem', 'kmem', 'new_id', 'dax0.0');
+  t.true(blockStates(tb.k).every((s) => s === 'online:Normal'));
+  const ids = tb.k.blocksOf('dax0.0');
+  const page = BigInt(ids[2]) * tb.k.bs + 0x3000n;
+  const asked: Array<boolean | undefined> = [];
+  tb.ctx.poison = async (_dev, o) => {
+    asked.push(o?.clear);
+    return {scrubSupported: true, found: [{start: page, size: 64n}], cleared: [], remaining: [{start: page, size: 64n}], source: 'test list'};
+  };
+  tb.k.fail(new RegExp(`/memory${ids[4]}/state$`), 'EBUSY', Infinity, 'offline');
+  const before = tb.k.hardwareCorrupted();
+  const r = await online(tb.ctx, 'dax0.0');
+  t.deepEqual(asked, [false], 'read, never cleared: the memory may hold live data');
+  t.deepEqual(tb.k.poisonedPages, [page - 0x0n - (page % 4096n)]);
+  t.is(tb.k.hardwareCorrupted() - before, 4096);
+  const states = blockStates(tb.k);
+  t.is(states.filter((s) => s === 'online:Movable').length, ids.length - 1);
+  t.is(states[4], 'online:Normal');
+  t.true(r.warnings.some((w) => new RegExp(`memory${ids[4]} stays in Normal: the kernel would not offline it \\(EBUSY\\)`).test(w)), r.warnings.join('\n'));
+  t.true(r.warnings.some((w) => /has not checked/.test(w)));
+  // Checked now: a second run neither scrubs nor moves anything.
+  asked.length = 0;
+  const n = tb.k.writes.length;
+  await online(tb.ctx, 'dax0.0', {zone: 'auto'});
+  t.deepEqual(asked, []);
+  t.is(tb.k.writes.length, n);
+});

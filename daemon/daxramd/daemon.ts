@@ -21,7 +21,8 @@ import {ControlServer} from '../ipc/socket';
 import type {DaemonNative} from '../native';
 import {loadConfigKeepingLastGood} from './config-loader';
 import {desiredFor, type Desired} from './desired';
-import {describe, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
+import {adoptUnmanaged, describe, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
+import {onlineOtherMemory, releaseHold, takeHold, type HotplugHold} from '../engine/hotplug-policy';
 import {PoisonWatch} from './poison-watch';
 import {verbs} from './verbs';
 import {DaemonLog} from './log';
@@ -73,6 +74,10 @@ export class Daemon {
   last: DeviceReport[] = [];
   /** Poison isolated in RAM since start, by device (pages), for STATUS. */
   readonly isolated = new Map<string, number>();
+  /** Devices found in RAM unchecked and adopted, with what was done, for STATUS. */
+  readonly adopted = new Map<string, string>();
+  /** The kernel's hot-add policy daxramd holds while it runs. */
+  hold?: HotplugHold;
   private stopping = false;
 
   constructor(
@@ -143,16 +148,22 @@ export class Daemon {
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
     const deps = {context: (g: Desired['gates']) => this.engineContext(g), metrics: this.metrics, log: this.log};
+    this.onlineOtherMemory();
     for (const dev of platform.devices) {
       const desired = desiredFor(this.cfg, dev, records);
       const rep = newReport(dev, desired);
       reports.push(rep);
       if (desired) await reconcileDevice(deps, dev, desired, rep);
+      else await adoptUnmanaged(deps, dev, rep);
     }
-    if (reports.some((r) => r.action === 'online' || r.action === 'offline')) platform = scanPlatform(this.sysfs);
+    if (reports.some((r) => r.action !== 'none')) platform = scanPlatform(this.sysfs);
     for (const r of reports) {
       const d = platform.devices.find((x) => x.name === r.device);
       if (d) r.actual = actualOf(d);
+    }
+    for (const r of reports) {
+      if (r.isolated) this.isolated.set(r.device, (this.isolated.get(r.device) ?? 0) + r.isolated);
+      if (r.action === 'adopted' && r.detail) this.adopted.set(r.device, r.detail);
     }
     this.last = reports;
     await this.isolateNewPoison(platform, reports);
@@ -209,14 +220,41 @@ export class Daemon {
     if (ram.length) parts.push(`RAM: ${ram.map((x) => `${x.device} ${x.actual.replace('system-ram ', '')} node ${x.node}`).join(', ')}`);
     const dd = managed.filter((x) => x.actual === 'devdax');
     if (dd.length) parts.push(`devdax: ${dd.map((x) => x.device).join(', ')}`);
+    if (this.adopted.size) parts.push(`adopted: ${[...this.adopted].map(([d, why]) => `${d} (${why})`).join(', ')}`);
     if (this.isolated.size) parts.push(`poison isolated: ${[...this.isolated].map(([d, n]) => `${d} ${n} page(s)`).join(', ')}`);
     if (failed.length) parts.push(`FAILED: ${failed.map((x) => x.device).join(', ')}`);
     if (this.configError) parts.push('config rejected, previous kept');
     return parts.join('; ');
   }
 
+  /**
+   * Hold the kernel's hot-add policy (auto_online_blocks) for as long as daxramd runs, so dax
+   * memory kmem adds waits for its check and lands in the zone configured; the boot guard
+   * (daxramd --hold-hotplug) took it before udev's coldplug when installed. Other hot-added
+   * memory is onlined by daxramd as the system's policy said (onlineOtherMemory).
+   */
+  private takeHotplugPolicy(): void {
+    try {
+      this.hold = takeHold(this.engineContext(), 'daxramd');
+      if (this.hold) this.log.notice(`holding auto_online_blocks at offline (the system's policy "${this.hold.policy}" applies to other hot-added memory; taken by ${this.hold.by} at ${this.hold.at})`);
+    } catch (e) {
+      this.log.error(`cannot hold the hot-add policy; dax memory may be onlined by the kernel before it is checked: ${describe(e)}`);
+    }
+  }
+
+  private onlineOtherMemory(): void {
+    if (!this.hold) return;
+    try {
+      const done = onlineOtherMemory(this.engineContext(), this.hold);
+      if (done.length) this.log.notice(`onlined hot-added memory that is not dax, as "${this.hold.policy}" says: ${done.join(' ')}`);
+    } catch (e) {
+      this.log.error(`onlining other hot-added memory failed: ${describe(e)}`);
+    }
+  }
+
   async start(): Promise<void> {
     this.loadConfig();
+    if (!this.opts.once) this.takeHotplugPolicy();
     this.log.info(`daxramd ${process.pid}: config ${this.cfg.files.length ? this.cfg.files.join(', ') : '(none)'}; ${this.cfg.devices.length} device rule(s)`);
     if (this.opts.once) {
       await this.settle();
@@ -231,7 +269,7 @@ export class Daemon {
         {
           uevents: (evs: Uevent[]) => {
             for (const e of evs) this.log.info(`uevent: ${e.action} ${e.devpath.split('/').pop()} (${e.subsystem})`);
-            if (evs.some((e) => ['add', 'remove', 'bind', 'unbind', 'change'].includes(e.action))) this.schedule('uevent');
+            if (evs.some((e) => ['add', 'remove', 'bind', 'unbind', 'change', 'online'].includes(e.action))) this.schedule('uevent');
           },
           badblocks: (paths) => {
             this.log.info(`badblocks changed: ${paths.join(', ')}`);
@@ -240,6 +278,7 @@ export class Daemon {
           error: (e) => this.log.warn(`event source: ${describe(e)}`),
         },
         (p) => this.sysfs.p(p),
+        ['dax', 'nd', 'cxl', 'memory'],
       );
       this.events.start();
     }
@@ -283,6 +322,14 @@ export class Daemon {
     if (this.pending) clearTimeout(this.pending);
     this.events?.stop();
     await this.chain.catch(() => undefined);
+    if (this.hold) {
+      try {
+        releaseHold(this.engineContext());
+        this.log.notice(`gave auto_online_blocks back its "${this.hold.policy}"`);
+      } catch (e) {
+        this.log.error(`could not give the hot-add policy back: ${describe(e)}`);
+      }
+    }
     await this.server?.close();
   }
 }

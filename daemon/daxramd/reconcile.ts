@@ -8,6 +8,7 @@ import {humanSize} from '../util/size';
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
 import {offline, online, type Context} from '../engine';
+import {isChecked} from '../engine/checked';
 import type {Desired} from './desired';
 import type {DaemonLog} from './log';
 import type {Metrics} from './metrics';
@@ -18,8 +19,10 @@ export interface DeviceReport {
   node: number;
   actual: string;
   desired?: Desired;
-  action: 'none' | 'online' | 'offline' | 'refused' | 'failed';
+  action: 'none' | 'online' | 'offline' | 'adopted' | 'refused' | 'failed';
   detail?: string;
+  /** Poisoned pages this pass isolated in the device. */
+  isolated?: number;
 }
 
 export interface ReconcileDeps {
@@ -63,13 +66,16 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
   const onlineBlocks = dev.memblocks.filter((b) => b.state === 'online').length;
   if (want.mode === 'ram') {
     const done = dev.mode === 'system-ram' && (want.online ? onlineBlocks === dev.memblocks.length && onlineBlocks > 0 : true);
-    if (done) return;
+    // RAM daxram never checked (onlined by the kernel at boot, or before daxramd ran) is adopted.
+    if (done && (onlineBlocks === 0 || isChecked(deps.context(want.gates), dev))) return;
     log.notice(`making it System RAM on node ${dev.targetNode}, zone ${want.zone} (${want.source})`, dev.name);
+    const adopting = done;
     const r = await online(deps.context(want.gates), dev.name, {zone: want.zone, online: want.online});
     const n = r.blocks.filter((b) => b.state === 'online').length;
-    rep.action = 'online';
-    rep.detail = `${n}/${r.blocks.length} blocks online, ${humanSize(r.bytes)} on node ${r.node}`;
+    rep.action = adopting ? 'adopted' : 'online';
+    rep.detail = `${n}/${r.blocks.length} blocks online, ${humanSize(r.bytes)} on node ${r.node}${adopting ? ` (found in RAM unchecked; ${r.isolated.length} poisoned page(s) isolated${r.warnings.filter((w) => / stays in /.test(w)).length ? `; ${r.warnings.filter((w) => / stays in /.test(w)).join('; ')}` : ''})` : ''}`;
     if (r.isolated.length) {
+      rep.isolated = r.isolated.length;
       metrics.poisonIsolated.inc({device: dev.name}, r.isolated.length);
       log.warn(`isolated ${r.isolated.length} poisoned page(s): ${r.isolated.join(' ')}`, dev.name);
     }
@@ -91,4 +97,29 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
 
 export function describe(e: unknown): string {
   return e instanceof DaxramError ? e.describe().replace(/\n\s*/g, ' ') : String((e as Error)?.message ?? e);
+}
+
+/**
+ * A System RAM dax device no rule or record manages and daxram never checked: its poison is
+ * read and what is in use isolated (protection, not management: its zone is left alone).
+ */
+export async function adoptUnmanaged(deps: ReconcileDeps, dev: DaxDevice, rep: DeviceReport): Promise<void> {
+  const ctx = deps.context({});
+  if (dev.mode !== 'system-ram' || !dev.memblocks.some((b) => b.state === 'online') || isChecked(ctx, dev)) return;
+  try {
+    deps.log.notice('System RAM that daxram never checked: reading its poison, isolating what is in use', dev.name);
+    const r = await online(ctx, dev.name, {zone: 'auto'});
+    rep.action = 'adopted';
+    rep.detail = `found in RAM unchecked; ${r.isolated.length} poisoned page(s) isolated`;
+    if (r.isolated.length) {
+      rep.isolated = r.isolated.length;
+      deps.metrics.poisonIsolated.inc({device: dev.name}, r.isolated.length);
+      deps.log.warn(`isolated ${r.isolated.length} poisoned page(s) in use: ${r.isolated.join(' ')}`, dev.name);
+    }
+  } catch (e) {
+    rep.action = 'failed';
+    rep.detail = describe(e);
+    deps.metrics.failure(dev.name, 'adopt');
+    deps.log.error(`could not check it: ${rep.detail}`, dev.name);
+  }
 }

@@ -24,6 +24,8 @@ export interface VerbHost {
   readonly configError?: string;
   readonly last: DeviceReport[];
   readonly isolated: Map<string, number>;
+  readonly adopted: Map<string, string>;
+  readonly hold?: unknown;
   statusLine(): string;
   loadConfig(): void;
   reconcile(reason: string): Promise<DeviceReport[]>;
@@ -43,7 +45,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated)}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), hotplugHold: d.hold}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;

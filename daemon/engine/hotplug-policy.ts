@@ -6,6 +6,9 @@
 // the box loses its auto-online. The journal keeps the policy, so a crash in the window gives
 // it back too (recover.ts).
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {writeAtomic} from '../util/atomic';
 import {MEMORY_DIR, readAutoOnline, readBlockSize} from '../model/hotplug';
 import {kmemBlockIds, listDax, readDax} from '../model/dax';
 import {listMemBlockIds, memblockDir, readBlockState} from '../model/memblock';
@@ -90,4 +93,77 @@ export function parseIdRanges(s: string): number[] {
     for (let i = Number(m[1]); i <= Number(m[2] ?? m[1]); i++) out.push(i);
   }
   return out;
+}
+
+/**
+ * A long hold of the policy, by the boot guard (daxramd --hold-hotplug, before udev's
+ * coldplug) and then daxramd: what the system's policy was and which blocks existed when it
+ * was taken. Kept in /run (per boot), beside the lock.
+ */
+export interface HotplugHold {
+  policy: string;
+  /** idRanges of the blocks present when the policy was taken: the system decided on those. */
+  before: string;
+  at: string;
+  by: string;
+}
+
+export function holdFile(ctx: Pick<Context, 'lockPath'>): string {
+  return path.join(path.dirname(ctx.lockPath), 'hotplug-hold.json');
+}
+
+export function readHold(ctx: Pick<Context, 'lockPath'>): HotplugHold | undefined {
+  try {
+    const h = JSON.parse(fs.readFileSync(holdFile(ctx), 'utf8')) as HotplugHold;
+    return (HOTPLUG_POLICIES as readonly string[]).includes(h.policy) ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Take the kernel's hot-add policy until released: record it, then set auto_online_blocks to
+ * offline, so dax memory kmem adds waits for daxram. Nothing to take when the policy already
+ * keeps hot-added memory offline. Returns the hold in force.
+ */
+export function takeHold(ctx: Context, by: string): HotplugHold | undefined {
+  const held = readHold(ctx);
+  if (held) {
+    if (readAutoOnline(ctx.sysfs) !== 'offline') ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', 'offline');
+    return held;
+  }
+  const policy = policyToTake(ctx);
+  if (!policy) return undefined;
+  const hold: HotplugHold = {policy, before: idRanges(listMemBlockIds(ctx.sysfs)), at: new Date().toISOString(), by};
+  fs.mkdirSync(path.dirname(holdFile(ctx)), {recursive: true, mode: 0o755});
+  writeAtomic(holdFile(ctx), JSON.stringify(hold, null, 2) + '\n');
+  ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', 'offline');
+  return hold;
+}
+
+/** While held: online, as the system's policy says, non-dax blocks that appeared since. */
+export function onlineOtherMemory(ctx: Context, hold: HotplugHold): string[] {
+  const known = new Set(parseIdRanges(hold.before));
+  const dax = daxBlockIds(ctx);
+  const out: string[] = [];
+  for (const id of listMemBlockIds(ctx.sysfs)) {
+    if (known.has(id) || dax.has(id) || readBlockState(ctx.sysfs, id) !== 'offline') continue;
+    try {
+      ctx.sysfs.writeAttr(memblockDir(id), `memory${id}`, 'state', hold.policy);
+      out.push(`memory${id}`);
+    } catch (e) {
+      ctx.log.warn(`memory${id} (hot-added, not dax) could not be onlined as "${hold.policy}": ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Give the policy back (daxramd stopping): restore it, online what came meanwhile, drop the hold. */
+export function releaseHold(ctx: Context): HotplugHold | undefined {
+  const hold = readHold(ctx);
+  if (!hold) return undefined;
+  onlineOtherMemory(ctx, hold);
+  if (readAutoOnline(ctx.sysfs) !== hold.policy) ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', hold.policy);
+  fs.rmSync(holdFile(ctx), {force: true});
+  return hold;
 }

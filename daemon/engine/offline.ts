@@ -13,6 +13,7 @@ import {onlineValue, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {Journal, type JournalEntry} from './journal';
 import {runPlan} from './exec';
+import {forgetChecked} from './checked';
 
 export interface OfflineOptions {
   /** Zero the device before handing it back (default: whenever it was System RAM). */
@@ -144,6 +145,7 @@ export async function doOffline(ctx: Context, name: string, o: OfflineOptions): 
       fix: `run daxram recover; if blocks stay present, the range is stranded until reboot (see dmesg)`,
     });
   }
+  forgetChecked(ctx, readDax(ctx.sysfs, name, {blockSize: 0n}));
   journal.clear();
   return result(ctx, name, plan, ids, zero, false);
 }

@@ -23,6 +23,7 @@ import {freshlyIsolated, isolateSteps, verifyIsolation} from './isolate';
 import {onliningUdevRules} from './udev-rules';
 import {idRanges, policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import {doOffline} from './offline';
+import {isChecked, markChecked} from './checked';
 
 export interface OnlineOptions {
   /** movable (online_movable, default), normal (online_kernel) or auto (online: the kernel picks). */
@@ -61,6 +62,10 @@ export interface OnlineResult {
 }
 
 export interface OnlineContextFacts {
+  /** Found in RAM unchecked: gates are reported, not enforced; poison in use is isolated. */
+  adopt: boolean;
+  /** Adopting: offline blocks that hold poison, left offline. */
+  keepOffline: number[];
   dev: DaxDevice;
   bs: bigint;
   ids: number[];
@@ -101,18 +106,31 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   const bytes = BigInt(ids.length) * bs;
   const plan = newPlan('online', name, `online ${name} → System RAM on node ${dev.targetNode}, zone ${zoneWord(zone)}: ${ids.length} block(s), ${humanSize(bytes)} of ${humanSize(dev.size)}`);
 
-  // Gates.
+  // Memory already in the allocator that daxram never checked (the kernel's auto-online at boot,
+  // daxctl, a udev rule): adopt it. Its poison is read without clearing (clearing overwrites
+  // what may be live data), poison in online blocks is isolated whatever the policy (refusing
+  // cannot take the memory back), and blocks go to the zone asked where the kernel lets them.
+  const onlineNow = new Set(dev.driver === 'kmem' ? ids.filter((id) => readBlockState(ctx.sysfs, id) === 'online') : []);
+  const adopt = onlineNow.size > 0 && !isChecked(ctx, dev);
+  const settled = dev.driver === 'kmem' && onlineNow.size === ids.length && !adopt && ids.every((id) => zoneMatches(zone, readMemBlock(ctx.sysfs, id, bs)?.validZones ?? []));
+  if (adopt) plan.warnings.push(`${name} is System RAM daxram has not checked (onlined by the kernel or another tool): its poison is read without clearing, poison in use is isolated, blocks move to the ${zoneWord(zone)} zone where the kernel allows`);
+
+  // Gates. A device daxram already checked and that is where it was asked to be needs none.
   const source = ctx.poison ?? badblocksPoison(ctx.sysfs);
-  if (ctx.dryRun && source.describe) plan.scrub = source.describe(dev);
-  const poison = await source(dev);
+  if (ctx.dryRun && source.describe && !settled) plan.scrub = source.describe(dev);
+  const poison = settled ? {scrubSupported: true, found: [], cleared: [], remaining: [], source: 'checked earlier this boot'} : await source(dev, {clear: !adopt});
   const mce = await (ctx.mce ?? unknownMce)();
   const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider: providerOf(ctx.sysfs, dev), uuids: deviceUuids(dev)});
   plan.gates = gates;
   const blocksAdded = normalize(ids.map((id) => ({start: BigInt(id) * bs, size: bs})));
-  const poisoned = gates.find((g) => g.verdict === 'isolate') ? poison.remaining : [];
-  const isolate = normalize(blocksAdded.flatMap((b) => clip(poisoned, b)));
+  const inUse = normalize([...onlineNow].map((id) => ({start: BigInt(id) * bs, size: bs})));
+  const poisoned = adopt ? poison.remaining : gates.find((g) => g.verdict === 'isolate') ? poison.remaining : [];
+  const isolate = normalize((adopt ? inUse : blocksAdded).flatMap((b) => clip(poisoned, b)));
+  // Adopting: an offline block with poison in it stays offline (it is not in use, so the gate's word stands).
+  const keepOffline = adopt ? ids.filter((id) => !onlineNow.has(id) && clip(poison.remaining, {start: BigInt(id) * bs, size: bs}).length > 0) : [];
+  if (keepOffline.length) plan.warnings.push(`${keepOffline.map((id) => `memory${id}`).join(' ')} hold(s) poison and stay offline`);
   const outside = pagesOf(poisoned).length - pagesOf(isolate).length;
-  if (outside > 0) plan.notes.push(`${outside} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
+  if (!adopt && outside > 0) plan.notes.push(`${outside} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
 
   for (const k of kr) {
     plan.notes.push(
@@ -176,7 +194,23 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
 
   if (wantOnline) {
     const value = onlineValue(zone);
+    if (adopt && zone !== 'auto') {
+      // Blocks in another zone: offline (its pages migrate; EBUSY when some cannot) and online
+      // again in the zone asked, block by block; a block the kernel keeps is reported, not fatal.
+      for (const id of [...onlineNow].sort((a, b) => a - b)) {
+        const zones = readMemBlock(ctx.sysfs, id, bs)?.validZones ?? [];
+        if (zoneMatches(zone, zones)) continue;
+        plan.steps.push(
+          sysfsStep(memblockDir(id), `memory${id}`, 'state', 'offline', name, `move memory${id} from ${zones.join(' ')} to ${zoneWord(zone)}: offline it first (its pages migrate)`, {
+            unless: `memory${id} is not online in another zone`,
+            skip: () => (readBlockState(ctx.sysfs, id) !== 'online' ? `memory${id} is not online` : undefined),
+            tolerate: ['EBUSY', 'EAGAIN'],
+          }),
+        );
+      }
+    }
     ids.forEach((id, i) => {
+      if (keepOffline.includes(id)) return;
       plan.steps.push(
         sysfsStep(memblockDir(id), `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zoneWord(zone)} zone`}`, {
           unless: `memory${id} is already online`,
@@ -189,7 +223,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   }
   plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}` : 'blocks present'} on node ${dev.targetNode}${isolate.length ? `; ${pagesOf(isolate).length} page(s) hwpoisoned` : ''}`});
   plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline};
-  return {plan, dev, bs, ids, gates, isolate, udevRules: rules};
+  return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: rules};
 }
 
 /**
@@ -208,6 +242,12 @@ function hotplugArgs(plan: Plan): Pick<JournalEntry['args'], 'hotplugPolicy' | '
 }
 
 /** A dry run: the plan and what it would report, nothing written. */
+/** What the run found about a device already in RAM: recorded so daxramd does not adopt it twice. */
+function checkedNote(f: OnlineContextFacts): string {
+  const g = f.gates.find((x) => x.gate === 'poison-scan');
+  return g?.detail ?? 'checked';
+}
+
 export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const f = await planOnline(ctx, name, o);
   return report(ctx, f, o, [], true);
@@ -217,8 +257,9 @@ export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {
 export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how: {enforce: boolean}): Promise<OnlineResult> {
   const f = await beforeAnyChange(async () => {
     const p = await planOnline(ctx, name, o);
-    // Gates guard a range on its way to the allocator; a device already there is only verified.
-    if (how.enforce && p.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, p.gates);
+    // Gates guard a range on its way to the allocator; a device already there is verified,
+    // and adopted when daxram never checked it.
+    if (how.enforce && !p.adopt && p.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, p.gates);
     return p;
   });
   for (const g of f.gates) if (g.verdict === 'warn') ctx.log.warn(`${name}: ${g.gate}: ${g.detail}`);
@@ -244,6 +285,7 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
     await rollback(ctx, name, e, o);
     throw e;
   }
+  markChecked(ctx, f.dev, f.adopt ? 'adopted' : 'online', checkedNote(f));
   journal.clear();
   return result;
 }
@@ -283,6 +325,17 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
     warnings.push(`${landed.length} block(s) were already onlined by the kernel or udev (${who}) and landed in ${zones}`);
   }
   for (const g of f.gates) if (g.verdict === 'warn') warnings.push(`${g.gate}: ${g.detail}`);
+  if (f.adopt && zone !== 'auto' && !dryRun) {
+    const stuck = blocks.filter((b) => b.state === 'online' && b.zone !== undefined && !zoneMatches(zone, b.zone.split(' ')));
+    const why = (b: BlockReport) => {
+      const l = log.find((x) => {
+        const s = f.plan.steps[x.step];
+        return s.kind === 'sysfs' && s.object === b.name && s.value === 'offline';
+      });
+      return l?.done === 'tolerated' ? `the kernel would not offline it (${l.detail}): pages it cannot migrate` : 'not moved';
+    };
+    for (const b of stuck) warnings.push(`${b.name} stays in ${b.zone}: ${why(b)}`);
+  }
   return {
     device: f.dev.name,
     dryRun,
@@ -312,7 +365,7 @@ function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: Online
     if (b.node !== f.dev.targetNode) {
       throw new KernelError(`memory${id} is on node ${b.node}, expected target_node ${f.dev.targetNode}`, {device: name, path: where, fix: 'check the platform NUMA description (SRAT) against the region target_node'});
     }
-    if (o.online === false) continue;
+    if (o.online === false || f.keepOffline.includes(id)) continue;
     if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: where, fix: 'see dmesg'});
     const rb = r.blocks.find((x) => x.name === b.name);
     if (!zoneMatches(zone, b.validZones) && rb?.by === 'daxram') {

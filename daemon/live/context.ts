@@ -74,7 +74,7 @@ export function livePoisonSource(sysfs: Sysfs, dryRun: boolean, mount = false): 
     dry.describe = (dev) => describeScrub(sysfs, targetByName(sysfs, dev.name));
     return dry;
   }
-  return (dev) => scrubPoisonSource(loadNative(), sysfs, {mount: mount ? mountPseudoFs : undefined})(dev);
+  return (dev, o) => scrubPoisonSource(loadNative(), sysfs, {mount: mount ? mountPseudoFs : undefined})(dev, o);
 }
 
 // MCG_CAP is a capability register: read once per process (daxramd onlines many devices), not

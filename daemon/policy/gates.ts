@@ -80,7 +80,7 @@ function poisonGate({dev, policy, poison}: GateInput): GateResult {
     setting,
     verdict: 'refuse',
     detail: `${dev.name} still has poison at ${where} (${pages.length} page(s), ${humanSize(BigInt(pages.length) * PAGE)}) after scrub (${base})`,
-    fix: 'clear it (daxram scrub), or set poison=online-and-isolate to online and hard-offline exactly those pages',
+    fix: `clear it (daxram clear ${dev.name}), or set poison=online-and-isolate to online and hard-offline exactly those pages`,
   };
 }
 

@@ -19,7 +19,8 @@ export interface PoisonReport {
   source: string;
 }
 
-export type PoisonSource = ((dev: DaxDevice) => Promise<PoisonReport>) & {
+/** clear: false reads only (memory already in use: clearing would overwrite live data). */
+export type PoisonSource = ((dev: DaxDevice, o?: {clear?: boolean}) => Promise<PoisonReport>) & {
   /** For a dry run: the ioctls the real source would issue for `dev`. */
   describe?: (dev: DaxDevice) => string[];
 };

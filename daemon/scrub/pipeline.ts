@@ -370,13 +370,15 @@ export function scrubPoisonSource(
   native: NativeBinding,
   sysfs: Sysfs,
   opts: Omit<ScrubOptions, 'clear'> = {},
-): (dev: {name: string}) => Promise<{scrubSupported: boolean; found: Range[]; cleared: Range[]; remaining: Range[]; source: string}> {
-  return async (dev) => {
+): (dev: {name: string}, o?: {clear?: boolean}) => Promise<{scrubSupported: boolean; found: Range[]; cleared: Range[]; remaining: Range[]; source: string}> {
+  return async (dev, o) => {
     const t = targetByName(sysfs, dev.name);
-    const r = await scrubDevice(native, sysfs, t, {...opts, clear: true});
+    // CXL poison is cleared only when the operator asks (daxram clear): the kernel offers Clear
+    // Poison through debugfs, a test interface, not an ABI an online should depend on.
+    const r = await scrubDevice(native, sysfs, t, {...opts, clear: o?.clear !== false && !t.cxl});
     const verified = r.verified === undefined ? '' : r.verified ? ' (verified)' : ' (verification found poison)';
     const source = t.cxl
-      ? `poison list of ${t.cxl.memdevs.join(', ')}${r.cleared.length ? `, ${r.cleared.length} range(s) cleared` : ''}${verified}`
+      ? `poison list of ${t.cxl.memdevs.join(', ')}${r.found.length ? '; not cleared: daxram clear clears it' : ''}`
       : r.scrubSupported
         ? `address range scrub on ${r.bus} + ${r.region}/badblocks${verified}`
         : `${r.region ? `${r.region}/badblocks` : 'none'} (scrub unsupported: ${r.reason})`;

@@ -10,6 +10,9 @@ import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../mode
 import type {CxlDecoder, CxlMemdev, CxlRegion, CxlTopology} from '../../model/cxl/types';
 import {GlobalArgs, printJson} from '../output';
 import {humanSize} from '../../util/size';
+import {clip} from '../../util/ranges';
+import {poisonInRegion, readCxlPoison} from '../../scrub/cxl';
+import {mountPseudoFs} from '../../mounts';
 
 interface ListArgs extends GlobalArgs {
   cxl?: boolean;
@@ -55,8 +58,12 @@ export function filterDevices(p: Platform, a: {device?: string[]; region?: strin
   return devs;
 }
 
-/** Badblocks records of the device's region that overlap the device's ranges. */
+/** Poisoned ranges in the device read from its CXL memdevs' poison lists (list's own read). */
+const cxlPoison = new Map<string, number>();
+
+/** Badblocks records of the device's region that overlap the device's ranges (CXL: its poison list). */
 export function deviceBadblocks(d: DaxDevice): number {
+  if (d.cxl) return cxlPoison.get(d.name) ?? 0;
   if (!d.region) return 0;
   let n = 0;
   for (const bb of d.region.badblocks) {
@@ -305,6 +312,26 @@ export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs): unknown {
   return o;
 }
 
+/**
+ * CXL devices have no badblocks: their poison is read from the memdevs' poison lists (a read
+ * the device answers, changing nothing). Root only; anything else is a warning, not a failure.
+ */
+function countCxlPoison(sysfs: Sysfs, devs: DaxDevice[], warnings: string[]): void {
+  const cxl = devs.filter((d) => d.cxl);
+  if (!cxl.length) return;
+  if (process.getuid?.() !== 0) {
+    warnings.push('CXL poison lists are read as root only: POISON shows 0 for CXL devices');
+    return;
+  }
+  const memdevs = [...new Set(cxl.flatMap((d) => d.cxl!.memdevs))];
+  try {
+    const recs = readCxlPoison(sysfs, memdevs, {mount: sysfs.root === '/' ? mountPseudoFs : undefined});
+    for (const d of cxl) cxlPoison.set(d.name, d.ranges.reduce((n, r) => n + clip(poisonInRegion(recs, d.cxl!), r).length, 0));
+  } catch (e) {
+    warnings.push(`CXL poison lists of ${memdevs.join(', ')} could not be read: ${(e as Error).message}`);
+  }
+}
+
 export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
   command: 'list',
   describe: 'List device-dax devices, where they come from, and what kmem would online',
@@ -347,6 +374,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     const sysfs = new Sysfs(argv.root ?? '/');
     const p = scanPlatform(sysfs, {devices: a.device?.map(devName)});
     const devs = filterDevices(p, a);
+    countCxlPoison(sysfs, devs, p.warnings);
     for (const w of p.warnings) process.stderr.write(`daxram: warning: ${w}\n`);
     if (argv.json) printJson(listJson(p, devs, a));
     else process.stdout.write(human(p, devs, a));
