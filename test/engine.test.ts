@@ -413,3 +413,28 @@ test('memory the kernel onlined before daxram looked is adopted: poison read wit
   t.deepEqual(asked, []);
   t.is(tb.k.writes.length, n);
 });
+
+test('adoption: a page memory_failure() calls busy is retried; one it never takes leaves the device System RAM as found, not returned to device_dax', async (t) => {
+  const tb = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb.cleanup);
+  tb.k.writeAttr('/sys/bus/dax/drivers/device_dax', 'device_dax', 'unbind', 'dax0.0');
+  tb.k.writeAttr('/sys/bus/dax/drivers/kmem', 'kmem', 'new_id', 'dax0.0');
+  const ids = tb.k.blocksOf('dax0.0');
+  const page = BigInt(ids[1]) * tb.k.bs;
+  tb.ctx.poison = async () => ({scrubSupported: true, found: [{start: page, size: 4096n}], cleared: [], remaining: [{start: page, size: 4096n}], source: 'test list'});
+  tb.k.fail(/\/hard_offline_page$/, 'EBUSY', 2);
+  await online(tb.ctx, 'dax0.0', {busyDelayMs: 1});
+  t.deepEqual(tb.k.poisonedPages, [page], 'taken on the third try');
+
+  const tb2 = testbed(qemuSpec({autoOnlineBlocks: 'online'}));
+  t.teardown(tb2.cleanup);
+  tb2.k.writeAttr('/sys/bus/dax/drivers/device_dax', 'device_dax', 'unbind', 'dax0.0');
+  tb2.k.writeAttr('/sys/bus/dax/drivers/kmem', 'kmem', 'new_id', 'dax0.0');
+  const page2 = BigInt(tb2.k.blocksOf('dax0.0')[1]) * tb2.k.bs;
+  tb2.ctx.poison = async () => ({scrubSupported: true, found: [{start: page2, size: 4096n}], cleared: [], remaining: [{start: page2, size: 4096n}], source: 'test list'});
+  tb2.k.fail(/\/hard_offline_page$/, 'EBUSY');
+  const e = await t.throwsAsync(online(tb2.ctx, 'dax0.0', {busyDelayMs: 1}));
+  t.regex(e!.message, /hard_offline_page 0x[0-9a-f]+ failed \(EBUSY\)/);
+  t.is(driver(tb2.k, 'dax0.0'), 'kmem', 'still System RAM');
+  t.true(blockStates(tb2.k).every((s) => s.startsWith('online')), blockStates(tb2.k).join());
+});

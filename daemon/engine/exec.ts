@@ -116,7 +116,7 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
       return {done: 'written', detail: others.length ? `onlined other hot-added block(s): ${others.join(' ')}` : undefined};
     }
     case 'isolate': {
-      const n = await runIsolate(ctx, s);
+      const n = await runIsolate(ctx, s, o);
       return {done: n ? 'written' : 'skipped', count: n, detail: `${n} of ${s.pages} page(s) newly hard-offlined`};
     }
     case 'engine': {

@@ -35,27 +35,46 @@ export function kpageflags(ctx: Context, phys: bigint): bigint | undefined {
  * Run one isolate step: hard_offline_page for every page not yet hwpoisoned, yielding to the
  * event loop every few hundred pages so daxramd keeps answering. Returns pages newly poisoned.
  */
-export async function runIsolate(ctx: Context, s: IsolateStep): Promise<number> {
+export async function runIsolate(ctx: Context, s: IsolateStep, o: BusyRetry = {}): Promise<number> {
   let fresh = 0;
   let n = 0;
   for (const p of pagesOf([s.range])) {
     if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
-    if (isHwpoisoned(ctx, p)) continue;
+    if (!isHwpoisoned(ctx, p) && (await hardOffline(ctx, s.device, p, o))) fresh++;
+  }
+  return fresh;
+}
+
+export interface BusyRetry {
+  busyRetries?: number;
+  busyDelayMs?: number;
+}
+
+/** One page to memory_failure(); false when the kernel had already taken it. */
+async function hardOffline(ctx: Context, device: string, p: bigint, o: BusyRetry): Promise<boolean> {
+  const retries = o.busyRetries ?? 5;
+  for (let attempt = 0; ; attempt++) {
     try {
       ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'hard_offline_page', `0x${p.toString(16)}`);
-      fresh++;
+      return true;
     } catch (e) {
+      const code = errnoName(e);
       // Poisoned meanwhile (by the kernel's own handling, or a racing run): the goal holds.
-      if (errnoName(e) === 'EHWPOISON') continue;
-      throw new KernelError(`hard_offline_page 0x${p.toString(16)} failed${errnoName(e) ? ` (${errnoName(e)})` : ''}`, {
-        device: s.device,
+      if (code === 'EHWPOISON') return false;
+      // memory_failure() says EBUSY while the page is in flux (being allocated, freed or
+      // migrated; seen on 6.12 right after the kernel onlined a block) and takes it later.
+      if (code === 'EBUSY' && attempt < retries) {
+        ctx.log.warn(`${device}: page 0x${p.toString(16)} busy, hard_offline_page retry ${attempt + 1}/${retries}`);
+        await new Promise((r) => setTimeout(r, (o.busyDelayMs ?? 250) * (attempt + 1)));
+        continue;
+      }
+      throw new KernelError(`hard_offline_page 0x${p.toString(16)} failed${code ? ` (${code})` : ''}`, {
+        device,
         path: `${MEMORY_DIR}/hard_offline_page`,
-        code: errnoName(e),
+        code,
         fix: 'see dmesg for memory_failure; the page may belong to a kernel allocation that cannot be isolated',
         cause: e,
       });
     }
   }
-  return fresh;
 }
-

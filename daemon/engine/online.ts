@@ -282,7 +282,10 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
     result = report(ctx, f, o, log, false);
     verify(ctx, f, o, result, hcBefore, freshlyIsolated(f.plan, log));
   } catch (e) {
-    await rollback(ctx, name, e, o);
+    // A device found in RAM was RAM before this run: taking it away would be a change nobody
+    // asked for. It stays, unchecked, and the journal lets the next run finish the adoption.
+    if (f.adopt) ctx.log.warn(`${name}: adopting it failed (${(e as Error).message}); it stays System RAM as found, the next run retries`);
+    else await rollback(ctx, name, e, o);
     throw e;
   }
   markChecked(ctx, f.dev, f.adopt ? 'adopted' : 'online', checkedNote(f));
