@@ -212,3 +212,12 @@ test('ruleFor matches the dax info-block uuid (ndctl list "uuid", daxctl nvdimm.
   both.uuids.infoBlock = U2;
   t.is(ruleFor(cfg, both)?.label, 'u');
 });
+
+test('a device without a namespace matches by resource alone; region =, when given, must agree; region alone is an error', (t) => {
+  const cfg = parseConfig([{file: 'a.conf', text: `[device cxl]\nresource = 0x240000000\nmode = ram\n`}]);
+  t.is(ruleFor(cfg, dev({name: 'dax7.0', daxRegion: 7}))?.label, 'cxl');
+  const pinned = parseConfig([{file: 'b.conf', text: `[device cxl]\nregion = 3\nresource = 0x240000000\nmode = ram\n`}]);
+  t.is(ruleFor(pinned, dev({name: 'dax7.0', daxRegion: 7})), undefined);
+  const e = t.throws(() => parseConfig([{file: 'c.conf', text: `[device x]\nregion = 3\nmode = ram\n`}]), {instanceOf: ConfigError});
+  t.regex(e!.message, /c\.conf:1: .*region = but no resource =/);
+});

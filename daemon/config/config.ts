@@ -181,13 +181,13 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
   }
   if (!modeSeen) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');
   const m = rule.match;
-  if (m.uuid === undefined && m.dax === undefined && m.daxRegion === undefined) {
-    throw iniError(file, s.line, `[${headerOf(s)}] says nothing about which device it is`, 'add uuid = (namespace uuid), or region = and resource = for devices without a namespace');
+  if (m.daxRegion !== undefined && m.resource === undefined) {
+    throw iniError(file, s.line, `[${headerOf(s)}] has region = but no resource =: the start of the range is what identifies a device without a namespace`);
   }
-  if ((m.daxRegion === undefined) !== (m.resource === undefined)) {
-    throw iniError(file, s.line, `[${headerOf(s)}] needs both region = and resource = to match a device without a namespace`);
+  if (m.uuid === undefined && m.dax === undefined && m.resource === undefined) {
+    throw iniError(file, s.line, `[${headerOf(s)}] says nothing about which device it is`, 'add uuid = (namespace uuid), or resource = (and region =) for devices without a namespace');
   }
-  if (m.uuid !== undefined && m.daxRegion !== undefined) {
+  if (m.uuid !== undefined && m.resource !== undefined) {
     throw iniError(file, s.line, `[${headerOf(s)}] matches by uuid and by region/resource; pick one`, 'use uuid for NVDIMM namespaces, region/resource for hmem and CXL');
   }
   return rule;
@@ -203,7 +203,7 @@ function oneOf<T extends string>(e: IniEntry, file: string, allowed: readonly T[
 /** Identity of a match, for duplicate and conflict detection. */
 export function matchKey(m: DeviceMatch): string {
   if (m.uuid) return `uuid:${m.uuid}`;
-  if (m.daxRegion !== undefined && m.resource !== undefined) return `res:${m.daxRegion}:0x${m.resource.toString(16)}`;
+  if (m.resource !== undefined) return `res:${m.daxRegion ?? '*'}:0x${m.resource.toString(16)}`;
   return `dax:${m.dax}`;
 }
 
@@ -220,8 +220,9 @@ export function ruleFor(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' |
   const start = dev.ranges[0]?.start;
   return (
     cfg.devices.find((r) => r.match.uuid !== undefined && uuids.includes(r.match.uuid)) ??
-    cfg.devices.find((r) => r.match.daxRegion !== undefined && r.match.daxRegion === dev.daxRegion && r.match.resource === start) ??
-    cfg.devices.find((r) => r.match.uuid === undefined && r.match.daxRegion === undefined && r.match.dax === dev.name)
+    // The range start identifies a device without a namespace; region =, when given, must agree.
+    cfg.devices.find((r) => r.match.resource !== undefined && r.match.resource === start && (r.match.daxRegion === undefined || r.match.daxRegion === dev.daxRegion)) ??
+    cfg.devices.find((r) => r.match.uuid === undefined && r.match.resource === undefined && r.match.dax === dev.name)
   );
 }
 

@@ -46,10 +46,10 @@ export function addReservations(policy: Policy, rules: readonly DeviceRule[], sy
 
 function entriesOf(sysfs: Sysfs, r: DeviceRule): string[] {
   if (r.match.uuid) return [r.match.uuid];
-  if (r.match.daxRegion !== undefined && r.match.resource !== undefined) {
+  if (r.match.resource !== undefined) {
     // A device without a namespace is reserved by where it is: the live device there now.
     return listDax(sysfs).filter((d) => {
-      if (!d.startsWith(`dax${r.match.daxRegion}.`)) return false;
+      if (r.match.daxRegion !== undefined && !d.startsWith(`dax${r.match.daxRegion}.`)) return false;
       return readDax(sysfs, d, {blockSize: 0n}).ranges[0]?.start === r.match.resource;
     });
   }
