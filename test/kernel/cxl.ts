@@ -4,6 +4,13 @@
 //   make_ram_region DECODER SIZE  (one endpoint decoder, interleave 1)
 
 export const CXL_RAM_REGION = String.raw`
+# The first endpoint decoder of memdev $1 (decoderN.0 of the endpoint port whose uport is it).
+ep_decoder() {
+  for e in /sys/bus/cxl/devices/endpoint*; do
+    [ "$(basename $(readlink -f $e/uport))" = "$1" ] && basename $(ls -d $e/decoder*.0) && return 0
+  done
+  return 1
+}
 make_ram_region() { # endpoint-decoder size
   REGION=$(cat /sys/bus/cxl/devices/decoder0.0/create_ram_region)
   echo $REGION > /sys/bus/cxl/devices/decoder0.0/create_ram_region || return 1

@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import type {TestFn} from 'ava';
 import {ensureKernelLab, guestSeries, kernelTestDir, probeKernelLab, type KernelLab, type KernelSeries} from './lab';
 import {pidAlive, sleep, tail} from './util';
+import {guestControl, type GuestControl} from './qmp';
+
+export type {GuestControl} from './qmp';
 
 export {ensureKernelLab, guestSeries, probeKernelLab, repoRoot, findGuestKernel, KERNEL_SERIES, type KernelLab, type KernelSeries, type LabProbe} from './lab';
 export {NFIT_INSMOD_ORDER} from './nfit';
@@ -111,6 +114,11 @@ export interface GuestOptions {
   keepOutDir?: boolean;
   /** Called with every chunk of serial console output (also: env DAXRAM_GUEST_VERBOSE=1 streams it to stderr). */
   onConsole?: (chunk: string) => void;
+  /**
+   * Host-side actions while the guest runs (QEMU's QMP socket is opened for them): e.g. wait for
+   * the guest to signal through $HARNESS_OUT, then hot-add a DIMM. A rejection fails the run.
+   */
+  host?: (g: GuestControl) => Promise<void>;
 }
 
 export interface GuestResult {
@@ -325,7 +333,7 @@ function qemuOptValue(v: string): string {
 
 /** The qemu argv for a guest (exported for debugging; spawned as an argv array, never via a shell). */
 export function qemuArgv(lab: KernelLab, o: {
-  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean;
+  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean; qmp?: string;
 }): string[] {
   const smp = o.smp;
   const cxl = o.cxl;
@@ -389,6 +397,7 @@ export function qemuArgv(lab: KernelLab, o: {
     '-serial', 'stdio', '-monitor', 'none',
   );
   if (!o.warmReset) argv.push('-no-reboot');
+  if (o.qmp) argv.push('-qmp', `unix:${qemuOptValue(o.qmp)},server=on,wait=off`);
   return argv;
 }
 
@@ -486,19 +495,33 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     ...(systemd ? ['systemd.unit=multi-user.target', 'systemd.show_status=1'] : []),
     ...(opts.kernelArgs ?? []),
   ].join(' ');
-  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset});
+  const qmpSocket = opts.host ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-qmp-')), 'qmp.sock') : undefined;
+  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset, qmp: qmpSocket});
 
   const verbose = process.env.DAXRAM_GUEST_VERBOSE === '1';
   const slot = await acquireGuestSlot();
   const started = Date.now();
   let q: QemuExit;
+  let running = true;
+  let hostError: unknown;
+  let hostDone: Promise<void> | undefined;
   try {
-    q = await spawnQemu(argv, timeoutMs, (d) => {
+    const qemu = spawnQemu(argv, timeoutMs, (d) => {
       opts.onConsole?.(d);
       if (verbose) process.stderr.write(d);
     }, (pid) => slot.setQemuPid(pid));
+    if (opts.host && qmpSocket) {
+      hostDone = opts.host(guestControl(outDir, qmpSocket, () => running)).catch((e: unknown) => {
+        hostError = e;
+      });
+    }
+    q = await qemu;
+    running = false;
+    await hostDone;
   } finally {
+    running = false;
     slot.release();
+    if (qmpSocket) fs.rmSync(path.dirname(qmpSocket), {recursive: true, force: true});
   }
   const {console: consoleLog, stderr: qemuStderr, timedOut} = q;
   const exit = q;
@@ -531,6 +554,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   };
 
   if (exit.error) failWith(`cannot start QEMU: ${exit.error.message}`);
+  if (hostError) failWith(`the host-side actions failed: ${(hostError as Error).message ?? String(hostError)}`);
   if (timedOut) failWith(`guest timed out after ${timeoutMs} ms (QEMU killed)`);
   if (!/^\d+$/.test(statusText)) {
     if (out('setup-failed').trim()) failWith('guest setup failed');
