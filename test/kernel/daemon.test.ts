@@ -18,7 +18,7 @@ const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 const BOOT2 = String.raw`
 set -u
 O=$HARNESS_OUT
-dx() { node bin/daxram "$@"; }
+dx() { daxram "$@"; }   # the packaged CLI (/usr/bin/daxram)
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
 mem1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo; }
 waitactive; echo $? > $O/active.rc
@@ -56,7 +56,7 @@ daxctl list -D -d dax0.0 > $O/list-after-restart.json
 # daemon (its test entry point, test/entry/daxramd.ts) starts onlining and is killed after
 # half of the blocks.
 mkdir -p /run/systemd/system/daxramd.service.d
-printf '[Service]\nEnvironment=DAXRAM_TEST_KILL_AFTER=half\nExecStart=\nExecStart=/usr/bin/node %s/dist/test/entry/daxramd.js\nRestartSec=8s\n' "$PWD" > /run/systemd/system/daxramd.service.d/kill.conf
+printf '[Service]\nEnvironment=DAXRAM_TEST_KILL_AFTER=half\nExecStart=\nExecStart=/usr/bin/node %s/dist/test/entry/daxramd.js\nRestartSec=8s\nPrivateTmp=no\nProtectHome=no\n' "$PWD" > /run/systemd/system/daxramd.service.d/kill.conf
 systemctl daemon-reload
 rm -f /var/lib/daxram/desired.json
 systemctl restart daxramd; echo $? > $O/kill-restart.rc
@@ -79,7 +79,7 @@ true
 
 const BOOT3 = String.raw`
 O=$HARNESS_OUT
-dx() { node bin/daxram "$@"; }
+dx() { daxram "$@"; }   # the packaged CLI (/usr/bin/daxram)
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
 waitactive
 systemctl show -p ActiveState -p StatusText daxramd > $O/show.txt
@@ -122,7 +122,7 @@ waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = ac
 waitactive; echo $? > $O/active.rc
 ndctl list -N -v -r region0 > $O/ns.json
 daxctl list -D > $O/list.json
-node bin/daxram status > $O/status.txt 2>&1
+daxram status > $O/status.txt 2>&1
 true
 `;
 

@@ -15,7 +15,7 @@ const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
 const SCRIPT = String.raw`
 O=$HARNESS_OUT
-dx() { node bin/daxram "$@"; }
+dx() { daxram "$@"; }   # the packaged CLI (/usr/bin/daxram)
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
 if [ ! -e $O/boot1-done ]; then
   waitactive; echo $? > $O/b1-active.rc
