@@ -30,6 +30,7 @@ export function readMemdev(sysfs: Sysfs, name: string, dir: string): CxlMemdev {
     numaNode: optInt(sysfs, `${dir}/numa_node`, name, -1),
     poisonList: sysfs.exists(`${dir}/trigger_poison_list`),
     dev: `/dev/cxl/${name}`,
+    ramFree: 0n,
   };
   const serial = optBig(sysfs, `${dir}/serial`, name);
   if (serial !== undefined) m.serial = serial;
@@ -46,9 +47,23 @@ export function readPort(sysfs: Sysfs, name: string, dir: string): CxlPort {
   } catch {
     /* a port being torn down */
   }
-  const p: CxlPort = {name, kind, dir, host, decoders: sysfs.list(dir, DECODER_RE)};
+  const dports = sysfs.list(dir, /^dport\d+$/).flatMap((d) => {
+    try {
+      return [{id: Number(d.slice(5)), dir: sysfs.real(`${dir}/${d}`)}];
+    } catch {
+      return [];
+    }
+  });
+  const p: CxlPort = {name, kind, dir, host, decoders: sysfs.list(dir, DECODER_RE), dports};
   const up = base(parentOf(dir));
   if (PORT_RE.test(up)) p.parent = up;
+  if (sysfs.exists(`${dir}/parent_dport`)) {
+    try {
+      p.parentDport = sysfs.real(`${dir}/parent_dport`);
+    } catch {
+      /* being torn down */
+    }
+  }
   return p;
 }
 
@@ -81,7 +96,11 @@ export function readDecoder(sysfs: Sysfs, name: string, dir: string, portKind: C
   if (kind === 'root') {
     d.capRam = bool(sysfs, `${dir}/cap_ram`, name);
     d.capPmem = bool(sysfs, `${dir}/cap_pmem`, name);
+    const next = sysfs.readOptional(`${dir}/create_ram_region`, name)?.trim();
+    if (next && REGION_RE.test(next)) d.nextRegion = next;
   }
+  const region = sysfs.readOptional(`${dir}/region`, name)?.trim();
+  if (region) d.region = region;
   const locked = bool(sysfs, `${dir}/locked`, name);
   if (locked !== undefined) d.locked = locked;
   return d;
@@ -137,7 +156,12 @@ export function scanCxl(sysfs: Sysfs): CxlTopology {
       return readDecoder(sysfs, n, dir, portByName.get(base(parentOf(dir)))?.kind ?? 'switch');
     });
   const regions = names.filter((n) => REGION_RE.test(n) && real.has(n)).map((n) => readCxlRegion(sysfs, n, real.get(n)!));
-  for (const m of memdevs) m.endpoint = ports.find((p) => p.kind === 'endpoint' && p.host === m.name)?.name;
+  for (const m of memdevs) {
+    m.endpoint = ports.find((p) => p.kind === 'endpoint' && p.host === m.name)?.name;
+    // The volatile partition starts at DPA 0: what ram-mode endpoint decoders hold is taken.
+    const taken = decoders.filter((d) => d.port === m.endpoint && d.mode === 'ram').reduce((a, d) => a + (d.dpaSize ?? 0n), 0n);
+    m.ramFree = m.ramSize > taken ? m.ramSize - taken : 0n;
+  }
   const decByName = new Map(decoders.map((d) => [d.name, d]));
   for (const r of regions) {
     for (const t of r.targets) {
@@ -150,7 +174,7 @@ export function scanCxl(sysfs: Sysfs): CxlTopology {
     // A decoder serves the region whose HPA range it decodes (root decoders hold regions).
     if (r.size === 0n) continue;
     for (const d of decoders) {
-      if (d.kind === 'root' || d.size === 0n) continue;
+      if (d.kind === 'root' || d.size === 0n || d.region) continue;
       if (d.start >= r.resource && d.start + d.size <= r.resource + r.size) d.region = r.name;
     }
   }

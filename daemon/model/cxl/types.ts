@@ -21,6 +21,8 @@ export interface CxlMemdev {
   dev: string;
   /** Its endpoint port (endpointN), when cxl_mem has attached it. */
   endpoint?: string;
+  /** Volatile capacity no endpoint decoder has allocated yet (bytes; the scan computes it). */
+  ramFree: bigint;
 }
 
 export type CxlPortKind = 'root' | 'switch' | 'endpoint';
@@ -35,6 +37,10 @@ export interface CxlPort {
   /** The port above (none for the root). */
   parent?: string;
   decoders: string[];
+  /** Downstream ports (dportN): their id (what a decoder's target_list names) and device. */
+  dports: {id: number; dir: string}[];
+  /** The downstream port of the port above that this one hangs off (parent_dport), resolved. */
+  parentDport?: string;
 }
 
 export type CxlDecoderKind = 'root' | 'switch' | 'endpoint';
@@ -60,8 +66,10 @@ export interface CxlDecoder {
   capRam?: boolean;
   capPmem?: boolean;
   locked?: boolean;
-  /** The region it serves, resolved by the scan. */
+  /** The region it serves (its region attribute; else resolved by the scan). */
   region?: string;
+  /** Root decoders: the region name create_ram_region will accept next. */
+  nextRegion?: string;
 }
 
 /** regionN on the cxl bus: HPA space of a root decoder assembled from endpoint decoders. */
