@@ -11,6 +11,7 @@ import {KernelError} from './errors';
 export const MODULE_PURPOSE: Record<string, string> = {
   kmem: 'the kmem driver hot-adds a dax range as System RAM (CONFIG_DEV_DAX_KMEM)',
   device_dax: 'the device_dax driver gives a device back to applications as /dev/daxX.Y (CONFIG_DEV_DAX)',
+  dax_cxl: 'the dax_cxl driver makes a dax region of a CXL RAM region (CONFIG_DEV_DAX_CXL)',
   msr: 'the msr driver lets daxram read MCG_CAP, whether the CPU recovers from machine checks (CONFIG_X86_MSR)',
 };
 

@@ -83,7 +83,7 @@ test('provision refuses a region that has namespaces; reassign plans to offline,
   const r = await reassign(tb.ctx, 'region0', 512n * MiB);
   const text = describePlan(r.plan);
   t.regex(text, /daxram offline dax0\.0/);
-  t.regex(text, /write "\n" > .*region0\/dax0\.0\/namespace/);
+  t.regex(text, /write "\\n" > .*region0\/dax0\.0\/namespace/);
   t.regex(text, /write "0" > .*region0\/namespace0\.0\/size/);
   t.regex(text, /RAM: 512\.00 MiB/);
   t.is(tb.k.writes.length, 0);

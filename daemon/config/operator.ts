@@ -83,3 +83,24 @@ export async function undoIfUnchanged<T>(undo: () => void, f: () => Promise<T>):
     throw e;
   }
 }
+
+/**
+ * Devices about to vanish with their region (release): their records are keyed by a range the
+ * next region may reuse, so they go. Keys are read now, while the devices exist; the returned
+ * function drops them once the release is done.
+ */
+export function forgetOperatorDevices(argv: OperatorArgs, devices: string[]): () => void {
+  if (argv['dry-run'] || devices.length === 0) return () => undefined;
+  const sysfs = new Sysfs(argv.root ?? '/');
+  const keys = devices.flatMap((d) => {
+    try {
+      return [deviceKey(readDax(sysfs, d, {blockSize: 0n}))];
+    } catch {
+      return [];
+    }
+  });
+  return () => {
+    const store = new StateStore(stateDirOf(argv));
+    for (const k of keys) store.forget(k);
+  };
+}

@@ -12,6 +12,8 @@ import {doOffline, dryOffline, type OfflineOptions, type OfflineResult} from './
 import {doIsolate, type IsolateResult} from './isolate';
 import {doRecover, dryRecover, type RecoverResult} from './recover';
 import {doLayout, layoutRegionOf, layoutResult, planLayout, preflightGates, type LayoutOptions, type LayoutResult} from './region-layout';
+import {doCxlProvision, doCxlRelease, dryCxlProvision, dryCxlRelease, type CxlProvisionOptions, type CxlRegionResult} from './cxl-region';
+import {doDaxReassign, dryDaxReassign, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
 export type {Context, EngineNative, Logger} from './context';
 export {quietLog} from './context';
@@ -24,6 +26,8 @@ export {Journal, type JournalEntry} from './journal';
 export type {ZoneRequest} from './zone';
 export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';
+export {isMemdevList, parseMemdevList, designCxlRegion, type CxlProvisionOptions, type CxlRegionResult, type CxlDesign} from './cxl-region';
+export {layoutDaxRegion, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
 /** dax device → System RAM through the gates (engine/online.ts). */
 export async function online(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
@@ -69,4 +73,22 @@ async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: stri
   // A gate that does not depend on the new device's range refuses before anything is destroyed.
   const gates = await beforeAnyChange(async () => enforceGates(region, await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o)));
   return transition(ctx, `${op} ${region}`, '', () => doLayout(ctx, op, region, o, gates));
+}
+
+/** Make a CXL RAM region of memdevs and online it (engine/cxl-region.ts). */
+export async function provisionCxl(ctx: Context, memdevs: string[], o: CxlProvisionOptions = {}): Promise<CxlRegionResult> {
+  if (ctx.dryRun) return dryCxlProvision(ctx, memdevs, o);
+  return transition(ctx, `provision ${memdevs.join(',')}`, '', () => doCxlProvision(ctx, memdevs, o));
+}
+
+/** Offline, zero and tear down a CXL RAM region: its memdevs' capacity is free again (engine/cxl-region.ts). */
+export async function releaseCxl(ctx: Context, region: string): Promise<CxlRegionResult> {
+  if (ctx.dryRun) return dryCxlRelease(ctx, region);
+  return transition(ctx, `release ${region}`, '', () => doCxlRelease(ctx, region));
+}
+
+/** Split a dynamic dax region (hmem, CXL) between System RAM and devdax (engine/dax-layout.ts). */
+export async function reassignDax(ctx: Context, region: string, ram: bigint, o: DaxLayoutOptions = {}): Promise<DaxLayoutResult> {
+  if (ctx.dryRun) return dryDaxReassign(ctx, region, ram, o);
+  return transition(ctx, `reassign ${region}`, '', () => doDaxReassign(ctx, region, ram, o));
 }

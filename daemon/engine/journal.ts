@@ -7,12 +7,12 @@ import * as path from 'node:path';
 import {DaxramError} from '../errors';
 import {syncDir, writeAtomic} from '../util/atomic';
 
-export type JournalOp = 'online' | 'offline' | 'isolate' | 'reassign' | 'provision';
-const OPS: readonly string[] = ['online', 'offline', 'isolate', 'reassign', 'provision'];
+export type JournalOp = 'online' | 'offline' | 'isolate' | 'reassign' | 'provision' | 'cxl-provision' | 'cxl-release' | 'dax-reassign';
+const OPS: readonly string[] = ['online', 'offline', 'isolate', 'reassign', 'provision', 'cxl-provision', 'cxl-release', 'dax-reassign'];
 
 export interface JournalEntry {
   version: 1;
-  /** online/offline/isolate: one device (journal.json); reassign/provision: a region layout (layout.json). */
+  /** online/offline/isolate: one device (journal.json); the rest: a region (layout.json). */
   op: JournalOp;
   /** dax device, or region for layout transitions. */
   device: string;
@@ -31,6 +31,11 @@ export interface JournalEntry {
     hotplugPolicy?: string;
     /** Blocks present before the policy was held, and the device's (idRanges): the rest came meanwhile. */
     hotplugBefore?: string;
+    /** CXL region transitions: the memdevs, their endpoint decoders, the root decoder, the region size. */
+    memdevs?: string[];
+    decoders?: string[];
+    rootDecoder?: string;
+    size?: string;
   };
   /** Index of the step about to run, and the plan's step count. */
   step: number;

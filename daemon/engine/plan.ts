@@ -106,10 +106,10 @@ export interface VerifyStep {
 }
 
 export type Step = SysfsStep | ModprobeStep | NativeStep | VerifyStep | EngineStep | IsolateStep | RestoreHotplugStep;
-export type KillPoint = 'policy' | 'unbind' | 'bind' | 'half' | 'offline' | 'zero' | 'destroy' | 'create';
+export type KillPoint = 'policy' | 'unbind' | 'bind' | 'half' | 'offline' | 'zero' | 'destroy' | 'create' | 'decoders' | 'commit' | 'resize';
 
 export interface Plan {
-  op: 'online' | 'offline' | 'reassign' | 'provision' | 'isolate';
+  op: 'online' | 'offline' | 'reassign' | 'provision' | 'release' | 'isolate';
   device: string;
   summary: string;
   gates: GateResult[];
@@ -142,7 +142,7 @@ export function sysfsStep(
 export function describeStep(s: Step): string {
   switch (s.kind) {
     case 'sysfs':
-      return `write "${s.value}" > ${s.path}${s.unless ? `  (skipped if ${s.unless})` : ''}\n       # ${s.why}`;
+      return `write "${s.value.replace(/\n/g, '\\n')}" > ${s.path}${s.unless ? `  (skipped if ${s.unless})` : ''}\n       # ${s.why}`;
     case 'modprobe':
       return `modprobe ${s.module}  (skipped if /sys/bus/dax/drivers/${s.module} exists)\n       # ${s.why}`;
     case 'native':

@@ -8,6 +8,8 @@ import {listDax, readDax} from '../model/dax';
 import type {Context} from './context';
 import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
 import {doLayout} from './region-layout';
+import {convergeCxl} from './cxl-region';
+import {convergeDaxReassign} from './dax-layout';
 import {doOnline} from './online';
 import {doOffline} from './offline';
 import {doIsolate, parseRangeArg} from './isolate';
@@ -20,7 +22,7 @@ export interface RecoverResult {
   dryRun: boolean;
   /** The unfinished transition found, if any. */
   found?: JournalEntry;
-  action: 'none' | 'completed-online' | 'completed-offline' | 'completed-isolate' | 'completed-layout';
+  action: 'none' | 'completed-online' | 'completed-offline' | 'completed-isolate' | 'completed-layout' | 'converged-cxl-region' | 'completed-dax-layout';
   /** An unfinished region layout (reassign/provision) that was finished after the device. */
   layout?: JournalEntry;
   /** Devices with no driver at all (not ours to guess about, but worth knowing). */
@@ -35,7 +37,9 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
   const a = entry.args;
   // Killed while holding the kernel's hot-add policy: give it back before anything else, so
   // the re-planned transition (and all other memory) sees the policy the system had.
-  if (a.hotplugPolicy && (HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) && readAutoOnline(ctx.sysfs) === 'offline') {
+  // A region provision goes forward holding it (binding the region makes kmem add the blocks):
+  // convergeCxl gives it back when done.
+  if (entry.op !== 'cxl-provision' && a.hotplugPolicy && (HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) && readAutoOnline(ctx.sysfs) === 'offline') {
     ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
     restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
   }
@@ -44,6 +48,19 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
     case 'provision':
       await doLayout(ctx, 'reassign', entry.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined});
       return 'completed-layout';
+    case 'cxl-provision':
+    case 'cxl-release': {
+      const what = await convergeCxl(ctx, entry);
+      ctx.log.warn(`${entry.device}: ${what}`);
+      new Journal(ctx.stateDir, LAYOUT_JOURNAL).clear();
+      return 'converged-cxl-region';
+    }
+    case 'dax-reassign': {
+      const what = await convergeDaxReassign(ctx, entry);
+      ctx.log.warn(`${entry.device}: ${what}`);
+      new Journal(ctx.stateDir, LAYOUT_JOURNAL).clear();
+      return 'completed-dax-layout';
+    }
     case 'online':
       await doOnline(ctx, entry.device, {zone: (a.zone as ZoneRequest) ?? 'movable', online: a.online !== false}, {enforce: false});
       return 'completed-online';

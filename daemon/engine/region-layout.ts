@@ -21,8 +21,8 @@ import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from '
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
 import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
 import {runPlan} from './exec';
-import {doOnline, type OnlineOptions} from './online';
-import {doOffline} from './offline';
+import type {OnlineOptions} from './online';
+import {deviceRunner} from './device-runner';
 
 export interface LayoutOptions {
   /** RAM capacity wanted (bytes); undefined = as much as the region allows. */
@@ -231,10 +231,7 @@ export async function doLayout(ctx: Context, op: 'provision' | 'reassign', regio
     await runPlan(ctx, plan, {
       journal,
       intent,
-      engine: async (call, dev) => {
-        if (call === 'offline') await doOffline(ctx, dev, {zero: true});
-        else await doOnline(ctx, dev, {zone: o.zone}, {enforce: true});
-      },
+      engine: deviceRunner(ctx, o.zone),
     });
   } catch (e) {
     // The layout is in place and only a gate refused the online: nothing to converge.

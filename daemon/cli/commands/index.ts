@@ -11,6 +11,7 @@ export const commandLoaders: ReadonlyArray<readonly [string, Loader]> = [
   ['offline', () => (require('./offline') as typeof import('./offline')).offlineCommand],
   ['reassign', () => (require('./reassign') as typeof import('./reassign')).reassignCommand],
   ['provision', () => (require('./provision') as typeof import('./provision')).provisionCommand],
+  ['release', () => (require('./release') as typeof import('./release')).releaseCommand],
   ['recover', () => (require('./recover') as typeof import('./recover')).recoverCommand],
   ['scrub', () => (require('./scrub') as typeof import('./scrub')).scrubCommand],
   ['clear', () => (require('./clear') as typeof import('./clear')).clearCommand],

@@ -1,6 +1,9 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
-import {reassign, type LayoutResult} from '../../engine';
+import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
+import {recordOperatorAction} from '../../config/operator';
 import {humanSize, parseSize} from '../../util/size';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
@@ -19,30 +22,56 @@ export function layoutLines(r: LayoutResult): string[] {
   ];
 }
 
+export function daxLayoutLines(r: DaxLayoutResult): string[] {
+  return [
+    `${r.region} (dax region ${r.daxRegion}): ${humanSize(r.layout.ramBytes)} System RAM, ${humanSize(r.layout.devdaxSize)} devdax (was ${humanSize(r.before)} kmem capacity)`,
+    ...r.devices.map((d) => `  ${d.name}: ${d.role}, ${humanSize(d.size)}`),
+  ];
+}
+
+/** NVDIMM regions live on the nd bus; everything else reassign takes is a dynamic dax region. */
+function isNvdimmRegion(root: string | undefined, name: string): boolean {
+  return /^region\d+$/.test(name) && fs.existsSync(path.join(root ?? '/', 'sys/bus/nd/devices', name));
+}
+
 export const reassignCommand: CommandModule<{}, Args> = {
   command: 'reassign <region>',
   describe: "Move a region's capacity between System RAM and devdax",
   builder: (y) =>
     withEngineOptions(
       y
-        .positional('region', {type: 'string', demandOption: true, describe: 'NVDIMM region, e.g. region0'})
+        .positional('region', {type: 'string', demandOption: true, describe: 'NVDIMM region (region0), CXL RAM region (region0 on the cxl bus, or its dax_regionN), or soft-reserved range (hmem.0)'})
         .option('ram', {type: 'string', demandOption: true, describe: 'How much becomes System RAM (e.g. 1G; 0 = all devdax); the rest stays devdax'})
-        .option('force', {type: 'boolean', default: false, describe: 'Also destroy fsdax/sector/raw namespaces (they may hold a filesystem)'})
+        .option('force', {type: 'boolean', default: false, describe: 'NVDIMM: also destroy fsdax/sector/raw namespaces (they may hold a filesystem)'})
         .option('online', {type: 'boolean', default: true, describe: 'Online the RAM namespace afterwards'})
         .option('zone', {choices: ['movable', 'normal', 'auto'], default: 'movable', describe: 'Zone for the RAM blocks'})
         .epilogue(
           'Every System RAM device of the region is offlined and zeroed first, its namespaces are destroyed, and the region is laid ' +
             'out again as one RAM namespace (whose data ends on a memory block boundary, struct pages in the head kmem cannot use) ' +
             'and one devdax namespace with the rest, then the RAM device is onlined through the policy gates. --dry-run explains the layout. ' +
-            'Safe to interrupt: the next daxram command (or daxram recover) finishes it.',
+            'Safe to interrupt: the next daxram command (or daxram recover) finishes it.\n\n' +
+            'hmem and CXL regions have no namespaces: their dax region is split into device 0 (the RAM part, from the region start, ' +
+            'ending on a memory block boundary) and one devdax device with the rest, through the dax bus (create, size, delete). ' +
+            'A region name on both the nd and the cxl bus means the NVDIMM one: name the CXL one by its dax_regionN.',
         )
-        .example('$0 reassign region0 --ram 1G --dry-run', 'show the layout and every sysfs write'),
+        .example('$0 reassign region0 --ram 1G --dry-run', 'show the layout and every sysfs write')
+        .example('$0 reassign hmem.0 --ram 512M', 'half a 1 GiB soft-reserved range as System RAM, half as /dev/daxX.1'),
       true,
     ) as any,
   handler: async (argv) => {
     // Bad input (a size, the config) fails before anything is recorded.
     const ctx = engineContext(argv, {reservations: true});
     const ram = parseSize(argv.ram, '--ram');
+    if (!isNvdimmRegion(argv.root, argv.region)) {
+      // Each device's record is written inside the transition: daxramd, waiting on the lock,
+      // finds the operator's layout rather than devices its config would decide about.
+      const record = (x: DaxLayoutResult) => {
+        for (const d of x.devices) recordOperatorAction(argv, d.name, d.role === 'ram' && argv.online ? 'ram' : 'devdax', 'reassign', d.role === 'ram' ? {zone: argv.zone, online: argv.online} : {});
+      };
+      const r = await reassignDax(ctx, argv.region, ram, {online: argv.online, zone: argv.zone as 'movable', onDone: record});
+      printPlanOrResult(argv, r, () => daxLayoutLines(r));
+      return;
+    }
     const undo = recordOperatorRegion(argv, argv.region, 'reassign'); // daxramd must not undo the new layout
     const r = await undoIfUnchanged(undo, () => reassign(ctx, argv.region, ram, {force: argv.force, online: argv.online, zone: argv.zone as 'movable'}));
     if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'reassign', {zone: argv.zone, online: argv.online});

@@ -1,0 +1,49 @@
+import type {CommandModule} from 'yargs';
+import {releaseCxl, type CxlRegionResult} from '../../engine';
+import {humanSize} from '../../util/size';
+import {forgetOperatorDevices} from '../../config/operator';
+import {findDaxRegion} from '../../model/dax-region';
+import type {Sysfs} from '../../sysfs';
+
+/** The region's dax devices, if it has any (the engine reports a bad name itself). */
+function regionDevices(sysfs: Sysfs, region: string): string[] {
+  try {
+    return findDaxRegion(sysfs, region).devices;
+  } catch {
+    return [];
+  }
+}
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
+
+interface Args extends EngineArgs {
+  region: string;
+}
+
+function lines(r: CxlRegionResult): string[] {
+  return [`${r.region}: released (${humanSize(r.size)}); capacity free again:`, ...(r.freed ?? []).map((f) => `  ${f.memdev}: ${humanSize(f.bytes)} (${f.decoder} reset)`)];
+}
+
+export const releaseCommand: CommandModule<{}, Args> = {
+  command: 'release <region>',
+  describe: 'Tear down a CXL RAM region: its RAM offlined and zeroed, decoders reset, memdev capacity free again',
+  builder: (y) =>
+    withEngineOptions(
+      y
+        .positional('region', {type: 'string', demandOption: true, describe: 'CXL RAM region, e.g. region0 (daxram list --cxl)'})
+        .epilogue(
+          "Every System RAM device of the region is offlined (its pages migrate; EBUSY is retried) and zeroed, then the region's decoders " +
+            'are reset (commit 0), its targets detached, each endpoint decoder\'s capacity freed (dpa_size 0) and the region deleted. A devdax ' +
+            'device of the region goes with it, contents included; a reserved one refuses. Safe to interrupt: the next daxram command (or ' +
+            'daxram recover) finishes the teardown.',
+        )
+        .example('$0 release region0 --dry-run', 'every write, in order'),
+      false,
+    ) as any,
+  handler: async (argv) => {
+    const ctx = engineContext(argv, {reservations: true});
+    const forget = forgetOperatorDevices(argv, regionDevices(ctx.sysfs, argv.region));
+    const r = await releaseCxl(ctx, argv.region);
+    if (!r.dryRun) forget();
+    printPlanOrResult(argv, r, () => lines(r));
+  },
+};

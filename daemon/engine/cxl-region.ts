@@ -1,0 +1,497 @@
+// CXL capacity as regions, through the kernel's region ABI (Documentation/ABI/testing/
+// sysfs-bus-cxl), the way `cxl create-region` / `destroy-region` drive it:
+//   provision memA[,memB…]: a root decoder's create_ram_region names a region; its interleave
+//     granularity and ways are set; each memdev's next free endpoint decoder gets mode=ram and a
+//     DPA allocation (dpa_size); the region gets its HPA size and its targets in interleave
+//     position order; commit programs every decoder on the path; binding cxl_region makes the
+//     dax region and its device; the device is then onlined through the gates like any other.
+//   release regionN: every System RAM device of it offlined and zeroed; commit 0 resets the
+//     decoders (and unbinds the region); the targets are detached, their DPA freed, and the
+//     region deleted from its root decoder: the memdevs' capacity is free again.
+// Both journal their intent. A run stopped anywhere converges: a region that was committed
+// goes forward (bound and onlined), anything less is torn down, and DPA left allocated by a
+// run that never got as far as a region is freed. After a reset the platform has dropped what
+// the OS programmed, and the journal only says so.
+
+import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
+import {humanSize} from '../util/size';
+import {CXL_DEVICES, CXL_DRIVERS, scanCxl} from '../model/cxl/scan';
+import type {CxlDecoder, CxlPort, CxlRegion, CxlTopology} from '../model/cxl/types';
+import {readDaxRegion, type DaxRegion} from '../model/dax-region';
+import {DAX_DRIVERS, daxDriver} from '../model/dax';
+import {readAutoOnline} from '../model/hotplug';
+import {listMemBlockIds} from '../model/memblock';
+import {reservationOf} from '../policy/gates';
+import type {Context} from './context';
+import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
+import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
+import {runPlan} from './exec';
+import {doOnline, type OnlineResult} from './online';
+import {deviceRunner} from './device-runner';
+import {HOTPLUG_POLICIES, idRanges, parseIdRanges, policyToTake, restoreHotplug, restorePolicyStep, takePolicyStep} from './hotplug-policy';
+import type {ZoneRequest} from './zone';
+
+/** Decoders and region sizes move in 256 MiB units (the CXL HDM decoder granule). */
+export const CXL_GRANULE = 256n << 20n;
+/** Interleave ways the CXL spec encodes. */
+const WAYS = [1, 2, 3, 4, 6, 8, 12, 16];
+const MEMDEV_RE = /^mem\d+$/;
+
+export interface CxlProvisionOptions {
+  /** Region size (bytes); default: all free volatile capacity the memdevs have in common. */
+  size?: bigint;
+  online?: boolean;
+  zone?: ZoneRequest;
+  /** Runs inside the transition once the region's dax device exists (the CLI records it there, before daxramd can look). */
+  onDevice?: (daxDevice: string) => void;
+}
+
+export interface CxlTarget {
+  position: number;
+  memdev: string;
+  /** The endpoint decoder that will map the memdev's share. */
+  decoder: string;
+  hostBridge: string;
+  /** Id of the host bridge's downstream port the memdev sits behind. */
+  dport: number;
+}
+
+/** A region to make, decided before any write and explained in its notes. */
+export interface CxlDesign {
+  rootDecoder: string;
+  region: string;
+  ways: number;
+  granularity: number;
+  perDevice: bigint;
+  size: bigint;
+  targets: CxlTarget[];
+  notes: string[];
+}
+
+export interface CxlRegionResult {
+  op: 'provision' | 'release';
+  dryRun: boolean;
+  plan: Plan;
+  region: string;
+  rootDecoder: string;
+  memdevs: string[];
+  ways: number;
+  granularity: number;
+  size: bigint;
+  resource?: bigint;
+  daxDevice?: string;
+  online?: OnlineResult;
+  /** release: capacity given back, per memdev. */
+  freed?: {memdev: string; decoder: string; bytes: bigint}[];
+}
+
+/** memA,memB… as the operator typed them: unique memdev names. */
+export function parseMemdevList(arg: string): string[] {
+  const names = arg.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!names.length || !names.every((n) => MEMDEV_RE.test(n))) {
+    throw new UsageError(`"${arg}" is not a list of CXL memdevs`, {device: arg, fix: 'name memdevs like mem0 or mem0,mem1 (see daxram list --cxl)'});
+  }
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UsageError(`${dup} is named twice`, {device: dup, fix: 'each memdev contributes once to an interleave'});
+  return names;
+}
+
+export function isMemdevList(arg: string): boolean {
+  return /^mem\d+(\s*,\s*mem\d+)*$/.test(arg.trim());
+}
+
+/** The host-bridge port a memdev hangs off, and the downstream port id there. */
+function pathOf(topo: CxlTopology, memdev: string): {ep: CxlPort; hb: CxlPort; dport: number} {
+  const m = topo.memdevs.find((x) => x.name === memdev);
+  if (!m) {
+    throw new NotFoundError('no such CXL memdev', {device: memdev, path: `${CXL_DEVICES}/${memdev}`, fix: `memdevs present: ${topo.memdevs.map((x) => x.name).join(', ') || 'none'} (see daxram list --cxl)`});
+  }
+  const ep = topo.ports.find((p) => p.kind === 'endpoint' && p.name === m.endpoint);
+  if (!ep) throw new KernelError(`${memdev} has no endpoint port: cxl_mem did not attach it`, {device: memdev, fix: 'see dmesg for cxl_mem/cxl_port errors (link training, HDM decoder capability)'});
+  const hb = topo.ports.find((p) => p.name === ep.parent);
+  const root = hb && topo.ports.find((p) => p.name === hb.parent);
+  if (!hb || !root || root.kind !== 'root') {
+    throw new UsageError(`${memdev} sits behind a CXL switch; daxram only builds regions of memdevs attached to a host bridge's root ports`, {device: memdev, fix: 'use cxl create-region for switched topologies'});
+  }
+  const dport = hb.dports.find((d) => d.dir === ep.parentDport);
+  if (!dport) throw new KernelError(`${memdev}: cannot tell which root port of ${hb.host} it sits behind (parent_dport)`, {device: memdev, path: `${ep.dir}/parent_dport`});
+  return {ep, hb, dport: dport.id};
+}
+
+/** The id the root decoders' target_list uses for a host bridge. */
+function hostBridgeId(topo: CxlTopology, hb: CxlPort): number {
+  const root = topo.ports.find((p) => p.name === hb.parent)!;
+  const d = root.dports.find((x) => x.dir === hb.parentDport);
+  if (!d) throw new KernelError(`${hb.name} (${hb.host}): not found among ${root.name}'s downstream ports`, {device: hb.name, path: `${hb.dir}/parent_dport`});
+  return d.id;
+}
+
+/**
+ * Which root decoder, ways, granularity, size, endpoint decoders and positions. Pure: reads
+ * only the topology, so every refusal happens before the first write.
+ */
+export function designCxlRegion(topo: CxlTopology, memdevs: string[], o: {size?: bigint} = {}): CxlDesign {
+  const notes: string[] = [];
+  const ways = memdevs.length;
+  const paths = memdevs.map((m) => ({memdev: m, ...pathOf(topo, m)}));
+  const hbIds = [...new Set(paths.map((p) => hostBridgeId(topo, p.hb)))];
+  // The root decoder (a CFMWS window) must interleave across exactly these host bridges.
+  const roots = topo.decoders.filter((d) => d.kind === 'root' && d.capRam !== false && d.interleaveWays === hbIds.length && hbIds.every((id) => d.targets.includes(String(id))));
+  if (!roots.length) {
+    throw new UsageError(`no root decoder takes RAM regions across host bridge(s) ${hbIds.join(', ')} (of ${memdevs.join(', ')})`, {
+      device: memdevs.join(','),
+      fix: 'the platform (CEDT CFMWS) offers no window for this combination: choose memdevs under the host bridge(s) one window interleaves (daxram list --cxl shows root decoders and their targets)',
+    });
+  }
+  const hbWays = hbIds.length;
+  if (!WAYS.includes(ways) || ways % hbWays !== 0 || !Number.isInteger(Math.log2(ways / hbWays))) {
+    throw new UsageError(`${ways} memdev(s) across ${hbWays} host bridge(s) is not an interleave the kernel builds`, {
+      device: memdevs.join(','),
+      fix: `use 1, 2, 4, 8 or 16 memdevs per host bridge, the same number under each (ways: ${WAYS.join(', ')})`,
+    });
+  }
+  const perHb = ways / hbWays;
+  for (const id of hbIds) {
+    const n = paths.filter((p) => hostBridgeId(topo, p.hb) === id).length;
+    if (n !== perHb) throw new UsageError(`host bridge ${id} has ${n} of the memdevs, the others ${perHb}`, {device: memdevs.join(','), fix: 'an interleave needs the same number of memdevs under each host bridge'});
+  }
+  // Memdevs' free volatile capacity, and the HPA the window has left.
+  const free = memdevs.map((m) => topo.memdevs.find((x) => x.name === m)!.ramFree);
+  for (let i = 0; i < memdevs.length; i++) {
+    if (free[i] < CXL_GRANULE) {
+      const used = topo.regions.filter((r) => r.memdevs.includes(memdevs[i])).map((r) => r.name);
+      throw new UsageError(`${memdevs[i]} has no free volatile capacity (${humanSize(free[i])})`, {
+        device: memdevs[i],
+        fix: used.length ? `it is in ${used.join(', ')}: daxram release ${used[0]} frees it` : 'its volatile partition is allocated to other decoders',
+      });
+    }
+  }
+  const minFree = free.reduce((a, b) => (b < a ? b : a));
+  let best: {root: CxlDecoder; hpaFree: bigint} | undefined;
+  for (const root of roots) {
+    const used = topo.regions.filter((r) => r.rootDecoder === root.name).reduce((a, r) => a + r.size, 0n);
+    const hpaFree = root.size > used ? root.size - used : 0n;
+    if (!best || hpaFree > best.hpaFree) best = {root, hpaFree};
+  }
+  const root = best!.root;
+  const unit = CXL_GRANULE * BigInt(ways);
+  let size: bigint;
+  if (o.size !== undefined) {
+    if (o.size <= 0n || o.size % unit !== 0n) {
+      throw new UsageError(`--size ${humanSize(o.size)} is not a multiple of ${humanSize(unit)} (256 MiB per memdev × ${ways})`, {device: memdevs.join(','), fix: `try --size ${humanSize(((o.size + unit - 1n) / unit) * unit)}`});
+    }
+    if (o.size / BigInt(ways) > minFree) {
+      throw new UsageError(`--size ${humanSize(o.size)} needs ${humanSize(o.size / BigInt(ways))} from each memdev; the least free has ${humanSize(minFree)}`, {device: memdevs.join(','), fix: `at most --size ${humanSize((minFree / CXL_GRANULE) * unit)}`});
+    }
+    size = o.size;
+  } else {
+    size = (minFree / CXL_GRANULE) * unit;
+    const fit = (best!.hpaFree / unit) * unit;
+    if (fit < size) {
+      notes.push(`${root.name} has ${humanSize(best!.hpaFree)} of host address space left: the region is cut to ${humanSize(fit)}`);
+      size = fit;
+    }
+  }
+  if (size === 0n || size > best!.hpaFree) {
+    throw new UsageError(`${root.name} has ${humanSize(best!.hpaFree)} of host address space left, not ${humanSize(size)}`, {device: root.name, fix: 'release a region under it, or ask for less with --size'});
+  }
+  const perDevice = size / BigInt(ways);
+  // Positions: the root decoder interleaves host bridges in target_list order (position p goes to
+  // host bridge p mod hbWays); under each bridge, memdevs in root-port order.
+  const hbOrder = root.targets.map(Number).filter((id) => hbIds.includes(id));
+  const targets: CxlTarget[] = [];
+  hbOrder.forEach((id, i) => {
+    const under = paths.filter((p) => hostBridgeId(topo, p.hb) === id).sort((a, b) => a.dport - b.dport);
+    under.forEach((p, k) => {
+      const decoder = topo.decoders
+        .filter((d) => d.port === p.ep.name)
+        .sort((a, b) => Number(a.name.split('.')[1]) - Number(b.name.split('.')[1]))
+        .find((d) => (d.dpaSize ?? 0n) === 0n && !d.region);
+      if (!decoder) throw new UsageError(`every endpoint decoder of ${p.memdev} is in use`, {device: p.memdev, fix: `release a region of ${p.memdev} first (daxram list --cxl)`});
+      targets.push({position: k * hbWays + i, memdev: p.memdev, decoder: decoder.name, hostBridge: p.hb.host, dport: p.dport});
+    });
+  });
+  targets.sort((a, b) => a.position - b.position);
+  // The kernel requires the root decoder's granularity once host bridges interleave; otherwise
+  // it is still the natural choice (and cxl create-region's default).
+  const granularity = root.interleaveGranularity || 256;
+  if (!root.nextRegion) throw new KernelError(`${root.name} offers no region name (create_ram_region)`, {device: root.name, fix: 'this kernel cannot create CXL RAM regions (6.3 or later needed)'});
+  notes.push(
+    `region: ${root.nextRegion} under ${root.name} (window 0x${root.start.toString(16)}, ${humanSize(root.size)}, ${humanSize(best!.hpaFree)} free)`,
+    `interleave: ${ways} way(s)${ways > 1 ? `, ${granularity} B granularity (${hbWays > 1 ? "the root decoder's, which the kernel requires across host bridges" : "the root decoder's, cxl create-region's default"}): consecutive ${granularity}-byte lines rotate over ${targets.map((t) => t.memdev).join(', ')}` : ''}`,
+    `capacity: ${humanSize(perDevice)} from each memdev = ${humanSize(size)}${o.size === undefined ? ' (all the free volatile capacity the memdevs have in common)' : ''}`,
+    ...targets.map((t) => `  position ${t.position}: ${t.memdev} via ${t.decoder} (host bridge ${t.hostBridge}, root port ${t.dport})`),
+  );
+  return {rootDecoder: root.name, region: root.nextRegion, ways, granularity, perDevice, size, targets, notes};
+}
+
+const regionDir = (name: string) => `${CXL_DEVICES}/${name}`;
+/** A size attribute re-read at run time; 0 when it is gone (the object went with it). */
+const bigAttr = (ctx: Context, p: string): bigint => {
+  const v = ctx.sysfs.readOptional(p)?.trim();
+  return v ? BigInt(v) : 0n;
+};
+const decoderDir = (name: string) => `${CXL_DEVICES}/${name}`;
+
+/** The dax device of a bound region, waiting the moment the kernel takes to create it. */
+export async function regionDaxDevice(ctx: Context, region: string, waitMs = 10_000): Promise<string> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const dr = ctx.sysfs.list(regionDir(region), /^dax_region\d+$/)[0];
+    if (dr) {
+      const d = readDaxRegion(ctx.sysfs, ctx.sysfs.real(`${regionDir(region)}/${dr}`));
+      const dev = d.devices.find((x) => bigAttr(ctx, `${d.ownerDir}/${x}/size`) > 0n);
+      if (dev) return dev;
+    }
+    if (Date.now() > deadline) {
+      throw new KernelError(`${region}: no dax device appeared after binding cxl_region`, {device: region, fix: 'is dax_cxl loaded (modprobe dax_cxl)? see dmesg; daxram recover finishes or tears down the region'});
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisionOptions): {plan: Plan; design: CxlDesign; topo: CxlTopology} {
+  const topo = scanCxl(ctx.sysfs);
+  const design = designCxlRegion(topo, memdevs, o);
+  const label = memdevs.join(',');
+  const plan = newPlan('provision', label, `provision ${label} → CXL RAM region ${design.region}: ${humanSize(design.size)}, ${design.ways} way(s)${o.online === false ? '' : ', then online it'}`);
+  plan.notes.push(...design.notes);
+  let region = design.region;
+  const onRegion = () => ({objectDir: regionDir(region), object: region});
+  const rootDir = decoderDir(design.rootDecoder);
+  const regionStep = (attr: string, value: string, why: string, extra: Partial<SysfsStep> = {}) => sysfsStep(regionDir(design.region), design.region, attr, value, label, why, {resolve: onRegion, ...extra});
+
+  // dax_cxl turns the bound region into a dax region; kmem must be there before the bind so
+  // the device is claimed inside the bind, while the hot-add policy is held.
+  if (!ctx.sysfs.exists(`${CXL_DRIVERS}/cxl_dax_region`)) plan.steps.push({kind: 'modprobe', module: 'dax_cxl', device: label, why: 'dax_cxl makes a dax region of a bound CXL RAM region', skip: () => (ctx.sysfs.exists(`${CXL_DRIVERS}/cxl_dax_region`) ? 'dax_cxl is loaded' : undefined)});
+  if (!ctx.sysfs.exists(`${DAX_DRIVERS}/kmem`)) plan.steps.push({kind: 'modprobe', module: 'kmem', device: label, why: 'kmem hot-adds the region as System RAM', skip: () => (ctx.sysfs.exists(`${DAX_DRIVERS}/kmem`) ? 'kmem is loaded' : undefined)});
+  const hold = o.online !== false || o.zone !== 'auto' ? policyToTake(ctx) : undefined;
+  if (hold) {
+    plan.notes.push(`auto_online_blocks is "${hold}": since 6.3 kmem claims a new CXL region's device by itself, so daxram holds the policy at "offline" until the region has been checked and onlined`);
+    plan.steps.push(takePolicyStep(ctx, label, hold));
+  }
+  plan.steps.push(
+    sysfsStep(rootDir, design.rootDecoder, 'create_ram_region', design.region, label, `name a new RAM region under ${design.rootDecoder}`, {
+      // Another creator may have taken the name meanwhile: take the one offered now.
+      resolve: () => {
+        region = (ctx.sysfs.readOptional(`${rootDir}/create_ram_region`) ?? '').trim() || region;
+        return {objectDir: rootDir, object: design.rootDecoder, value: region};
+      },
+      mark: 'create',
+    }),
+    regionStep('interleave_granularity', String(design.granularity), `${design.granularity}-byte interleave granularity`),
+    regionStep('interleave_ways', String(design.ways), `${design.ways}-way interleave`),
+  );
+  for (const t of design.targets) {
+    const dir = decoderDir(t.decoder);
+    plan.steps.push(
+      sysfsStep(dir, t.decoder, 'mode', 'ram', t.memdev, `${t.decoder} maps ${t.memdev}'s volatile partition`, {skip: () => ((ctx.sysfs.readOptional(`${dir}/mode`) ?? '').trim() === 'ram' ? `${t.decoder} is in ram mode` : undefined)}),
+      sysfsStep(dir, t.decoder, 'dpa_size', String(design.perDevice), t.memdev, `allocate ${humanSize(design.perDevice)} of ${t.memdev}'s device capacity`, {mark: 'decoders'}),
+    );
+  }
+  plan.steps.push(regionStep('size', String(design.size), `allocate ${humanSize(design.size)} of host address space in ${design.rootDecoder}'s window`));
+  for (const t of design.targets) {
+    plan.steps.push(regionStep(`target${t.position}`, t.decoder, `${t.memdev} (${t.decoder}) at interleave position ${t.position}`));
+  }
+  plan.steps.push(
+    regionStep('commit', '1', 'program and commit every decoder on the path (endpoints, host bridge)', {mark: 'commit'}),
+    sysfsStep(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', design.region, label, 'bind cxl_region: the region becomes a dax region with one device', {
+      resolve: () => ({objectDir: `${CXL_DRIVERS}/cxl_region`, object: 'cxl_region', value: region}),
+      skip: () => (ctx.sysfs.linkName(`${regionDir(region)}/driver`) ? `${region} is bound` : undefined),
+      mark: 'bind',
+    }),
+  );
+  if (o.online !== false) {
+    plan.steps.push({kind: 'engine', call: 'online', device: `<dax device of ${design.region}>`, why: 'scrub/check its poison, gate and online it, like daxram online', resolveDevice: () => region});
+  }
+  if (hold) plan.steps.push(restorePolicyStep(label, hold, listMemBlockIds(ctx.sysfs), []));
+  return {plan, design, topo};
+}
+
+function journalFor(ctx: Context): Journal {
+  return new Journal(ctx.stateDir, LAYOUT_JOURNAL);
+}
+
+export async function dryCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisionOptions): Promise<CxlRegionResult> {
+  const {plan, design} = planCxlProvision(ctx, memdevs, o);
+  return {op: 'provision', dryRun: true, plan, region: design.region, rootDecoder: design.rootDecoder, memdevs, ways: design.ways, granularity: design.granularity, size: design.size};
+}
+
+/** Under the lock. */
+export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisionOptions): Promise<CxlRegionResult> {
+  const {plan, design} = await beforeAnyChange(async () => planCxlProvision(ctx, memdevs, o));
+  const journal = journalFor(ctx);
+  const held = plan.steps.find((s) => s.kind === 'hotplug-restore');
+  const intent: JournalEntry = {
+    version: 1,
+    op: 'cxl-provision',
+    device: design.region,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    args: {memdevs, decoders: design.targets.map((t) => t.decoder), rootDecoder: design.rootDecoder, size: design.size.toString(), online: o.online !== false, zone: o.zone, ...(held && held.kind === 'hotplug-restore' ? {hotplugPolicy: held.policy, hotplugBefore: idRanges(held.before)} : {})},
+    step: 0,
+    total: plan.steps.length,
+  };
+  let online: OnlineResult | undefined;
+  let daxDevice: string | undefined;
+  let region = design.region;
+  try {
+    await runPlan(ctx, plan, {
+      journal,
+      intent,
+      engine: async (_call, r) => {
+        region = r;
+        daxDevice = await regionDaxDevice(ctx, r);
+        o.onDevice?.(daxDevice);
+        online = await doOnline(ctx, daxDevice, {zone: o.zone}, {enforce: true});
+      },
+    });
+  } catch (e) {
+    if (held && held.kind === 'hotplug-restore' && readAutoOnline(ctx.sysfs) === 'offline') restoreHotplug(ctx, held.policy, new Set(held.before));
+    // The region is made and only a gate refused its online: it stays, as devdax.
+    if (e instanceof PolicyError) journal.clear();
+    throw e;
+  }
+  if (!daxDevice && o.online === false) {
+    daxDevice = await regionDaxDevice(ctx, region);
+    o.onDevice?.(daxDevice);
+  }
+  const r = scanCxl(ctx.sysfs).regions.find((x) => x.name === region);
+  if (!r || r.decodeState !== 'commit') throw new KernelError(`${region} is not committed after provision`, {device: region, fix: 'see dmesg for cxl region errors; daxram recover tears it down'});
+  journal.clear();
+  return {op: 'provision', dryRun: false, plan, region, rootDecoder: design.rootDecoder, memdevs, ways: design.ways, granularity: design.granularity, size: design.size, resource: r.resource, daxDevice, online};
+}
+
+/** The dax devices of a CXL region (none when it is not bound). */
+function regionDevices(ctx: Context, r: CxlRegion): {dax?: DaxRegion; devices: string[]} {
+  if (!r.daxRegion) return {devices: []};
+  const dax = readDaxRegion(ctx.sysfs, ctx.sysfs.real(`${regionDir(r.name)}/${r.daxRegion}`));
+  return {dax, devices: dax.devices};
+}
+
+/** extra: endpoint decoders an interrupted provision allocated before it attached them. */
+export function planCxlRelease(ctx: Context, name: string, extra: string[] = []): {plan: Plan; r: CxlRegion; topo: CxlTopology} {
+  if (!/^region\d+$/.test(name)) throw new UsageError(`"${name}" is not a CXL region name`, {device: name, fix: 'name a region like region0 (see daxram list --cxl)'});
+  const topo = scanCxl(ctx.sysfs);
+  const r = topo.regions.find((x) => x.name === name);
+  if (!r) throw new NotFoundError('no such CXL region', {device: name, path: regionDir(name), fix: `CXL regions present: ${topo.regions.map((x) => x.name).join(', ') || 'none'}`});
+  if (r.mode !== 'ram') throw new UsageError(`${name} is a ${r.mode} region`, {device: name, fix: 'daxram releases RAM regions; a pmem region holds namespaces (use cxl destroy-region after ndctl)'});
+  const root = topo.decoders.find((d) => d.name === r.rootDecoder);
+  if (root?.locked) throw new UsageError(`${name} is under a locked root decoder (the platform programmed it)`, {device: name, fix: 'firmware-owned regions cannot be released by the OS'});
+  const {devices} = regionDevices(ctx, r);
+  const hit = reservationOf(ctx.policy, [name, ...devices]);
+  if (hit) throw new PolicyError(`release ${name} would destroy ${devices.join(', ') || name}, which is reserved (${hit.by})`, {device: devices[0] ?? name, code: 'GATE_RESERVED', fix: hit.fix});
+  const eps = [...new Set([...r.targets, ...extra])].map((t) => topo.decoders.find((d) => d.name === t)).filter((d): d is CxlDecoder => !!d && (!d.region || d.region === name));
+  const plan = newPlan('release', name, `release ${name}: ${humanSize(r.size)} back to ${r.memdevs.join(', ') || 'its memdevs'}`);
+  for (const d of devices) {
+    const drv = daxDriver(ctx.sysfs, d);
+    plan.notes.push(`  ${d}: ${drv === 'kmem' ? 'System RAM: offlined and zeroed first' : drv === 'device_dax' ? 'devdax: its contents go with the region' : 'no driver'}`);
+    if (drv === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d, why: `${d} is System RAM: offline, zero, back to devdax before the region goes`});
+  }
+  plan.steps.push(...teardownSteps(ctx, r.name, r.rootDecoder, eps.map((d) => d.name), r.interleaveWays));
+  return {plan, r, topo};
+}
+
+/** commit 0, detach targets, free DPA, delete: each step skipped when already so. */
+function teardownSteps(ctx: Context, region: string, rootDecoder: string, decoders: string[], ways: number): SysfsStep[] {
+  const rdir = regionDir(region);
+  const gone = () => !ctx.sysfs.exists(rdir);
+  const steps: SysfsStep[] = [
+    sysfsStep(rdir, region, 'commit', '0', region, 'reset every decoder of the region (the kernel unbinds it first: its dax region goes)', {
+      skip: () => (gone() ? `${region} is gone` : (ctx.sysfs.readOptional(`${rdir}/commit`) ?? '').trim() === '0' ? `${region} is not committed` : undefined),
+      mark: 'destroy',
+    }),
+  ];
+  for (let i = ways - 1; i >= 0; i--) {
+    steps.push(sysfsStep(rdir, region, `target${i}`, '\n', region, `detach position ${i}`, {skip: () => (gone() ? `${region} is gone` : (ctx.sysfs.readOptional(`${rdir}/target${i}`) ?? '').trim() === '' ? `position ${i} is empty` : undefined)}));
+  }
+  for (const d of decoders) {
+    const dir = decoderDir(d);
+    steps.push(sysfsStep(dir, d, 'dpa_size', '0', region, `free ${d}'s device capacity`, {skip: () => (bigAttr(ctx, `${dir}/dpa_size`) === 0n ? `${d} holds no capacity` : undefined)}));
+  }
+  steps.push(sysfsStep(decoderDir(rootDecoder), rootDecoder, 'delete_region', region, region, `delete ${region} from ${rootDecoder}`, {skip: () => (gone() ? `${region} is gone` : undefined)}));
+  return steps;
+}
+
+export function dryCxlRelease(ctx: Context, name: string): CxlRegionResult {
+  const {plan, r} = planCxlRelease(ctx, name);
+  return {op: 'release', dryRun: true, plan, region: name, rootDecoder: r.rootDecoder, memdevs: r.memdevs, ways: r.interleaveWays, granularity: r.interleaveGranularity, size: r.size, resource: r.resource};
+}
+
+/** Under the lock. */
+export async function doCxlRelease(ctx: Context, name: string): Promise<CxlRegionResult> {
+  const {plan, r, topo} = await beforeAnyChange(async () => planCxlRelease(ctx, name));
+  const journal = journalFor(ctx);
+  const intent: JournalEntry = {
+    version: 1,
+    op: 'cxl-release',
+    device: name,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    args: {memdevs: r.memdevs, decoders: r.targets, rootDecoder: r.rootDecoder},
+    step: 0,
+    total: plan.steps.length,
+  };
+  await runPlan(ctx, plan, {
+    journal,
+    intent,
+    engine: deviceRunner(ctx),
+  });
+  const after = scanCxl(ctx.sysfs);
+  if (after.regions.some((x) => x.name === name)) throw new KernelError(`${name} still exists after release`, {device: name, fix: 'see dmesg; daxram recover retries'});
+  const freed = r.targets.map((t, i) => ({memdev: r.memdevs[i], decoder: t, bytes: topo.decoders.find((d) => d.name === t)?.dpaSize ?? 0n}));
+  journal.clear();
+  return {op: 'release', dryRun: false, plan, region: name, rootDecoder: r.rootDecoder, memdevs: r.memdevs, ways: r.interleaveWays, granularity: r.interleaveGranularity, size: r.size, resource: r.resource, freed};
+}
+
+/**
+ * After an interrupted provision or release: a committed region of a provision goes forward;
+ * anything else the journal names is torn down, and DPA a run allocated without a region is
+ * freed. Returns what it did.
+ */
+export async function convergeCxl(ctx: Context, entry: JournalEntry): Promise<string> {
+  try {
+    return await convergeCxlRegion(ctx, entry);
+  } finally {
+    // The interrupted provision held the hot-add policy; binding the region (above) needed it held.
+    const a = entry.args;
+    if (a.hotplugPolicy && (HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) && readAutoOnline(ctx.sysfs) === 'offline') {
+      ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
+      restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
+    }
+  }
+}
+
+async function convergeCxlRegion(ctx: Context, entry: JournalEntry): Promise<string> {
+  const a = entry.args;
+  const decoders = a.decoders ?? [];
+  const topo = scanCxl(ctx.sysfs);
+  const r = topo.regions.find((x) => x.name === entry.device || x.targets.some((t) => decoders.includes(t)));
+  if (entry.op === 'cxl-provision' && r && r.decodeState === 'commit') {
+    if (!ctx.sysfs.linkName(`${regionDir(r.name)}/driver`)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
+    if (a.online !== false) {
+      const dev = await regionDaxDevice(ctx, r.name);
+      await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
+    }
+    return `${r.name} was committed: bound${a.online !== false ? ' and onlined' : ''}`;
+  }
+  if (r) {
+    const {plan} = planCxlRelease(ctx, r.name, decoders);
+    await runPlan(ctx, plan, {
+      journal: journalFor(ctx),
+      intent: {...entry, op: 'cxl-release', device: r.name, step: 0, total: plan.steps.length},
+      engine: deviceRunner(ctx),
+    });
+    return `${r.name} torn down: its capacity is free`;
+  }
+  // No region: free DPA the run allocated before it had one (the endpoint decoders it named).
+  const freed: string[] = [];
+  for (const d of [...decoders].reverse()) {
+    const dec = topo.decoders.find((x) => x.name === d);
+    if (dec && (dec.dpaSize ?? 0n) > 0n && !dec.region) {
+      ctx.sysfs.writeAttr(decoderDir(d), d, 'dpa_size', '0');
+      freed.push(d);
+    }
+  }
+  return freed.length ? `freed the capacity ${freed.join(', ')} held` : `nothing left of ${entry.device}: its capacity is free (after a reset the platform keeps no region the OS made)`;
+}

@@ -1,0 +1,279 @@
+// Splitting a dynamic dax region (a soft-reserved hmem range, a CXL RAM region) between System
+// RAM and devdax, the transition behind `daxram reassign hmem.N|regionN|dax_regionN --ram SIZE`.
+// The dax bus allocates a device's capacity first-fit from the region start when its size
+// grows, and only while no driver holds it; device 0 can be emptied but never deleted. So the
+// layout is rebuilt, never edited: every System RAM device offlined and zeroed, every device
+// unbound and emptied, devices other than 0 deleted; then device 0 takes the RAM part from the
+// region start (ending on a memory block boundary, so kmem adds all of it), a new device takes
+// the rest as devdax, and device 0 is onlined through the gates. Rebuilding is also how an
+// interrupted run converges: the journal keeps the arguments, and re-planning from whatever
+// state the kernel holds reaches the same layout.
+
+import * as path from 'node:path';
+import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
+import {humanSize} from '../util/size';
+import {DAX_DEVICES, DAX_DRIVERS, daxDriver, kmemCapacity, readDax} from '../model/dax';
+import {findDaxRegion, readDaxRegion, type DaxRegion} from '../model/dax-region';
+import {readBlockSize} from '../model/hotplug';
+import {readIomem} from '../model/iomem';
+import {reservationOf} from '../policy/gates';
+import type {Context} from './context';
+import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
+import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
+import {runPlan} from './exec';
+import type {OnlineResult} from './online';
+import {deviceRunner} from './device-runner';
+import type {ZoneRequest} from './zone';
+
+export interface DaxLayoutOptions {
+  online?: boolean;
+  zone?: ZoneRequest;
+  /** Runs inside the transition with the finished layout (the CLI records the devices there). */
+  onDone?: (r: DaxLayoutResult) => void;
+}
+
+export interface DaxLayout {
+  start: bigint;
+  /** Device 0: [start, start + ramSize) as System RAM (0: none). */
+  ramSize: bigint;
+  /** Bytes kmem adds of it (whole blocks). */
+  ramBytes: bigint;
+  /** The rest, one devdax device (0: none). */
+  devdaxSize: bigint;
+  notes: string[];
+}
+
+export interface DaxLayoutResult {
+  region: string;
+  daxRegion: number;
+  dryRun: boolean;
+  plan: Plan;
+  layout: DaxLayout;
+  /** kmem capacity before (bytes). */
+  before: bigint;
+  ramDevice?: string;
+  devdaxDevice?: string;
+  devices: {name: string; role: 'ram' | 'devdax'; size: bigint}[];
+  online?: OnlineResult;
+}
+
+const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
+const alignDown = (v: bigint, a: bigint) => (v / a) * a;
+const yOf = (name: string) => Number(name.split('.')[1]);
+
+function devSize(ctx: Context, dr: DaxRegion, name: string): bigint {
+  const v = ctx.sysfs.readOptional(`${dr.ownerDir}/${name}/size`)?.trim();
+  return v ? BigInt(v) : 0n;
+}
+
+/**
+ * Where the region starts: a CXL region's resource; else the lowest range of its devices; else
+ * the Soft Reserved range of its size.
+ */
+function regionStart(ctx: Context, dr: DaxRegion): bigint | undefined {
+  const parent = path.posix.dirname(dr.ownerDir);
+  if (/^region\d+$/.test(path.posix.basename(parent))) {
+    const v = ctx.sysfs.readOptional(`${parent}/resource`)?.trim();
+    if (v) return BigInt(v);
+  }
+  let low: bigint | undefined;
+  for (const d of dr.devices) {
+    for (const r of readDax(ctx.sysfs, d, {blockSize: 0n}).ranges) if (low === undefined || r.start < low) low = r.start;
+  }
+  if (low !== undefined && dr.available === 0n) return low;
+  const e = readIomem(ctx.sysfs).find((x) => x.end - x.start + 1n === dr.size && /Soft Reserved|hmem/.test(x.name));
+  return e?.start ?? low;
+}
+
+export function layoutDaxRegion(start: bigint, size: bigint, align: bigint, bs: bigint, ram: bigint): DaxLayout {
+  const notes: string[] = [];
+  const firstBlock = alignUp(start, bs);
+  const lastBlockEnd = alignDown(start + size, bs);
+  const maxRam = lastBlockEnd > firstBlock ? lastBlockEnd - firstBlock : 0n;
+  if (ram === 0n) {
+    notes.push(`all ${humanSize(size)} as one devdax device`);
+    return {start, ramSize: 0n, ramBytes: 0n, devdaxSize: size, notes};
+  }
+  const want = alignUp(ram, bs);
+  if (want > maxRam) {
+    throw new UsageError(`--ram ${humanSize(ram)} does not fit: the region holds ${humanSize(maxRam)} of whole ${humanSize(bs)} memory blocks`, {
+      fix: `ask for at most ${humanSize(maxRam)}`,
+    });
+  }
+  const ramSize = firstBlock + want - start;
+  if (ramSize % align !== 0n) throw new UsageError(`the region start 0x${start.toString(16)} is not ${humanSize(align)}-aligned`, {fix: 'this region cannot be split on block boundaries'});
+  if (want !== ram) notes.push(`--ram ${humanSize(ram)} rounded up to whole memory blocks: ${humanSize(want)}`);
+  if (firstBlock !== start) notes.push(`the region starts ${humanSize(firstBlock - start)} before a block boundary: that head is part of the RAM device but kmem cannot add it`);
+  const devdaxSize = alignDown(size - ramSize, align);
+  notes.push(`System RAM: 0x${start.toString(16)}-0x${(start + ramSize - 1n).toString(16)}, ${humanSize(want)} in ${want / bs} block(s)`);
+  if (devdaxSize > 0n) notes.push(`devdax: the remaining ${humanSize(devdaxSize)}`);
+  return {start, ramSize, ramBytes: want, devdaxSize, notes};
+}
+
+interface Current {
+  name: string;
+  size: bigint;
+  start?: bigint;
+  driver?: string;
+}
+
+function current(ctx: Context, dr: DaxRegion): Current[] {
+  return dr.devices.map((name) => {
+    const d = readDax(ctx.sysfs, name, {blockSize: 0n});
+    return {name, size: d.size, start: d.ranges.length === 1 ? d.ranges[0].start : undefined, driver: d.driver};
+  });
+}
+
+/** Device 0 holds the RAM part, one other device the devdax part, nothing else has capacity. */
+function matches(cur: Current[], l: DaxLayout): {ram?: string; devdax?: string} | undefined {
+  const sized = cur.filter((c) => c.size > 0n);
+  const first = l.ramSize > 0n ? l.ramSize : l.devdaxSize;
+  const d0 = sized.find((c) => yOf(c.name) === 0 && c.start === l.start && c.size === first);
+  if (!d0) return undefined;
+  const rest = sized.filter((c) => c !== d0);
+  if (l.ramSize === 0n) return rest.length === 0 ? {devdax: d0.name} : undefined;
+  if (l.devdaxSize === 0n) return rest.length === 0 ? {ram: d0.name} : undefined;
+  const dd = rest.length === 1 && rest[0].size === l.devdaxSize && rest[0].start === l.start + l.ramSize ? rest[0] : undefined;
+  return dd ? {ram: d0.name, devdax: dd.name} : undefined;
+}
+
+export function planDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxLayoutOptions): {plan: Plan; layout: DaxLayout; dr: DaxRegion; before: bigint} {
+  const dr = findDaxRegion(ctx.sysfs, name);
+  if (!dr.dynamic) throw new UsageError(`${name}'s dax region ${dr.id} is static (an NVDIMM namespace)`, {device: name, fix: 'reassign the NVDIMM region instead (daxram reassign regionN)'});
+  const bs = readBlockSize(ctx.sysfs);
+  const start = regionStart(ctx, dr);
+  if (start === undefined) throw new KernelError(`cannot tell where dax region ${dr.id} (${name}) starts: it has no device with capacity`, {device: name, fix: 'daxctl create-device -r ' + dr.id + ' gives it one; then run this again'});
+  const layout = layoutDaxRegion(start, dr.size, dr.align || 2n << 20n, bs, ram);
+  const cur = current(ctx, dr);
+  const before = cur.filter((c) => c.driver === 'kmem').reduce((a, c) => a + kmemCapacity(c.start !== undefined ? [{start: c.start, size: c.size}] : [], bs).bytes, 0n);
+  const plan = newPlan('reassign', name, `reassign ${name} (dax region ${dr.id}, ${humanSize(dr.size)}): ${humanSize(layout.ramBytes)} System RAM + ${humanSize(layout.devdaxSize)} devdax (kmem capacity now ${humanSize(before)})`);
+  plan.notes.push(...layout.notes);
+  const same = matches(cur, layout);
+  const region = `dax region ${dr.id}`;
+  const sizeStep = (dev: string, v: bigint, why: string, extra: Partial<SysfsStep> = {}, now: () => string = () => dev) =>
+    sysfsStep(`${DAX_DEVICES}/${dev}`, dev, 'size', String(v), dev, why, {skip: () => (devSize(ctx, dr, now()) === v ? `${now()} is ${humanSize(v)}` : undefined), ...extra});
+  const d0 = `dax${dr.id}.0`;
+  let created = `dax${dr.id}.1`;
+  if (same) {
+    plan.notes.push(`${name} already has this layout: nothing to rebuild`);
+    if (same.devdax) {
+      const dd = same.devdax;
+      if (cur.find((c) => c.name === dd)?.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: dd, why: `${dd} is System RAM but this layout keeps it devdax`});
+      plan.steps.push(...bindDeviceDax(ctx, dd));
+    }
+  } else {
+    for (const c of cur.filter((x) => x.size > 0n)) {
+      const hit = reservationOf(ctx.policy, [name, c.name]);
+      if (hit) throw new PolicyError(`reassign ${name} would destroy ${c.name}, which is reserved (${hit.by})`, {device: c.name, code: 'GATE_RESERVED', fix: hit.fix});
+      plan.notes.push(`  rebuild: ${c.name} (${humanSize(c.size)}, ${c.driver === 'kmem' ? 'system-ram: offlined and zeroed first' : c.driver === 'device_dax' ? 'devdax: its contents are not kept' : 'no driver'})`);
+    }
+    for (const c of cur) if (c.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: c.name, why: `${c.name} is System RAM: offline, zero, back to devdax before it is resized`});
+    for (const c of cur) {
+      if (c.driver === 'kmem' || c.driver === 'device_dax') {
+        plan.steps.push(sysfsStep(`${DAX_DRIVERS}/device_dax`, 'device_dax', 'unbind', c.name, c.name, `release ${c.name} from device_dax: the bus resizes only devices no driver holds`, {
+          skip: () => (daxDriver(ctx.sysfs, c.name) !== 'device_dax' ? `${c.name} is not bound to device_dax` : undefined),
+          mark: 'destroy',
+        }));
+      }
+    }
+    // Empty every device (highest first), delete all but device 0 (the bus keeps it forever).
+    for (const c of [...cur].sort((a, b) => yOf(b.name) - yOf(a.name))) {
+      plan.steps.push(sizeStep(c.name, 0n, `empty ${c.name}: its capacity goes back to ${region}`));
+      if (yOf(c.name) > 0) {
+        plan.steps.push(sysfsStep(dr.attrDir, 'dax_region', 'delete', c.name, c.name, `delete ${c.name}`, {skip: () => (ctx.sysfs.exists(`${dr.ownerDir}/${c.name}`) ? undefined : `${c.name} is gone`)}));
+      }
+    }
+    const first = layout.ramSize > 0n ? layout.ramSize : layout.devdaxSize;
+    plan.steps.push(sizeStep(d0, first, `${d0} takes ${humanSize(first)} from the region start (first fit)`, {mark: 'resize'}));
+    if (layout.ramSize > 0n && layout.devdaxSize > 0n) {
+      plan.steps.push(
+        sysfsStep(dr.attrDir, 'dax_region', 'create', '1', name, `create a new device in ${region} for the devdax part`, {mark: 'create'}),
+        sizeStep(created, layout.devdaxSize, `the new device takes the remaining ${humanSize(layout.devdaxSize)}`, {
+          resolve: () => {
+            created = (ctx.sysfs.readOptional(`${dr.attrDir}/create`) ?? '').trim() || created;
+            return {objectDir: `${DAX_DEVICES}/${created}`, object: created};
+          },
+        }, () => created),
+      );
+      plan.steps.push(...bindDeviceDax(ctx, created, () => created));
+    } else if (layout.ramSize === 0n) {
+      plan.steps.push(...bindDeviceDax(ctx, d0));
+    }
+  }
+  if (layout.ramSize > 0n && o.online !== false) {
+    plan.steps.push({kind: 'engine', call: 'online', device: d0, why: 'online the RAM part through the gates, like daxram online'});
+  }
+  plan.expect = {ramBytes: layout.ramBytes, devdax: layout.devdaxSize};
+  return {plan, layout, dr, before};
+}
+
+/** new_id then bind: a hmem/CXL device only matches kmem by type, device_dax by id. */
+function bindDeviceDax(ctx: Context, dev: string, name: () => string = () => dev): SysfsStep[] {
+  const dd = `${DAX_DRIVERS}/device_dax`;
+  const bound = () => (daxDriver(ctx.sysfs, name()) === 'device_dax' ? `${name()} is bound to device_dax` : undefined);
+  const at = () => ({objectDir: dd, object: 'device_dax', value: name()});
+  return [
+    sysfsStep(dd, 'device_dax', 'new_id', dev, dev, `let device_dax match ${dev}`, {resolve: at, skip: bound, tolerate: ['EEXIST', 'EBUSY', 'EINVAL', 'ENXIO', 'ENODEV']}),
+    sysfsStep(dd, 'device_dax', 'bind', dev, dev, `bind device_dax: /dev/${dev} for applications`, {resolve: at, skip: bound}),
+  ];
+}
+
+export function daxLayoutResult(ctx: Context, name: string, dr: DaxRegion, plan: Plan, layout: DaxLayout, before: bigint, dryRun: boolean, online?: OnlineResult): DaxLayoutResult {
+  const now = readDaxRegion(ctx.sysfs, dr.ownerDir);
+  const devices = now.devices
+    .map((d) => ({name: d, size: devSize(ctx, now, d), role: (yOf(d) === 0 && layout.ramSize > 0n ? 'ram' : 'devdax') as 'ram' | 'devdax'}))
+    .filter((d) => d.size > 0n);
+  return {region: name, daxRegion: dr.id, dryRun, plan, layout, before, ramDevice: devices.find((d) => d.role === 'ram')?.name, devdaxDevice: devices.find((d) => d.role === 'devdax')?.name, devices, online};
+}
+
+export async function dryDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxLayoutOptions): Promise<DaxLayoutResult> {
+  const {plan, layout, dr, before} = planDaxReassign(ctx, name, ram, o);
+  return daxLayoutResult(ctx, name, dr, plan, layout, before, true);
+}
+
+/** Under the lock. Also recovery's forward path. */
+export async function doDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxLayoutOptions): Promise<DaxLayoutResult> {
+  const {plan, layout, dr, before} = await beforeAnyChange(async () => planDaxReassign(ctx, name, ram, o));
+  const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
+  const intent: JournalEntry = {
+    version: 1,
+    op: 'dax-reassign',
+    device: name,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    args: {ram: ram.toString(), online: o.online !== false, zone: o.zone},
+    step: 0,
+    total: plan.steps.length,
+  };
+  let online: OnlineResult | undefined;
+  try {
+    await runPlan(ctx, plan, {
+      journal,
+      intent,
+      engine: deviceRunner(ctx, o.zone, (r) => (online = r)),
+    });
+  } catch (e) {
+    if (e instanceof PolicyError) journal.clear();
+    throw e;
+  }
+  const cur = current(ctx, readDaxRegion(ctx.sysfs, dr.ownerDir));
+  if (!matches(cur, layout)) {
+    throw new KernelError(`${name} does not hold the planned layout after reassign: ${cur.map((c) => `${c.name} ${humanSize(c.size)}`).join(', ')}`, {device: name, fix: 'daxram recover retries; see dmesg for dax bus errors'});
+  }
+  journal.clear();
+  const result = daxLayoutResult(ctx, name, dr, plan, layout, before, false, online);
+  o.onDone?.(result);
+  return result;
+}
+
+/** Recovery: rebuild with the journaled arguments; a region that is gone (a reset took the CXL region) leaves nothing to do. */
+export async function convergeDaxReassign(ctx: Context, entry: JournalEntry): Promise<string> {
+  try {
+    findDaxRegion(ctx.sysfs, entry.device);
+  } catch (e) {
+    if (e instanceof NotFoundError) return `${entry.device} is gone: nothing to finish`;
+    throw e;
+  }
+  const r = await doDaxReassign(ctx, entry.device, BigInt(entry.args.ram ?? '0'), {online: entry.args.online, zone: entry.args.zone as ZoneRequest | undefined});
+  return `laid out again: ${r.devices.map((d) => `${d.name} ${d.role} ${humanSize(d.size)}`).join(', ')}`;
+}

@@ -1,0 +1,18 @@
+// How a region transition runs its device steps ('engine' steps of its plan): a System RAM
+// device goes back to devdax zeroed (its pages served the allocator); a new RAM device is
+// onlined through the gates like `daxram online`. One definition for every region verb.
+
+import type {RunOptions} from './exec';
+import {doOnline, type OnlineResult} from './online';
+import {doOffline} from './offline';
+import type {ZoneRequest} from './zone';
+
+export function deviceRunner(ctx: Parameters<typeof doOnline>[0], zone?: ZoneRequest, onlined?: (r: OnlineResult) => void): NonNullable<RunOptions['engine']> {
+  return async (call, dev) => {
+    if (call === 'offline') await doOffline(ctx, dev, {zero: true});
+    else {
+      const r = await doOnline(ctx, dev, {zone}, {enforce: true});
+      onlined?.(r);
+    }
+  };
+}
