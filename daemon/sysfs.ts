@@ -152,6 +152,23 @@ export class Sysfs {
     return file;
   }
 
+  /**
+   * Write one sysctl (/proc/sys/<name>, e.g. kernel/numa_balancing). The name is checked for
+   * shape and the file must resolve to itself under /proc/sys: no other file can be reached.
+   */
+  writeSysctl(name: string, value: string): void {
+    if (!/^[a-z0-9_]+(\/[a-z0-9_]+)+$/.test(name)) throw new PathValidationError(`refusing to write sysctl "${name}": not a sysctl name`, {device: name});
+    const file = `/proc/sys/${name}`;
+    let real: string;
+    try {
+      real = this.unroot(fs.realpathSync(this.p(file)));
+    } catch (e) {
+      throw new PathValidationError(`refusing to write ${file}: ${(e as Error).message}`, {device: name, path: file, cause: e});
+    }
+    if (real !== file) throw new PathValidationError(`refusing to write ${file}: it resolves to ${real}`, {device: name, path: file});
+    this.rawWrite(file, value, name);
+  }
+
   private rawWrite(kernelFile: string, value: string, device: string): void {
     let fd: number | undefined;
     try {

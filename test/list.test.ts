@@ -116,10 +116,10 @@ test('human table: one line per device with origin, and the hotplug settings', (
   const r = run(fx.root, '-R');
   t.is(r.status, 0, r.stderr);
   const lines = r.stdout.split('\n');
-  t.regex(lines[0], /^DEVICE\s+MODE\s+SIZE\s+KMEM\s+NODE\s+BLOCKS\s+ZONE\s+POISON\s+ORIGIN$/);
-  t.regex(lines[1], /^dax0\.0\s+system-ram\s+1006\.00 MiB\s+896\.00 MiB\s+1\s+7\/7\s+movable\s+1\s+namespace0\.0 region0 ACPI\.NFIT$/);
-  t.regex(lines[2], /^dax0\.1\s+devdax\s+502\.00 MiB\s+384\.00 MiB\s+1\s+-\/3\s+-\s+0\s+namespace0\.1/);
-  t.regex(lines[3], /^dax1\.0\s+disabled\s+4\.00 GiB\s+4\.00 GiB\s+2\s+-\/32\s+-\s+0\s+hmem\.0 soft-reserved$/);
+  t.regex(lines[0], /^DEVICE\s+MODE\s+SIZE\s+KMEM\s+NODE\s+TIER\s+BLOCKS\s+ZONE\s+POISON\s+ORIGIN$/);
+  t.regex(lines[1], /^dax0\.0\s+system-ram\s+1006\.00 MiB\s+896\.00 MiB\s+1\s+-\s+7\/7\s+movable\s+1\s+namespace0\.0 region0 ACPI\.NFIT$/);
+  t.regex(lines[2], /^dax0\.1\s+devdax\s+502\.00 MiB\s+384\.00 MiB\s+1\s+-\s+-\/3\s+-\s+0\s+namespace0\.1/);
+  t.regex(lines[3], /^dax1\.0\s+disabled\s+4\.00 GiB\s+4\.00 GiB\s+2\s+-\s+-\/32\s+-\s+0\s+hmem\.0 soft-reserved$/);
   t.regex(r.stdout, /memory block 128\.00 MiB, auto_online_blocks offline, online_policy contig-zones/);
   t.regex(r.stdout, /region0\s+ACPI\.NFIT\s+0x200000000\s+2\.00 GiB\s+1\s+1\s+nmem0/);
 });

@@ -22,6 +22,11 @@ export interface DaemonSettings {
   logLevel: 'error' | 'warning' | 'notice' | 'info' | 'debug';
   /** Devices no rule matches: leave them as they are (ignore) or make them RAM. */
   unmatched: 'ignore' | 'ram';
+  /**
+   * on: while managed memory is System RAM, turn on the kernel's demotion to it and promotion
+   * from it (daxramd/tiering.ts); off: leave both switches alone.
+   */
+  tiering: 'on' | 'off';
 }
 
 export interface Conflict {
@@ -71,7 +76,7 @@ export function loadConfig(paths: ConfigPaths = DEFAULT_PATHS): Config {
 /** Parse our own files (already read), in order. Exposed for tests and `config check FILE`. */
 export function parseConfig(texts: Array<{file: string; text: string}>): Config {
   const cfg: Config = {
-    daemon: {metricsDir: DEFAULT_METRICS_DIR, logLevel: 'info', unmatched: 'ignore'},
+    daemon: {metricsDir: DEFAULT_METRICS_DIR, logLevel: 'info', unmatched: 'ignore', tiering: 'off'},
     devices: [],
     conflicts: [],
     warnings: [],
@@ -117,8 +122,11 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
       case 'unmatched':
         d.unmatched = oneOf(e, file, ['ignore', 'ram'] as const);
         break;
+      case 'tiering':
+        d.tiering = oneOf(e, file, ['on', 'off'] as const);
+        break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, log-level, unmatched');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, log-level, unmatched, tiering');
     }
   }
 }
@@ -175,8 +183,11 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
       case 'unscanned':
         rule.gates.unscanned = oneOf(e, file, ['warn', 'refuse'] as const);
         break;
+      case 'memmap':
+        rule.gates.memmap = oneOf(e, file, ['device', 'dram'] as const);
+        break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security, unscanned');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security, unscanned, memmap');
     }
   }
   if (!modeSeen) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');

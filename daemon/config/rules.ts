@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ConfigError} from '../errors';
-import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy, UnscannedPolicy} from '../policy/settings';
+import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy, UnscannedPolicy, MemmapPolicy} from '../policy/settings';
 import {iniError, type IniEntry} from './ini';
 
 export type DeviceMode = 'ram' | 'devdax' | 'reserved';
@@ -34,6 +34,8 @@ export interface Gates {
   security?: SecurityPolicy;
   /** Memory that cannot be scanned for poison (hmem, e820, a bus without ARS). */
   unscanned?: UnscannedPolicy;
+  /** Struct pages on the device (where the kernel allows) or in DRAM. */
+  memmap?: MemmapPolicy;
 }
 
 export const DEFAULT_GATES: Gates = {};

@@ -25,6 +25,8 @@ import {adoptUnmanaged, describe, newReport, reconcileDevice, actualOf, type Dev
 import {onlineOtherMemory, releaseHold, takeHold, type HotplugHold} from '../engine/hotplug-policy';
 import {PoisonWatch} from './poison-watch';
 import {verbs} from './verbs';
+import {applyTiering} from './tiering';
+import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
 import {Metrics} from './metrics';
 import {Notifier} from './notify';
@@ -78,6 +80,8 @@ export class Daemon {
   readonly adopted = new Map<string, string>();
   /** The kernel's hot-add policy daxramd holds while it runs. */
   hold?: HotplugHold;
+  /** Memory tiers and the kernel's tiering switches, as of the last reconcile. */
+  tiering?: TieringState;
   private stopping = false;
 
   constructor(
@@ -104,7 +108,7 @@ export class Daemon {
       : hostContext(
           {
             sysfs: this.sysfs,
-            policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security, unscanned: gates.unscanned}),
+            policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security, unscanned: gates.unscanned, memmap: gates.memmap}),
             stateDir: this.opts.stateDir,
             lockPath: this.opts.lockPath,
             lockWaitMs: 60_000,
@@ -189,6 +193,7 @@ export class Daemon {
 
   private afterScan(platform: Platform, reports: DeviceReport[]): void {
     const managed = reports.filter((r) => r.desired);
+    this.applyTiering(managed);
     this.metrics.devicesManaged = managed.length;
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');
     this.metrics.lastReconcile = Math.floor(Date.now() / 1000);
@@ -198,6 +203,27 @@ export class Daemon {
     const regions = new Set<string>();
     for (const d of platform.devices) if (d.mode === 'system-ram' && d.region) regions.add(d.region.name);
     this.events?.watchBadblocks([...regions].map((r) => `/sys/bus/nd/devices/${r}/badblocks`));
+  }
+
+  /** [daemon] tiering: the kernel's demotion/promotion switches follow managed RAM (tiering.ts). */
+  private applyTiering(managed: DeviceReport[]): void {
+    const ramOnline = managed.some((r) => r.desired?.mode === 'ram' && /^system-ram [1-9]/.test(r.actual));
+    try {
+      const out = applyTiering(this.sysfs, this.opts.stateDir, this.cfg.daemon.tiering === 'on', ramOnline);
+      if (out.action === 'applied') this.log.notice(`tiering on while daxram's RAM is online: ${out.detail}`);
+      if (out.action === 'restored') this.log.notice(`tiering switches restored: ${out.detail}`);
+    } catch (e) {
+      this.log.error(`tiering: ${describe(e)}`);
+    }
+    const t = readTiering(this.sysfs);
+    const nodes = [...new Set(this.last.map((r) => r.node))].filter((n) => n >= 0);
+    this.metrics.tiers = nodes.flatMap((n) => {
+      const tier = tierOf(t.tiers, n);
+      return tier === undefined ? [] : [{node: n, tier}];
+    });
+    this.metrics.demotion = t.demotion;
+    this.metrics.promotion = t.promotion;
+    this.tiering = t;
   }
 
   private writeMetrics(): void {

@@ -14,7 +14,7 @@ export interface Desired {
   node?: number;
   /** "operator (online, 2025-…)" | "/etc/daxram/daxram.conf:12" | "/etc/daxctl.conf.d/x.conf:3" | "unmatched = ram" */
   source: string;
-  gates: {poison?: string; mceRecovery?: string; security?: string; unscanned?: string};
+  gates: {poison?: string; mceRecovery?: string; security?: string; unscanned?: string; memmap?: string};
 }
 
 export function desiredFor(cfg: Config, dev: DaxDevice, records: OperatorRecord[]): Desired | undefined {

@@ -34,6 +34,10 @@ export class Metrics {
   capacity = new Map<string, {labels: Labels; value: number}>();
   lastReconcile = 0;
   devicesManaged = 0;
+  /** Memory tier of each node holding dax capacity, and the kernel's tiering switches. */
+  tiers: {node: number; tier: number}[] = [];
+  demotion?: boolean;
+  promotion?: boolean;
 
   transition(device: string, to: string): void {
     this.transitions.inc({device, to});
@@ -80,6 +84,9 @@ export class Metrics {
     family('daxram_poison_found_total', 'counter', 'Poisoned bytes found in managed regions.', this.poisonFound.values.values());
     family('daxram_poison_cleared_total', 'counter', 'Poisoned bytes cleared.', this.poisonCleared.values.values());
     family('daxram_poison_isolated_pages_total', 'counter', 'Pages of onlined RAM hard-offlined because of poison.', this.poisonIsolated.values.values());
+    family('daxram_memory_tier', 'gauge', 'Memory tier (memory_tierN) of each node holding device-dax capacity; lower is faster.', this.tiers.map((t) => ({labels: {node: String(t.node)}, value: t.tier})));
+    if (this.demotion !== undefined) family('daxram_tiering_demotion_enabled', 'gauge', 'The kernel demotes cold pages to lower tiers under reclaim (1) or not (0).', [{labels: {}, value: this.demotion ? 1 : 0}]);
+    if (this.promotion !== undefined) family('daxram_tiering_promotion_enabled', 'gauge', "NUMA balancing's memory-tiering mode promotes hot pages from lower tiers (1) or not (0).", [{labels: {}, value: this.promotion ? 1 : 0}]);
     family('daxram_devices_managed', 'gauge', 'Devices a config rule or operator record applies to.', [{labels: {}, value: this.devicesManaged}]);
     family('daxram_last_reconcile_timestamp_seconds', 'gauge', 'When daxramd last compared desired and actual state.', [{labels: {}, value: this.lastReconcile}]);
     return out.join('\n') + '\n';

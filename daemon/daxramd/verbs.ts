@@ -3,6 +3,7 @@
 // CLI, which records them first; the daemon only hears of them through the records and the
 // kernel's events.
 
+import {memmapReport} from '../engine/memmap';
 import {DaxramError} from '../errors';
 import {scanPlatform} from '../model/scan';
 import {deviceKey} from '../model/identity';
@@ -26,6 +27,7 @@ export interface VerbHost {
   readonly isolated: Map<string, number>;
   readonly adopted: Map<string, string>;
   readonly hold?: unknown;
+  readonly tiering?: unknown;
   statusLine(): string;
   loadConfig(): void;
   reconcile(reason: string): Promise<DeviceReport[]>;
@@ -45,7 +47,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), hotplugHold: d.hold}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: memmapReport(d.sysfs, scanPlatform(d.sysfs).devices)}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;

@@ -24,6 +24,7 @@ import {onliningUdevRules} from './udev-rules';
 import {idRanges, policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import {doOffline} from './offline';
 import {isChecked, markChecked} from './checked';
+import {decideMemmap, memmapFacts, poisonInMemmapArea} from './memmap';
 
 export interface OnlineOptions {
   /** movable (online_movable, default), normal (online_kernel) or auto (online: the kernel picks). */
@@ -144,7 +145,17 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   // A zone asked for (or blocks to stay offline) means the kernel must not online the blocks
   // as kmem adds them: hold its policy for the bind (engine/hotplug-policy.ts). --zone auto
   // leaves the policy alone: the kernel decides.
-  const binds = dev.driver !== 'kmem';
+  const kmemDir = `${DAX_DRIVERS}/kmem`;
+  const ddDir = `${DAX_DRIVERS}/device_dax`;
+  const driverNow = () => daxDriver(ctx.sysfs, name);
+  // Struct pages: on the device or in DRAM, decided before kmem adds the blocks. A device kmem
+  // already holds with every block offline (6.3+ binds CXL/hmem by itself) is re-bound when its
+  // struct pages are not where the policy wants them.
+  const mf = memmapFacts(ctx.sysfs, name, bs);
+  const memmap = decideMemmap(ctx.policy.memmap, mf, name, ids.length, poisonInMemmapArea(poison.remaining, ids, bs, mf.perBlock));
+  const rebind = dev.driver === 'kmem' && onlineNow.size === 0 && memmap.write !== undefined && mf.param !== 'off' && mf.param !== 'absent';
+  // binds: kmem will (re)bind the device and add its blocks.
+  const binds = dev.driver !== 'kmem' || rebind;
   const hold = binds && (zone !== 'auto' || !wantOnline) ? policyToTake(ctx) : undefined;
   // A normal online sees a racing rule in its result (blocks onlined by someone else); only
   // --no-online depends on the rules up front, and a dry run explains them.
@@ -160,15 +171,30 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   if (rules?.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
 
   // Driver: device_dax → kmem.
-  const kmemDir = `${DAX_DRIVERS}/kmem`;
-  const ddDir = `${DAX_DRIVERS}/device_dax`;
-  const driverNow = () => daxDriver(ctx.sysfs, name);
   if (binds) {
+    plan.notes.push(memmap.note);
+    if (memmap.warning) plan.warnings.push(memmap.warning);
+  }
+  if (rebind) {
+    plan.steps.push(
+      sysfsStep(kmemDir, 'kmem', 'unbind', name, name, `release ${name} from kmem (its blocks are all offline) to move its struct pages ${memmap.where === 'device' ? 'onto the device' : 'to DRAM'}`, {
+        skip: () => (driverNow() !== 'kmem' ? `${name} is not bound to kmem` : undefined),
+      }),
+    );
+  }
+  if (binds) {
+    if (memmap.write !== undefined) {
+      plan.steps.push(
+        sysfsStep(dev.sysPath, name, 'memmap_on_memory', memmap.write, name, memmap.write === '1' ? `struct pages on ${name} itself: saves ${humanSize(memmap.bytes)} of DRAM` : `struct pages in DRAM (${humanSize(memmap.bytes)})`, {
+          skip: () => ((ctx.sysfs.readOptional(`${dev.sysPath}/memmap_on_memory`) ?? '').trim() === memmap.write ? `memmap_on_memory is ${memmap.write}` : undefined),
+        }),
+      );
+    }
     if (hold) plan.steps.push(takePolicyStep(ctx, name, hold));
     if (!ctx.sysfs.exists(kmemDir)) {
       plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
     }
-    if (dev.driver === 'device_dax') {
+    if (dev.driver === 'device_dax' && !rebind) {
       plan.steps.push(
         sysfsStep(ddDir, 'device_dax', 'unbind', name, name, `release ${name} from device_dax (its /dev/${name} goes away)`, {
           unless: `${name} is not bound to device_dax`,

@@ -7,6 +7,7 @@ export type PoisonPolicy = 'refuse' | 'online-and-isolate';
 export type MceRecoveryPolicy = 'refuse' | 'warn';
 export type SecurityPolicy = 'warn' | 'refuse' | 'ignore';
 export type UnscannedPolicy = 'warn' | 'refuse';
+export type MemmapPolicy = 'device' | 'dram';
 
 export interface Policy {
   /** Residual poison after the scrub: refuse the device, or online it and hard-offline exactly those pages. */
@@ -20,6 +21,11 @@ export interface Policy {
    * and QEMU's NFIT): only what the kernel already knows is checked.
    */
   unscanned: UnscannedPolicy;
+  /**
+   * Struct pages of the memory onlined: on the device itself where the kernel allows it
+   * (memory_hotplug.memmap_on_memory, 6.8+), or in DRAM. docs/design.md argues the default.
+   */
+  memmap: MemmapPolicy;
   /** Devices, regions or namespace uuids that are never onlined (nor destroyed by reassign). */
   reserved: string[];
   /** Where a reserved entry came from, e.g. "/etc/daxram/daxram.conf:12 [device trace]". */
@@ -31,6 +37,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   mceRecovery: 'refuse',
   security: 'warn',
   unscanned: 'warn',
+  memmap: 'device',
   reserved: [],
 });
 
@@ -39,6 +46,7 @@ const CHOICES: Record<string, readonly string[]> = {
   mceRecovery: ['refuse', 'warn'],
   security: ['warn', 'refuse', 'ignore'],
   unscanned: ['warn', 'refuse'],
+  memmap: ['device', 'dram'],
 };
 
 /** A policy with overrides checked against the allowed values. */

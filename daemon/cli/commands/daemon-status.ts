@@ -18,6 +18,8 @@ interface StatusReply {
   records: Array<{device: string; key: string; mode: string; action: string; at: string}>;
   /** Poisoned pages daxramd isolated in RAM since it started, by device. */
   isolated?: Record<string, number>;
+  tiering?: {enabled: string; tiers?: {id: number; nodes: number[]}[]; demotion?: boolean; promotion?: boolean; numaBalancing?: number};
+  memmap?: {summary: string};
 }
 
 export const statusCommand: CommandModule<{}, Args> = {
@@ -39,6 +41,11 @@ export const statusCommand: CommandModule<{}, Args> = {
     }
     for (const [dev, n] of Object.entries(r.isolated ?? {})) out.push(`  ${dev}: ${n} poisoned page(s) isolated since daxramd started`);
     if (r.configError) out.push(`  config rejected (previous kept): ${r.configError}`);
+    const t = r.tiering;
+    if (t?.tiers?.length) {
+      out.push(`  memory tiers: ${t.tiers.map((x) => `${x.id} (node ${x.nodes.join(',')})`).join(', ')}; demotion ${t.demotion ? 'on' : 'off'}, promotion ${t.promotion ? 'on' : 'off'}; [daemon] tiering = ${t.enabled}`);
+    }
+    if (r.memmap?.summary) out.push(`  ${r.memmap.summary}`);
     process.stdout.write(out.join('\n') + '\n');
   },
 };

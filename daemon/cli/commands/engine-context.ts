@@ -20,6 +20,7 @@ export interface EngineArgs {
   'mce-recovery'?: string;
   security?: string;
   unscanned?: string;
+  memmap?: string;
   reserve?: string[];
   'state-dir'?: string;
   'lock-wait'?: number;
@@ -35,6 +36,7 @@ export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
       .option('poison', {choices: ['refuse', 'online-and-isolate'], describe: 'Residual poison after scrub: refuse (default) or online and hard-offline exactly the poisoned pages'})
       .option('mce-recovery', {choices: ['refuse', 'warn'], describe: 'When the CPU cannot recover from machine checks (SER_P absent or unknown): refuse (default) or warn'})
       .option('unscanned', {choices: ['warn', 'refuse'], describe: 'When the range cannot be scanned for poison (soft-reserved hmem; buses without ARS such as e820): warn (default) or refuse'})
+      .option('memmap', {choices: ['device', 'dram'], describe: "Struct pages (64 B per 4 KiB page, 1/64 of the capacity): on the device itself where the kernel allows it (default; memory_hotplug.memmap_on_memory=1, kernel 6.8+), or in DRAM"})
       .option('security', {choices: ['warn', 'refuse', 'ignore'], describe: 'When DIMM security (encryption at rest) is not enabled: warn (default), refuse or ignore'})
       .option('reserve', {type: 'string', array: true, describe: "Device, region or uuid (namespace or dax info block) that must never be onlined nor destroyed (repeatable); daxramd's mode = reserved rules apply too"});
   }
@@ -55,7 +57,7 @@ export function sysfsOf(argv: {root?: string}): Sysfs {
 export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}): Context {
   const json = !!argv.json;
   const sysfs = sysfsOf(argv);
-  let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, unscanned: argv.unscanned, reserved: argv.reserve});
+  let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, unscanned: argv.unscanned, memmap: argv.memmap, reserved: argv.reserve});
   if (o.reservations) policy = withConfigReservations(policy, sysfs, etcDirFor(argv.root));
   return hostContext(
     {

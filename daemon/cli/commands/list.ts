@@ -4,6 +4,8 @@
 
 import type {Argv, CommandModule} from 'yargs';
 import {Sysfs} from '../../sysfs';
+import {readTiering, tierOf, type TieringState} from '../../model/tiers';
+import {memmapReport, type MemmapReport} from '../../engine/memmap';
 import {NotFoundError, UsageError} from '../../errors';
 import {memblockSummary, scanPlatform} from '../../model/scan';
 import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../model/types';
@@ -23,6 +25,7 @@ interface ListArgs extends GlobalArgs {
   regions?: boolean;
   buses?: boolean;
   dimms?: boolean;
+  tiers?: boolean;
 }
 
 const asList = (v: unknown): string[] | undefined =>
@@ -60,6 +63,9 @@ export function filterDevices(p: Platform, a: {device?: string[]; region?: strin
 
 /** Poisoned ranges in the device read from its CXL memdevs' poison lists (list's own read). */
 const cxlPoison = new Map<string, number>();
+/** Memory tier of each node, read once per command (model/tiers.ts). */
+let tiering: TieringState | undefined;
+const nodeTier = (node: number) => (tiering && node >= 0 ? tierOf(tiering.tiers, node) : undefined);
 
 /** Badblocks records of the device's region that overlap the device's ranges (CXL: its poison list). */
 export function deviceBadblocks(d: DaxDevice): number {
@@ -76,6 +82,8 @@ export function deviceBadblocks(d: DaxDevice): number {
 export function deviceJson(d: DaxDevice): Record<string, unknown> {
   const j: Record<string, unknown> = {chardev: d.chardev, size: d.size};
   if (d.targetNode >= 0) j.target_node = d.targetNode;
+  const tier = nodeTier(d.targetNode);
+  if (tier !== undefined) j.memory_tier = tier;
   if (d.align > 0n) j.align = d.align;
   // daxctl calls everything not bound to kmem "devdax" and flags the unbound with state.
   j.mode = d.mode === 'system-ram' ? 'system-ram' : 'devdax';
@@ -257,24 +265,29 @@ export function originText(d: DaxDevice): string {
   }
 }
 
-function human(p: Platform, devs: DaxDevice[], a: ListArgs): string {
+function human(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: MemmapReport): string {
   let out = '';
   if (devs.length === 0) {
     out += 'no device-dax devices' + (a.device || a.region || a.bus || a.node ? ' match' : '') + '\n';
   } else {
-    const rows = [['DEVICE', 'MODE', 'SIZE', 'KMEM', 'NODE', 'BLOCKS', 'ZONE', 'POISON', 'ORIGIN']];
+    const rows = [['DEVICE', 'MODE', 'SIZE', 'KMEM', 'NODE', 'TIER', 'BLOCKS', 'ZONE', 'POISON', 'ORIGIN']];
     for (const d of devs) {
       const s = memblockSummary(d);
       const mode = d.mode === 'system-ram' ? 'system-ram' : d.mode;
       const blocks = d.mode === 'system-ram' ? `${s.online}/${s.total}` : `-/${d.kmemBlocks}`;
       const zone = s.movable === undefined ? '-' : s.movable ? 'movable' : 'kernel';
       const origin = originText(d);
-      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), blocks, zone, String(deviceBadblocks(d)), origin]);
+      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), String(nodeTier(d.targetNode) ?? '-'), blocks, zone, String(deviceBadblocks(d)), origin]);
     }
     out += pad(rows);
   }
   const h = p.hotplug;
   out += `memory block ${h.blockSize > 0n ? humanSize(h.blockSize) : 'n/a'}, auto_online_blocks ${h.autoOnlineBlocks}` + (h.onlinePolicy ? `, online_policy ${h.onlinePolicy}` : '') + '\n';
+  if (tiering?.tiers.length) {
+    const sw = [tiering.demotion === undefined ? undefined : `demotion ${tiering.demotion ? 'on' : 'off'}`, tiering.promotion === undefined ? undefined : `promotion ${tiering.promotion ? 'on' : 'off'} (kernel.numa_balancing ${tiering.numaBalancing})`].filter(Boolean);
+    out += `memory tiers: ${tiering.tiers.map((t) => `${t.id} (node${t.nodes.length > 1 ? 's' : ''} ${t.nodes.join(',')})`).join(', ')}${sw.length ? `; ${sw.join(', ')}` : ''}\n`;
+  }
+  if (memmap && memmap.devices.length) out += `${memmap.summary}\n`;
   if (a.buses) {
     out += '\n' + pad([['BUS', 'PROVIDER', 'SCRUB', 'COMMANDS'], ...p.buses.map((b) => [b.name, b.provider, b.scrub ? (b.scrub.running ? 'active' : 'idle') : '-', b.commands.join(',') || '-'])]);
   }
@@ -301,10 +314,13 @@ function selectRegions(p: Platform, a: ListArgs): Region[] {
   return rs;
 }
 
+let memmapOut: unknown;
+
 export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs): unknown {
   const devices = devs.map(deviceJson);
-  if (!a.regions && !a.buses && !a.dimms && !a.cxl) return devices;
+  if (!a.regions && !a.buses && !a.dimms && !a.cxl && !a.tiers) return devices;
   const o: Record<string, unknown> = {devices};
+  if (a.tiers) o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmapOut};
   if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
   if (a.regions) o.regions = selectRegions(p, a).map((r) => regionJson(r));
   if (a.dimms) o.dimms = p.dimms.filter((d) => !a.bus || busMatches(d.bus, a.bus)).map(dimmJson);
@@ -357,6 +373,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
       .option('buses', {alias: 'B', type: 'boolean', describe: 'Also list NVDIMM buses'})
       .option('dimms', {alias: 'D', type: 'boolean', describe: 'Also list DIMMs'})
       .option('cxl', {alias: 'C', type: 'boolean', describe: 'Also list CXL memdevs, regions and decoders (cxl-cli field names)'})
+      .option('tiers', {alias: 'T', type: 'boolean', describe: "With --json: memory tiers, the kernel's demotion/promotion switches and where struct pages live (the table always shows them)"})
       .example('daxram list', 'table of every device-dax device')
       .example('daxram list --json -d dax0.0', 'daxctl-style JSON for one device')
       .example('daxram list -n 1 -R', 'devices on node 1 and the regions they come from') as unknown as Argv<ListArgs>,
@@ -375,8 +392,11 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     const p = scanPlatform(sysfs, {devices: a.device?.map(devName)});
     const devs = filterDevices(p, a);
     countCxlPoison(sysfs, devs, p.warnings);
+    tiering = readTiering(sysfs);
+    const memmap = memmapReport(sysfs, devs);
+    memmapOut = {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable};
     for (const w of p.warnings) process.stderr.write(`daxram: warning: ${w}\n`);
     if (argv.json) printJson(listJson(p, devs, a));
-    else process.stdout.write(human(p, devs, a));
+    else process.stdout.write(human(p, devs, a, memmap));
   },
 };

@@ -1,0 +1,81 @@
+// `[daemon] tiering = on`: while memory daxram manages is System RAM, the kernel demotes cold
+// pages to it under reclaim (demotion_enabled) and promotes hot ones back (numa_balancing's
+// memory-tiering bit); when the last of it goes back to devdax, both switches get the values
+// they had. Those values are recorded (tiering.json in the state directory) before the first
+// write, so a daxramd that crashed or was stopped restores them on its next start. A record from
+// an earlier boot is dropped: the kernel started again from its own defaults and sysctl.d.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {Sysfs} from '../sysfs';
+import {writeAtomic} from '../util/atomic';
+import {DEMOTION, NUMA_BALANCING_TIERING, readTiering} from '../model/tiers';
+
+export const TIERING_RECORD = 'tiering.json';
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
+
+export interface TieringRecord {
+  version: 1;
+  bootId: string;
+  /** The values before daxram set them (absent: the kernel had no such switch). */
+  demotion?: boolean;
+  numaBalancing?: number;
+  at: string;
+}
+
+export interface TieringOutcome {
+  action: 'applied' | 'restored' | 'none';
+  detail?: string;
+  record?: TieringRecord;
+}
+
+function readRecord(file: string): TieringRecord | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8')) as TieringRecord;
+    return r.version === 1 ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bring the switches to what `enabled` and the RAM online say; record before changing anything. */
+export function applyTiering(sysfs: Sysfs, stateDir: string, enabled: boolean, ramOnline: boolean): TieringOutcome {
+  const file = path.join(stateDir, TIERING_RECORD);
+  const bootId = sysfs.readOptional(BOOT_ID)?.trim() ?? '';
+  let rec = readRecord(file);
+  if (rec && rec.bootId !== bootId) {
+    fs.rmSync(file, {force: true});
+    rec = undefined;
+  }
+  const now = readTiering(sysfs);
+  if (enabled && ramOnline && !rec) {
+    rec = {version: 1, bootId, demotion: now.demotion, numaBalancing: now.numaBalancing, at: new Date().toISOString()};
+    fs.mkdirSync(stateDir, {recursive: true, mode: 0o700});
+    writeAtomic(file, JSON.stringify(rec, null, 2) + '\n');
+    const done: string[] = [];
+    if (now.demotion === false) {
+      sysfs.writeAttr(path.posix.dirname(DEMOTION), 'numa', 'demotion_enabled', '1');
+      done.push('demotion_enabled 0 → 1');
+    }
+    if (now.numaBalancing !== undefined && (now.numaBalancing & NUMA_BALANCING_TIERING) === 0) {
+      const v = now.numaBalancing | NUMA_BALANCING_TIERING;
+      sysfs.writeSysctl('kernel/numa_balancing', String(v));
+      done.push(`kernel.numa_balancing ${now.numaBalancing} → ${v}`);
+    }
+    return {action: 'applied', detail: done.length ? done.join(', ') : 'both already on', record: rec};
+  }
+  if (rec && (!enabled || !ramOnline)) {
+    const done: string[] = [];
+    if (rec.demotion !== undefined && now.demotion !== rec.demotion) {
+      sysfs.writeAttr(path.posix.dirname(DEMOTION), 'numa', 'demotion_enabled', rec.demotion ? '1' : '0');
+      done.push(`demotion_enabled → ${rec.demotion ? 1 : 0}`);
+    }
+    if (rec.numaBalancing !== undefined && now.numaBalancing !== rec.numaBalancing) {
+      sysfs.writeSysctl('kernel/numa_balancing', String(rec.numaBalancing));
+      done.push(`kernel.numa_balancing → ${rec.numaBalancing}`);
+    }
+    fs.rmSync(file, {force: true});
+    return {action: 'restored', detail: done.length ? done.join(', ') : 'already as they were'};
+  }
+  return {action: 'none', record: rec};
+}
