@@ -1,5 +1,6 @@
-// `npm run demo`: boots a kernel-lab guest (Debian 6.1 under QEMU, emulated NVDIMM on
-// memory-only node 1) and shows what the kernel and daxram see.
+// `npm run demo`: boots kernel-lab guests (Debian 6.1 under QEMU with an emulated NVDIMM on
+// memory-only node 1, then Debian 6.12 with two CXL memory expanders) and shows what the kernel
+// and daxram see.
 //
 // Structure: a demo is a list of guest runs (`DemoGuest`), each a list of shell steps with
 // a title; every step's output is printed on the host under its title. To extend it (e.g.
@@ -77,6 +78,20 @@ export function defaultDemo(repo: string): DemoGuest[] {
       {title: 'daxram status', sh: 'node bin/daxram status'},
       {title: 'journalctl -u daxramd  ([priority] message)', sh: `journalctl -b -u daxramd -o json --no-pager | node -e 'require("readline").createInterface({input: process.stdin}).on("line", (l) => { const e = JSON.parse(l); console.log("[" + e.PRIORITY + "] " + e.MESSAGE); })'`},
       {title: 'grep MemTotal /sys/devices/system/node/node1/meminfo', sh: 'grep MemTotal /sys/devices/system/node/node1/meminfo'},
+    ],
+  }, {
+    title: 'Debian 6.12 guest with two CXL type-3 memory expanders (QEMU 10): capacity made, split and given back',
+    options: {kernel: '6.12', cxl: {memdevs: 2}, nvdimm: false, timeoutMs: 600_000},
+    steps: [
+      {title: 'daxram list -C  (memdevs, no region yet)', sh: 'modprobe msr; for i in $(seq 1 60); do [ "$(ls -d /sys/bus/cxl/devices/endpoint* 2>/dev/null | wc -l)" = 2 ] && break; sleep 0.5; done; node bin/daxram list -C'},
+      {title: 'daxram provision mem0,mem1 --dry-run', sh: 'node bin/daxram provision mem0,mem1 --dry-run'},
+      {title: 'daxram provision mem0,mem1', sh: 'node bin/daxram provision mem0,mem1'},
+      {title: 'daxram list -C', sh: 'node bin/daxram list -C'},
+      {title: 'cxl list -R  (the oracle)', sh: 'cxl list -R'},
+      {title: 'daxram reassign region0 --ram 1G', sh: 'node bin/daxram reassign region0 --ram 1G'},
+      {title: 'daxctl list -D', sh: 'daxctl list -D'},
+      {title: 'daxram release region0', sh: 'node bin/daxram release region0'},
+      {title: 'cxl list -R  (no region: the capacity is free)', sh: 'cxl list -R; echo "regions: $(ls /sys/bus/cxl/devices | grep -c ^region)"'},
     ],
   }];
 }
