@@ -62,7 +62,7 @@ const cuts: number[] = [];
 test.before(async () => {
   // One results share for every boot: the state directory and the boot counter live there.
   outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-reset-'));
-  const boot = () => runGuest({script: SCRIPT, cxl: {memdevs: 2}, nvdimm: false, kernelArgs: [HMEM_RANGE_ARG, 'memhp_default_state=offline'], outDir, timeoutMs: 600_000});
+  const boot = () => runGuest({script: SCRIPT, cxl: {memdevs: 2}, nvdimm: false, kernelArgs: [HMEM_RANGE_ARG, 'memhp_default_state=offline'], outDir, reuseOutDir: true, timeoutMs: 600_000});
   for (let b = 1; b <= 5; b++) {
     try {
       await boot();

@@ -112,6 +112,11 @@ export interface GuestOptions {
   outDir?: string;
   /** Keep the results share after success too (it is always kept after a failure). */
   keepOutDir?: boolean;
+  /**
+   * With outDir: a results share a previous guest left (files it kept for the next boot, as a
+   * disk keeps them across a power cycle). Without it a non-empty outDir is an error.
+   */
+  reuseOutDir?: boolean;
   /** Called with every chunk of serial console output (also: env DAXRAM_GUEST_VERBOSE=1 streams it to stderr). */
   onConsole?: (chunk: string) => void;
   /**
@@ -430,7 +435,9 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   if (opts.outDir) {
     outDir = path.resolve(opts.outDir);
     fs.mkdirSync(outDir, {recursive: true});
-    if (fs.readdirSync(outDir).length > 0) throw new Error(`outDir ${outDir} is not empty`);
+    if (!opts.reuseOutDir && fs.readdirSync(outDir).length > 0) throw new Error(`outDir ${outDir} is not empty`);
+    // A later boot of the same machine: only its own status counts.
+    if (opts.reuseOutDir) fs.rmSync(path.join(outDir, 'status'), {force: true});
   } else {
     outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-guest-'));
   }
