@@ -220,12 +220,15 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
 
   if (wantOnline) {
     const value = onlineValue(zone);
+    // Blocks online now that this run moves to another zone; the others online stay as they are.
+    const moved = new Set<number>();
     if (adopt && zone !== 'auto') {
       // Blocks in another zone: offline (its pages migrate; EBUSY when some cannot) and online
       // again in the zone asked, block by block; a block the kernel keeps is reported, not fatal.
       for (const id of [...onlineNow].sort((a, b) => a - b)) {
         const zones = readMemBlock(ctx.sysfs, id, bs)?.validZones ?? [];
         if (zoneMatches(zone, zones)) continue;
+        moved.add(id);
         plan.steps.push(
           sysfsStep(memblockDir(id), `memory${id}`, 'state', 'offline', name, `move memory${id} from ${zones.join(' ')} to ${zoneWord(zone)}: offline it first (its pages migrate)`, {
             unless: `memory${id} is not online in another zone`,
@@ -236,7 +239,9 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
       }
     }
     ids.forEach((id, i) => {
-      if (keepOffline.includes(id)) return;
+      // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise
+      // plan, and re-read, 24,576 of them).
+      if (keepOffline.includes(id) || (onlineNow.has(id) && !moved.has(id))) return;
       plan.steps.push(
         sysfsStep(memblockDir(id), `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zoneWord(zone)} zone`}`, {
           unless: `memory${id} is already online`,
@@ -387,6 +392,7 @@ function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: Online
   if (drv !== 'kmem') {
     throw new KernelError(`${name} is not bound to kmem after bind (driver: ${drv ?? 'none'})`, {device: name, code: 'ENXIO', fix: 'see dmesg for the kmem probe error'});
   }
+  const byName = new Map(r.blocks.map((x) => [x.name, x]));
   for (const id of f.ids) {
     const b = readMemBlock(ctx.sysfs, id, f.bs);
     const where = memblockDir(id);
@@ -396,7 +402,7 @@ function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: Online
     }
     if (o.online === false || f.keepOffline.includes(id)) continue;
     if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: where, fix: 'see dmesg'});
-    const rb = r.blocks.find((x) => x.name === b.name);
+    const rb = byName.get(b.name);
     if (!zoneMatches(zone, b.validZones) && rb?.by === 'daxram') {
       throw new KernelError(`memory${id} went online in ${b.validZones.join(' ')}, not the requested ${zone} zone`, {device: name, path: where, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
     }
