@@ -1,11 +1,14 @@
 // Bench: what onlining costs in DRAM, and what `provision` gets out of CXL memdevs. 6.12
 // guests booted with memory_hotplug.memmap_on_memory=1 (the switch daxram's default
-// memmap = device needs). Per GiB onlined, node 0's free DRAM (page cache dropped, median of
-// three samples) before and after:
+// memmap = device needs). Per GiB onlined: node 0's DRAM used, counted as the kernel holds it
+// (free pages plus the pages parked on per-CPU lists, which MemFree leaves out and which move
+// by megabytes between samples; page cache dropped; median of five samples), and the struct
+// pages that went on the device itself (the target node's MemTotal grows by the capacity less
+// those).
 //   pmem: a 1 GiB devdax namespace on the QEMU NVDIMM, onlined by
 //     daxctl reconfigure-device (the anchor: its default keeps struct pages in DRAM),
 //     daxram online (memmap = device), daxram online --memmap dram;
-//   cxl: a RAM region of one 1 GiB type-3 device made by daxram provision (memmap = device),
+//   cxl: a 2 GiB RAM region of two type-3 devices made by daxram provision (memmap = device),
 //     then the same device re-onlined by daxctl (the kernel's own CXL default is also
 //     memmap_on_memory=1) and by daxram --memmap dram.
 // Capacity: `provision mem0,mem1` onlines every block of the 2 GiB interleaved region (target:
@@ -21,17 +24,22 @@ set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
 modprobe msr
-free0() {
+free0() { # kB: node 0's free pages + per-CPU list pages, median of five samples
   sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1
-  for i in 1 2 3; do awk '/MemFree/ {print $4}' /sys/devices/system/node/node0/meminfo; sleep 0.5; done | sort -n | sed -n 2p
+  for i in 1 2 3 4 5; do
+    awk '/^Node/ {n = ($2 == "0,")} n && /^ +pages free/ {f += $3} n && /^ +count:/ {f += $2} END {print f * 4}' /proc/zoneinfo
+    sleep 0.3
+  done | sort -n | sed -n 3p
 }
-measure() { # key device command...
+total() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node$1/meminfo 2>/dev/null || echo 0; }
+measure() { # key device command...: key, node 0 DRAM used kB, struct pages on the device kB, blocks
   k=$1; d=$2; shift 2
-  a=$(free0)
+  n=$(cat /sys/bus/dax/devices/$d/target_node)
+  a=$(free0); t0=$(total $n)
   "$@" > /dev/null 2>> $O/err || { echo "$k failed" >> $O/err; exit 20; }
-  b=$(free0)
+  b=$(free0); t1=$(total $n)
   blocks=$(daxctl list -d $d | grep -o '"online_memblocks":[0-9]*' | cut -d: -f2)
-  echo "$k $((a - b)) $blocks" >> $O/m
+  echo "$k $((a - b)) $((blocks * 131072 - (t1 - t0))) $blocks" >> $O/m
 }
 back() { daxctl reconfigure-device -f -m devdax $1 > /dev/null 2>> $O/err || exit 21; }
 `;
@@ -47,12 +55,13 @@ done
 `;
 
 const CXL = String.raw`
-a=$(free0)
+a=$(free0); t0=$(total 2)
 dx provision mem0,mem1 --json > $O/prov.json 2>> $O/err || exit 11
-b=$(free0)
+b=$(free0); t1=$(total 2)
 D=$(sed -n 's/.*"daxDevice": *"\([^"]*\)".*/\1/p' $O/prov.json | head -1)
 daxctl list -d $D > $O/prov-daxctl.json
-echo "cxl.provision $((a - b)) $(daxctl list -d $D | grep -o '"online_memblocks":[0-9]*' | cut -d: -f2)" >> $O/m
+blocks=$(daxctl list -d $D | grep -o '"online_memblocks":[0-9]*' | cut -d: -f2)
+echo "cxl.provision $((a - b)) $((blocks * 131072 - (t1 - t0))) $blocks" >> $O/m
 cat /sys/bus/cxl/devices/region0/size > $O/region-size
 dx offline $D --zero=false > /dev/null
 for i in 1 2; do
@@ -69,15 +78,19 @@ async function guest(script: string, what: string, opts: Omit<Parameters<typeof 
   return r;
 }
 
-function perGiB(r: GuestResult): Record<string, number> {
-  const acc = new Map<string, number[]>();
+/** Per key, KiB per GiB onlined (8 blocks of 128 MiB): node 0 DRAM used, struct pages on the device. */
+function perGiB(r: GuestResult): Record<string, {dram: number; onDevice: number}> {
+  const acc = new Map<string, {d: number[]; o: number[]}>();
   for (const line of r.readFile('m').trim().split('\n')) {
-    const [k, kb, blocks] = line.split(' ');
-    // kB of DRAM per GiB onlined (8 blocks of 128 MiB = 1 GiB).
-    acc.set(k, [...(acc.get(k) ?? []), (Number(kb) * 8) / Number(blocks)]);
+    const [k, dram, onDevice, blocks] = line.split(' ');
+    const a = acc.get(k) ?? {d: [], o: []};
+    a.d.push((Number(dram) * 8) / Number(blocks));
+    a.o.push((Number(onDevice) * 8) / Number(blocks));
+    acc.set(k, a);
   }
-  const out: Record<string, number> = {};
-  for (const [k, v] of acc) out[k] = Math.round([...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]);
+  const med = (v: number[]) => Math.round([...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]);
+  const out: Record<string, {dram: number; onDevice: number}> = {};
+  for (const [k, v] of acc) out[k] = {dram: med(v.d), onDevice: med(v.o)};
   return out;
 }
 
@@ -88,7 +101,7 @@ async function main(): Promise<void> {
   const cxl = await guest(PRELUDE + CXL, 'cxl', {kernelArgs: [...args, 'memhp_default_state=offline'], cxl: {memdevs: 2}, nvdimm: false, timeoutMs: 1_200_000});
   const p = perGiB(pmem);
   const c = perGiB(cxl);
-  const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+  const ratio = (a: {dram: number}, b: {dram: number}) => Math.round((a.dram / b.dram) * 1000) / 1000;
   const regionBytes = Number(cxl.readFile('region-size').trim());
   const onlined = cxl.readJson<Array<{online_memblocks: number}>>('prov-daxctl.json')[0].online_memblocks;
   const result = {
@@ -97,10 +110,14 @@ async function main(): Promise<void> {
     ratioToDaxctl: {
       pmemMemmapDevice: ratio(p['pmem.device'], p['pmem.daxctl']),
       pmemMemmapDram: ratio(p['pmem.dram'], p['pmem.daxctl']),
-      cxlMemmapDevice: ratio(c['cxl.device'], c['cxl.daxctl']),
-      cxlMemmapDram: ratio(c['cxl.dram'], c['cxl.daxctl']),
+      // dax_cxl creates CXL devices with memmap_on_memory=1, so daxctl gets the device there too:
+      // the CXL anchor is the same device with its struct pages in DRAM.
+      cxlMemmapDeviceVsDram: ratio(c['cxl.device'], c['cxl.dram']),
+      cxlDaxctlVsDram: ratio(c['cxl.daxctl'], c['cxl.dram']),
+      cxlProvisionVsDram: ratio(c['cxl.provision'], c['cxl.dram']),
     },
     cxlProvision: {regionBytes, blocksOnlined: onlined, targetBlocks: regionBytes / (128 * 2 ** 20), dramKiBPerGiB: c['cxl.provision']},
+    unit: 'KiB per GiB onlined; ratios compare node 0 DRAM used',
   };
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }
