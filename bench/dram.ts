@@ -18,20 +18,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {runGuest, type GuestResult} from '../test/kernel/harness';
+import {NODE0_FREE} from '../test/kernel/memsnap';
 
 const PRELUDE = String.raw`
 set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
 modprobe msr
-free0() { # kB: node 0's free pages + per-CPU list pages, median of five samples
-  sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1
-  for i in 1 2 3 4 5; do
-    awk '/^Node/ {n = ($2 == "0,")} n && /^ +pages free/ {f += $3} n && /^ +count:/ {f += $2} END {print f * 4}' /proc/zoneinfo
-    sleep 0.3
-  done | sort -n | sed -n 3p
-}
-total() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node$1/meminfo 2>/dev/null || echo 0; }
+${NODE0_FREE}
 measure() { # key device command...: key, node 0 DRAM used kB, struct pages on the device kB, blocks
   k=$1; d=$2; shift 2
   n=$(cat /sys/bus/dax/devices/$d/target_node)

@@ -141,18 +141,7 @@ export class FakeKernel extends Sysfs {
       if (ids.length === 0) this.throwErr(file, drv, dev, 'EINVAL');
       const auto = this.read(`${MEM}/auto_online_blocks`).trim();
       const node = this.readInt(`${dir}/target_node`);
-      for (const id of ids) {
-        const d = this.fx.path(`${MEM}/memory${id}`);
-        fs.mkdirSync(d);
-        const on = auto !== 'offline';
-        const zone = auto === 'online_movable' ? 'Movable' : 'Normal';
-        for (const [k, v] of Object.entries({state: on ? 'online' : 'offline', valid_zones: on ? zone : 'Normal Movable', phys_index: id.toString(16).padStart(8, '0'), removable: '1', uevent: ''})) {
-          fs.writeFileSync(path.join(d, k), v + '\n');
-        }
-        const nd = `/sys/devices/system/node/node${node}`;
-        fs.mkdirSync(this.fx.path(nd), {recursive: true});
-        fs.symlinkSync(path.posix.relative(`${MEM}/memory${id}`, nd), path.join(d, `node${node}`));
-      }
+      for (const id of ids) this.addBlock(id, node, auto);
     } else {
       this.makeChardev(dev, false);
     }
@@ -163,19 +152,22 @@ export class FakeKernel extends Sysfs {
   /** Memory hot-added by someone else (a DIMM, virtio-mem): `count` blocks from `first` on `node`, as auto_online_blocks says. */
   hotAdd(first: number, count: number, node: number): void {
     const auto = this.read(`${MEM}/auto_online_blocks`).trim();
-    for (let id = first; id < first + count; id++) {
-      const d = this.fx.path(`${MEM}/memory${id}`);
-      fs.mkdirSync(d);
-      const on = auto !== 'offline';
-      const zone = auto === 'online_movable' ? 'Movable' : 'Normal';
-      for (const [k, v] of Object.entries({state: on ? 'online' : 'offline', valid_zones: on ? zone : 'Normal Movable', phys_index: id.toString(16).padStart(8, '0'), removable: '1', uevent: ''})) {
-        fs.writeFileSync(path.join(d, k), v + '\n');
-      }
-      const nd = `/sys/devices/system/node/node${node}`;
-      fs.mkdirSync(this.fx.path(nd), {recursive: true});
-      fs.symlinkSync(path.posix.relative(`${MEM}/memory${id}`, nd), path.join(d, `node${node}`));
-    }
+    for (let id = first; id < first + count; id++) this.addBlock(id, node, auto);
     writeZoneinfo(this.fx.root);
+  }
+
+  /** memoryN appears on `node`, online or not as auto_online_blocks says, as add_memory() does. */
+  private addBlock(id: number, node: number, auto: string): void {
+    const d = this.fx.path(`${MEM}/memory${id}`);
+    fs.mkdirSync(d);
+    const on = auto !== 'offline';
+    const zone = auto === 'online_movable' ? 'Movable' : 'Normal';
+    for (const [k, v] of Object.entries({state: on ? 'online' : 'offline', valid_zones: on ? zone : 'Normal Movable', phys_index: id.toString(16).padStart(8, '0'), removable: '1', uevent: ''})) {
+      fs.writeFileSync(path.join(d, k), v + '\n');
+    }
+    const nd = `/sys/devices/system/node/node${node}`;
+    fs.mkdirSync(this.fx.path(nd), {recursive: true});
+    fs.symlinkSync(path.posix.relative(`${MEM}/memory${id}`, nd), path.join(d, `node${node}`));
   }
 
   /** The device's capacity, kept across driver changes: what RAM users leave behind. */

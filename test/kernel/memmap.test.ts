@@ -12,6 +12,7 @@
 
 import anyTest from 'ava';
 import {guestSeries, kernelTest, runGuest} from './harness';
+import {NODE0_FREE} from './memsnap';
 
 const test612 = kernelTest(anyTest, {kernels: ['6.12'], why: 'a device\'s memmap_on_memory needs kernel 6.8 or later'});
 const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
@@ -21,14 +22,8 @@ set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
 modprobe msr
-free0() { # kB: node 0's free pages + per-CPU list pages, median of five samples
-  sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1
-  for i in 1 2 3 4 5; do
-    awk '/^Node/ {n = ($2 == "0,")} n && /^ +pages free/ {f += $3} n && /^ +count:/ {f += $2} END {print f * 4}' /proc/zoneinfo
-    sleep 0.3
-  done | sort -n | sed -n 3p
-}
-total1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo 2>/dev/null || echo 0; }
+${NODE0_FREE}
+total1() { total 1; }
 cat /sys/module/memory_hotplug/parameters/memmap_on_memory > $O/param
 ndctl create-namespace -r region0 -m devdax -a 2M -s 1G > $O/ns.json || exit 10
 # Warm-up: the first kmem bind loads modules and sizes caches; neither is the memmap.
