@@ -40,7 +40,7 @@ test('daxram.prom is world-readable whatever the umask (the unit runs with UMask
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-prom-'));
   t.teardown(() => fs.rmSync(dir, {recursive: true, force: true}));
   // A child process: ava's worker threads may not change the umask.
-  const mod = path.join(__dirname, '..', 'daemon', 'daemon', 'metrics.js');
+  const mod = path.join(__dirname, '..', 'daemon', 'daxramd', 'metrics.js');
   const r = spawnSync(process.execPath, ['-e', `process.umask(0o077); console.log(new (require(${JSON.stringify(mod)}).Metrics)().write(${JSON.stringify(dir)}))`], {encoding: 'utf8'});
   t.is(r.status, 0, r.stderr);
   t.is(fs.statSync(r.stdout.trim()).mode & 0o777, 0o644);
