@@ -48,10 +48,12 @@ START=$(($(cat $O/start)))
 PAGE=$(( ((START + BS - 1) / BS + 1) * BS + 0x5000 ))
 printf '0x%x\n' $PAGE > $O/page
 echo "$(hc)" > $O/hc0
+# Refused by default: residual poison without online-and-isolate leaves the device devdax. (Asked
+# again once the device is online and checked, online has nothing to do, so this comes first.)
+DAXRAM_TEST_POISON=$(printf '0x%x' $PAGE):4096 dxp online dax0.0 --json > /dev/null 2> $O/refuse.err; echo $? > $O/refuse.rc
+daxctl list -D > $O/list-refuse.json
 DAXRAM_TEST_POISON=$(printf '0x%x' $PAGE):4096 dxp online dax0.0 --poison online-and-isolate --json > $O/isolate.json 2> $O/isolate.err; echo $? > $O/isolate.rc
 echo "$(hc)" > $O/hc1
-# Refused by default: the same residual poison without online-and-isolate.
-DAXRAM_TEST_POISON=$(printf '0x%x' $PAGE):4096 dxp online dax0.0 --json > /dev/null 2> $O/refuse.err; echo $? > $O/refuse.rc
 # The block with the hwpoisoned page, offlined and onlined again by daxram: Debian's 6.1 accepts
 # it (no EHWPOISON on this kernel) and the page stays isolated.
 B=memory$((PAGE / BS))
@@ -136,6 +138,7 @@ test('online-and-isolate hard-offlines exactly the poisoned page (HardwareCorrup
   t.is(res.hardwareCorrupted.after - res.hardwareCorrupted.before, 4096);
   t.is(num('refuse.rc'), 1);
   t.regex(r.readFile('refuse.err'), /residual-poison.*still has poison/);
+  t.is(list('list-refuse.json').mode, 'devdax');
 });
 
 test('a block holding an isolated page, offlined and onlined again: 6.1 accepts it (the page stays isolated), 6.12 refuses it (EHWPOISON) and daxram rolls back to devdax', (t) => {
