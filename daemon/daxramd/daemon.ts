@@ -5,6 +5,7 @@
 // nothing), desired.ts (what is wanted), reconcile.ts (one device), poison-watch.ts (new
 // poison in RAM), verbs.ts (the control socket), events.ts (what wakes it).
 
+import {releaseHeap} from './heap';
 import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
@@ -124,7 +125,7 @@ export class Daemon {
   /** Serialise reconciles: events arriving during one queue exactly one more. */
   reconcile(reason: string): Promise<DeviceReport[]> {
     const run = this.chain.then(() => this.reconcileNow(reason));
-    this.chain = run.catch(() => undefined);
+    this.chain = run.catch(() => undefined).then(releaseHeap);
     return run;
   }
 
