@@ -135,10 +135,14 @@ test('EventSource: a watcher that keeps failing is re-armed after a growing dela
     return 20 * n;
   });
   src.start();
-  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  while (delays.length < 4 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+  const elapsed = Date.now() - t0;
   src.stop();
-  // 20, 40, 60, 80 ms … : a handful of re-arms in 300 ms, where an immediate retry makes thousands.
-  t.true(armed >= 3 && armed <= 8, `armed ${armed} times`);
+  // The fourth failure comes after waits of 20, 40 and 60 ms; an immediate retry would reach it
+  // (and thousands more) in a millisecond or two. A loaded machine only makes this slower.
+  t.true(elapsed >= 110, `four failures in ${elapsed} ms`);
+  t.true(armed >= 4 && armed <= 5, `armed ${armed} times`);
   t.is(errors.length, armed);
   t.deepEqual(delays.slice(0, 4), [1000, 2000, 4000, 8000]);
   t.is(backoffMs(100), 300_000);
