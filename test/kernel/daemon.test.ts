@@ -20,6 +20,11 @@ set -u
 O=$HARNESS_OUT
 dx() { daxram "$@"; }   # the packaged CLI (/usr/bin/daxram)
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
+# Until "$@" succeeds, for at most 60 s: the daemon acts on a reload or a uevent asynchronously,
+# and two TCG guests side by side make a fixed sleep too short.
+waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
+rejected() { systemctl show -p StatusText daxramd | grep -q 'config rejected'; }
+seen() { dx status --json | grep -q "\"device\": *\"$1\""; }
 mem1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo; }
 waitactive; echo $? > $O/active.rc
 systemctl show -p ActiveState -p SubState -p StatusText -p NRestarts daxramd > $O/show1.txt
@@ -36,14 +41,14 @@ stat -c '%a %U' /var/lib/prometheus/node-exporter/daxram.prom > $O/metrics-stat.
 cp /etc/daxram/daxram.conf /tmp/good.conf
 printf 'this is not a setting\n' >> /etc/daxram/daxram.conf
 dx config check > $O/check-bad.txt 2>&1; echo $? > $O/check-bad.rc
-systemctl reload daxramd; sleep 2
+systemctl reload daxramd; waitfor rejected
 daxctl list -D > $O/list-bad.json
 systemctl show -p StatusText daxramd > $O/show-bad.txt
 cp /tmp/good.conf /etc/daxram/daxram.conf
-systemctl reload daxramd; sleep 2
+systemctl reload daxramd; waitfor eval '! rejected'
 
 # Runtime hot-add: a second namespace, not in the config, is seen (uevent) and left alone.
-ndctl create-namespace -r region0 -m devdax -a 2M -s 256M > $O/ns2.json 2>&1; sleep 3
+ndctl create-namespace -r region0 -m devdax -a 2M -s 256M > $O/ns2.json 2>&1; waitfor seen dax0.1
 dx status --json > $O/status-ns2.json 2>&1
 
 # A CLI action survives a daemon restart.
@@ -91,7 +96,10 @@ daxctl list -D > $O/list.json
 modprobe msr
 date +%s%6N > $O/t0
 dx reassign region0 --ram 512M --json > $O/re.json 2> $O/re.err; echo $? > $O/re.rc
-sleep 3   # the daemon's reconcile on reassign's uevents
+# The daemon's reconcile on reassign's uevents: it has seen both new devices.
+waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
+seen() { dx status --json | grep -q "\"device\": *\"$1\""; }
+for d in $(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(r.devices.map((d)=>d.dax).join(" "))' $O/re.json); do waitfor seen "$d"; done
 daxctl list -D > $O/re-list.json
 cp /var/lib/daxram/desired.json $O/re-desired.json
 # The restarted daemon gets a config that would claim every unmatched device as RAM: only the
