@@ -11,7 +11,7 @@ import {layoutDaxRegion} from '../daemon/engine/dax-layout';
 import {decideMemmap, memmapPerBlock, poisonInMemmapArea, type MemmapFacts} from '../daemon/engine/memmap';
 import {applyTiering, TIERING_RECORD} from '../daemon/daxramd/tiering';
 import {readTiering, tierOf} from '../daemon/model/tiers';
-import {parseNodeList} from '../daemon/model/node';
+import {parseIdRanges} from '../daemon/util/ranges';
 import {Sysfs} from '../daemon/sysfs';
 import {UsageError, NotFoundError} from '../daemon/errors';
 import {parseConfig} from '../daemon/config/config';
@@ -149,7 +149,7 @@ class KernelLikeSysfs extends Sysfs {
 test('memory tiers are read per node; node lists parse like the kernel prints them', (t) => {
   const {root, sysfs} = tieringRoot();
   t.teardown(() => fs.rmSync(root, {recursive: true, force: true}));
-  t.deepEqual(parseNodeList('0-2,5'), [0, 1, 2, 5]);
+  t.deepEqual(parseIdRanges('0-2,5'), [0, 1, 2, 5]);
   const st = readTiering(sysfs);
   t.deepEqual(st.tiers, [{id: 4, nodes: [0, 1]}, {id: 22, nodes: [2]}]);
   t.is(tierOf(st.tiers, 2), 22);

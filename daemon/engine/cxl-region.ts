@@ -17,7 +17,8 @@ import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} fr
 import {humanSize} from '../util/size';
 import {CXL_DEVICES, CXL_DRIVERS, scanCxl} from '../model/cxl/scan';
 import type {CxlDecoder, CxlPort, CxlRegion, CxlTopology} from '../model/cxl/types';
-import {readDaxRegion, type DaxRegion} from '../model/dax-region';
+import {findDaxRegion, readDaxRegion} from '../model/dax-region';
+import {optBig} from '../model/attr';
 import {DAX_DRIVERS, daxDriver} from '../model/dax';
 import {readAutoOnline} from '../model/hotplug';
 import {listMemBlockIds} from '../model/memblock';
@@ -28,7 +29,8 @@ import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
 import {runPlan} from './exec';
 import {doOnline, type OnlineResult} from './online';
 import {deviceRunner} from './device-runner';
-import {HOTPLUG_POLICIES, idRanges, parseIdRanges, policyToTake, restoreHotplug, restorePolicyStep, takePolicyStep} from './hotplug-policy';
+import {idRanges, parseIdRanges} from '../util/ranges';
+import {HOTPLUG_POLICIES, policyToTake, restoreHotplug, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import type {ZoneRequest} from './zone';
 
 /** Decoders and region sizes move in 256 MiB units (the CXL HDM decoder granule). */
@@ -225,22 +227,19 @@ export function designCxlRegion(topo: CxlTopology, memdevs: string[], o: {size?:
   return {rootDecoder: root.name, region: root.nextRegion, ways, granularity, perDevice, size, targets, notes};
 }
 
-const regionDir = (name: string) => `${CXL_DEVICES}/${name}`;
+/** A region's or decoder's directory on the cxl bus. */
+const cxlDir = (name: string) => `${CXL_DEVICES}/${name}`;
 /** A size attribute re-read at run time; 0 when it is gone (the object went with it). */
-const bigAttr = (ctx: Context, p: string): bigint => {
-  const v = ctx.sysfs.readOptional(p)?.trim();
-  return v ? BigInt(v) : 0n;
-};
-const decoderDir = (name: string) => `${CXL_DEVICES}/${name}`;
+const sizeNow = (ctx: Context, p: string, name: string): bigint => optBig(ctx.sysfs, p, name) ?? 0n;
 
 /** The dax device of a bound region, waiting the moment the kernel takes to create it. */
 export async function regionDaxDevice(ctx: Context, region: string, waitMs = 10_000): Promise<string> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const dr = ctx.sysfs.list(regionDir(region), /^dax_region\d+$/)[0];
+    const dr = ctx.sysfs.list(cxlDir(region), /^dax_region\d+$/)[0];
     if (dr) {
-      const d = readDaxRegion(ctx.sysfs, ctx.sysfs.real(`${regionDir(region)}/${dr}`));
-      const dev = d.devices.find((x) => bigAttr(ctx, `${d.ownerDir}/${x}/size`) > 0n);
+      const d = readDaxRegion(ctx.sysfs, ctx.sysfs.real(`${cxlDir(region)}/${dr}`));
+      const dev = d.devices.find((x) => sizeNow(ctx, `${d.ownerDir}/${x}/size`, x) > 0n);
       if (dev) return dev;
     }
     if (Date.now() > deadline) {
@@ -257,9 +256,9 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
   const plan = newPlan('provision', label, `provision ${label} → CXL RAM region ${design.region}: ${humanSize(design.size)}, ${design.ways} way(s)${o.online === false ? '' : ', then online it'}`);
   plan.notes.push(...design.notes);
   let region = design.region;
-  const onRegion = () => ({objectDir: regionDir(region), object: region});
-  const rootDir = decoderDir(design.rootDecoder);
-  const regionStep = (attr: string, value: string, why: string, extra: Partial<SysfsStep> = {}) => sysfsStep(regionDir(design.region), design.region, attr, value, label, why, {resolve: onRegion, ...extra});
+  const onRegion = () => ({objectDir: cxlDir(region), object: region});
+  const rootDir = cxlDir(design.rootDecoder);
+  const regionStep = (attr: string, value: string, why: string, extra: Partial<SysfsStep> = {}) => sysfsStep(cxlDir(design.region), design.region, attr, value, label, why, {resolve: onRegion, ...extra});
 
   // dax_cxl turns the bound region into a dax region; kmem must be there before the bind so
   // the device is claimed inside the bind, while the hot-add policy is held.
@@ -283,7 +282,7 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
     regionStep('interleave_ways', String(design.ways), `${design.ways}-way interleave`),
   );
   for (const t of design.targets) {
-    const dir = decoderDir(t.decoder);
+    const dir = cxlDir(t.decoder);
     plan.steps.push(
       sysfsStep(dir, t.decoder, 'mode', 'ram', t.memdev, `${t.decoder} maps ${t.memdev}'s volatile partition`, {skip: () => ((ctx.sysfs.readOptional(`${dir}/mode`) ?? '').trim() === 'ram' ? `${t.decoder} is in ram mode` : undefined)}),
       sysfsStep(dir, t.decoder, 'dpa_size', String(design.perDevice), t.memdev, `allocate ${humanSize(design.perDevice)} of ${t.memdev}'s device capacity`, {mark: 'decoders'}),
@@ -297,7 +296,7 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
     regionStep('commit', '1', 'program and commit every decoder on the path (endpoints, host bridge)', {mark: 'commit'}),
     sysfsStep(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', design.region, label, 'bind cxl_region: the region becomes a dax region with one device', {
       resolve: () => ({objectDir: `${CXL_DRIVERS}/cxl_region`, object: 'cxl_region', value: region}),
-      skip: () => (ctx.sysfs.linkName(`${regionDir(region)}/driver`) ? `${region} is bound` : undefined),
+      skip: () => (ctx.sysfs.linkName(`${cxlDir(region)}/driver`) ? `${region} is bound` : undefined),
       mark: 'bind',
     }),
   );
@@ -362,23 +361,17 @@ export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProv
   return {op: 'provision', dryRun: false, plan, region, rootDecoder: design.rootDecoder, memdevs, ways: design.ways, granularity: design.granularity, size: design.size, resource: r.resource, daxDevice, online};
 }
 
-/** The dax devices of a CXL region (none when it is not bound). */
-function regionDevices(ctx: Context, r: CxlRegion): {dax?: DaxRegion; devices: string[]} {
-  if (!r.daxRegion) return {devices: []};
-  const dax = readDaxRegion(ctx.sysfs, ctx.sysfs.real(`${regionDir(r.name)}/${r.daxRegion}`));
-  return {dax, devices: dax.devices};
-}
-
 /** extra: endpoint decoders an interrupted provision allocated before it attached them. */
 export function planCxlRelease(ctx: Context, name: string, extra: string[] = []): {plan: Plan; r: CxlRegion; topo: CxlTopology} {
   if (!/^region\d+$/.test(name)) throw new UsageError(`"${name}" is not a CXL region name`, {device: name, fix: 'name a region like region0 (see daxram list --cxl)'});
   const topo = scanCxl(ctx.sysfs);
   const r = topo.regions.find((x) => x.name === name);
-  if (!r) throw new NotFoundError('no such CXL region', {device: name, path: regionDir(name), fix: `CXL regions present: ${topo.regions.map((x) => x.name).join(', ') || 'none'}`});
+  if (!r) throw new NotFoundError('no such CXL region', {device: name, path: cxlDir(name), fix: `CXL regions present: ${topo.regions.map((x) => x.name).join(', ') || 'none'}`});
   if (r.mode !== 'ram') throw new UsageError(`${name} is a ${r.mode} region`, {device: name, fix: 'daxram releases RAM regions; a pmem region holds namespaces (use cxl destroy-region after ndctl)'});
   const root = topo.decoders.find((d) => d.name === r.rootDecoder);
   if (root?.locked) throw new UsageError(`${name} is under a locked root decoder (the platform programmed it)`, {device: name, fix: 'firmware-owned regions cannot be released by the OS'});
-  const {devices} = regionDevices(ctx, r);
+  // Its dax devices (none when it is not bound).
+  const devices = r.daxRegion ? findDaxRegion(ctx.sysfs, r.name).devices : [];
   const hit = reservationOf(ctx.policy, [name, ...devices]);
   if (hit) throw new PolicyError(`release ${name} would destroy ${devices.join(', ') || name}, which is reserved (${hit.by})`, {device: devices[0] ?? name, code: 'GATE_RESERVED', fix: hit.fix});
   const eps = [...new Set([...r.targets, ...extra])].map((t) => topo.decoders.find((d) => d.name === t)).filter((d): d is CxlDecoder => !!d && (!d.region || d.region === name));
@@ -394,7 +387,7 @@ export function planCxlRelease(ctx: Context, name: string, extra: string[] = [])
 
 /** commit 0, detach targets, free DPA, delete: each step skipped when already so. */
 function teardownSteps(ctx: Context, region: string, rootDecoder: string, decoders: string[], ways: number): SysfsStep[] {
-  const rdir = regionDir(region);
+  const rdir = cxlDir(region);
   const gone = () => !ctx.sysfs.exists(rdir);
   const steps: SysfsStep[] = [
     sysfsStep(rdir, region, 'commit', '0', region, 'reset every decoder of the region (the kernel unbinds it first: its dax region goes)', {
@@ -406,10 +399,10 @@ function teardownSteps(ctx: Context, region: string, rootDecoder: string, decode
     steps.push(sysfsStep(rdir, region, `target${i}`, '\n', region, `detach position ${i}`, {skip: () => (gone() ? `${region} is gone` : (ctx.sysfs.readOptional(`${rdir}/target${i}`) ?? '').trim() === '' ? `position ${i} is empty` : undefined)}));
   }
   for (const d of decoders) {
-    const dir = decoderDir(d);
-    steps.push(sysfsStep(dir, d, 'dpa_size', '0', region, `free ${d}'s device capacity`, {skip: () => (bigAttr(ctx, `${dir}/dpa_size`) === 0n ? `${d} holds no capacity` : undefined)}));
+    const dir = cxlDir(d);
+    steps.push(sysfsStep(dir, d, 'dpa_size', '0', region, `free ${d}'s device capacity`, {skip: () => (sizeNow(ctx, `${dir}/dpa_size`, d) === 0n ? `${d} holds no capacity` : undefined)}));
   }
-  steps.push(sysfsStep(decoderDir(rootDecoder), rootDecoder, 'delete_region', region, region, `delete ${region} from ${rootDecoder}`, {skip: () => (gone() ? `${region} is gone` : undefined)}));
+  steps.push(sysfsStep(cxlDir(rootDecoder), rootDecoder, 'delete_region', region, region, `delete ${region} from ${rootDecoder}`, {skip: () => (gone() ? `${region} is gone` : undefined)}));
   return steps;
 }
 
@@ -468,7 +461,7 @@ async function convergeCxlRegion(ctx: Context, entry: JournalEntry): Promise<str
   const topo = scanCxl(ctx.sysfs);
   const r = topo.regions.find((x) => x.name === entry.device || x.targets.some((t) => decoders.includes(t)));
   if (entry.op === 'cxl-provision' && r && r.decodeState === 'commit') {
-    if (!ctx.sysfs.linkName(`${regionDir(r.name)}/driver`)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
+    if (!ctx.sysfs.linkName(`${cxlDir(r.name)}/driver`)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
     if (a.online !== false) {
       const dev = await regionDaxDevice(ctx, r.name);
       await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
@@ -489,7 +482,7 @@ async function convergeCxlRegion(ctx: Context, entry: JournalEntry): Promise<str
   for (const d of [...decoders].reverse()) {
     const dec = topo.decoders.find((x) => x.name === d);
     if (dec && (dec.dpaSize ?? 0n) > 0n && !dec.region) {
-      ctx.sysfs.writeAttr(decoderDir(d), d, 'dpa_size', '0');
+      ctx.sysfs.writeAttr(cxlDir(d), d, 'dpa_size', '0');
       freed.push(d);
     }
   }

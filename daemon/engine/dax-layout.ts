@@ -12,6 +12,8 @@
 import * as path from 'node:path';
 import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
+import {alignDown, alignUp} from '../util/ranges';
+import {optBig} from '../model/attr';
 import {DAX_DEVICES, DAX_DRIVERS, daxDriver, kmemCapacity, readDax} from '../model/dax';
 import {findDaxRegion, readDaxRegion, type DaxRegion} from '../model/dax-region';
 import {readBlockSize} from '../model/hotplug';
@@ -57,13 +59,11 @@ export interface DaxLayoutResult {
   online?: OnlineResult;
 }
 
-const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
-const alignDown = (v: bigint, a: bigint) => (v / a) * a;
 const yOf = (name: string) => Number(name.split('.')[1]);
 
+/** A device's size now; 0 once it is gone. */
 function devSize(ctx: Context, dr: DaxRegion, name: string): bigint {
-  const v = ctx.sysfs.readOptional(`${dr.ownerDir}/${name}/size`)?.trim();
-  return v ? BigInt(v) : 0n;
+  return optBig(ctx.sysfs, `${dr.ownerDir}/${name}/size`, name) ?? 0n;
 }
 
 /**
@@ -73,8 +73,8 @@ function devSize(ctx: Context, dr: DaxRegion, name: string): bigint {
 function regionStart(ctx: Context, dr: DaxRegion): bigint | undefined {
   const parent = path.posix.dirname(dr.ownerDir);
   if (/^region\d+$/.test(path.posix.basename(parent))) {
-    const v = ctx.sysfs.readOptional(`${parent}/resource`)?.trim();
-    if (v) return BigInt(v);
+    const v = optBig(ctx.sysfs, `${parent}/resource`, dr.owner);
+    if (v !== undefined) return v;
   }
   let low: bigint | undefined;
   for (const d of dr.devices) {

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {writeAtomic} from '../util/atomic';
+import {idRanges, parseIdRanges} from '../util/ranges';
 import {MEMORY_DIR, readAutoOnline, readBlockSize} from '../model/hotplug';
 import {kmemBlockIds, listDax, readDax} from '../model/dax';
 import {listMemBlockIds, memblockDir, readBlockState} from '../model/memblock';
@@ -70,29 +71,6 @@ export function restoreHotplug(ctx: Context, policy: string, known: Set<number>)
     }
   }
   return onlined;
-}
-
-/** Block ids as compact ranges for the journal: [0..15, 32..63] → "0-15,32-63". */
-export function idRanges(ids: number[]): string {
-  const sorted = [...ids].sort((a, b) => a - b);
-  const out: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
-}
-
-export function parseIdRanges(s: string): number[] {
-  const out: number[] = [];
-  for (const part of s.split(',').filter(Boolean)) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) continue;
-    for (let i = Number(m[1]); i <= Number(m[2] ?? m[1]); i++) out.push(i);
-  }
-  return out;
 }
 
 /**

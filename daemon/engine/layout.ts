@@ -8,10 +8,10 @@
 // only when they would spill into a second block.
 
 import {humanSize} from '../util/size';
+import {alignDown, alignUp, PAGE} from '../util/ranges';
 
 export const INFO_BLOCK = 8192n;
 export const STRUCT_PAGE = 64n;
-export const PAGE = 4096n;
 
 export type MapLocation = 'dev' | 'mem';
 
@@ -19,14 +19,7 @@ export type MapLocation = 'dev' | 'mem';
 export function dataOffset(start: bigint, size: bigint, map: MapLocation, align: bigint): bigint {
   const npfns = (size - INFO_BLOCK) / PAGE;
   const end = map === 'dev' ? start + INFO_BLOCK + STRUCT_PAGE * npfns : start + INFO_BLOCK;
-  return roundUp(end, align) - start;
-}
-
-export function roundUp(v: bigint, a: bigint): bigint {
-  return ((v + a - 1n) / a) * a;
-}
-export function roundDown(v: bigint, a: bigint): bigint {
-  return (v / a) * a;
+  return alignUp(end, align) - start;
 }
 
 export interface PlannedNamespace {
@@ -53,18 +46,18 @@ export interface Layout {
 }
 
 function blocksIn(start: bigint, end: bigint, bs: bigint): number {
-  const s = roundUp(start, bs);
-  const e = roundDown(end, bs);
+  const s = alignUp(start, bs);
+  const e = alignDown(end, bs);
   return e > s ? Number((e - s) / bs) : 0;
 }
 
 function ramNamespace(start: bigint, size: bigint, align: bigint, bs: bigint): PlannedNamespace {
   // Prefer map=dev: the struct pages then live in the head kmem cannot use anyway.
-  const headRoom = roundUp(start + 1n, bs) - start;
+  const headRoom = alignUp(start + 1n, bs) - start;
   const dDev = dataOffset(start, size, 'dev', align);
   const map: MapLocation = dDev <= headRoom ? 'dev' : 'mem';
   const d = map === 'dev' ? dDev : dataOffset(start, size, 'mem', align);
-  const dataEnd = roundDown(start + size, align);
+  const dataEnd = alignDown(start + size, align);
   return {
     role: 'ram',
     start,
@@ -89,15 +82,15 @@ function ramNamespace(start: bigint, size: bigint, align: bigint, bs: bigint): P
 export function layoutRegion(region: {start: bigint; size: bigint; align: bigint}, bs: bigint, ram: bigint | undefined, align = 2n << 20n): Layout {
   // Namespace sizes are multiples of the region align; a tail shorter than that (QEMU carves
   // the label area off the end) cannot be allocated.
-  const usable = roundDown(region.size, region.align);
+  const usable = alignDown(region.size, region.align);
   const end = region.start + usable;
   const nss: PlannedNamespace[] = [];
   const ramSize = (() => {
     if (ram === undefined) return usable;
     if (ram === 0n) return 0n;
     // First block boundary after the info block (+ struct pages if they fit), then `ram` of blocks.
-    const blocks = roundUp(ram, bs);
-    let z = roundUp(roundUp(region.start + INFO_BLOCK + 1n, bs) + blocks - region.start, region.align);
+    const blocks = alignUp(ram, bs);
+    let z = alignUp(alignUp(region.start + INFO_BLOCK + 1n, bs) + blocks - region.start, region.align);
     // map=dev may push the data start past the first boundary for large namespaces; grow until it fits.
     while (ramNamespace(region.start, z, align, bs).kmemBlocks * Number(bs) < Number(blocks) && z < usable) z += bs;
     return z > usable ? usable : z;
@@ -107,7 +100,7 @@ export function layoutRegion(region: {start: bigint; size: bigint; align: bigint
     const s = region.start + ramSize;
     const z = end - s;
     const d = dataOffset(s, z, 'dev', align);
-    nss.push({role: 'devdax', start: s, size: z, map: 'dev', align, dataStart: s + d, dataEnd: roundDown(end, align), kmemBlocks: 0, why: 'devdax: map=dev keeps its struct pages on the device, no DRAM cost'});
+    nss.push({role: 'devdax', start: s, size: z, map: 'dev', align, dataStart: s + d, dataEnd: alignDown(end, align), kmemBlocks: 0, why: 'devdax: map=dev keeps its struct pages on the device, no DRAM cost'});
   }
   const ramBytes = nss.filter((n) => n.role === 'ram').reduce((a, n) => a + BigInt(n.kmemBlocks) * bs, 0n);
   return {region, blockSize: bs, namespaces: nss, ramBytes, target: BigInt(Math.max(0, blocksIn(region.start, region.start + region.size, bs) - 1)) * bs};

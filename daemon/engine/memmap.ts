@@ -10,13 +10,11 @@ import {humanSize} from '../util/size';
 import {readBlockSize} from '../model/hotplug';
 import {DAX_DEVICES} from '../model/dax';
 import type {Sysfs} from '../sysfs';
-import type {Range} from '../util/ranges';
+import {alignUp, PAGE, type Range} from '../util/ranges';
 import type {MemmapPolicy} from '../policy/settings';
-
+import {STRUCT_PAGE} from './layout';
 
 export const MEMMAP_PARAM = '/sys/module/memory_hotplug/parameters/memmap_on_memory';
-const STRUCT_PAGE = 64n;
-const PAGE = 4096n;
 const PAGEBLOCK = 2n << 20n;
 
 export interface MemmapFacts {
@@ -39,9 +37,8 @@ export function memmapParam(sysfs: Sysfs): MemmapFacts['param'] {
 
 /** 64 bytes per 4 KiB page of a block, rounded up to a page (and, in force mode, to a pageblock). */
 export function memmapPerBlock(bs: bigint, force = false): bigint {
-  const pages = ((bs / PAGE) * STRUCT_PAGE + PAGE - 1n) / PAGE;
-  const bytes = pages * PAGE;
-  return force ? ((bytes + PAGEBLOCK - 1n) / PAGEBLOCK) * PAGEBLOCK : bytes;
+  const bytes = alignUp((bs / PAGE) * STRUCT_PAGE, PAGE);
+  return force ? alignUp(bytes, PAGEBLOCK) : bytes;
 }
 
 export function memmapFacts(sysfs: Sysfs, device: string, bs = readBlockSize(sysfs)): MemmapFacts {

@@ -14,7 +14,8 @@ import {doOnline} from './online';
 import {doOffline} from './offline';
 import {doIsolate, parseRangeArg} from './isolate';
 import type {ZoneRequest} from './zone';
-import {HOTPLUG_POLICIES, parseIdRanges, restoreHotplug} from './hotplug-policy';
+import {HOTPLUG_POLICIES, restoreHotplug} from './hotplug-policy';
+import {parseIdRanges} from '../util/ranges';
 import {readAutoOnline} from '../model/hotplug';
 import {listMemBlockIds} from '../model/memblock';
 

@@ -82,16 +82,3 @@ export function zoneBySpan(spans: ZoneSpan[] | undefined, start: bigint, end: bi
   }
   return hit;
 }
-
-/** A kernel node list ("0-1,4"), as nodelist and has_memory print it. */
-export function parseNodeList(s: string): number[] {
-  const out: number[] = [];
-  for (const part of s.trim().split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) continue;
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (let i = a; i <= b; i++) out.push(i);
-  }
-  return out;
-}

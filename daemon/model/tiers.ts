@@ -4,7 +4,7 @@
 // NUMA balancing in its memory-tiering mode (kernel.numa_balancing bit 2).
 
 import type {Sysfs} from '../sysfs';
-import {parseNodeList} from './node';
+import {parseIdRanges} from '../util/ranges';
 
 export const TIERS_DIR = '/sys/devices/virtual/memory_tiering';
 export const DEMOTION = '/sys/kernel/mm/numa/demotion_enabled';
@@ -30,7 +30,7 @@ export interface TieringState {
 export function readTiers(sysfs: Sysfs): MemoryTier[] {
   return sysfs
     .list(TIERS_DIR, /^memory_tier\d+$/)
-    .map((t) => ({id: Number(t.slice('memory_tier'.length)), nodes: parseNodeList(sysfs.readOptional(`${TIERS_DIR}/${t}/nodelist`) ?? '')}))
+    .map((t) => ({id: Number(t.slice('memory_tier'.length)), nodes: parseIdRanges(sysfs.readOptional(`${TIERS_DIR}/${t}/nodelist`) ?? '')}))
     .sort((a, b) => a.id - b.id);
 }
 

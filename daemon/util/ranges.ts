@@ -69,6 +69,29 @@ export function subtract(ranges: Range[], minus: Range[]): Range[] {
 
 export const totalBytes = (ranges: Range[]): bigint => ranges.reduce((s, r) => s + r.size, 0n);
 
+/** Ids in the kernel's list format ("0-15,32-63", as nodelist, has_memory and cpulist print): the journal keeps block ids so too. */
+export function idRanges(ids: number[]): string {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+export function parseIdRanges(s: string): number[] {
+  const out: number[] = [];
+  for (const part of s.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) continue;
+    for (let i = Number(m[1]); i <= Number(m[2] ?? m[1]); i++) out.push(i);
+  }
+  return out;
+}
+
 export const alignDown = (v: bigint, a: bigint): bigint => (v / a) * a;
 export const alignUp = (v: bigint, a: bigint): bigint => ((v + a - 1n) / a) * a;
 
