@@ -25,12 +25,11 @@ import {listMemBlockIds} from '../model/memblock';
 import {reservationOf} from '../policy/gates';
 import type {Context} from './context';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
-import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
+import {Journal, LAYOUT_JOURNAL, newJournalEntry, type JournalEntry} from './journal';
 import {runPlan} from './exec';
 import {doOnline, type OnlineResult} from './online';
 import {deviceRunner} from './device-runner';
-import {idRanges, parseIdRanges} from '../util/ranges';
-import {HOTPLUG_POLICIES, policyToTake, restoreHotplug, restorePolicyStep, takePolicyStep} from './hotplug-policy';
+import {giveBackHeldPolicy, heldPolicyArgs, policyToTake, restoreHotplug, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import type {ZoneRequest} from './zone';
 
 /** Decoders and region sizes move in 256 MiB units (the CXL HDM decoder granule). */
@@ -321,16 +320,7 @@ export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProv
   const {plan, design} = await beforeAnyChange(async () => planCxlProvision(ctx, memdevs, o));
   const journal = journalFor(ctx);
   const held = plan.steps.find((s) => s.kind === 'hotplug-restore');
-  const intent: JournalEntry = {
-    version: 1,
-    op: 'cxl-provision',
-    device: design.region,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    args: {memdevs, decoders: design.targets.map((t) => t.decoder), rootDecoder: design.rootDecoder, size: design.size.toString(), online: o.online !== false, zone: o.zone, ...(held && held.kind === 'hotplug-restore' ? {hotplugPolicy: held.policy, hotplugBefore: idRanges(held.before)} : {})},
-    step: 0,
-    total: plan.steps.length,
-  };
+  const intent = newJournalEntry('cxl-provision', design.region, {memdevs, decoders: design.targets.map((t) => t.decoder), rootDecoder: design.rootDecoder, size: design.size.toString(), online: o.online !== false, zone: o.zone, ...heldPolicyArgs(plan)}, plan.steps.length);
   let online: OnlineResult | undefined;
   let daxDevice: string | undefined;
   let region = design.region;
@@ -415,16 +405,7 @@ export function dryCxlRelease(ctx: Context, name: string): CxlRegionResult {
 export async function doCxlRelease(ctx: Context, name: string): Promise<CxlRegionResult> {
   const {plan, r, topo} = await beforeAnyChange(async () => planCxlRelease(ctx, name));
   const journal = journalFor(ctx);
-  const intent: JournalEntry = {
-    version: 1,
-    op: 'cxl-release',
-    device: name,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    args: {memdevs: r.memdevs, decoders: r.targets, rootDecoder: r.rootDecoder},
-    step: 0,
-    total: plan.steps.length,
-  };
+  const intent = newJournalEntry('cxl-release', name, {memdevs: r.memdevs, decoders: r.targets, rootDecoder: r.rootDecoder}, plan.steps.length);
   await runPlan(ctx, plan, {
     journal,
     intent,
@@ -447,11 +428,7 @@ export async function convergeCxl(ctx: Context, entry: JournalEntry): Promise<st
     return await convergeCxlRegion(ctx, entry);
   } finally {
     // The interrupted provision held the hot-add policy; binding the region (above) needed it held.
-    const a = entry.args;
-    if (a.hotplugPolicy && (HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) && readAutoOnline(ctx.sysfs) === 'offline') {
-      ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
-      restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
-    }
+    giveBackHeldPolicy(ctx, entry);
   }
 }
 

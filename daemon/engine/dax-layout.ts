@@ -21,7 +21,7 @@ import {readIomem} from '../model/iomem';
 import {reservationOf} from '../policy/gates';
 import type {Context} from './context';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
-import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
+import {Journal, LAYOUT_JOURNAL, newJournalEntry, type JournalEntry} from './journal';
 import {runPlan} from './exec';
 import type {OnlineResult} from './online';
 import {deviceRunner} from './device-runner';
@@ -235,16 +235,7 @@ export async function dryDaxReassign(ctx: Context, name: string, ram: bigint, o:
 export async function doDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxLayoutOptions): Promise<DaxLayoutResult> {
   const {plan, layout, dr, before} = await beforeAnyChange(async () => planDaxReassign(ctx, name, ram, o));
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
-  const intent: JournalEntry = {
-    version: 1,
-    op: 'dax-reassign',
-    device: name,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    args: {ram: ram.toString(), online: o.online !== false, zone: o.zone},
-    step: 0,
-    total: plan.steps.length,
-  };
+  const intent = newJournalEntry('dax-reassign', name, {ram: ram.toString(), online: o.online !== false, zone: o.zone}, plan.steps.length);
   let online: OnlineResult | undefined;
   try {
     await runPlan(ctx, plan, {

@@ -14,7 +14,8 @@ import {MEMORY_DIR, readAutoOnline, readBlockSize} from '../model/hotplug';
 import {kmemBlockIds, listDax, readDax} from '../model/dax';
 import {listMemBlockIds, memblockDir, readBlockState} from '../model/memblock';
 import type {Context} from './context';
-import {sysfsStep, type RestoreHotplugStep, type SysfsStep} from './plan';
+import {sysfsStep, type Plan, type RestoreHotplugStep, type SysfsStep} from './plan';
+import type {JournalEntry} from './journal';
 
 export const HOTPLUG_POLICIES = ['online', 'online_movable', 'online_kernel'] as const;
 
@@ -34,6 +35,20 @@ export function takePolicyStep(ctx: Context, device: string, policy: string): Sy
 
 export function restorePolicyStep(device: string, policy: string, before: number[], ours: number[]): RestoreHotplugStep {
   return {kind: 'hotplug-restore', device, policy, before, ours, why: `give the kernel its hot-add policy back; other memory hot-added meanwhile comes online as "${policy}" says`};
+}
+
+/** What the journal keeps of a plan's hold: the policy to give back, and the blocks known before it. */
+export function heldPolicyArgs(plan: Plan): Pick<JournalEntry['args'], 'hotplugPolicy' | 'hotplugBefore'> {
+  const r = plan.steps.find((s): s is RestoreHotplugStep => s.kind === 'hotplug-restore');
+  return r ? {hotplugPolicy: r.policy, hotplugBefore: idRanges([...r.before, ...r.ours])} : {};
+}
+
+/** A run killed while it held the policy: give it back as its journal entry recorded it. */
+export function giveBackHeldPolicy(ctx: Context, entry: JournalEntry): void {
+  const a = entry.args;
+  if (!a.hotplugPolicy || !(HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) || readAutoOnline(ctx.sysfs) !== 'offline') return;
+  ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
+  restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
 }
 
 /**

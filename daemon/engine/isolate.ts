@@ -14,7 +14,7 @@ import {readBlockState} from '../model/memblock';
 import {readMeminfo} from '../model/node';
 import type {Context} from './context';
 import {newPlan, type IsolateStep, type Plan} from './plan';
-import {Journal, type JournalEntry} from './journal';
+import {Journal, newJournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
 import {isHwpoisoned, kpageflags, PAGE, pagesOf} from './hwpoison';
 
@@ -100,16 +100,7 @@ export async function doIsolate(ctx: Context, device: string, ranges: Range[]): 
   });
   if (ctx.dryRun) return result(true);
   const journal = new Journal(ctx.stateDir);
-  const entry: JournalEntry = {
-    version: 1,
-    op: 'isolate',
-    device,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    args: {ranges: normalize(ranges).map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`)},
-    step: 0,
-    total: f.plan.steps.length,
-  };
+  const entry = newJournalEntry('isolate', device, {ranges: normalize(ranges).map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`)}, f.plan.steps.length);
   const before = readMeminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
   const log = await runPlan(ctx, f.plan, {journal, intent: entry});
   const hc = verifyIsolation(ctx, device, f.ranges, before, freshlyIsolated(f.plan, log));

@@ -44,6 +44,11 @@ export interface JournalEntry {
   at?: string;
 }
 
+/** A transition's record before its first step. */
+export function newJournalEntry(op: JournalOp, device: string, args: JournalEntry['args'], total: number): JournalEntry {
+  return {version: 1, op, device, pid: process.pid, startedAt: new Date().toISOString(), args, step: 0, total};
+}
+
 export const DEVICE_JOURNAL = 'journal.json';
 export const LAYOUT_JOURNAL = 'layout.json';
 

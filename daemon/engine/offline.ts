@@ -11,7 +11,7 @@ import {memblockDir, readBlockState, readMemBlock} from '../model/memblock';
 import type {Context} from './context';
 import {onlineValue, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
-import {Journal, type JournalEntry} from './journal';
+import {Journal, newJournalEntry} from './journal';
 import {runPlan} from './exec';
 import {forgetChecked} from './checked';
 
@@ -130,7 +130,7 @@ export async function doOffline(ctx: Context, name: string, o: OfflineOptions): 
     journal.clear();
     return result(ctx, name, plan, ids, false, false);
   }
-  const intent: JournalEntry = {version: 1, op: 'offline', device: name, pid: process.pid, startedAt: new Date().toISOString(), args: {zone, zero}, step: 0, total: plan.steps.length};
+  const intent = newJournalEntry('offline', name, {zone, zero}, plan.steps.length);
   try {
     await runPlan(ctx, plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
   } catch (e) {

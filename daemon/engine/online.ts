@@ -13,16 +13,15 @@ import {deviceUuids} from '../model/identity';
 import type {DaxDevice} from '../model/types';
 import type {Context} from './context';
 import {onlineValue, zoneMatches, zoneWord, type ZoneRequest} from './zone';
-import {newPlan, sysfsStep, type Plan, type RestoreHotplugStep} from './plan';
+import {newPlan, sysfsStep, type Plan} from './plan';
 import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, providerOf, unknownMce} from '../policy/sources';
-import {Journal, type JournalEntry} from './journal';
+import {Journal, newJournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
 import {pagesOf} from './hwpoison';
 import {freshlyIsolated, isolateSteps, verifyIsolation} from './isolate';
 import {onliningUdevRules} from './udev-rules';
-import {policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
-import {idRanges} from '../util/ranges';
+import {heldPolicyArgs, policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import {doOffline} from './offline';
 import {isChecked, markChecked} from './checked';
 import {decideMemmap, memmapFacts, poisonInMemmapArea} from './memmap';
@@ -268,10 +267,6 @@ export function refuseIfReserved(ctx: Context, name: string): void {
 }
 
 /** What recovery needs to give the hot-add policy back: the policy and the blocks present before it was held. */
-function hotplugArgs(plan: Plan): Pick<JournalEntry['args'], 'hotplugPolicy' | 'hotplugBefore'> {
-  const r = plan.steps.find((s): s is RestoreHotplugStep => s.kind === 'hotplug-restore');
-  return r ? {hotplugPolicy: r.policy, hotplugBefore: idRanges([...r.before, ...r.ours])} : {};
-}
 
 /** A dry run: the plan and what it would report, nothing written. */
 /** What the run found about a device already in RAM: recorded so daxramd does not adopt it twice. */
@@ -296,16 +291,7 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
   });
   for (const g of f.gates) if (g.verdict === 'warn') ctx.log.warn(`${name}: ${g.gate}: ${g.detail}`);
   const journal = new Journal(ctx.stateDir);
-  const intent: JournalEntry = {
-    version: 1,
-    op: 'online',
-    device: name,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    args: {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`), ...hotplugArgs(f.plan)},
-    step: 0,
-    total: f.plan.steps.length,
-  };
+  const intent = newJournalEntry('online', name, {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`), ...heldPolicyArgs(f.plan)}, f.plan.steps.length);
   const hcBefore = readMeminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
   let log: StepLog[];
   let result: OnlineResult;

@@ -14,10 +14,7 @@ import {doOnline} from './online';
 import {doOffline} from './offline';
 import {doIsolate, parseRangeArg} from './isolate';
 import type {ZoneRequest} from './zone';
-import {HOTPLUG_POLICIES, restoreHotplug} from './hotplug-policy';
-import {parseIdRanges} from '../util/ranges';
-import {readAutoOnline} from '../model/hotplug';
-import {listMemBlockIds} from '../model/memblock';
+import {giveBackHeldPolicy} from './hotplug-policy';
 
 export interface RecoverResult {
   dryRun: boolean;
@@ -40,10 +37,7 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
   // the re-planned transition (and all other memory) sees the policy the system had.
   // A region provision goes forward holding it (binding the region makes kmem add the blocks):
   // convergeCxl gives it back when done.
-  if (entry.op !== 'cxl-provision' && a.hotplugPolicy && (HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) && readAutoOnline(ctx.sysfs) === 'offline') {
-    ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
-    restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
-  }
+  if (entry.op !== 'cxl-provision') giveBackHeldPolicy(ctx, entry);
   switch (entry.op) {
     case 'reassign':
     case 'provision':

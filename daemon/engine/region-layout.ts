@@ -19,7 +19,7 @@ import {evaluateGates, reservationOf, type GateResult} from '../policy/gates';
 import {dimmSecurity, unknownMce} from '../policy/sources';
 import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
-import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
+import {Journal, LAYOUT_JOURNAL, newJournalEntry} from './journal';
 import {runPlan} from './exec';
 import type {OnlineOptions} from './online';
 import {deviceRunner} from './device-runner';
@@ -215,16 +215,7 @@ export async function doLayout(ctx: Context, op: 'provision' | 'reassign', regio
   const {plan, layout, before} = await beforeAnyChange(async () => planLayout(ctx, op, region, o));
   plan.gates = gates;
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
-  const intent: JournalEntry = {
-    version: 1,
-    op,
-    device: region,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    args: {ram: o.ram?.toString(), force: o.force, online: o.online !== false, zone: o.zone},
-    step: 0,
-    total: plan.steps.length,
-  };
+  const intent = newJournalEntry(op, region, {ram: o.ram?.toString(), force: o.force, online: o.online !== false, zone: o.zone}, plan.steps.length);
   // A recovering run may be re-planned from a half-destroyed region: op reassign is the general one.
   if (op === 'provision') intent.op = 'reassign';
   try {
