@@ -314,13 +314,11 @@ function selectRegions(p: Platform, a: ListArgs): Region[] {
   return rs;
 }
 
-let memmapOut: unknown;
-
-export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs): unknown {
+export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: MemmapReport): unknown {
   const devices = devs.map(deviceJson);
   if (!a.regions && !a.buses && !a.dimms && !a.cxl && !a.tiers) return devices;
   const o: Record<string, unknown> = {devices};
-  if (a.tiers) o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmapOut};
+  if (a.tiers) o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmap && {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable}};
   if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
   if (a.regions) o.regions = selectRegions(p, a).map((r) => regionJson(r));
   if (a.dimms) o.dimms = p.dimms.filter((d) => !a.bus || busMatches(d.bus, a.bus)).map(dimmJson);
@@ -394,9 +392,8 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     countCxlPoison(sysfs, devs, p.warnings);
     tiering = readTiering(sysfs);
     const memmap = memmapReport(sysfs, devs);
-    memmapOut = {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable};
     for (const w of p.warnings) process.stderr.write(`daxram: warning: ${w}\n`);
-    if (argv.json) printJson(listJson(p, devs, a));
+    if (argv.json) printJson(listJson(p, devs, a, memmap));
     else process.stdout.write(human(p, devs, a, memmap));
   },
 };

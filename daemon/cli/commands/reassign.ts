@@ -1,9 +1,8 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import {recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
+import {recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
-import {recordOperatorAction} from '../../config/operator';
+import {ND_DEVICES} from '../../model/bus';
+import type {Sysfs} from '../../sysfs';
 import {humanSize, parseSize} from '../../util/size';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
@@ -30,8 +29,8 @@ export function daxLayoutLines(r: DaxLayoutResult): string[] {
 }
 
 /** NVDIMM regions live on the nd bus; everything else reassign takes is a dynamic dax region. */
-function isNvdimmRegion(root: string | undefined, name: string): boolean {
-  return /^region\d+$/.test(name) && fs.existsSync(path.join(root ?? '/', 'sys/bus/nd/devices', name));
+function isNvdimmRegion(sysfs: Sysfs, name: string): boolean {
+  return /^region\d+$/.test(name) && sysfs.exists(`${ND_DEVICES}/${name}`);
 }
 
 export const reassignCommand: CommandModule<{}, Args> = {
@@ -62,7 +61,7 @@ export const reassignCommand: CommandModule<{}, Args> = {
     // Bad input (a size, the config) fails before anything is recorded.
     const ctx = engineContext(argv, {reservations: true});
     const ram = parseSize(argv.ram, '--ram');
-    if (!isNvdimmRegion(argv.root, argv.region)) {
+    if (!isNvdimmRegion(ctx.sysfs, argv.region)) {
       // Each device's record is written inside the transition: daxramd, waiting on the lock,
       // finds the operator's layout rather than devices its config would decide about.
       const record = (x: DaxLayoutResult) => {

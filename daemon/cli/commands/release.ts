@@ -4,6 +4,7 @@ import {humanSize} from '../../util/size';
 import {forgetOperatorDevices} from '../../config/operator';
 import {findDaxRegion} from '../../model/dax-region';
 import type {Sysfs} from '../../sysfs';
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
 /** The region's dax devices, if it has any (the engine reports a bad name itself). */
 function regionDevices(sysfs: Sysfs, region: string): string[] {
@@ -13,7 +14,6 @@ function regionDevices(sysfs: Sysfs, region: string): string[] {
     return [];
   }
 }
-import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
 interface Args extends EngineArgs {
   region: string;
