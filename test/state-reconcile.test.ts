@@ -43,6 +43,9 @@ test('config → RAM; operator record wins and survives a restart; forget return
   t.true(blockStates(tb.k).every((s) => s.startsWith('online')), blockStates(tb.k).join());
   t.regex(d.statusLine(), /^1\/1 device\(s\) managed; RAM: dax0.0 7\/7 online/);
   t.true(lines.some((l) => l.startsWith('<5>dax0.0: making it System RAM on node 1')));
+  // STATUS's memmap line comes from the reconcile's own scan: 7 blocks of dax0.0's struct pages.
+  t.deepEqual(d.memmap?.devices.map((x) => [x.device, x.bytes]), [['dax0.0', 7n * (2n << 20n)]]);
+  t.regex(d.memmap?.summary ?? '', /^struct pages of dax System RAM: /);
   const writes = tb.k.writes.length;
 
   // A second pass changes nothing.

@@ -5,7 +5,6 @@
 // nothing), desired.ts (what is wanted), reconcile.ts (one device), poison-watch.ts (new
 // poison in RAM), verbs.ts (the control socket), events.ts (what wakes it).
 
-import {releaseHeap} from './heap';
 import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
@@ -27,6 +26,8 @@ import {onlineOtherMemory, releaseHold, takeHold, type HotplugHold} from '../eng
 import {PoisonWatch} from './poison-watch';
 import {verbs} from './verbs';
 import {applyTiering} from './tiering';
+import {releaseHeap} from './heap';
+import {memmapReport, type MemmapReport} from '../engine/memmap';
 import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
 import {Metrics} from './metrics';
@@ -83,6 +84,8 @@ export class Daemon {
   hold?: HotplugHold;
   /** Memory tiers and the kernel's tiering switches, as of the last reconcile. */
   tiering?: TieringState;
+  /** Where the struct pages of dax System RAM are, as of the last reconcile (STATUS reports it). */
+  memmap?: MemmapReport;
   private stopping = false;
 
   constructor(
@@ -195,6 +198,7 @@ export class Daemon {
   private afterScan(platform: Platform, reports: DeviceReport[]): void {
     const managed = reports.filter((r) => r.desired);
     this.applyTiering(managed);
+    this.memmap = memmapReport(this.sysfs, platform.devices);
     this.metrics.devicesManaged = managed.length;
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');
     this.metrics.lastReconcile = Math.floor(Date.now() / 1000);

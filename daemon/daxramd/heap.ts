@@ -13,29 +13,26 @@ const QUIET_MS = 10_000;
 let collect: (() => void) | undefined;
 let later: NodeJS.Timeout | undefined;
 
+/** A full collection; never throws (a reconcile chain follows it, and only memory is at stake). */
 function gc(): void {
-  if (!collect) {
-    // No --expose-gc on the unit's command line: expose V8's gc once, here.
-    v8.setFlagsFromString('--expose-gc');
-    collect = vm.runInNewContext('gc') as () => void;
-  }
-  collect();
-}
-
-/** Give the heap a burst grew back to the system; never throws (a reconcile chain follows it). */
-export function releaseHeap(): void {
   try {
-    gc();
-    if (later) clearTimeout(later);
-    later = setTimeout(() => {
-      later = undefined;
-      try {
-        gc();
-      } catch {
-        // Only memory is at stake.
-      }
-    }, QUIET_MS).unref();
+    if (!collect) {
+      // No --expose-gc on the unit's command line: expose V8's gc once, here.
+      v8.setFlagsFromString('--expose-gc');
+      collect = vm.runInNewContext('gc') as () => void;
+    }
+    collect();
   } catch {
     // Only memory is at stake.
   }
+}
+
+/** Give the heap a burst grew back to the system: a collection now, another once quiet. */
+export function releaseHeap(): void {
+  gc();
+  if (later) clearTimeout(later);
+  later = setTimeout(() => {
+    later = undefined;
+    gc();
+  }, QUIET_MS).unref();
 }

@@ -3,7 +3,7 @@
 // CLI, which records them first; the daemon only hears of them through the records and the
 // kernel's events.
 
-import {memmapReport} from '../engine/memmap';
+import type {MemmapReport} from '../engine/memmap';
 import {DaxramError} from '../errors';
 import {scanPlatform} from '../model/scan';
 import {deviceKey} from '../model/identity';
@@ -28,6 +28,8 @@ export interface VerbHost {
   readonly adopted: Map<string, string>;
   readonly hold?: unknown;
   readonly tiering?: unknown;
+  /** Where the struct pages of dax System RAM are, as of the last reconcile. */
+  readonly memmap?: MemmapReport;
   statusLine(): string;
   loadConfig(): void;
   reconcile(reason: string): Promise<DeviceReport[]>;
@@ -47,7 +49,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: memmapReport(d.sysfs, scanPlatform(d.sysfs).devices)}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;
