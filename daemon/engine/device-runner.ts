@@ -2,12 +2,13 @@
 // device goes back to devdax zeroed (its pages served the allocator); a new RAM device is
 // onlined through the gates like `daxram online`. One definition for every region verb.
 
+import type {Context} from './context';
 import type {RunOptions} from './exec';
 import {doOnline, type OnlineResult} from './online';
 import {doOffline} from './offline';
 import type {ZoneRequest} from './zone';
 
-export function deviceRunner(ctx: Parameters<typeof doOnline>[0], zone?: ZoneRequest, onlined?: (r: OnlineResult) => void): NonNullable<RunOptions['engine']> {
+export function deviceRunner(ctx: Context, zone?: ZoneRequest, onlined?: (r: OnlineResult) => void): NonNullable<RunOptions['engine']> {
   return async (call, dev) => {
     if (call === 'offline') await doOffline(ctx, dev, {zero: true});
     else {

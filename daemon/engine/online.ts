@@ -268,13 +268,13 @@ export function refuseIfReserved(ctx: Context, name: string): void {
 
 /** What recovery needs to give the hot-add policy back: the policy and the blocks present before it was held. */
 
-/** A dry run: the plan and what it would report, nothing written. */
 /** What the run found about a device already in RAM: recorded so daxramd does not adopt it twice. */
 function checkedNote(f: OnlineContextFacts): string {
   const g = f.gates.find((x) => x.gate === 'poison-scan');
   return g?.detail ?? 'checked';
 }
 
+/** A dry run: the plan and what it would report, nothing written. */
 export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const f = await planOnline(ctx, name, o);
   return report(ctx, f, o, [], true);

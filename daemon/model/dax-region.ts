@@ -10,6 +10,7 @@ import type {Sysfs} from '../sysfs';
 import {NotFoundError, UsageError} from '../errors';
 import {optBig, optInt} from './attr';
 import {DAX_DEVICES, listDax} from './dax';
+import {CXL_DEVICES} from './cxl/scan';
 
 export interface DaxRegion {
   /** X of daxX.Y (daxctl's region id). */
@@ -75,10 +76,10 @@ export function findDaxRegion(sysfs: Sysfs, name: string): DaxRegion {
     const p = `/sys/bus/platform/devices/${name}`;
     if (sysfs.exists(p)) ownerDir = sysfs.real(p);
   } else if (/^dax_region\d+$/.test(name)) {
-    const p = `/sys/bus/cxl/devices/${name}`;
+    const p = `${CXL_DEVICES}/${name}`;
     if (sysfs.exists(p)) ownerDir = sysfs.real(p);
   } else if (/^region\d+$/.test(name)) {
-    const p = `/sys/bus/cxl/devices/${name}`;
+    const p = `${CXL_DEVICES}/${name}`;
     if (sysfs.exists(p)) {
       const dr = sysfs.list(p, /^dax_region\d+$/)[0];
       if (!dr) throw new UsageError(`CXL ${name} has no dax region`, {device: name, fix: `it is not a RAM region bound to cxl_region; see daxram list --cxl`});
