@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {expectSuccess, GuestError, kernelTest, repoRoot, runGuest} from './harness';
+import {schedulerStatus} from './scheduler';
 
 const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
 
@@ -111,8 +112,9 @@ test('a failing guest script: status and message reach the host', async (t) => {
   });
 });
 
-test('a hanging guest script times out: QEMU killed, console tail in the error', async (t) => {
+test('a hanging guest script times out: QEMU killed and reaped, its slot free, console tail and guest time in the error', async (t) => {
   const e = await t.throwsAsync(runGuest({
+    label: 'deliberate-timeout',
     nvdimm: false,
     modprobe: [],
     timeoutMs: 30_000,
@@ -120,6 +122,20 @@ test('a hanging guest script times out: QEMU killed, console tail in the error',
   }), {instanceOf: GuestError});
   t.true(e?.timedOut);
   t.regex(e?.message ?? '', /timed out after 30000 ms/);
+  t.regex(e?.message ?? '', /the guest ran 3\d\.\d s after waiting [\d.]+ s for a slot; last seen: script running/);
+  // The slot went back to the queue with the guest, and no child of this worker is a zombie.
+  const s = await schedulerStatus();
+  t.false((s?.running ?? []).some((r) => r.label === 'deliberate-timeout'), 'slot released');
+  const zombies = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return state === 'Z' && Number(ppid) === process.pid;
+    } catch {
+      return false;
+    }
+  });
+  t.deepEqual(zombies, [], 'no zombie child');
   t.regex(e?.message ?? '', /--- console \(last 40 lines\) ---\n[\s\S]*\S/);
   t.true((e?.console.length ?? 0) > 0);
   // No QEMU left behind on this results share.

@@ -9,13 +9,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type {TestFn} from 'ava';
-import {ensureKernelLab, guestSeries, kernelTestDir, probeKernelLab, type KernelLab, type KernelSeries} from './lab';
-import {pidAlive, sleep, tail} from './util';
+import {ensureKernelLab, ensureRootImage, guestSeries, kernelTestDir, probeKernelLab, type GuestRoot, type KernelLab, type KernelSeries} from './lab';
+import {tail} from './util';
+import {acquireSlot, estimateFor} from './scheduler';
 import {guestControl, type GuestControl} from './qmp';
 
 export type {GuestControl} from './qmp';
 
-export {ensureKernelLab, guestSeries, probeKernelLab, repoRoot, findGuestKernel, KERNEL_SERIES, type KernelLab, type KernelSeries, type LabProbe} from './lab';
+export {ensureKernelLab, guestSeries, probeKernelLab, repoRoot, findGuestKernel, KERNEL_SERIES, GUEST_ROOTS, type GuestRoot, type KernelLab, type KernelSeries, type LabProbe} from './lab';
 export {NFIT_INSMOD_ORDER} from './nfit';
 
 /** A host file or directory copied into the guest's overlay root (systemd mode) before boot. */
@@ -41,6 +42,12 @@ export interface GuestOptions {
   script: string;
   /** Guest kernel series (default: DAXRAM_GUEST_KERNEL, else 6.1). */
   kernel?: KernelSeries;
+  /**
+   * The guest's root: 'bookworm' (default), the build host's own root over 9p, so node, the
+   * checkout and its node_modules are there at their host paths; or 'trixie', the Debian 13
+   * root image (Debian's nodejs, ndctl/daxctl/cxl 81) with the checkout and /tmp laid over it.
+   */
+  root?: GuestRoot;
   /** CXL memory expanders (q35, QEMU >= 9, the 6.12 kernel). No NVDIMM unless asked. */
   cxl?: CxlOptions;
   /** Working directory of the script in the guest (same paths as on the host). Default: repo root. */
@@ -117,6 +124,8 @@ export interface GuestOptions {
    * disk keeps them across a power cycle). Without it a non-empty outDir is an error.
    */
   reuseOutDir?: boolean;
+  /** Names this guest in the scheduler's reports (default: the test file and line that asked for it). */
+  label?: string;
   /** Called with every chunk of serial console output (also: env DAXRAM_GUEST_VERBOSE=1 streams it to stderr). */
   onConsole?: (chunk: string) => void;
   /**
@@ -160,6 +169,7 @@ export class GuestError extends Error {
 
 const NVDIMM_SIZE = 2 * 1024 ** 3;
 const LABEL_SIZE = 128 * 1024;
+const SETPRIV = '/usr/bin/setpriv';
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Units masked in systemd guests unless `mask` says otherwise. */
 export const DEFAULT_MASKED_UNITS = [
@@ -188,6 +198,12 @@ function defaultModprobe(o: GuestOptions): string[] {
   return [...new Set(mods)];
 }
 
+/** The fewest host directories that cover `paths` (a path inside another is covered by it). */
+function hostPaths(paths: string[]): string[] {
+  const abs = [...new Set(paths.map((p) => path.resolve(p)))].sort();
+  return abs.filter((p) => !abs.some((q) => q !== p && (p + '/').startsWith(q === '/' ? '/' : q + '/')));
+}
+
 /** POSIX sh single-quoting (for the guest-side config file only). */
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -214,69 +230,17 @@ function readIf(p: string): string {
 }
 
 
-interface GuestSlot {
-  /** Record the QEMU pid in the slot (so a slot whose QEMU died with its owner thread is reclaimed). */
-  setQemuPid(pid: number): void;
-  release(): void;
-}
-
 /**
- * Machine-wide limit on concurrent guests (TCG guests are CPU-bound; timeouts are wall
- * clock): at most DAXRAM_GUEST_SLOTS (default: the number of CPUs) run at once, across
- * all processes and worktrees. Slots are directories under /tmp/daxram-guest-slots holding
- * "<owner pid> <token> [<qemu pid>]"; a slot is taken over when its owner process died,
- * or when its QEMU died more than 30 s after it was recorded (an ava worker thread killed
- * by a timeout leaves its process alive).
+ * The test file (and line) that asked for a guest: the scheduler ranks work by file, and
+ * reports name the line.
  */
-async function acquireGuestSlot(): Promise<GuestSlot> {
-  const n = Math.max(1, Number(process.env.DAXRAM_GUEST_SLOTS) || os.cpus().length);
-  const base = path.join(os.tmpdir(), 'daxram-guest-slots');
-  fs.mkdirSync(base, {recursive: true, mode: 0o1777});
-  const token = `${process.pid} ${Math.random().toString(36).slice(2)}`;
-  for (;;) {
-    for (let i = 0; i < n; i++) {
-      const slot = path.join(base, `slot-${i}`);
-      const ownerFile = path.join(slot, 'owner');
-      try {
-        fs.mkdirSync(slot);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        let owner = '';
-        let age = 0;
-        try {
-          owner = fs.readFileSync(ownerFile, 'utf8');
-          age = Date.now() - fs.statSync(ownerFile).mtimeMs;
-        } catch {
-          try {
-            age = Date.now() - fs.statSync(slot).mtimeMs;
-          } catch { /* gone */ }
-        }
-        const [pid, , qemuPid] = owner.split(' ').map(Number);
-        const stale = owner
-          ? (pid > 0 && !pidAlive(pid)) || (qemuPid > 0 && !pidAlive(qemuPid) && age > 30_000)
-          : age > 30_000;
-        if (stale) fs.rmSync(slot, {recursive: true, force: true});
-        continue;
-      }
-      fs.writeFileSync(ownerFile, token);
-      const mine = () => {
-        try {
-          return fs.readFileSync(ownerFile, 'utf8').startsWith(token);
-        } catch {
-          return false;
-        }
-      };
-      return {
-        setQemuPid: (qemuPid: number) => {
-          if (mine()) fs.writeFileSync(ownerFile, `${token} ${qemuPid}`);
-        },
-        release: () => {
-          if (mine()) fs.rmSync(slot, {recursive: true, force: true});
-        },
-      };
-    }
-    await sleep(250 + Math.random() * 500);
-  }
+function callSite(): {file: string; label: string} {
+  const frames = (new Error().stack ?? '').split('\n').slice(1);
+  const at = (re: RegExp) => frames.map((f) => /\(?([^\s(]+):(\d+):\d+\)?$/.exec(f.trim())).find((m) => m && re.test(m[1]));
+  const m = at(/\.test\.[jt]s$/) ?? at(/^\/(?!.*\/(harness|scheduler)\.[jt]s$)/);
+  if (!m) return {file: 'unknown', label: 'unknown'};
+  const file = path.basename(m[1]).replace(/\.[jt]s$/, '');
+  return {file, label: `${file}:${m[2]}`};
 }
 
 /** Throws (with status, stdout/stderr tails) unless the guest script exited 0; returns r. */
@@ -296,11 +260,17 @@ interface QemuExit {
   stderr: string;
 }
 
-/** Runs QEMU (argv array, no shell) until it exits or timeoutMs passes (then SIGKILL). */
+/**
+ * Runs QEMU (argv array, no shell) until it exits or timeoutMs passes (then SIGKILL). QEMU gets
+ * a parent-death signal (setpriv --pdeathsig): when the thread or process that started it dies
+ * (an ava worker killed by a timeout), the kernel kills QEMU too, instead of leaving a guest
+ * that burns a CPU for nobody.
+ */
 function spawnQemu(argv: string[], timeoutMs: number, onConsole: (chunk: string) => void, onPid: (pid: number) => void): Promise<QemuExit> {
   return new Promise((resolve) => {
     const r: QemuExit = {code: null, signal: null, timedOut: false, console: '', stderr: ''};
-    const child = spawn(argv[0], argv.slice(1), {stdio: ['ignore', 'pipe', 'pipe']});
+    // setpriv execs QEMU in place: the pid is QEMU's.
+    const child = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...argv], {stdio: ['ignore', 'pipe', 'pipe']});
     if (child.pid) onPid(child.pid);
     const kill = () => child.kill('SIGKILL');
     const killer = setTimeout(() => {
@@ -331,6 +301,39 @@ function spawnQemu(argv: string[], timeoutMs: number, onConsole: (chunk: string)
   });
 }
 
+/** Console lines that say what a guest is doing, for the scheduler's reports and timeouts. */
+const PHASES: Array<[string, string]> = [
+  ['switch_root to systemd', 'systemd booting'],
+  ['Starting daxram-harness.service', 'script running (systemd)'],
+  ['running the guest script', 'script running'],
+  ['sysrq: Resetting', 'resetting'],
+];
+
+function phaseTracker(): {see(chunk: string): string | undefined; last(): string} {
+  let tailText = '';
+  let current = 'booting';
+  return {
+    see(chunk) {
+      // Keep a little of the previous chunk: a marker may straddle two reads.
+      tailText = (tailText + chunk).slice(-4096);
+      let found: string | undefined;
+      let at = -1;
+      for (const [marker, phase] of PHASES) {
+        const i = tailText.lastIndexOf(marker);
+        if (i > at) {
+          at = i;
+          found = phase;
+        }
+      }
+      if (!found || found === current) return undefined;
+      tailText = tailText.slice(at + 1);
+      current = found;
+      return found;
+    },
+    last: () => current,
+  };
+}
+
 /** A value inside a QEMU option list: commas are doubled (no shell is involved). */
 function qemuOptValue(v: string): string {
   return v.replace(/,/g, ',,');
@@ -338,7 +341,7 @@ function qemuOptValue(v: string): string {
 
 /** The qemu argv for a guest (exported for debugging; spawned as an argv array, never via a shell). */
 export function qemuArgv(lab: KernelLab, o: {
-  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean; qmp?: string;
+  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean; qmp?: string; rootImage?: string;
 }): string[] {
   const smp = o.smp;
   const cxl = o.cxl;
@@ -397,6 +400,13 @@ export function qemuArgv(lab: KernelLab, o: {
       '-virtfs', `local,path=${qemuOptValue(o.outDir)},mount_tag=results,security_model=none,multidevs=remap`,
     );
   }
+  if (o.rootImage) {
+    // The first virtio disk (/dev/vda), read-only: the guest's root image.
+    argv.push(
+      '-drive', `file=${qemuOptValue(o.rootImage)},if=none,id=rootimg,format=raw,readonly=on`,
+      '-device', `virtio-blk-pci,drive=rootimg${cxl ? ',bus=pcie.0' : ''}`,
+    );
+  }
   argv.push(
     '-nodefaults', '-display', 'none', '-vga', 'none',
     '-serial', 'stdio', '-monitor', 'none',
@@ -414,7 +424,8 @@ export function qemuArgv(lab: KernelLab, o: {
  */
 export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   const lab = await ensureKernelLab(opts.kernel ?? guestSeries());
-  if (opts.cxl && lab.series === '6.1') throw new Error('runGuest: CXL guests need the 6.12 kernel (CXL RAM regions and dax_cxl auto-binding came in 6.3)');
+  if (opts.cxl && lab.series === '6.1') throw new Error('runGuest: CXL guests need kernel 6.3 or later (CXL RAM regions and dax_cxl auto-binding)');
+  const rootImage = opts.root === 'trixie' ? await ensureRootImage() : undefined;
   const systemd = opts.systemd ?? false;
   const timeoutMs = opts.timeoutMs ?? (systemd ? 420_000 : 180_000);
   const smp = opts.smp ?? 2;
@@ -493,6 +504,9 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     `HARNESS_ENABLE=${shq((opts.enable ?? []).join(' '))}`,
     `HARNESS_MASK=${shq((opts.mask ?? DEFAULT_MASKED_UNITS).filter((u) => !(opts.enable ?? []).includes(u)).join(' '))}`,
     `HARNESS_PATH=${shq(GUEST_PATH)}`,
+    `HARNESS_ROOT=${rootImage ? 'image' : 'host'}`,
+    `HARNESS_HOST_PATHS=${shq(rootImage ? hostPaths([os.tmpdir(), lab.repoRoot, cwd]).join(' ') : '')}`,
+    `HARNESS_MODULES=${shq(lab.modulesDir)}`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(outDir, 'config.sh'), config);
@@ -503,20 +517,31 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     ...(opts.kernelArgs ?? []),
   ].join(' ');
   const qmpSocket = opts.host ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-qmp-')), 'qmp.sock') : undefined;
-  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset, qmp: qmpSocket});
+  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset, qmp: qmpSocket, rootImage});
 
   const verbose = process.env.DAXRAM_GUEST_VERBOSE === '1';
-  const slot = await acquireGuestSlot();
+  const site = callSite();
+  const lease = await acquireSlot({
+    label: opts.label ?? site.label,
+    file: site.file,
+    kernel: lab.series,
+    // Unknown files are ranked by a third of their budget: most guests end well before it.
+    estimateMs: estimateFor(lab.series, site.file, timeoutMs / 3),
+  });
   const started = Date.now();
+  const phases = phaseTracker();
   let q: QemuExit;
   let running = true;
   let hostError: unknown;
   let hostDone: Promise<void> | undefined;
   try {
+    lease.setPhase('booting');
     const qemu = spawnQemu(argv, timeoutMs, (d) => {
       opts.onConsole?.(d);
       if (verbose) process.stderr.write(d);
-    }, (pid) => slot.setQemuPid(pid));
+      const phase = phases.see(d);
+      if (phase) lease.setPhase(phase);
+    }, (pid) => lease.setQemuPid(pid));
     if (opts.host && qmpSocket) {
       hostDone = opts.host(guestControl(outDir, qmpSocket, () => running)).catch((e: unknown) => {
         hostError = e;
@@ -527,7 +552,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     await hostDone;
   } finally {
     running = false;
-    slot.release();
+    await lease.release();
     if (qmpSocket) fs.rmSync(path.dirname(qmpSocket), {recursive: true, force: true});
   }
   const {console: consoleLog, stderr: qemuStderr, timedOut} = q;
@@ -545,7 +570,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   const statusText = out('status').trim();
   const failWith = (what: string): never => {
     const parts = [
-      `${what} [${(durationMs / 1000).toFixed(1)} s; results share kept at ${outDir}]`,
+      `${what} [the guest ran ${(durationMs / 1000).toFixed(1)} s after waiting ${(lease.waitedMs / 1000).toFixed(1)} s for a slot; last seen: ${phases.last()}; results share kept at ${outDir}]`,
     ];
     const setupFailed = out('setup-failed').trim();
     if (setupFailed) parts.push(`setup failed: ${setupFailed}`);
@@ -594,6 +619,8 @@ export interface Applies {
   kernels: readonly KernelSeries[];
   /** Why the file does not apply to the other kernels. */
   why?: string;
+  /** The root its guests boot, when not the build host's own (the lab must have it). */
+  root?: GuestRoot;
 }
 
 /**
@@ -610,7 +637,7 @@ export function kernelTest<C>(test: TestFn<C>, applies: Applies): TestFn<C> {
   if (!applies.kernels.includes(series)) {
     return standIn(test, (title) => test.skip(`${title} [not on ${series}: ${applies.why ?? `applies to ${applies.kernels.join(', ')}`}]`, () => undefined));
   }
-  const probe = probeKernelLab({install: true, series});
+  const probe = probeKernelLab({install: true, series, root: applies.root});
   if (probe.ok) return test;
   const ci = Boolean(process.env.CI);
   if (ci) console.error(`!!! KERNEL SUITE FAILING (CI is set): ${probe.reason}`);

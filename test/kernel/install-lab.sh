@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the kernel-lab guests need, for both guest kernels, side by side:
-#   Debian 12's 6.1 (bookworm) and 6.12 with QEMU 10 (bookworm-backports).
+# Installs what the kernel-lab guests need, for every guest kernel and root, side by side:
+#   Debian 12's 6.1 (bookworm) and 6.12 with QEMU 10 (bookworm-backports), and the Debian 13
+#   (trixie) root with the newest trixie-backports kernel unpacked into it
+#   (build-trixie-root.sh, under /var/cache/daxram-lab).
 # Kernel packages are installed by their versioned names (linux-image-6.1.0-N-amd64 …),
 # resolved from each suite's meta package, so neither suite's meta replaces the other's
 # kernel. The backports archive is added with the URI the machine's own apt sources already
@@ -54,7 +56,7 @@ src612=$(versioned linux-source "$BPS")
 
 apt-get install -y -qq \
   busybox-static cpio ndctl daxctl kexec-tools xz-utils kmod \
-  linux-libc-dev build-essential python3 \
+  linux-libc-dev build-essential python3 debootstrap squashfs-tools \
   "$img61" "$hdr61" "$src61" >/dev/null
 apt-get install -y -qq -t bookworm-backports qemu-system-x86 "$img612" "$hdr612" "$src612" >/dev/null
 
@@ -63,4 +65,7 @@ apt-get install -y -qq -t bookworm-backports qemu-system-x86 "$img612" "$hdr612"
 for k in /lib/modules/*; do
   [ -e "$k/modules.dep" ] || depmod "$(basename "$k")"
 done
+
+# The Debian 13 root and the newest kernel, from the same archive.
+bash "$(dirname "$0")/build-trixie-root.sh" "$(debian_uri)"
 echo "install-lab: $img61 $img612 $(qemu-system-x86_64 --version | head -1)"

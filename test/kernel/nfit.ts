@@ -1,10 +1,11 @@
 // Builds the kernel's own NVDIMM emulator, nfit_test (tools/testing/nvdimm), against the
 // guest kernel's headers from Debian's linux-source of the same series (docs/kernel-lab.md).
+// The newest kernel's headers and compiler are Debian 13's: it is built chrooted in that root.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {run} from './util';
-import type {KernelSeries} from './lab';
+import type {GuestKernel} from './lab';
 
 /**
  * Guest shell (needs $OUT): one devdax namespace on nfit_test.0 with fresh labels; sets NS, DAX,
@@ -31,6 +32,11 @@ export const NFIT_INSMOD_ORDER = [
 ] as const;
 
 
+/** A path of `k`'s build root, as the host sees it. */
+export function onHost(k: GuestKernel, p: string): string {
+  return k.buildRoot ? path.join(k.buildRoot, p) : p;
+}
+
 /** Seconds the last build took in this process (undefined when the cache was used). */
 export let lastNfitBuildSeconds: number | undefined;
 
@@ -39,14 +45,13 @@ export let lastNfitBuildSeconds: number | undefined;
  * this kernel and source), and returns the absolute .ko paths in insmod order,
  * nfit_test.ko last. The caller holds the lab lock.
  */
-export async function buildNfitTest(kver: string, series: KernelSeries, outDir: string): Promise<string[]> {
-  const headers = `/lib/modules/${kver}/build`;
-  const SOURCE_TARBALL = `/usr/src/linux-source-${series}.tar.xz`;
-  const top = `linux-source-${series}`;
+export async function buildNfitTest(k: GuestKernel, outDir: string): Promise<string[]> {
+  const kver = k.kver;
+  const top = path.basename(k.sourceTarball).replace(/\.tar\.xz$/, '');
   const want = JSON.stringify({
     kver,
-    source: fs.statSync(SOURCE_TARBALL).mtimeMs,
-    symvers: fs.statSync(path.join(headers, 'Module.symvers')).mtimeMs,
+    source: fs.statSync(onHost(k, k.sourceTarball)).mtimeMs,
+    symvers: fs.statSync(onHost(k, path.join(k.headers, 'Module.symvers'))).mtimeMs,
     order: NFIT_INSMOD_ORDER,
   });
   const stamp = path.join(outDir, 'stamp');
@@ -55,27 +60,34 @@ export async function buildNfitTest(kver: string, series: KernelSeries, outDir: 
   try {
     have = fs.readFileSync(stamp, 'utf8');
   } catch { /* not built */ }
-  if (have === want && kos.every((k) => fs.existsSync(k))) return kos;
+  if (have === want && kos.every((x) => fs.existsSync(x))) return kos;
 
   const started = Date.now();
   fs.rmSync(outDir, {recursive: true, force: true});
   fs.mkdirSync(outDir, {recursive: true});
-  const work = fs.mkdtempSync(path.join(path.dirname(outDir), 'nfit-build-'));
+  // Inside the build root when there is one, so that its make and compiler see the tree.
+  const work = fs.mkdtempSync(k.buildRoot ? path.join(k.buildRoot, 'var', 'tmp', 'nfit-build-') : path.join(path.dirname(outDir), 'nfit-build-'));
+  const inRoot = (p: string) => (k.buildRoot ? `/${path.relative(k.buildRoot, p)}` : p);
+  // objtool reads /proc: the build root gets its own, in a private mount namespace.
+  const chroot = (argv: string[]) => (k.buildRoot
+    ? ['/usr/bin/unshare', '--fork', '--pid', `--mount-proc=${path.join(k.buildRoot, 'proc')}`, '/usr/sbin/chroot', k.buildRoot,
+      '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C', ...argv]
+    : argv);
   try {
     await run([
-      'tar', '-xJf', SOURCE_TARBALL, '-C', work, '--wildcards',
+      'tar', '-xJf', onHost(k, k.sourceTarball), '-C', work, '--wildcards',
       `${top}/tools/testing/nvdimm`, `${top}/drivers/nvdimm`,
       `${top}/drivers/acpi/nfit`, `${top}/drivers/dax`,
     ]);
-    const src = path.join(work, top);
+    const src = inRoot(path.join(work, top));
     const m = path.join(src, 'tools', 'testing', 'nvdimm');
-    const log = await run([
-      'make', '-C', headers, `M=${m}`, `KCFLAGS=-I${src}/drivers/nvdimm -I${src}/drivers/acpi/nfit`,
+    const log = await run(chroot([
+      'make', '-C', k.headers, `M=${m}`, `KCFLAGS=-I${src}/drivers/nvdimm -I${src}/drivers/acpi/nfit`,
       `-j${Math.max(1, os.cpus().length)}`, 'modules',
-    ]);
+    ]));
     fs.writeFileSync(path.join(outDir, 'build.log'), log);
     for (const mod of NFIT_INSMOD_ORDER) {
-      const built = path.join(m, `${mod}.ko`);
+      const built = onHost(k, path.join(m, `${mod}.ko`));
       if (!fs.existsSync(built)) throw new Error(`nfit_test build did not produce ${mod}.ko`);
       fs.copyFileSync(built, path.join(outDir, `${path.basename(mod)}.ko`));
     }

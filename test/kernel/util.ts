@@ -27,13 +27,32 @@ export function tail(text: string, lines: number): string {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export function pidAlive(pid: number): boolean {
+/** What /proc says of a pid: 'running' (any live state), 'zombie' (exited, not reaped) or 'gone'. */
+export function processState(pid: number, startTime?: string): 'running' | 'zombie' | 'gone' {
+  const fields = statFields(pid);
+  if (!fields) return 'gone';
+  if (startTime !== undefined && fields[19] !== startTime) return 'gone'; // the pid was reused
+  return fields[0] === 'Z' || fields[0] === 'X' ? 'zombie' : 'running';
+}
+
+/** A process's start time (clock ticks since boot), to tell it from a later one with its pid. */
+export function processStartTime(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+/** /proc/PID/stat's fields after the command (which may hold spaces and parentheses): state first. */
+function statFields(pid: number): string[] | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
   }
+}
+
+/** A live process (kill(pid, 0) also succeeds on a zombie, which holds nothing). */
+export function pidAlive(pid: number): boolean {
+  return processState(pid) === 'running';
 }
 
 /**
