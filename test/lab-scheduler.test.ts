@@ -2,7 +2,7 @@
 // "QEMU" processes (sleep) held by client processes that are killed the way an ava timeout
 // kills a worker. What must hold: one queue, longest first; a slot whose holder died is free
 // again once its QEMU is gone or a zombie, and no such QEMU is left running.
-import test from 'ava';
+import test, {type ExecutionContext} from 'ava';
 import {spawn, spawnSync} from 'node:child_process';
 import * as path from 'node:path';
 import {acquireSlot, GuestQueue, serveScheduler, type SchedulerServer} from './kernel/scheduler';
@@ -25,7 +25,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promi
  * A client process that takes a slot, starts a stand-in QEMU (with the harness's parent-death
  * signal, or without it), reports its pid, says "holding <pid>" and waits to be killed.
  */
-function holder(addr: string, qemu: 'pdeathsig' | 'orphan' | 'zombie'): Promise<{pid: number; qemuPid: number}> {
+function holder(t: ExecutionContext, addr: string, qemu: 'pdeathsig' | 'orphan' | 'zombie'): Promise<{pid: number; qemuPid: number}> {
   const code = `
     const {spawn} = require('node:child_process');
     const {acquireSlot} = require(${JSON.stringify(SCHEDULER_JS)});
@@ -50,7 +50,13 @@ function holder(addr: string, qemu: 'pdeathsig' | 'orphan' | 'zombie'): Promise<
       } else report(c.pid);
       setInterval(() => undefined, 1 << 30);
     });`;
-  const child = spawn(process.execPath, ['-e', code], {stdio: ['ignore', 'pipe', 'inherit']});
+  // Its own process group, so a failed test can end it and everything it started.
+  const child = spawn(process.execPath, ['-e', code], {stdio: ['ignore', 'pipe', 'inherit'], detached: true});
+  t.teardown(() => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch { /* gone */ }
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8');
@@ -112,7 +118,7 @@ test('a second guest waits for the slot and gets it when the first releases', as
 
 test('a holder killed like a timed-out worker: its QEMU dies with it (parent-death signal), the slot is free, no zombie', async (t) => {
   await withServer(1, async (s, addr) => {
-    const h = await holder(addr, 'pdeathsig');
+    const h = await holder(t, addr, 'pdeathsig');
     t.is(processState(h.qemuPid), 'running');
     t.true(await knows(s, h.qemuPid));
     process.kill(h.pid, 'SIGKILL');
@@ -127,7 +133,7 @@ test('a holder killed like a timed-out worker: its QEMU dies with it (parent-dea
 
 test('a holder that died leaving its QEMU running (no parent-death signal): the coordinator kills it before the slot is given again', async (t) => {
   await withServer(1, async (s, addr) => {
-    const h = await holder(addr, 'orphan');
+    const h = await holder(t, addr, 'orphan');
     t.is(processState(h.qemuPid), 'running');
     t.true(await knows(s, h.qemuPid));
     let granted = false;
@@ -146,8 +152,9 @@ test('a holder that died leaving its QEMU running (no parent-death signal): the 
 
 test('a QEMU that is a zombie holds nothing: the slot is freed without waiting for its parent to reap it', async (t) => {
   await withServer(1, async (s, addr) => {
-    const h = await holder(addr, 'zombie');
-    t.is(processState(h.qemuPid), 'zombie');
+    const h = await holder(t, addr, 'zombie');
+    // "sleep 0" exits on its own time: wait for it to be the zombie.
+    t.true(await until(() => processState(h.qemuPid) === 'zombie'));
     t.true(await knows(s, h.qemuPid));
     process.kill(h.pid, 'SIGKILL');
     t.true(await until(() => s.queue.status().running.length === 0), 'slot freed');
