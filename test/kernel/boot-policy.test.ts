@@ -12,10 +12,10 @@
 
 import anyTest from 'ava';
 import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestControl} from './harness';
-import {daemonInstall} from './daemon-setup';
+import {daemonInstall, PACKAGE_ROOT} from './daemon-setup';
 import {CXL_RAM_REGION} from './cxl';
 
-const test = kernelTest(anyTest, {kernels: ['6.12'], why: 'the kernel binds CXL/hmem dax devices to kmem by itself since 6.3; Debian 6.1 auto-onlines nothing'});
+const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'the kernel binds CXL/hmem dax devices to kmem by itself since 6.3; Debian 6.1 auto-onlines nothing', root: PACKAGE_ROOT});
 
 const CONF = `[daemon]
 log-level = info
@@ -106,7 +106,7 @@ daxctl list -D > $O/list.json
 
 type J = Record<string, any>;
 
-test('6.12 with the package: hmem Movable at boot after the check; a hot-added DIMM still onlined; a CXL region after boot checked and Movable; RAM found unchecked is adopted (poison isolated, moved, in STATUS)', async (t) => {
+test('with the package: hmem Movable at boot after the check; a hot-added DIMM still onlined; a CXL region after boot checked and Movable; RAM found unchecked is adopted (poison isolated, moved, in STATUS)', async (t) => {
   const host = async (g: GuestControl) => {
     await g.waitForFile('ready-dimm');
     await g.qmp('object-add', {'qom-type': 'memory-backend-ram', id: 'hp1', size: 256 * 1024 * 1024});
@@ -152,7 +152,7 @@ test('6.12 with the package: hmem Movable at boot after the check; a hot-added D
 });
 
 test('control: the same hmem boot without daxram: the kernel onlines it Normal by itself', async (t) => {
-  const r = await runGuest({systemd: true, cxl: {memdevs: 2}, kernelArgs: [HMEM_RANGE_ARG], script: CONTROL, timeoutMs: 600_000});
+  const r = await runGuest({systemd: true, root: PACKAGE_ROOT, cxl: {memdevs: 2}, kernelArgs: [HMEM_RANGE_ARG], script: CONTROL, timeoutMs: 600_000});
   t.is(r.status, 0, r.stderr);
   t.is(r.readFile('auto').trim(), 'online');
   const d = r.readJson<J[]>('list.json').find((x) => x.mappings?.[0]?.start === 0x50000000 || x.chardev);

@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {GuestError, HMEM_RANGE_ARG, kernelTest, runGuest, type GuestResult} from './harness';
 
-const test = kernelTest(anyTest, {kernels: ['6.12'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
+const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
 
 const SCRIPT = String.raw`
 set -u

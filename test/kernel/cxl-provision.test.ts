@@ -13,8 +13,8 @@
 import anyTest from 'ava';
 import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestResult} from './harness';
 
-const cxlTest = kernelTest(anyTest, {kernels: ['6.12'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const cxlTest = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
 const CHECK_FREE = String.raw`
 # free: no region, no endpoint decoder holding DPA

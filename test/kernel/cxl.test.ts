@@ -8,7 +8,7 @@ import anyTest from 'ava';
 import {CXL_SERIAL_BASE, kernelTest, runGuest, type GuestResult} from './harness';
 import {CXL_RAM_REGION} from './cxl';
 
-const test = kernelTest(anyTest, {kernels: ['6.12'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
+const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
 
 const SCRIPT = String.raw`
 set -u

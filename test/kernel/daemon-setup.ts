@@ -1,25 +1,37 @@
 // What daxramd's kernel-guest tests and the demo put into a systemd guest: the Debian package
-// built from this checkout (dist/deb/daxram.deb, npm run deb), installed with dpkg -i before
-// systemd starts, so the guest gets what a user gets (its postinst enables the daemon, the
-// boot guard and the target), and a config naming the namespace created in a first boot.
+// built from this checkout (dist/deb/, npm run deb), installed with apt on the Debian 13 root
+// before systemd starts, as a user installs it (its postinst enables the daemon, the boot
+// guard and the target), and a config naming the namespace created in a first boot.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type {GuestRoot} from './lab';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
-export const DEB = path.join(REPO, 'dist', 'deb', 'daxram.deb');
+const DEB_DIR = path.join(REPO, 'dist', 'deb');
 
-/** Checkouts under /tmp or /home (CI clones) are hidden from the hardened unit by PrivateTmp/ProtectHome. */
-export const CHECKOUT_HIDDEN = /^\/(tmp|home|root)\//.test(REPO + '/');
+/** The package the last build made (dist/deb/daxram_<version>_<arch>.deb). */
+export function builtDeb(): string {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(DEB_DIR).filter((n) => /^daxram_[^_]+_[a-z0-9]+\.deb$/.test(n));
+  } catch { /* not built */ }
+  if (names.length !== 1) throw new Error(`expected one daxram_<version>_<arch>.deb in ${DEB_DIR}, found ${names.length}: npm run deb builds it (npm run test:kernel does)`);
+  return path.join(DEB_DIR, names[0]);
+}
 
-/** The preScript lines that install the package (and fail the boot loudly when they cannot). */
+
+/** The root systemd guests with the package boot: the stable release people install on. */
+export const PACKAGE_ROOT: GuestRoot = 'trixie';
+
+/** The preScript lines that install the package with apt (and fail the boot loudly when they cannot). */
 export function installDeb(): string {
-  if (!fs.existsSync(DEB)) throw new Error(`${DEB} is missing: npm run deb builds it (npm run test:kernel does)`);
-  return `dpkg -i ${DEB} > /harness/dpkg.log 2>&1 || { echo "dpkg -i failed: $(tail -5 /harness/dpkg.log)" > /harness/setup-failed; exit 1; }`;
+  const deb = builtDeb();
+  return `apt-get install -y ${deb} > /harness/apt.log 2>&1 || { echo "apt-get install ${path.basename(deb)} failed: $(tail -5 /harness/apt.log)" > /harness/setup-failed; exit 1; }`;
 }
 
 /** The package, node_exporter's textfile directory and a config, before systemd starts. */
-export function daemonInstall(uuid: string | undefined, conf?: string): {preScript: string} {
+export function daemonInstall(uuid: string | undefined, conf?: string): {preScript: string; root: GuestRoot} {
   const text =
     conf ??
     `# test config: the QEMU NVDIMM namespace as RAM on node 1
@@ -34,6 +46,7 @@ node = 1
 # gates: the defaults (poison = refuse, mce-recovery = refuse, security = warn)
 `;
   return {
+    root: PACKAGE_ROOT,
     preScript: [
       installDeb(),
       // node_exporter's textfile directory, where daxramd writes daxram.prom when it exists.

@@ -12,9 +12,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {kernelTest, runGuest} from './harness';
-import {CREATE_NS, daemonInstall} from './daemon-setup';
+import {CREATE_NS, daemonInstall, PACKAGE_ROOT} from './daemon-setup';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest'], root: PACKAGE_ROOT});
 const BOOT2 = String.raw`
 set -u
 O=$HARNESS_OUT

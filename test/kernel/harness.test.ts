@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import {expectSuccess, GuestError, kernelTest, repoRoot, runGuest} from './harness';
 import {schedulerStatus} from './scheduler';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
 interface NdBus {provider: string; dev: string; regions?: Array<{dev: string; size: number; type: string; numa_node?: number; target_node?: number}>}
 interface DaxDev {chardev: string; size: number; target_node: number; mode: string}

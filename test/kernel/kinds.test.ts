@@ -8,7 +8,7 @@
 import anyTest from 'ava';
 import {E820_PMEM_ARG, HMEM_RANGE_ARG, kernelTest, runGuest, type GuestResult} from './harness';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
 const SCRIPT = String.raw`
 set -u

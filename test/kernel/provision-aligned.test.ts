@@ -5,7 +5,7 @@
 import anyTest from 'ava';
 import {kernelTest, runGuest, type GuestResult} from './harness';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
 type Dax = {chardev: string; mode: string; online_memblocks?: number; movable?: boolean};
 

@@ -6,7 +6,7 @@
 import anyTest from 'ava';
 import {kernelTest, runGuest, type GuestResult} from './harness';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
 const SIZES = ['512M', '256M', '1G', '0', '640M', '128M', '1792M', '384M'];
 

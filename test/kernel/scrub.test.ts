@@ -15,7 +15,7 @@ import anyTest from 'ava';
 import {kernelTest, runGuest} from './harness';
 import {NFIT_DEVDAX_NAMESPACE} from './nfit';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
 interface R {
   start: number;

@@ -7,9 +7,9 @@
 
 import anyTest from 'ava';
 import {kernelTest, runGuest} from './harness';
-import {daemonInstall} from './daemon-setup';
+import {daemonInstall, PACKAGE_ROOT} from './daemon-setup';
 
-const test = kernelTest(anyTest, {kernels: ['6.1', '6.12']});
+const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest'], root: PACKAGE_ROOT});
 
 const CONF = `[daemon]
 log-level = info
