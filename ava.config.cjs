@@ -3,7 +3,7 @@ module.exports = {
   files: ['test/**/*.test.ts', '!test/kernel/**'],
   typescript: {
     rewritePaths: {'daemon/': 'dist/daemon/', 'test/': 'dist/test/', 'bench/': 'dist/bench/'},
-    compile: 'tsc',
+    compile: false,
   },
   // ava's timeout is a stall guard (no test result for this long), not a timing assertion;
   // the 6 TiB fixture test builds 49k directories synchronously.

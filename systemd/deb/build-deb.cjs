@@ -4,8 +4,8 @@
 // The runtime: Debian 12's nodejs is 18 and daxram needs Node >= 20, which no Debian 12 suite
 // (backports included) ships. The package therefore carries its runtime: the node binary the
 // package is built with, private to the package at /usr/lib/daxram/node (it depends only on
-// libc, libstdc++ and libgcc), with daxram's compiled JavaScript, its production node_modules
-// and the addon beside it. /usr/bin/daxram and /usr/bin/daxramd are scripts whose interpreter
+// libc, libstdc++ and libgcc), with daxram's two bundles (dist/bundle: the program and its
+// production dependencies, one file each) and the addon beside it. /usr/bin/daxram and /usr/bin/daxramd are scripts whose interpreter
 // is that binary: nothing else on the host sees or uses it.
 //
 // Everything runs with argv arrays (cp, dpkg-deb): no shell.
@@ -16,7 +16,6 @@ const {spawnSync} = require('node:child_process');
 
 const repo = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
-const lock = JSON.parse(fs.readFileSync(path.join(repo, 'package-lock.json'), 'utf8'));
 const out = path.join(repo, 'dist', 'deb');
 const arch = {x64: 'amd64', arm64: 'arm64'}[process.arch];
 if (!arch) throw new Error(`no Debian architecture for ${process.arch}`);
@@ -48,16 +47,12 @@ const lib = path.join(stage, 'usr/lib/daxram');
 
 // The runtime and the program.
 copy(process.execPath, path.join(lib, 'node'), 0o755);
-copy(need(path.join(repo, 'dist/daemon')), path.join(lib, 'dist/daemon'));
+copy(need(path.join(repo, 'dist/bundle/daxram.js')), path.join(lib, 'dist/bundle/daxram.js'), 0o644);
+copy(need(path.join(repo, 'dist/bundle/daxramd.js')), path.join(lib, 'dist/bundle/daxramd.js'), 0o644);
 copy(need(path.join(repo, 'build/Release/daxram_native.node')), path.join(lib, 'build/Release/daxram_native.node'), 0o644);
 write(path.join(lib, 'package.json'), JSON.stringify({name: pkg.name, version: pkg.version, private: true, license: pkg.license}, null, 2) + '\n');
-// Production dependencies only, as the lockfile resolved them.
-for (const [where, meta] of Object.entries(lock.packages)) {
-  if (!where.startsWith('node_modules/') || meta.dev || meta.devOptional || meta.optional) continue;
-  copy(need(path.join(repo, where)), path.join(lib, where));
-}
-for (const [bin, entry] of [['daxram', 'cli/main.js'], ['daxramd', 'daxramd/main.js']]) {
-  write(path.join(stage, 'usr/bin', bin), `#!/usr/lib/daxram/node\n'use strict';\nrequire('/usr/lib/daxram/dist/daemon/${entry}').main(process.argv.slice(2));\n`, 0o755);
+for (const bin of ['daxram', 'daxramd']) {
+  write(path.join(stage, 'usr/bin', bin), `#!/usr/lib/daxram/node\n'use strict';\nrequire('/usr/lib/daxram/dist/bundle/${bin}.js').main(process.argv.slice(2));\n`, 0o755);
 }
 
 // Boot integration.
