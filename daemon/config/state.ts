@@ -97,8 +97,7 @@ export class StateStore {
   }
 
   private save(st: DesiredState): void {
-    fs.mkdirSync(this.dir, {recursive: true, mode: 0o700});
-    writeAtomic(this.file, JSON.stringify({version: VERSION, records: st.records}, null, 2) + '\n', 0o600);
+    writeAtomic(this.file, JSON.stringify({version: VERSION, records: st.records}, null, 2) + '\n');
   }
 }
 

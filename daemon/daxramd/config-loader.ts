@@ -23,8 +23,7 @@ export function loadConfigKeepingLastGood(paths: ConfigPaths, stateDir: string, 
   try {
     const cfg = loadConfig(paths);
     const texts = cfg.files.map((f) => ({file: f, text: fs.readFileSync(f, 'utf8'), daxctl: !f.startsWith(paths.etcDir + path.sep)}));
-    fs.mkdirSync(stateDir, {recursive: true, mode: 0o700});
-    writeAtomic(snap, JSON.stringify({texts}) + '\n', 0o600);
+    writeAtomic(snap, JSON.stringify({texts}) + '\n');
     for (const w of cfg.warnings) log.warn(`config: ${w}`);
     for (const c of cfg.conflicts) log.notice(`config: ${c.key}: ${c.ours.file}:${c.ours.line} overrides daxctl's ${c.daxctl.file}:${c.daxctl.line}${c.differs.length ? ` (${c.differs.join('; ')})` : ''}`);
     return {cfg};

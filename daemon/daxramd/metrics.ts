@@ -95,7 +95,8 @@ export class Metrics {
   /** Write daxram.prom into the collector directory, atomically. */
   write(dir: string): string {
     const file = path.join(dir, METRICS_FILE);
-    writeAtomic(file, this.render(), 0o644);
+    // Public, for node_exporter (not root), in a directory that may be the prometheus user's.
+    writeAtomic(file, this.render(), {mode: 0o644, sharedDir: true});
     return file;
   }
 }

@@ -50,7 +50,6 @@ export function applyTiering(sysfs: Sysfs, stateDir: string, enabled: boolean, r
   const now = readTiering(sysfs);
   if (enabled && ramOnline && !rec) {
     rec = {version: 1, bootId, demotion: now.demotion, numaBalancing: now.numaBalancing, at: new Date().toISOString()};
-    fs.mkdirSync(stateDir, {recursive: true, mode: 0o700});
     writeAtomic(file, JSON.stringify(rec, null, 2) + '\n');
     const done: string[] = [];
     if (now.demotion === false) {

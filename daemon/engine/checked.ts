@@ -40,7 +40,6 @@ export function markChecked(ctx: Context, dev: DaxDevice, how: CheckedEntry['how
   if (ctx.dryRun) return;
   const all = readChecked(ctx);
   all[deviceKey(dev)] = {device: dev.name, at: new Date().toISOString(), how, poison};
-  fs.mkdirSync(path.dirname(file(ctx)), {recursive: true, mode: 0o755});
   writeAtomic(file(ctx), JSON.stringify({devices: all}, null, 2) + '\n');
 }
 

@@ -128,7 +128,6 @@ export function takeHold(ctx: Context, by: string): HotplugHold | undefined {
   const policy = policyToTake(ctx);
   if (!policy) return undefined;
   const hold: HotplugHold = {policy, before: idRanges(listMemBlockIds(ctx.sysfs)), at: new Date().toISOString(), by};
-  fs.mkdirSync(path.dirname(holdFile(ctx)), {recursive: true, mode: 0o755});
   writeAtomic(holdFile(ctx), JSON.stringify(hold, null, 2) + '\n');
   ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', 'offline');
   return hold;

@@ -84,7 +84,6 @@ export class Journal {
 
   /** Atomically replace the record (temp file, fsync, rename, fsync of the directory). */
   write(entry: JournalEntry): void {
-    fs.mkdirSync(this.dir, {recursive: true, mode: 0o755});
     writeAtomic(this.file, JSON.stringify(entry, null, 2) + '\n');
   }
 

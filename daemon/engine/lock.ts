@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {LockError} from '../errors';
+import {ensureDir} from '../util/atomic';
 import type {Context} from './context';
 
 const LOCK_EX = 2;
@@ -16,8 +17,8 @@ export interface Held {
 }
 
 export async function acquire(ctx: Context, what: string): Promise<Held> {
-  fs.mkdirSync(path.dirname(ctx.lockPath), {recursive: true, mode: 0o755});
-  const fd = fs.openSync(ctx.lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+  ensureDir(path.dirname(ctx.lockPath));
+  const fd = fs.openSync(ctx.lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
   const deadline = Date.now() + (ctx.lockWaitMs ?? 0);
   for (;;) {
     try {
