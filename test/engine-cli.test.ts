@@ -4,7 +4,6 @@
 import test from 'ava';
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {buildFixture, NFIT_TEST_COMMANDS} from './helpers/fixture';
 import {qemuSpec} from './helpers/engine-context';
@@ -14,13 +13,11 @@ const BIN = path.join(__dirname, 'entry', 'daxram.js');
 
 function run(args: string[], env: Record<string, string> = {}) {
   const fx = buildFixture(qemuSpec({}, {}));
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-cli-'));
   const r = spawnSync(process.execPath, [BIN, '--root', fx.root, ...args], {
     encoding: 'utf8',
-    env: {...process.env, DAXRAM_STATE_DIR: path.join(tmp, 'state'), DAXRAM_LOCK: path.join(tmp, 'lock'), DAXRAM_TEST_SER_P: '1', ...env},
+    env: {...process.env, DAXRAM_TEST_SER_P: '1', ...env},
   });
   fx.cleanup();
-  fs.rmSync(tmp, {recursive: true, force: true});
   return r;
 }
 
@@ -74,19 +71,20 @@ test('offline and recover dry runs on a devdax device: nothing to do', (t) => {
 // daxramd's configuration reserves the device: the CLI honours it, records nothing, changes nothing.
 function runWithConfig(conf: string, args: string[]) {
   const fx = buildFixture(qemuSpec({}, {}));
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-cli-'));
   fs.mkdirSync(path.join(fx.root, 'etc/daxram'), {recursive: true});
   fs.writeFileSync(path.join(fx.root, 'etc/daxram/daxram.conf'), conf);
   const rdir = fs.realpathSync(path.join(fx.root, 'sys/bus/nd/devices/region0'));
   const nsUuid = fs.readFileSync(path.join(rdir, 'namespace0.0/uuid'), 'utf8').trim();
   const r = spawnSync(process.execPath, [BIN, '--root', fx.root, ...args.map((a) => a.replace('NSUUID', nsUuid))], {
     encoding: 'utf8',
-    env: {...process.env, DAXRAM_STATE_DIR: path.join(tmp, 'state'), DAXRAM_LOCK: path.join(tmp, 'lock'), DAXRAM_TEST_SER_P: '1', DAXRAM_TEST_POISON: 'none'},
+    env: {...process.env, DAXRAM_TEST_SER_P: '1', DAXRAM_TEST_POISON: 'none'},
   });
-  const state = fs.existsSync(path.join(tmp, 'state')) ? fs.readdirSync(path.join(tmp, 'state')) : [];
+  // Under --root the state directory is the fixture's own; the remembered reservations are
+  // not an operator's decision.
+  const stateDir = path.join(fx.root, 'var/lib/daxram');
+  const state = fs.existsSync(stateDir) ? fs.readdirSync(stateDir).filter((n) => n !== 'reservations.json') : [];
   const driver = fs.readlinkSync(path.join(fx.root, 'sys/bus/dax/devices/dax0.0/driver'));
   fx.cleanup();
-  fs.rmSync(tmp, {recursive: true, force: true});
   return {...r, state, driver, nsUuid};
 }
 
@@ -141,13 +139,12 @@ test('online --dry-run lists the scrub-and-clear ioctls the real run issues befo
 
 test('online refused by a gate takes back the operator record it wrote first; an older record is restored', (t) => {
   const fx = buildFixture(qemuSpec({}, {}));
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-cli-'));
   t.teardown(() => {
     fx.cleanup();
-    fs.rmSync(tmp, {recursive: true, force: true});
-  });
-  const env = {...process.env, DAXRAM_STATE_DIR: path.join(tmp, 'state'), DAXRAM_LOCK: path.join(tmp, 'lock'), DAXRAM_TEST_SER_P: '0', DAXRAM_TEST_POISON: 'none'};
-  const records = () => new StateStore(path.join(tmp, 'state')).load().records;
+    });
+  const env = {...process.env, DAXRAM_TEST_SER_P: '0', DAXRAM_TEST_POISON: 'none'};
+  const stateDir = path.join(fx.root, 'var/lib/daxram');
+  const records = () => new StateStore(stateDir).load().records;
   const r = spawnSync(process.execPath, [BIN, '--root', fx.root, 'online', 'dax0.0'], {encoding: 'utf8', env});
   t.is(r.status, 1);
   t.regex(r.stderr, /mce-recovery/);
@@ -155,7 +152,7 @@ test('online refused by a gate takes back the operator record it wrote first; an
   // The device's own key, as daxramd computes it: its namespace uuid.
   const rdir = fs.realpathSync(path.join(fx.root, 'sys/bus/nd/devices/region0'));
   const key = `uuid:${fs.readFileSync(path.join(rdir, 'namespace0.0/uuid'), 'utf8').trim().toLowerCase()}`;
-  new StateStore(path.join(tmp, 'state')).record([{key, device: 'dax0.0', mode: 'devdax', action: 'offline', at: '2026-11-20T10:00:00.000Z'}]);
+  new StateStore(stateDir).record([{key, device: 'dax0.0', mode: 'devdax', action: 'offline', at: '2026-11-20T10:00:00.000Z'}]);
   const before = records();
   const again = spawnSync(process.execPath, [BIN, '--root', fx.root, 'online', 'dax0.0'], {encoding: 'utf8', env});
   t.is(again.status, 1);

@@ -52,6 +52,11 @@ export interface ConfigPaths {
   daxctlDir?: string;
 }
 
+/** The kernel's limit on NUMA nodes (CONFIG_NODES_SHIFT is at most 10). */
+const MAX_NUMNODES = 1024;
+/** dax region ids are ints. */
+const MAX_ID = 0x7fffffff;
+
 export const DEFAULT_PATHS: ConfigPaths = {etcDir: '/etc/daxram', daxctlDir: '/etc/daxctl.conf.d'};
 export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
 
@@ -93,8 +98,7 @@ export function parseConfig(texts: Array<{file: string; text: string}>): Config 
         applyDaemon(cfg.daemon, s, file);
       } else if (s.kind === 'device') {
         const rule = deviceRule(s, file);
-        const key = matchKey(rule.match);
-        const dup = cfg.devices.find((r) => matchKey(r.match) === key);
+        const dup = cfg.devices.find((r) => sameDevice(r.match, rule.match));
         if (dup) throw iniError(file, s.line, `[${headerOf(s)}] matches the same device as [device ${dup.label}] at ${dup.source.file}:${dup.source.line}`, 'describe each device once');
         const sameLabel = cfg.devices.find((r) => r.label === rule.label);
         if (sameLabel) throw iniError(file, s.line, `device name "${rule.label}" already used at ${sameLabel.source.file}:${sameLabel.source.line}`, 'give each [device NAME] a unique NAME');
@@ -143,13 +147,14 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
         rule.match.uuid = e.value.toLowerCase();
         break;
       case 'region': {
-        const m = /^(?:dax)?([0-9]+)$/.exec(e.value);
-        if (!m) throw iniError(file, e.line, `region "${e.value}" is not a dax region id`, 'give the X of daxX.Y, e.g. region = 1');
+        const m = /^(?:dax)?([0-9]{1,10})$/.exec(e.value);
+        if (!m || Number(m[1]) > MAX_ID) throw iniError(file, e.line, `region "${e.value}" is not a dax region id`, 'give the X of daxX.Y, e.g. region = 1');
         rule.match.daxRegion = Number(m[1]);
         break;
       }
       case 'resource':
-        if (!/^0x[0-9a-fA-F]+$/.test(e.value)) throw iniError(file, e.line, `resource "${e.value}" is not a 0x-prefixed physical address`, 'copy it from /sys/bus/dax/devices/daxX.Y/mapping0/start or `daxram list`');
+        // A physical address: 64 bits at most.
+        if (!/^0x[0-9a-fA-F]{1,16}$/.test(e.value)) throw iniError(file, e.line, `resource "${e.value}" is not a 0x-prefixed 64-bit physical address`, 'copy it from /sys/bus/dax/devices/daxX.Y/mapping0/start or `daxram list`');
         rule.match.resource = BigInt(e.value);
         break;
       case 'dax':
@@ -167,7 +172,7 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
         rule.online = bool(e, file);
         break;
       case 'node': {
-        if (!/^[0-9]+$/.test(e.value)) throw iniError(file, e.line, `node "${e.value}" is not a NUMA node number`);
+        if (!/^[0-9]{1,4}$/.test(e.value) || Number(e.value) >= MAX_NUMNODES) throw iniError(file, e.line, `node "${e.value}" is not a NUMA node number (0 to ${MAX_NUMNODES - 1})`);
         rule.node = Number(e.value);
         break;
       }
@@ -211,6 +216,18 @@ function oneOf<T extends string>(e: IniEntry, file: string, allowed: readonly T[
 }
 
 
+/**
+ * Two matches that name one device whatever the platform: the same uuid, the same range start
+ * (a region given on one side only does not make them two), or the same kernel name.
+ */
+export function sameDevice(a: DeviceMatch, b: DeviceMatch): boolean {
+  if (a.uuid !== undefined || b.uuid !== undefined) return a.uuid === b.uuid;
+  if (a.resource !== undefined || b.resource !== undefined) {
+    return a.resource === b.resource && (a.daxRegion === undefined || b.daxRegion === undefined || a.daxRegion === b.daxRegion);
+  }
+  return a.dax === b.dax;
+}
+
 /** Identity of a match, for duplicate and conflict detection. */
 export function matchKey(m: DeviceMatch): string {
   if (m.uuid) return `uuid:${m.uuid}`;
@@ -221,20 +238,45 @@ export function matchKey(m: DeviceMatch): string {
 export {deviceKey} from '../model/identity';
 
 /**
- * The rule for a live device: uuid first, then region/resource, then kernel name. A devdax
- * namespace has two uuids: the namespace label's (namespaceX.Y/uuid, which ndctl calls
- * raw_uuid) and the dax info block's (the nd daxX.Y seed's uuid, which `ndctl list` prints as
- * "uuid" and daxctl's nvdimm.uuid means); either matches.
+ * Every rule naming a live device, strongest match first: uuid, then region/resource, then
+ * kernel name. A devdax namespace has two uuids: the namespace label's (namespaceX.Y/uuid,
+ * which ndctl calls raw_uuid) and the dax info block's (the nd daxX.Y seed's uuid, which
+ * `ndctl list` prints as "uuid" and daxctl's nvdimm.uuid means); either matches.
  */
-export function ruleFor(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): DeviceRule | undefined {
+export function rulesFor(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): DeviceRule[] {
   const uuids = deviceUuids(dev);
   const start = dev.ranges[0]?.start;
-  return (
-    cfg.devices.find((r) => r.match.uuid !== undefined && uuids.includes(r.match.uuid)) ??
+  return [
+    ...cfg.devices.filter((r) => r.match.uuid !== undefined && uuids.includes(r.match.uuid)),
     // The range start identifies a device without a namespace; region =, when given, must agree.
-    cfg.devices.find((r) => r.match.resource !== undefined && r.match.resource === start && (r.match.daxRegion === undefined || r.match.daxRegion === dev.daxRegion)) ??
-    cfg.devices.find((r) => r.match.uuid === undefined && r.match.resource === undefined && r.match.dax === dev.name)
-  );
+    ...cfg.devices.filter((r) => r.match.resource !== undefined && r.match.resource === start && (r.match.daxRegion === undefined || r.match.daxRegion === dev.daxRegion)),
+    ...cfg.devices.filter((r) => r.match.uuid === undefined && r.match.resource === undefined && r.match.dax === dev.name),
+  ];
+}
+
+export interface RuleChoice {
+  rule: DeviceRule;
+  /** Set when several rules name the device: which ones, and which one applies. */
+  overlap?: string;
+}
+
+/**
+ * The rule that applies to a live device. Rules written two ways (a uuid rule and a kernel-name
+ * rule) may meet on one device only at run time: a reservation among them always wins, else the
+ * strongest match; either way the overlap is reported with both places.
+ */
+export function chooseRule(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): RuleChoice | undefined {
+  const all = rulesFor(cfg, dev);
+  if (all.length === 0) return undefined;
+  const rule = all.find((r) => r.mode === 'reserved') ?? all[0];
+  if (all.length === 1) return {rule};
+  const where = (r: DeviceRule) => `[device ${r.label}] (${r.source.file}:${r.source.line}, mode = ${r.mode})`;
+  const why = rule.mode === 'reserved' ? 'a reservation wins' : 'the strongest match wins';
+  return {rule, overlap: `${dev.name} is named by ${all.map(where).join(' and ')}; ${why}: ${where(rule)} applies`};
+}
+
+export function ruleFor(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): DeviceRule | undefined {
+  return chooseRule(cfg, dev)?.rule;
 }
 
 /** Fold daxctl's rules in; ours win and each shadowed daxctl rule is reported as a conflict. */

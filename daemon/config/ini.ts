@@ -23,22 +23,45 @@ export interface IniSection {
   entries: IniEntry[];
 }
 
-const SECTION_RE = /^\[\s*([A-Za-z][A-Za-z0-9_.-]*)(?:\s+([^\]\s][^\]]*?))?\s*\]$/;
-const KEY_RE = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+// Every pattern here is a single character class, anchored: linear in the line's length (a
+// header with backtracking alternatives took 13 s of CPU on one crafted line, on the daemon's
+// event loop). Lines and files are capped besides.
+const WORD_RE = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+const KEY_RE = WORD_RE;
+/** A section's name: printable, no brackets (daxctl's names may hold spaces). */
+const NAME_RE = /^[^\x00-\x1f\x7f[\]]*$/;
+export const MAX_LINE = 4096;
+export const MAX_FILE = 1 << 20;
+
+/** A header's kind and name, or undefined when it is not `[kind]` or `[kind name]`. */
+function sectionHeader(line: string): {kind: string; name: string} | undefined {
+  if (!line.endsWith(']')) return undefined;
+  const inner = line.slice(1, -1).trim();
+  const sp = inner.search(/\s/);
+  const kind = sp < 0 ? inner : inner.slice(0, sp);
+  const name = sp < 0 ? '' : inner.slice(sp).trim();
+  if (!WORD_RE.test(kind) || !NAME_RE.test(name)) return undefined;
+  return {kind, name};
+}
 
 /** Parse one file. `file` names it in errors ("/etc/daxram/daxram.conf:12: …"). */
 export function parseIni(text: string, file: string): IniSection[] {
+  if (text.length > MAX_FILE) throw iniError(file, 1, `file is ${text.length} characters, over the ${MAX_FILE} a configuration may have`, 'a configuration is a few dozen lines; check the file is the one meant');
   const sections: IniSection[] = [];
   let cur: IniSection | undefined;
+  // First line of each key in the current section (a map: a list search made a long section quadratic).
+  let keys = new Map<string, number>();
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
+    if (lines[i].length > MAX_LINE) throw iniError(file, lineNo, `line is ${lines[i].length} characters long, over ${MAX_LINE}`, 'a setting fits on one short line');
     const line = lines[i].replace(/\r$/, '').trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     if (line.startsWith('[')) {
-      const m = SECTION_RE.exec(line);
-      if (!m) throw iniError(file, lineNo, `malformed section header ${JSON.stringify(line)}`, 'write it as [kind] or [kind name], e.g. [device fast-tier]');
-      cur = {kind: m[1].toLowerCase(), name: (m[2] ?? '').trim(), line: lineNo, entries: []};
+      const h = sectionHeader(line);
+      if (!h) throw iniError(file, lineNo, `malformed section header ${JSON.stringify(line)}`, 'write it as [kind] or [kind name], e.g. [device fast-tier]');
+      cur = {kind: h.kind.toLowerCase(), name: h.name, line: lineNo, entries: []};
+      keys = new Map();
       sections.push(cur);
       continue;
     }
@@ -58,8 +81,9 @@ export function parseIni(text: string, file: string): IniSection[] {
       const hash = value.search(/\s[#;]/);
       if (hash >= 0) value = value.slice(0, hash).trim();
     }
-    const dup = cur.entries.find((e) => e.key.toLowerCase() === key.toLowerCase());
-    if (dup) throw iniError(file, lineNo, `"${key}" set twice in [${headerOf(cur)}] (first on line ${dup.line})`, 'keep one of the two lines');
+    const dup = keys.get(key.toLowerCase());
+    if (dup !== undefined) throw iniError(file, lineNo, `"${key}" set twice in [${headerOf(cur)}] (first on line ${dup})`, 'keep one of the two lines');
+    keys.set(key.toLowerCase(), lineNo);
     cur.entries.push({key: key.toLowerCase(), value, line: lineNo});
   }
   return sections;

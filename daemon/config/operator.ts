@@ -6,7 +6,7 @@
 import {Sysfs} from '../sysfs';
 import {readDax} from '../model/dax';
 import {deviceKey} from '../model/identity';
-import {STATE_DIR} from './paths';
+import {STATE_DIR, underRoot} from './paths';
 import type {DeviceMode, Zone} from './rules';
 import {StateStore} from './state';
 
@@ -17,7 +17,7 @@ export interface OperatorArgs {
 }
 
 export function stateDirOf(argv: OperatorArgs): string {
-  return argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? STATE_DIR;
+  return argv['state-dir'] ?? underRoot(argv.root, STATE_DIR);
 }
 
 interface OperatorRequest {

@@ -13,3 +13,8 @@ export const LOCK_PATH = '/run/daxram/lock';
 export const SOCKET_PATH = '/run/daxram/daxramd.sock';
 /** node_exporter's textfile collector directory. */
 export const METRICS_DIR = '/var/lib/prometheus/node-exporter';
+
+/** A host path as seen under --root (a fixture tree); the path itself for the real root. */
+export function underRoot(root: string | undefined, p: string): string {
+  return !root || root === '/' ? p : `${root.replace(/\/+$/, '')}${p}`;
+}

@@ -60,13 +60,35 @@ export interface DeviceRule {
   source: Source;
 }
 
-/** Files of one config directory in the order they apply: the main file, then conf.d sorted. */
+/**
+ * Files of one config directory in the order they apply: the main file, then conf.d sorted.
+ * Only a main file that does not exist is "no configuration": one that is there but cannot be
+ * read (a dangling or looping symlink half-way through a deploy, a broken mount, EACCES) is an
+ * error, or its reservations would silently vanish.
+ */
 export function configFiles(etcDir: string): string[] {
   const files: string[] = [];
   const main = path.join(etcDir, 'daxram.conf');
-  if (fs.existsSync(main)) files.push(main);
+  if (present(main)) files.push(main);
   files.push(...confFilesIn(path.join(etcDir, 'conf.d')));
   return files;
+}
+
+/** false only when `p` itself does not exist (lstat ENOENT); anything else unreadable throws. */
+function present(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw unreadable(p, e);
+  }
+  return true;
+}
+
+function unreadable(p: string, e: unknown): ConfigError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'it is a symlink to nothing' : code === 'ELOOP' ? 'it is a symlink loop' : (e as Error).message;
+  return new ConfigError(`cannot read ${p}: ${why}`, {path: p, fix: `restore ${p} (or remove it to mean "no configuration"); until then the last good configuration stays in force`, cause: e});
 }
 
 export function confFilesIn(dir: string): string[] {
@@ -74,8 +96,8 @@ export function confFilesIn(dir: string): string[] {
   try {
     names = fs.readdirSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new ConfigError(`cannot list ${dir}: ${(e as Error).message}`, {path: dir, cause: e});
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !present(dir)) return [];
+    throw unreadable(dir, e);
   }
   return names
     .filter((n) => n.endsWith('.conf') && !n.startsWith('.'))
@@ -83,12 +105,37 @@ export function confFilesIn(dir: string): string[] {
     .map((n) => path.join(dir, n));
 }
 
+const UTF8 = new TextDecoder('utf-8', {fatal: true});
+
+/** A configuration file's text: it must be UTF-8 (a replaced byte in a name would match nothing). */
 export function readText(file: string): string {
+  let bytes: Buffer;
   try {
-    return fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`, {path: file, cause: e});
+    throw unreadable(file, e);
   }
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new ConfigError(`${file}:${firstBadLine(bytes)}: not UTF-8`, {path: file, fix: 'save the file as UTF-8'});
+  }
+}
+
+/** The first line (1-based) that is not UTF-8: lines decoded one by one, linear in the file. */
+function firstBadLine(b: Buffer): number {
+  let line = 1;
+  for (let start = 0; start < b.length; line++) {
+    const nl = b.indexOf(0x0a, start);
+    const end = nl < 0 ? b.length : nl;
+    try {
+      UTF8.decode(b.subarray(start, end));
+    } catch {
+      return line;
+    }
+    start = end + 1;
+  }
+  return line;
 }
 
 /** A rule before its keys are read: RAM, movable, onlined, default gates. */

@@ -13,7 +13,7 @@ import {isolate, recover, type Context} from '../engine';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths} from '../config/config';
 import {DEFAULT_PATHS} from '../config/config';
-import {addReservations} from '../config/reservations';
+import {addReservations, forgetReservation, heldReservations, rememberReservations, type HeldReservation} from '../config/reservations';
 import {StateStore, type OperatorRecord} from '../config/state';
 import {LOCK_PATH, SOCKET_PATH, STATE_DIR} from '../config/paths';
 import {hostContext, type ContextInjection} from '../live/context';
@@ -87,6 +87,14 @@ export class Daemon {
   /** Where the struct pages of dax System RAM are, as of the last reconcile (STATUS reports it). */
   memmap?: MemmapReport;
   private stopping = false;
+  /** Reservations remembered across configurations (config/reservations.ts). */
+  held: HeldReservation[] = [];
+  /** Set when the remembered reservations cannot be read: no device is changed meanwhile. */
+  reservationsError?: string;
+  /** The hold-still reason last reported, so it is logged once. */
+  private stillSaid?: string;
+  /** Rule overlaps already reported since the config was loaded (config.ts chooseRule). */
+  private readonly overlapsSaid = new Set<string>();
 
   constructor(
     readonly opts: DaemonOptions,
@@ -100,9 +108,33 @@ export class Daemon {
   }
 
   loadConfig(): void {
+    this.overlapsSaid.clear();
     const r = loadConfigKeepingLastGood(this.opts.paths, this.opts.stateDir, this.log, this.cfg);
     this.cfg = r.cfg;
     this.configError = r.error;
+    this.metrics.configRejected = r.error ? 1 : 0;
+    // Remember the reservations of a configuration that loaded; retired ones stay in force.
+    try {
+      this.held = r.error ? heldReservations(this.opts.stateDir) : rememberReservations(this.opts.stateDir, this.cfg.devices);
+      this.reservationsError = undefined;
+      const retired = this.held.filter((h) => h.retiredAt !== undefined);
+      this.metrics.reservationsRetired = retired.length;
+      for (const h of retired) this.log.warn(`reservation ${h.key} (${h.source}) is no longer in the configuration; still enforced until daxram forget ${h.key}`);
+    } catch (e) {
+      this.reservationsError = describe(e);
+      this.log.error(`reservations unknown, changing no device: ${this.reservationsError}`);
+    }
+  }
+
+  forgetReservation(what: string): HeldReservation | undefined {
+    const released = forgetReservation(this.opts.stateDir, this.sysfs, what);
+    if (released) this.loadConfig();
+    return released;
+  }
+
+  /** Why daxramd must change no device now (what protects them cannot be read), if so. */
+  private holdStillReason(recordsError: string | undefined): string | undefined {
+    return this.reservationsError ?? recordsError;
   }
 
   /** The engine context for one device's gates; the config's reserved devices gate every online. */
@@ -122,7 +154,7 @@ export class Daemon {
           },
           this.opts.inject,
         );
-    return {...base, policy: addReservations(base.policy, this.cfg.devices, this.sysfs)};
+    return {...base, policy: addReservations(base.policy, this.cfg.devices, this.sysfs, this.held)};
   }
 
   /** Serialise reconciles: events arriving during one queue exactly one more. */
@@ -141,27 +173,38 @@ export class Daemon {
     }, delayMs);
   }
 
-  private records(): OperatorRecord[] {
+  /** The operator's records, or why they cannot be read (then no device is changed). */
+  private records(): {records: OperatorRecord[]; error?: string} {
     try {
-      return this.store.load().records;
+      return {records: this.store.load().records};
     } catch (e) {
-      this.log.error(`operator records unreadable, following the config only: ${describe(e)}`);
-      return [];
+      return {records: [], error: `operator records unreadable: ${describe(e)}`};
     }
   }
 
   private async reconcileNow(reason: string): Promise<DeviceReport[]> {
     this.log.debug(`reconcile (${reason})`);
-    const records = this.records();
+    const {records, error: recordsError} = this.records();
+    // Following the config alone would undo the operator's decisions, or online a device whose
+    // reservation is unknown: change nothing until they can be read again.
+    const still = this.holdStillReason(recordsError);
+    if (still && still !== this.stillSaid) this.log.error(`changing no device: ${still}`);
+    this.stillSaid = still;
+    this.metrics.heldStill = still ? 1 : 0;
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
     const deps = {context: (g: Desired['gates']) => this.engineContext(g), metrics: this.metrics, log: this.log};
     this.onlineOtherMemory();
     for (const dev of platform.devices) {
       const desired = desiredFor(this.cfg, dev, records);
+      if (desired?.overlap && !this.overlapsSaid.has(desired.overlap)) {
+        this.overlapsSaid.add(desired.overlap);
+        this.log.warn(`config: ${desired.overlap}`, dev.name);
+      }
       const rep = newReport(dev, desired);
       reports.push(rep);
-      if (desired) await reconcileDevice(deps, dev, desired, rep);
+      if (still) rep.detail = `left as it is: ${still}`;
+      else if (desired) await reconcileDevice(deps, dev, desired, rep);
       else await adoptUnmanaged(deps, dev, rep);
     }
     if (reports.some((r) => r.action !== 'none')) platform = scanPlatform(this.sysfs);
@@ -255,6 +298,9 @@ export class Daemon {
     if (this.isolated.size) parts.push(`poison isolated: ${[...this.isolated].map(([d, n]) => `${d} ${n} page(s)`).join(', ')}`);
     if (failed.length) parts.push(`FAILED: ${failed.map((x) => x.device).join(', ')}`);
     if (this.configError) parts.push('config rejected, previous kept');
+    const retired = this.held.filter((h) => h.retiredAt !== undefined).length;
+    if (retired) parts.push(`${retired} retired reservation(s) still enforced`);
+    if (this.stillSaid) parts.push(`CHANGING NOTHING: ${this.stillSaid}`);
     return parts.join('; ');
   }
 

@@ -4,7 +4,7 @@
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
 import {onNdBus} from '../model/dax';
-import {ruleFor, type Config, type DeviceMode, type Zone} from '../config/config';
+import {chooseRule, type Config, type DeviceMode, type Zone} from '../config/config';
 import type {OperatorRecord} from '../config/state';
 
 export interface Desired {
@@ -15,18 +15,22 @@ export interface Desired {
   /** "operator (online, 2025-…)" | "/etc/daxram/daxram.conf:12" | "/etc/daxctl.conf.d/x.conf:3" | "unmatched = ram" */
   source: string;
   gates: {poison?: string; mceRecovery?: string; security?: string; unscanned?: string; memmap?: string};
+  /** Several rules name the device (config.ts chooseRule): reported, with the one that applies. */
+  overlap?: string;
 }
 
 export function desiredFor(cfg: Config, dev: DaxDevice, records: OperatorRecord[]): Desired | undefined {
   const key = deviceKey(dev);
-  const rule = ruleFor(cfg, dev);
+  const choice = chooseRule(cfg, dev);
+  const rule = choice?.rule;
+  const overlap = choice?.overlap;
   // A device's own record first; then a whole-region one left by reassign/provision.
   const rec = records.find((r) => r.key === key) ?? (onNdBus(dev.origin) && dev.origin.region ? records.find((r) => r.key === `region:${dev.origin.region}`) : undefined);
   const gates = rule?.gates ?? {};
   if (rec) {
-    return {mode: rec.mode, zone: rec.zone ?? rule?.zone ?? 'movable', online: rec.online ?? true, source: `operator (${rec.action} at ${rec.at})`, gates};
+    return {mode: rec.mode, zone: rec.zone ?? rule?.zone ?? 'movable', online: rec.online ?? true, source: `operator (${rec.action} at ${rec.at})`, gates, overlap};
   }
-  if (rule) return {mode: rule.mode, zone: rule.zone, online: rule.online, node: rule.node, source: `${rule.source.file}:${rule.source.line}`, gates};
+  if (rule) return {mode: rule.mode, zone: rule.zone, online: rule.online, node: rule.node, source: `${rule.source.file}:${rule.source.line}`, gates, overlap};
   if (cfg.daemon.unmatched === 'ram') return {mode: 'ram', zone: 'movable', online: true, source: 'unmatched = ram', gates: {}};
   return undefined;
 }

@@ -38,6 +38,12 @@ export class Metrics {
   tiers: {node: number; tier: number}[] = [];
   demotion?: boolean;
   promotion?: boolean;
+  /** 1 while the files on disk are rejected and the configuration loaded before is in force. */
+  configRejected = 0;
+  /** Reservations no longer in the configuration, still enforced until `daxram forget`. */
+  reservationsRetired = 0;
+  /** 1 while daxramd changes no device because what protects them cannot be read. */
+  heldStill = 0;
 
   transition(device: string, to: string): void {
     this.transitions.inc({device, to});
@@ -87,6 +93,9 @@ export class Metrics {
     family('daxram_memory_tier', 'gauge', 'Memory tier (memory_tierN) of each node holding device-dax capacity; lower is faster.', this.tiers.map((t) => ({labels: {node: String(t.node)}, value: t.tier})));
     if (this.demotion !== undefined) family('daxram_tiering_demotion_enabled', 'gauge', 'The kernel demotes cold pages to lower tiers under reclaim (1) or not (0).', [{labels: {}, value: this.demotion ? 1 : 0}]);
     if (this.promotion !== undefined) family('daxram_tiering_promotion_enabled', 'gauge', "NUMA balancing's memory-tiering mode promotes hot pages from lower tiers (1) or not (0).", [{labels: {}, value: this.promotion ? 1 : 0}]);
+    family('daxram_config_rejected', 'gauge', 'The configuration files were rejected; the last good configuration is in force (1) or not (0).', [{labels: {}, value: this.configRejected}]);
+    family('daxram_reservations_retired', 'gauge', 'Reservations gone from the configuration and still enforced until daxram forget.', [{labels: {}, value: this.reservationsRetired}]);
+    family('daxram_held_still', 'gauge', 'daxramd changes no device because the operator records or reservations cannot be read (1).', [{labels: {}, value: this.heldStill}]);
     family('daxram_devices_managed', 'gauge', 'Devices a config rule or operator record applies to.', [{labels: {}, value: this.devicesManaged}]);
     family('daxram_last_reconcile_timestamp_seconds', 'gauge', 'When daxramd last compared desired and actual state.', [{labels: {}, value: this.lastReconcile}]);
     return out.join('\n') + '\n';

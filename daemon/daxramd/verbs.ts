@@ -14,6 +14,7 @@ import type {Sysfs} from '../sysfs';
 import type {Config} from '../config/config';
 import type {StateStore} from '../config/state';
 import type {DaemonLog} from './log';
+import type {HeldReservation} from '../config/reservations';
 import type {DeviceReport} from './reconcile';
 
 /** What the verbs need of the daemon (daemon.ts implements it). */
@@ -30,7 +31,11 @@ export interface VerbHost {
   readonly tiering?: unknown;
   /** Where the struct pages of dax System RAM are, as of the last reconcile. */
   readonly memmap?: MemmapReport;
+  /** Reservations remembered across configurations, retired ones included. */
+  readonly held: readonly HeldReservation[];
   statusLine(): string;
+  /** The operator confirms a retired reservation may go (throws for one still configured). */
+  forgetReservation(what: string): HeldReservation | undefined;
   loadConfig(): void;
   reconcile(reason: string): Promise<DeviceReport[]>;
 }
@@ -49,7 +54,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;
@@ -60,9 +65,11 @@ export function verbs(d: VerbHost): Record<string, Handler> {
     forget: async (a) => {
       const dev = a.device;
       if (typeof dev !== 'string' || dev === '') throw new DaxramError('"device" must be a non-empty string');
+      const released = d.forgetReservation(dev);
+      if (released) d.log.notice(`retired reservation ${released.key} (${released.source}) released by the operator`, dev);
       const dropped = d.store.forget(dev) || d.store.forget(keyOf(dev) ?? dev);
       d.log.notice(`operator record ${dropped ? 'forgotten' : 'not found'}; the config applies again`, dev);
-      return {forgotten: dropped, devices: await d.reconcile('forget')};
+      return {forgotten: dropped, reservationReleased: released, devices: await d.reconcile('forget')};
     },
   };
 }

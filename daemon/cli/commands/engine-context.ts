@@ -5,8 +5,9 @@ import type {Argv} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import type {Context} from '../../engine';
 import {makePolicy} from '../../policy/settings';
-import {etcDirFor, withConfigReservations} from '../../config/reservations';
-import {LOCK_PATH, STATE_DIR} from '../../config/paths';
+import {withConfigReservations} from '../../config/reservations';
+import {ETC_DIR, LOCK_PATH, STATE_DIR, underRoot} from '../../config/paths';
+import {stateDirOf} from '../../config/operator';
 import {hostContext} from '../../live/context';
 import {injection} from '../inject';
 import {describePlan, type Plan} from '../../engine/plan';
@@ -29,7 +30,7 @@ export interface EngineArgs {
 export function withEngineOptions<T>(y: Argv<T>, gates: boolean): Argv<T> {
   let a = y
     .option('dry-run', {type: 'boolean', default: false, describe: 'Print the exact sysfs writes and syscalls, change nothing'})
-    .option('state-dir', {type: 'string', hidden: true, describe: `Intent journal directory (default ${STATE_DIR}, env DAXRAM_STATE_DIR)`})
+    .option('state-dir', {type: 'string', hidden: true, describe: `Operator records, reservations and the intent journal (default ${STATE_DIR}, under --root)`})
     .option('lock-wait', {type: 'number', default: 10, describe: 'Seconds to wait for another daxram command to finish'});
   if (gates) {
     a = a
@@ -58,14 +59,15 @@ export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}
   const json = !!argv.json;
   const sysfs = sysfsOf(argv);
   let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, unscanned: argv.unscanned, memmap: argv.memmap, reserved: argv.reserve});
-  if (o.reservations) policy = withConfigReservations(policy, sysfs, etcDirFor(argv.root));
+  const stateDir = stateDirOf(argv);
+  if (o.reservations) policy = withConfigReservations(policy, sysfs, underRoot(argv.root, ETC_DIR), {stateDir, dryRun: !!argv['dry-run']});
   return hostContext(
     {
       sysfs,
       policy,
       dryRun: !!argv['dry-run'],
-      stateDir: argv['state-dir'] ?? process.env.DAXRAM_STATE_DIR ?? STATE_DIR,
-      lockPath: process.env.DAXRAM_LOCK ?? LOCK_PATH,
+      stateDir,
+      lockPath: underRoot(argv.root, LOCK_PATH),
       lockWaitMs: (argv['lock-wait'] ?? 10) * 1000,
       // Modules belong to the running kernel: never for a dry run or a fixture root.
       loadModules: !argv['dry-run'] && (argv.root ?? '/') === '/',
