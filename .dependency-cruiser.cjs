@@ -36,6 +36,13 @@ module.exports = {
     layer('live', '^daemon/live/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live']),
     layer('ipc', '^daemon/ipc/', ['util', 'errors', 'config', 'ipc']),
     layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'cli']),
+    {
+      name: 'engine-through-index',
+      comment: 'outside engine/, the engine is its API (engine/index.ts): every kernel write goes through a transition there',
+      severity: 'error',
+      from: {path: '^daemon/', pathNot: '^daemon/engine/'},
+      to: {path: '^daemon/engine/', pathNot: '^daemon/engine/index\\.ts$'},
+    },
     layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'daxramd']),
   ],
   options: {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import {designCxlRegion, isMemdevList, parseMemdevList} from '../daemon/engine/cxl-region';
 import {layoutDaxRegion} from '../daemon/engine/dax-layout';
 import {decideMemmap, memmapPerBlock, poisonInMemmapArea, type MemmapFacts} from '../daemon/engine/memmap';
-import {applyTiering, TIERING_RECORD} from '../daemon/daxramd/tiering';
+import {doTiering as applyTiering, TIERING_RECORD} from '../daemon/engine/tiering';
 import {readTiering, tierOf} from '../daemon/model/tiers';
 import {parseIdRanges} from '../daemon/util/ranges';
 import {Sysfs} from '../daemon/sysfs';

@@ -351,15 +351,17 @@ test.serial('the intent journal is written once per phase, not per block: 7 bloc
   const seen: string[] = [];
   const write = Journal.prototype.write;
   Journal.prototype.write = function (intent) {
-    seen.push(String(intent.at));
+    seen.push(`${intent.op} ${String(intent.at)}`);
     return write.call(this, intent);
   };
   t.teardown(() => (Journal.prototype.write = write));
   const r = await online(tb.ctx, 'dax0.0');
   t.is(r.blocks.length, 7);
-  // unbind, new_id, bind, the block onlines (one record at the first), verify.
-  t.is(seen.length, 5, seen.join('\n'));
-  t.regex(seen[3], /memory65\/state$/);
+  // The scrub-and-clear (it writes to the media), then unbind, new_id, bind, the block onlines
+  // (one record at the first), verify.
+  t.is(seen.length, 6, seen.join('\n'));
+  t.is(seen[0], 'clear undefined');
+  t.regex(seen[4], /^online .*memory65\/state$/);
   t.is(new Journal(tb.ctx.stateDir).read(), undefined, 'and cleared at the end');
 });
 

@@ -3,7 +3,8 @@
 // proven on nfit_test in test/kernel/scrub.test.ts.
 
 import test from 'ava';
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {buildFixture, GiB, QEMU_NFIT_COMMANDS} from './helpers/fixture';
 
@@ -55,4 +56,39 @@ test('bad device names are usage errors (exit 2); unknown devices name what exis
   t.is(e.error, 'NotFoundError');
   t.is(e.device, 'dax7.0');
   t.regex(e.fix, /dax0\.0/);
+});
+
+test('clear refuses a device that is System RAM: exit 1 naming the way back, no lock held after, no journal, nothing cleared', (t) => {
+  const fx = buildFixture({
+    buses: [{regions: [{start: 8n * GiB, size: 2n * GiB, badblocks: [[70000, 2]], namespaces: [{mode: 'devdax', size: GiB, dax: {driver: 'kmem', online: 'movable'}}]}]}],
+  });
+  t.teardown(fx.cleanup);
+  const before = fs.readFileSync(fx.path('/sys/bus/nd/devices/region0/badblocks'), 'utf8');
+  const r = daxram(['--root', fx.root, '--json', 'clear', 'dax0.0']);
+  t.is(r.status, 1, r.stdout);
+  const e = JSON.parse(r.stderr.split('\n').filter((l) => /^[{} ]/.test(l)).join('\n'));
+  t.is(e.code, 'GATE_SYSTEM_RAM');
+  t.is(e.device, 'dax0.0');
+  t.regex(e.fix, /daxram offline dax0\.0, then daxram clear dax0\.0/);
+  t.is(fs.readFileSync(fx.path('/sys/bus/nd/devices/region0/badblocks'), 'utf8'), before);
+  t.false(fs.existsSync(fx.path('/var/lib/daxram/journal.json')));
+  // The dry run says the same.
+  const d = daxram(['--root', fx.root, 'clear', 'dax0.0', '--dry-run']);
+  t.is(d.status, 1);
+  t.regex(d.stderr, /dax0\.0 is System RAM \(bound to kmem\)/);
+});
+
+test('clear runs under the lock daxramd and the other verbs share: a held lock makes it wait, then give up naming the holder', (t) => {
+  const fx = buildFixture({hmem: [{start: 16n * GiB, size: GiB, targetNode: 2}]});
+  t.teardown(fx.cleanup);
+  fs.mkdirSync(fx.path('/run/daxram'), {recursive: true, mode: 0o700});
+  // Another process holds the lock (flock from util-linux, as long as the child runs).
+  const lock = fx.path('/run/daxram/lock');
+  fs.writeFileSync(lock, 'pid 1: online dax9.9\n');
+  const holder = spawn('flock', [lock, 'sleep', '30'], {stdio: 'ignore'});
+  t.teardown(() => holder.kill('SIGKILL'));
+  for (let i = 0; i < 500 && !fs.readFileSync(`/proc/locks`, 'utf8').includes(String(fs.statSync(lock).ino)); i++) spawnSync('sleep', ['0.01']);
+  const r = daxram(['--root', fx.root, 'clear', 'dax0.0', '--lock-wait', '0']);
+  t.is(r.status, 1);
+  t.regex(r.stderr, /another daxram command holds .*lock \(pid 1: online dax9\.9\); not starting clear poison in dax0\.0/);
 });

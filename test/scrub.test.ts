@@ -250,6 +250,20 @@ test('a scrub that never finishes times out with ETIMEDOUT naming the device', a
   t.is(e!.device, 'dax0.0');
 });
 
+test('a scrub cancelled (daxramd stopping) ends at its next wait with ECANCELED, without waiting for the firmware', async (t) => {
+  const l = lab(t);
+  const ac = new AbortController();
+  const clock = new FakeClock();
+  let polls = 0;
+  const p = run(l, {inProgressPolls: 1e9, clock}, {timeoutMs: 3600_000, signal: ac.signal, onProgress: () => {
+    if (++polls === 3) ac.abort();
+  }});
+  const e = await t.throwsAsync(p);
+  t.is((e as {code?: string}).code, 'ECANCELED');
+  t.regex(e!.message, /dax0\.0: scrub cancelled \(daxramd is stopping\)/);
+  t.true(clock.now() < 3600_000, 'ended long before its timeout');
+});
+
 test('injectError sends NFIT ARS inject through ND_CMD_CALL', async (t) => {
   const l = lab(t);
   const m = new MockNative();

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
-import {isolate, recover, type Context} from '../engine';
+import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths} from '../config/config';
 import {DEFAULT_PATHS} from '../config/config';
@@ -22,12 +22,11 @@ import type {DaemonNative} from '../native';
 import {loadConfigKeepingLastGood} from './config-loader';
 import {desiredFor, type Desired} from './desired';
 import {adoptUnmanaged, describe, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
-import {onlineOtherMemory, releaseHold, takeHold, type HotplugHold} from '../engine/hotplug-policy';
+
 import {PoisonWatch} from './poison-watch';
 import {verbs} from './verbs';
-import {applyTiering} from './tiering';
 import {releaseHeap} from './heap';
-import {memmapReport, type MemmapReport} from '../engine/memmap';
+import {memmapReport, type MemmapReport} from '../engine';
 import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
 import {Metrics} from './metrics';
@@ -87,6 +86,8 @@ export class Daemon {
   /** Where the struct pages of dax System RAM are, as of the last reconcile (STATUS reports it). */
   memmap?: MemmapReport;
   private stopping = false;
+  /** Aborted on stop: a scrub in progress ends instead of holding the stop up. */
+  private readonly abort = new AbortController();
   /** Reservations remembered across configurations (config/reservations.ts). */
   held: HeldReservation[] = [];
   /** Set when the remembered reservations cannot be read: no device is changed meanwhile. */
@@ -148,6 +149,7 @@ export class Daemon {
             stateDir: this.opts.stateDir,
             lockPath: this.opts.lockPath,
             lockWaitMs: 60_000,
+            signal: this.abort.signal,
             // The unit forbids module loading; modules-load.d loads kmem, device_dax and msr at boot.
             loadModules: false,
             log: {info: (m) => this.log.info(m), warn: (m) => this.log.warn(m), debug: (m) => this.log.debug(m)},
@@ -194,7 +196,7 @@ export class Daemon {
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
     const deps = {context: (g: Desired['gates']) => this.engineContext(g), metrics: this.metrics, log: this.log};
-    this.onlineOtherMemory();
+    await this.onlineOtherMemory();
     for (const dev of platform.devices) {
       const desired = desiredFor(this.cfg, dev, records);
       if (desired?.overlap && !this.overlapsSaid.has(desired.overlap)) {
@@ -218,7 +220,7 @@ export class Daemon {
     }
     this.last = reports;
     await this.isolateNewPoison(platform, reports);
-    this.afterScan(platform, reports);
+    await this.afterScan(platform, reports);
     return reports;
   }
 
@@ -238,9 +240,9 @@ export class Daemon {
     }
   }
 
-  private afterScan(platform: Platform, reports: DeviceReport[]): void {
+  private async afterScan(platform: Platform, reports: DeviceReport[]): Promise<void> {
     const managed = reports.filter((r) => r.desired);
-    this.applyTiering(managed);
+    await this.applyTiering(managed);
     this.memmap = memmapReport(this.sysfs, platform.devices);
     this.metrics.devicesManaged = managed.length;
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');
@@ -254,10 +256,10 @@ export class Daemon {
   }
 
   /** [daemon] tiering: the kernel's demotion/promotion switches follow managed RAM (tiering.ts). */
-  private applyTiering(managed: DeviceReport[]): void {
+  private async applyTiering(managed: DeviceReport[]): Promise<void> {
     const ramOnline = managed.some((r) => r.desired?.mode === 'ram' && /^system-ram [1-9]/.test(r.actual));
     try {
-      const out = applyTiering(this.sysfs, this.opts.stateDir, this.cfg.daemon.tiering === 'on', ramOnline);
+      const out = await setTiering(this.engineContext(), this.cfg.daemon.tiering === 'on', ramOnline);
       if (out.action === 'applied') this.log.notice(`tiering on while daxram's RAM is online: ${out.detail}`);
       if (out.action === 'restored') this.log.notice(`tiering switches restored: ${out.detail}`);
     } catch (e) {
@@ -310,19 +312,19 @@ export class Daemon {
    * (daxramd --hold-hotplug) took it before udev's coldplug when installed. Other hot-added
    * memory is onlined by daxramd as the system's policy said (onlineOtherMemory).
    */
-  private takeHotplugPolicy(): void {
+  private async takeHotplugPolicy(): Promise<void> {
     try {
-      this.hold = takeHold(this.engineContext(), 'daxramd');
-      if (this.hold) this.log.notice(`holding auto_online_blocks at offline (the system's policy "${this.hold.policy}" applies to other hot-added memory; taken by ${this.hold.by} at ${this.hold.at})`);
+      this.hold = await holdHotplug(this.engineContext(), 'daxramd');
+      if (this.hold) this.log.notice(`holding auto_online_blocks at offline (the system's policy "${this.hold.policy}" applies to other hot-added memory; taken at ${this.hold.at})`);
     } catch (e) {
       this.log.error(`cannot hold the hot-add policy; dax memory may be onlined by the kernel before it is checked: ${describe(e)}`);
     }
   }
 
-  private onlineOtherMemory(): void {
+  private async onlineOtherMemory(): Promise<void> {
     if (!this.hold) return;
     try {
-      const done = onlineOtherMemory(this.engineContext(), this.hold);
+      const done = await onlineHotAdded(this.engineContext());
       if (done.length) this.log.notice(`onlined hot-added memory that is not dax, as "${this.hold.policy}" says: ${done.join(' ')}`);
     } catch (e) {
       this.log.error(`onlining other hot-added memory failed: ${describe(e)}`);
@@ -331,7 +333,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.loadConfig();
-    if (!this.opts.once) this.takeHotplugPolicy();
+    if (!this.opts.once) await this.takeHotplugPolicy();
     this.log.info(`daxramd ${process.pid}: config ${this.cfg.files.length ? this.cfg.files.join(', ') : '(none)'}; ${this.cfg.devices.length} device rule(s)`);
     if (this.opts.once) {
       await this.settle();
@@ -398,11 +400,15 @@ export class Daemon {
     this.log.info(`stopping on ${signal}; devices are left as they are`);
     if (this.pending) clearTimeout(this.pending);
     this.events?.stop();
+    // A scrub can run for minutes: end it (it has changed nothing yet) rather than let systemd's
+    // stop timeout SIGKILL us with the policy still held. A transition past its scrub finishes.
+    this.abort.abort();
     await this.chain.catch(() => undefined);
     if (this.hold) {
       try {
-        releaseHold(this.engineContext());
-        this.log.notice(`gave auto_online_blocks back its "${this.hold.policy}"`);
+        const r = await releaseHotplug(this.engineContext(), 'daxramd');
+        if (r.released) this.log.notice(`gave auto_online_blocks back its "${r.released.policy}"${r.onlined.length ? `; onlined ${r.onlined.join(' ')}` : ''}`);
+        else if (r.heldBy) this.log.notice(`the hot-add policy is held by ${r.heldBy.by} (pid ${r.heldBy.pid}): left to it`);
       } catch (e) {
         this.log.error(`could not give the hot-add policy back: ${describe(e)}`);
       }

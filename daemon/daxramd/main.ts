@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import {hostContext, type ContextInjection} from '../live/context';
 import {Sysfs} from '../sysfs';
 import {makePolicy} from '../policy/settings';
-import {takeHold} from '../engine/hotplug-policy';
+import {holdHotplug as holdHotplug0, releaseHotplug as releaseHotplug0} from '../engine';
 import {readAutoOnline} from '../model/hotplug';
 import {loadDaemonNative} from './notify';
 import type {DaemonNative} from '../native';
@@ -33,6 +33,12 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
       default: false,
       describe: "Boot guard (daxram-hotplug-guard.service, before udev's coldplug): take the kernel's hot-add policy so dax memory waits offline for daxramd, and exit",
     })
+    .option('release-hotplug', {
+      type: 'boolean',
+      default: false,
+      describe: "Give the kernel's hot-add policy back if its holder is gone (the guard's stop, the package's removal, daxramd's final failure), and exit",
+    })
+    .conflicts('hold-hotplug', 'release-hotplug')
     .option('root', {type: 'string', default: '/', hidden: true})
     .strict()
     .help()
@@ -40,8 +46,8 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     .parseSync();
 
   const log = new DaemonLog({level: (a['log-level'] as Level | undefined) ?? 'info'});
-  if (a['hold-hotplug']) {
-    process.exitCode = holdHotplug(log, a.root, a.lock);
+  if (a['hold-hotplug'] || a['release-hotplug']) {
+    process.exitCode = await (a['hold-hotplug'] ? holdHotplug : releaseHotplug)(log, a.root, a.lock, a['state-dir']);
     await log.flush();
     return;
   }
@@ -93,30 +99,67 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
 }
 
 /**
- * The boot guard: before udev's coldplug loads dax_hmem, dax_cxl and kmem, take the kernel's
- * hot-add policy so the memory they add stays offline until daxramd has checked it. A masked
- * daxramd means the operator turned daxram off: the guard then takes nothing, and the box
- * boots with the kernel's own policy.
+ * Whether daxramd will run on this boot, as systemd will decide it: not masked (a link to
+ * /dev/null in /etc or, by `systemctl mask --runtime`, in /run), and a dax bus to manage (its
+ * ConditionPathIsDirectory). The guard takes the policy only then: a hold nobody gives back
+ * would leave every hot-added DIMM offline.
  */
-function holdHotplug(log: DaemonLog, root: string, lock: string): number {
-  const unit = path.join(root, 'etc/systemd/system/daxramd.service');
-  try {
-    if (fs.realpathSync(unit) === '/dev/null') {
-      log.notice('daxramd.service is masked: leaving the kernel\'s hot-add policy alone');
-      return 0;
+export function daxramdWillRun(root: string): {yes: boolean; why: string} {
+  for (const dir of ['etc/systemd/system', 'run/systemd/system']) {
+    const unit = path.join(root, dir, 'daxramd.service');
+    try {
+      if (fs.realpathSync(unit) === '/dev/null') return {yes: false, why: `daxramd.service is masked (/${dir})`};
+    } catch {
+      /* absent: not masked there */
     }
-  } catch {
-    /* not masked */
   }
+  if (!fs.existsSync(path.join(root, 'sys/bus/dax'))) return {yes: false, why: 'there is no dax bus (/sys/bus/dax): daxramd will not start'};
+  return {yes: true, why: ''};
+}
+
+function guardContext(log: DaemonLog, root: string, lock: string, stateDir: string) {
   const sysfs = new Sysfs(root);
-  const ctx = hostContext({sysfs, policy: makePolicy(), lockPath: lock, loadModules: false, log: {info: (m) => log.info(m), warn: (m) => log.warn(m)}});
+  return {sysfs, ctx: hostContext({sysfs, policy: makePolicy(), lockPath: lock, stateDir, lockWaitMs: 30_000, loadModules: false, log: {info: (m) => log.info(m), warn: (m) => log.warn(m)}})};
+}
+
+/**
+ * The boot guard: before udev's coldplug loads dax_hmem, dax_cxl and kmem, take the kernel's
+ * hot-add policy so the memory they add stays offline until daxramd has checked it, when
+ * daxramd will run to give it back.
+ */
+async function holdHotplug(log: DaemonLog, root: string, lock: string, stateDir: string): Promise<number> {
+  const will = daxramdWillRun(root);
+  if (!will.yes) {
+    log.notice(`${will.why}: leaving the kernel's hot-add policy alone`);
+    return 0;
+  }
+  const {sysfs, ctx} = guardContext(log, root, lock, stateDir);
   try {
-    const hold = takeHold(ctx, 'daxram-hotplug-guard');
+    const hold = await holdHotplug0(ctx, 'daxram-hotplug-guard');
     if (hold) log.notice(`auto_online_blocks held at offline (was "${hold.policy}"): dax memory waits for daxramd; daxramd onlines other hot-added memory as "${hold.policy}" says`);
     else log.info(`auto_online_blocks is "${readAutoOnline(sysfs)}": hot-added memory already waits offline; nothing to hold`);
     return 0;
   } catch (e) {
     log.error(`could not hold the hot-add policy: ${describe(e)}`);
+    return 1;
+  }
+}
+
+/**
+ * Give the hot-add policy back when its holder is gone: the guard's stop, the package's
+ * removal, daxramd's final failure (OnFailure=). A live daxramd keeps its hold (it gives it back
+ * when it stops).
+ */
+async function releaseHotplug(log: DaemonLog, root: string, lock: string, stateDir: string): Promise<number> {
+  const {ctx} = guardContext(log, root, lock, stateDir);
+  try {
+    const r = await releaseHotplug0(ctx, 'daxram-hotplug-release');
+    if (r.released) log.notice(`gave auto_online_blocks back its "${r.released.policy}" (held by ${r.released.by}, pid ${r.released.pid}, gone)${r.onlined.length ? `; onlined ${r.onlined.join(' ')}` : ''}`);
+    else if (r.heldBy) log.notice(`${r.heldBy.by} (pid ${r.heldBy.pid}) holds the hot-add policy and gives it back when it stops`);
+    else log.info('the hot-add policy is not held');
+    return 0;
+  } catch (e) {
+    log.error(`could not give the hot-add policy back: ${describe(e)}`);
     return 1;
   }
 }

@@ -8,7 +8,7 @@ import {humanSize} from '../util/size';
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
 import {offline, online, type Context} from '../engine';
-import {isChecked} from '../engine/checked';
+import {isChecked} from '../engine';
 import type {Desired} from './desired';
 import type {DaemonLog} from './log';
 import type {Metrics} from './metrics';
@@ -47,6 +47,12 @@ export async function reconcileDevice(deps: ReconcileDeps, dev: DaxDevice, want:
   try {
     await converge(deps, dev, want, rep);
   } catch (e) {
+    if ((e as DaxramError).code === 'ECANCELED') {
+      // daxramd is stopping: the transition ended before it changed anything.
+      rep.detail = describe(e);
+      deps.log.info(rep.detail, dev.name);
+      return;
+    }
     rep.action = e instanceof PolicyError ? 'refused' : 'failed';
     rep.detail = describe(e);
     deps.metrics.failure(dev.name, want.mode === 'ram' ? 'online' : 'offline');

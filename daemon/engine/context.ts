@@ -51,6 +51,8 @@ export interface Context {
    * production sets it.
    */
   afterStep?: (mark: KillPoint) => void;
+  /** Aborted when daxramd stops: long waits (a scrub) end early, before anything was changed. */
+  signal?: AbortSignal;
 }
 
 export const quietLog: Logger = {info() {}, warn() {}};

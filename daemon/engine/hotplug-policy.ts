@@ -7,10 +7,11 @@
 // it back too (recover.ts).
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import {writeAtomic} from '../util/atomic';
+import {syncDir, writeAtomic} from '../util/atomic';
 import {idRanges, parseIdRanges} from '../util/ranges';
-import {MEMORY_DIR, readAutoOnline, readBlockSize} from '../model/hotplug';
+import {bootHotplugPolicy, MEMORY_DIR, readAutoOnline, readBlockSize} from '../model/hotplug';
 import {kmemBlockIds, listDax, readDax} from '../model/dax';
 import {listMemBlockIds, memblockDir, readBlockState} from '../model/memblock';
 import type {Context} from './context';
@@ -43,10 +44,19 @@ export function heldPolicyArgs(plan: Plan): Pick<JournalEntry['args'], 'hotplugP
   return r ? {hotplugPolicy: r.policy, hotplugBefore: idRanges([...r.before, ...r.ours])} : {};
 }
 
-/** A run killed while it held the policy: give it back as its journal entry recorded it. */
+/**
+ * A run killed while it held the policy: give it back as its journal entry recorded it, unless
+ * a long hold is in force (daxramd or the boot guard took the policy meanwhile, and keeps it
+ * offline on the system's behalf: takeHold learnt the policy from this same entry).
+ */
 export function giveBackHeldPolicy(ctx: Context, entry: JournalEntry): void {
   const a = entry.args;
   if (!a.hotplugPolicy || !(HOTPLUG_POLICIES as readonly string[]).includes(a.hotplugPolicy) || readAutoOnline(ctx.sysfs) !== 'offline') return;
+  const hold = readHold(ctx);
+  if (hold) {
+    ctx.log.warn(`${entry.device}: the interrupted run held auto_online_blocks ("${a.hotplugPolicy}"); ${hold.by} holds it now and gives it back`);
+    return;
+  }
   ctx.log.warn(`${entry.device}: giving auto_online_blocks back its "${a.hotplugPolicy}" (held by the interrupted run)`);
   restoreHotplug(ctx, a.hotplugPolicy, new Set(a.hotplugBefore !== undefined ? parseIdRanges(a.hotplugBefore) : listMemBlockIds(ctx.sysfs)));
 }
@@ -90,45 +100,88 @@ export function restoreHotplug(ctx: Context, policy: string, known: Set<number>)
 
 /**
  * A long hold of the policy, by the boot guard (daxramd --hold-hotplug, before udev's
- * coldplug) and then daxramd: what the system's policy was and which blocks existed when it
- * was taken. Kept in /run (per boot), beside the lock.
+ * coldplug) and then daxramd: what the system's policy was, which blocks existed when it was
+ * taken, and who holds it now. Kept in /run (per boot), beside the lock.
  */
 export interface HotplugHold {
   policy: string;
   /** idRanges of the blocks present when the policy was taken: the system decided on those. */
   before: string;
   at: string;
+  /** The holder: "daxram-hotplug-guard" (a oneshot that hands it to daxramd) or "daxramd". */
   by: string;
+  /** The holder's pid and start time (/proc/PID/stat), to tell a live holder from a dead one. */
+  pid: number;
+  startTime?: string;
+  /** The hold file could not be read: the policy is the boot default, the blocks known before are not known. */
+  lost?: true;
 }
 
 export function holdFile(ctx: Pick<Context, 'lockPath'>): string {
   return path.join(path.dirname(ctx.lockPath), 'hotplug-hold.json');
 }
 
-export function readHold(ctx: Pick<Context, 'lockPath'>): HotplugHold | undefined {
+export function readHold(ctx: Pick<Context, 'lockPath' | 'sysfs'>): HotplugHold | undefined {
+  let text: string;
   try {
-    const h = JSON.parse(fs.readFileSync(holdFile(ctx), 'utf8')) as HotplugHold;
-    return (HOTPLUG_POLICIES as readonly string[]).includes(h.policy) ? h : undefined;
+    text = fs.readFileSync(holdFile(ctx), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const h = JSON.parse(text) as HotplugHold;
+    if ((HOTPLUG_POLICIES as readonly string[]).includes(h.policy) && typeof h.before === 'string') return h;
+  } catch { /* below */ }
+  // A hold file that cannot be read still means "held" (never strand the system's policy at
+  // offline): the policy it kept is lost, so give back the one the kernel booted with.
+  return {policy: bootHotplugPolicy(ctx.sysfs, os.release()), before: '', at: '', by: 'an unreadable hold file', pid: 0, lost: true};
+}
+
+/** Start time of a live process, or undefined when it is gone (or a zombie). */
+export function processStart(pid: number, procRoot = '/proc'): string | undefined {
+  try {
+    const stat = fs.readFileSync(path.join(procRoot, String(pid), 'stat'), 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return f[0] === 'Z' || f[0] === 'X' ? undefined : f[19];
   } catch {
     return undefined;
   }
 }
 
+/** The holder is alive: the same process (pid and start time) is still running. */
+export function holderAlive(h: HotplugHold): boolean {
+  if (!h.pid || h.pid === process.pid) return h.pid === process.pid;
+  const start = processStart(h.pid);
+  return start !== undefined && (h.startTime === undefined || start === h.startTime);
+}
+
+function writeHold(ctx: Context, h: HotplugHold): void {
+  writeAtomic(holdFile(ctx), JSON.stringify(h, null, 2) + '\n');
+}
+
 /**
- * Take the kernel's hot-add policy until released: record it, then set auto_online_blocks to
- * offline, so dax memory kmem adds waits for daxram. Nothing to take when the policy already
- * keeps hot-added memory offline. Returns the hold in force.
+ * Take the kernel's hot-add policy until released: record it and who holds it, then set
+ * auto_online_blocks to offline, so dax memory kmem adds waits for daxram. A hold in force is
+ * taken over (the guard hands it to daxramd; a daxramd restarted after SIGKILL takes its dead
+ * predecessor's). When the policy is already offline because an interrupted transition held
+ * it, that transition's policy is the system's. Nothing to take when the system's policy
+ * itself keeps hot-added memory offline. Callers hold the lock (engine/index.ts holdHotplug).
  */
-export function takeHold(ctx: Context, by: string): HotplugHold | undefined {
+export function takeHold(ctx: Context, by: string, interrupted?: JournalEntry): HotplugHold | undefined {
+  const me = {by, pid: process.pid, startTime: processStart(process.pid)};
   const held = readHold(ctx);
   if (held) {
+    const hold = {...held, ...me};
+    writeHold(ctx, hold);
     if (readAutoOnline(ctx.sysfs) !== 'offline') ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', 'offline');
-    return held;
+    return hold;
   }
-  const policy = policyToTake(ctx);
+  const fromJournal = interrupted?.args.hotplugPolicy;
+  const policy = policyToTake(ctx) ?? (readAutoOnline(ctx.sysfs) === 'offline' && fromJournal && (HOTPLUG_POLICIES as readonly string[]).includes(fromJournal) ? fromJournal : undefined);
   if (!policy) return undefined;
-  const hold: HotplugHold = {policy, before: idRanges(listMemBlockIds(ctx.sysfs)), at: new Date().toISOString(), by};
-  writeAtomic(holdFile(ctx), JSON.stringify(hold, null, 2) + '\n');
+  const before = policyToTake(ctx) ? listMemBlockIds(ctx.sysfs) : parseIdRanges(interrupted?.args.hotplugBefore ?? idRanges(listMemBlockIds(ctx.sysfs)));
+  const hold: HotplugHold = {policy, before: idRanges(before), at: new Date().toISOString(), ...me};
+  writeHold(ctx, hold);
   ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', 'offline');
   return hold;
 }
@@ -150,12 +203,30 @@ export function onlineOtherMemory(ctx: Context, hold: HotplugHold): string[] {
   return out;
 }
 
-/** Give the policy back (daxramd stopping): restore it, online what came meanwhile, drop the hold. */
-export function releaseHold(ctx: Context): HotplugHold | undefined {
+export interface ReleaseOutcome {
+  /** The hold given back, or undefined when there was none or it is someone else's. */
+  released?: HotplugHold;
+  /** Held by a live process other than the caller: left to it. */
+  heldBy?: HotplugHold;
+  /** Blocks hot-added meanwhile, onlined as the policy says. */
+  onlined: string[];
+}
+
+/**
+ * Give the policy back: restore it, online what came meanwhile, drop the hold. `by` releases its
+ * own hold; any caller releases a hold whose holder is gone (daxramd killed, the guard's oneshot
+ * long done): the package's removal, the guard's stop and daxramd's final failure do that.
+ * Callers hold the lock (engine/index.ts releaseHotplug).
+ */
+export function releaseHold(ctx: Context, by: string): ReleaseOutcome {
   const hold = readHold(ctx);
-  if (!hold) return undefined;
-  onlineOtherMemory(ctx, hold);
+  if (!hold) return {onlined: []};
+  const mine = hold.by === by && hold.pid === process.pid;
+  if (!mine && holderAlive(hold)) return {heldBy: hold, onlined: []};
+  // Which blocks came while it was held is lost with an unreadable hold: online none by guess.
+  const onlined = hold.lost ? [] : onlineOtherMemory(ctx, hold);
   if (readAutoOnline(ctx.sysfs) !== hold.policy) ctx.sysfs.writeAttr(MEMORY_DIR, 'memory', 'auto_online_blocks', hold.policy);
   fs.rmSync(holdFile(ctx), {force: true});
-  return hold;
+  syncDir(path.dirname(holdFile(ctx)));
+  return {released: hold, onlined};
 }

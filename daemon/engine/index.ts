@@ -6,7 +6,11 @@ import {beforeAnyChange} from '../errors';
 import {enforceGates} from '../policy/gates';
 import type {Range} from '../util/ranges';
 import type {Context} from './context';
-import {transition} from './transition';
+import {locked, transition} from './transition';
+import {journalledClear, refuseClearOfRam} from './clear';
+import {doTiering, type TieringOutcome} from './tiering';
+import {Journal} from './journal';
+import {onlineOtherMemory, readHold, releaseHold, takeHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy';
 import {doOnline, dryOnline, type OnlineOptions, type OnlineResult} from './online';
 import {doOffline, dryOffline, type OfflineOptions, type OfflineResult} from './offline';
 import {doIsolate, type IsolateResult} from './isolate';
@@ -23,6 +27,10 @@ export {planIsolate, type IsolateResult} from './isolate';
 export type {RecoverResult} from './recover';
 export {describePlan, type Plan, type Step} from './plan';
 export {Journal, type JournalEntry} from './journal';
+export {readHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy';
+export {memmapReport, type MemmapReport} from './memmap';
+export {TIERING_RECORD, type TieringOutcome} from './tiering';
+export {isChecked} from './checked';
 export type {ZoneRequest} from './zone';
 export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';
@@ -91,4 +99,49 @@ export async function releaseCxl(ctx: Context, region: string): Promise<CxlRegio
 export async function reassignDax(ctx: Context, region: string, ram: bigint, o: DaxLayoutOptions = {}): Promise<DaxLayoutResult> {
   if (ctx.dryRun) return dryDaxReassign(ctx, region, ram, o);
   return transition(ctx, `reassign ${region}`, '', () => doDaxReassign(ctx, region, ram, o));
+}
+
+/**
+ * Hold the kernel's hot-add policy for `by` (the boot guard, daxramd) until released: dax memory
+ * kmem adds waits offline for daxram (engine/hotplug-policy.ts). An interrupted transition that
+ * held it tells what the system's policy was.
+ */
+export async function holdHotplug(ctx: Context, by: string): Promise<HotplugHold | undefined> {
+  return locked(ctx, `hold the hot-add policy for ${by}`, () => takeHold(ctx, by, new Journal(ctx.stateDir).read()));
+}
+
+/** Give the hot-add policy back: `by`'s own hold, or one whose holder is gone. */
+export async function releaseHotplug(ctx: Context, by: string): Promise<ReleaseOutcome> {
+  return locked(ctx, `give the hot-add policy back (${by})`, () => releaseHold(ctx, by));
+}
+
+/** While the policy is held: online, as the system's policy says, hot-added memory that is not dax. */
+export async function onlineHotAdded(ctx: Context): Promise<string[]> {
+  return locked(ctx, 'online hot-added memory', () => {
+    const hold = readHold(ctx);
+    return hold && !hold.lost ? onlineOtherMemory(ctx, hold) : [];
+  });
+}
+
+/**
+ * Scrub a device and clear its poison (`run` is the scrub pipeline, with its progress and
+ * output): refused for a device that is System RAM (engine/clear.ts), journalled, under the lock.
+ */
+export async function clearPoison<T>(ctx: Context, name: string, run: () => Promise<T>): Promise<T> {
+  if (ctx.dryRun) {
+    refuseClearOfRam(ctx, name);
+    return run();
+  }
+  return transition(ctx, `clear poison in ${name}`, name, async () => {
+    refuseClearOfRam(ctx, name);
+    return journalledClear(ctx, name, true, run);
+  });
+}
+
+/**
+ * `[daemon] tiering = on`: the kernel's demotion and promotion switches follow managed RAM
+ * (engine/tiering.ts), written under the lock like every other kernel write.
+ */
+export async function setTiering(ctx: Context, enabled: boolean, ramOnline: boolean): Promise<TieringOutcome> {
+  return locked(ctx, 'tiering switches', () => doTiering(ctx.sysfs, ctx.stateDir, enabled, ramOnline));
 }

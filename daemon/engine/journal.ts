@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import {DaxramError} from '../errors';
 import {syncDir, writeAtomic} from '../util/atomic';
 
-export type JournalOp = 'online' | 'offline' | 'isolate' | 'reassign' | 'provision' | 'cxl-provision' | 'cxl-release' | 'dax-reassign';
-const OPS: readonly string[] = ['online', 'offline', 'isolate', 'reassign', 'provision', 'cxl-provision', 'cxl-release', 'dax-reassign'];
+export type JournalOp = 'clear' | 'online' | 'offline' | 'isolate' | 'reassign' | 'provision' | 'cxl-provision' | 'cxl-release' | 'dax-reassign';
+const OPS: readonly string[] = ['clear', 'online', 'offline', 'isolate', 'reassign', 'provision', 'cxl-provision', 'cxl-release', 'dax-reassign'];
 
 export interface JournalEntry {
   version: 1;

@@ -21,6 +21,7 @@ import {runPlan, type StepLog} from './exec';
 import {pagesOf} from './hwpoison';
 import {freshlyIsolated, isolateSteps, verifyIsolation} from './isolate';
 import {onliningUdevRules} from './udev-rules';
+import {journalledClear} from './clear';
 import {heldPolicyArgs, policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import {doOffline} from './offline';
 import {isChecked, markChecked} from './checked';
@@ -119,7 +120,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   // Gates. A device daxram already checked and that is where it was asked to be needs none.
   const source = ctx.poison ?? badblocksPoison(ctx.sysfs);
   if (ctx.dryRun && source.describe && !settled) plan.scrub = source.describe(dev);
-  const poison = settled ? {scrubSupported: true, found: [], cleared: [], remaining: [], source: 'checked earlier this boot'} : await source(dev, {clear: !adopt});
+  const poison = settled ? {scrubSupported: true, found: [], cleared: [], remaining: [], source: 'checked earlier this boot'} : await journalledClear(ctx, name, !adopt, () => source(dev, {clear: !adopt}));
   const mce = await (ctx.mce ?? unknownMce)();
   const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider: providerOf(ctx.sysfs, dev), uuids: deviceUuids(dev)});
   plan.gates = gates;

@@ -20,7 +20,7 @@ export interface RecoverResult {
   dryRun: boolean;
   /** The unfinished transition found, if any. */
   found?: JournalEntry;
-  action: 'none' | 'completed-online' | 'completed-offline' | 'completed-isolate' | 'completed-layout' | 'converged-cxl-region' | 'completed-dax-layout';
+  action: 'none' | 'abandoned-clear' | 'completed-online' | 'completed-offline' | 'completed-isolate' | 'completed-layout' | 'converged-cxl-region' | 'completed-dax-layout';
   /** An unfinished region layout (reassign/provision) that was finished after the device. */
   layout?: JournalEntry;
   /** Devices with no driver at all (not ours to guess about, but worth knowing). */
@@ -39,6 +39,10 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
   // convergeCxl gives it back when done.
   if (entry.op !== 'cxl-provision') giveBackHeldPolicy(ctx, entry);
   switch (entry.op) {
+    case 'clear':
+      // Clearing poison is idempotent and the device never left devdax: nothing to finish. Its
+      // next online scrubs and clears again; what a clear left behind is in badblocks.
+      return 'abandoned-clear';
     case 'reassign':
     case 'provision':
       await doLayout(ctx, 'reassign', entry.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined});

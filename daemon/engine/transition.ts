@@ -3,17 +3,34 @@
 // do the transition, release. Every mutating entry point of the engine goes through here, so
 // none of them can forget a step of it.
 
+import {DaxramError} from '../errors';
 import type {Context} from './context';
 import type {JournalEntry} from './journal';
 import {acquire} from './lock';
 import {settle} from './recover';
 
 export async function transition<T>(ctx: Context, what: string, device: string | undefined, run: (superseded?: JournalEntry) => Promise<T>): Promise<T> {
+  if (ctx.signal?.aborted) throw new DaxramError(`not starting ${what}: daxramd is stopping`, {device, code: 'ECANCELED'});
   const held = await acquire(ctx, what);
   try {
     // device undefined: the transition is recovery itself, which reads the journals on its own.
     const superseded = device === undefined ? undefined : await settle(ctx, device);
     return await run(superseded);
+  } finally {
+    held.release();
+  }
+}
+
+/**
+ * Under the lock but without settling: the kernel's hot-add policy and the tiering switches,
+ * written by the boot guard before any driver is loaded and by daxramd around its transitions.
+ * They touch no dax device, so an interrupted transition is left for recover; what they must
+ * not do is interleave with one (a give-back in the middle of a CLI online).
+ */
+export async function locked<T>(ctx: Context, what: string, run: () => T | Promise<T>): Promise<T> {
+  const held = await acquire(ctx, what);
+  try {
+    return await run();
   } finally {
     held.release();
   }

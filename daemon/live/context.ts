@@ -5,7 +5,7 @@
 // points); nothing here reads a test switch.
 
 import {Sysfs} from '../sysfs';
-import type {Context, EngineNative, Logger} from '../engine/context';
+import type {Context, EngineNative, Logger} from '../engine';
 import type {Policy} from '../policy/settings';
 import {badblocksPoison, type MceReport, type MceSource, type PoisonSource} from '../policy/sources';
 import {loadNative} from '../native';
@@ -24,6 +24,8 @@ export interface HostContextOptions {
   lockPath?: string;
   lockWaitMs?: number;
   progress?: Context['progress'];
+  /** Aborts long waits (a scrub) when daxramd is asked to stop. */
+  signal?: AbortSignal;
   /**
    * Load missing modules (kmem, device_dax, msr) with modprobe, and say so. The CLI does;
    * daxramd's unit forbids it (ProtectKernelModules) and relies on modules-load.d.
@@ -44,12 +46,13 @@ export function hostContext(o: HostContextOptions, inject: ContextInjection = {}
     lockWaitMs: o.lockWaitMs,
     dryRun: !!o.dryRun,
     policy: o.policy,
-    poison: inject.poison ?? livePoisonSource(o.sysfs, !!o.dryRun, o.loadModules),
+    poison: inject.poison ?? livePoisonSource(o.sysfs, !!o.dryRun, o.loadModules, o.signal),
     mce: inject.mce ?? liveMceSource(modules),
     modules: inject.modules ?? modules,
     log: o.log,
     progress: o.progress,
     afterStep: inject.afterStep,
+    signal: o.signal,
   };
 }
 
@@ -65,7 +68,7 @@ export function liveEngineNative(): EngineNative {
  * Scrub the device's range and clear what can be cleared; a dry run changes nothing and so does
  * not scrub: its gate shows what the kernel's badblocks already know.
  */
-export function livePoisonSource(sysfs: Sysfs, dryRun: boolean, mount = false): PoisonSource {
+export function livePoisonSource(sysfs: Sysfs, dryRun: boolean, mount = false, signal?: AbortSignal): PoisonSource {
   if (dryRun) {
     const dry: PoisonSource = async (dev) => {
       const r = await badblocksPoison(sysfs)(dev);
@@ -74,7 +77,7 @@ export function livePoisonSource(sysfs: Sysfs, dryRun: boolean, mount = false): 
     dry.describe = (dev) => describeScrub(sysfs, targetByName(sysfs, dev.name));
     return dry;
   }
-  return (dev, o) => scrubPoisonSource(loadNative(), sysfs, {mount: mount ? mountPseudoFs : undefined})(dev, o);
+  return (dev, o) => scrubPoisonSource(loadNative(), sysfs, {mount: mount ? mountPseudoFs : undefined, signal})(dev, o);
 }
 
 // MCG_CAP is a capability register: read once per process (daxramd onlines many devices), not

@@ -38,6 +38,23 @@ export function readAutoOnline(sysfs: Sysfs): string {
 }
 
 /**
+ * The hot-add policy the kernel booted with: memhp_default_state= on the command line, else
+ * the kernel's build default (CONFIG_MHP_DEFAULT_ONLINE_TYPE_* since 6.14,
+ * CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE before), else "online" (Debian's kernels since 6.12).
+ * For the one case where the policy a hold kept is lost (an unreadable hold file).
+ */
+export function bootHotplugPolicy(sysfs: Sysfs, release: string): string {
+  const cmd = /(?:^|\s)memhp_default_state=(offline|online|online_kernel|online_movable)(?:\s|$)/.exec(sysfs.readOptional('/proc/cmdline') ?? '');
+  if (cmd) return cmd[1];
+  const config = sysfs.readOptional(`/boot/config-${release}`) ?? '';
+  const newer = /^CONFIG_MHP_DEFAULT_ONLINE_TYPE_(OFFLINE|ONLINE_AUTO|ONLINE_KERNEL|ONLINE_MOVABLE)=y$/m.exec(config);
+  if (newer) return {OFFLINE: 'offline', ONLINE_AUTO: 'online', ONLINE_KERNEL: 'online_kernel', ONLINE_MOVABLE: 'online_movable'}[newer[1]] as string;
+  if (/^CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE=y$/m.test(config)) return 'online';
+  if (/^# CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE is not set$/m.test(config)) return 'offline';
+  return 'online';
+}
+
+/**
  * Without CONFIG_MEMORY_HOTPLUG there is no memory directory: blockSize is 0n and a warning is
  * recorded, since listing devices is still useful; anything kmem-related reports 0 capacity.
  */

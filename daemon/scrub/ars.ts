@@ -90,6 +90,8 @@ export class ScrubAttr implements KernelScrub {
         const left = deadline - this.clock.now();
         if (left <= 0) return false;
         await this.native.pollPri(fd, Math.max(1, Math.min(this.pollMs, Math.ceil(left))));
+        // Through the clock, so a cancelled scrub (daxramd stopping) ends here too.
+        await this.clock.sleep(0);
       }
     } finally {
       fs.closeSync(fd);

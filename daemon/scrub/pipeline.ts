@@ -58,6 +58,8 @@ export interface ScrubOptions {
   /** Second scrub after clearing (default true when something was cleared). */
   verify?: boolean;
   timeoutMs?: number;
+  /** Ends the waits early (daxramd stopping): the scrub throws ECANCELED; the device is left as it is. */
+  signal?: AbortSignal;
   clock?: Clock;
   onProgress?: (p: ScrubProgress) => void;
   /** Override how the kernel's own scrub is waited for (tests). */
@@ -142,12 +144,29 @@ export function readRegionBadblocks(sysfs: Sysfs, region: Pick<Region, 'name' | 
   return normalize(readBadblocks(sysfs, region.dir, region.name, region.resource).map((b) => ({start: b.start, size: b.length})));
 }
 
+/** The clock's sleeps end in ECANCELED once `signal` aborts (checked before and after each). */
+function abortable(clock: Clock, signal: AbortSignal | undefined, device: string): Clock {
+  if (!signal) return clock;
+  const check = () => {
+    if (signal.aborted) throw new DaxramError(`${device}: scrub cancelled (daxramd is stopping); the device is left as it is`, {device, code: 'ECANCELED'});
+  };
+  const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), {once: true}));
+  return {
+    now: () => clock.now(),
+    sleep: async (ms) => {
+      check();
+      await Promise.race([clock.sleep(ms), aborted]);
+      check();
+    },
+  };
+}
+
 /**
  * Scrub (and with opts.clear, clear) one device. Throws typed errors for what the operator must
  * fix (EPERM, timeouts, firmware errors); "no ARS here" is a result, not an error.
  */
 export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubTarget, opts: ScrubOptions): Promise<ScrubResult> {
-  const clock = opts.clock ?? realClock;
+  const clock = abortable(opts.clock ?? realClock, opts.signal, t.device);
   const t0 = clock.now();
   const deadline = t0 + (opts.timeoutMs ?? 3600_000);
   const dryRun = opts.dryRun ?? false;

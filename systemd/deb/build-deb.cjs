@@ -56,7 +56,7 @@ for (const bin of ['daxram', 'daxramd']) {
 }
 
 // Boot integration.
-for (const unit of ['daxramd.service', 'daxram-online.target', 'daxram-hotplug-guard.service']) {
+for (const unit of ['daxramd.service', 'daxram-online.target', 'daxram-hotplug-guard.service', 'daxram-hotplug-release.service']) {
   copy(path.join(repo, 'systemd', unit), path.join(stage, 'usr/lib/systemd/system', unit), 0o644);
 }
 copy(path.join(repo, 'udev/90-daxram.rules'), path.join(stage, 'usr/lib/udev/rules.d/90-daxram.rules'), 0o644);

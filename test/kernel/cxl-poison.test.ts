@@ -23,7 +23,8 @@ cat /sys/bus/cxl/devices/$REGION/resource > $O/resource
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo 0x1000 > /sys/kernel/debug/cxl/mem0/inject_poison || exit 11
 echo 0x8000040 > /sys/kernel/debug/cxl/mem0/inject_poison || exit 12
-dx list -d $DAX --json > $O/list.json 2> $O/list.err
+dx list -d $DAX --json > $O/list-plain.json 2> $O/list-plain.err
+dx list -d $DAX --json --media-errors > $O/list.json 2> $O/list.err
 dx scrub $DAX --json > $O/scrub.json 2> $O/scrub.err; echo $? > $O/scrub.rc
 dx online $DAX --json > /dev/null 2> $O/refused.err; echo $? > $O/refused.rc
 daxctl list -D -d $DAX > $O/after-refuse.json
@@ -58,6 +59,8 @@ test('CXL poison is listed, scrubbed and refused by default: nothing onlined', (
   const base = BigInt(f('resource'));
   const want = [base + 0x1000n, base + 0x8000040n];
   t.is(r.readJson<J[]>('list.json')[0].badblocks, 2, f('list.err'));
+  // Without --media-errors list asks no memdev for its poison list: it changes nothing, and says it does not know.
+  t.false('badblocks' in r.readJson<J[]>('list-plain.json')[0], f('list-plain.err'));
   t.is(f('scrub.rc'), '0', f('scrub.err'));
   const s = r.readJson<J>('scrub.json');
   t.true(s.scrubSupported);

@@ -10,7 +10,7 @@ import {ETC_DIR, LOCK_PATH, STATE_DIR, underRoot} from '../../config/paths';
 import {stateDirOf} from '../../config/operator';
 import {hostContext} from '../../live/context';
 import {injection} from '../inject';
-import {describePlan, type Plan} from '../../engine/plan';
+import {describePlan, type Plan} from '../../engine';
 import {printJson} from '../output';
 
 export interface EngineArgs {

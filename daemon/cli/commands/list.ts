@@ -5,7 +5,7 @@
 import type {Argv, CommandModule} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import {readTiering, tierOf, type TieringState} from '../../model/tiers';
-import {memmapReport, type MemmapReport} from '../../engine/memmap';
+import {memmapReport, type MemmapReport} from '../../engine';
 import {NotFoundError, UsageError} from '../../errors';
 import {memblockSummary, scanPlatform} from '../../model/scan';
 import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../model/types';
@@ -26,6 +26,7 @@ interface ListArgs extends GlobalArgs {
   buses?: boolean;
   dimms?: boolean;
   tiers?: boolean;
+  'media-errors'?: boolean;
 }
 
 const asList = (v: unknown): string[] | undefined =>
@@ -61,15 +62,19 @@ export function filterDevices(p: Platform, a: {device?: string[]; region?: strin
   return devs;
 }
 
-/** Poisoned ranges in the device read from its CXL memdevs' poison lists (list's own read). */
+/**
+ * Poisoned ranges in the device from its CXL memdevs' poison lists, read only with
+ * --media-errors: asking a memdev for its list is a command to the device (trigger_poison_list),
+ * and list otherwise changes nothing anywhere.
+ */
 const cxlPoison = new Map<string, number>();
 /** Memory tier of each node, read once per command (model/tiers.ts). */
 let tiering: TieringState | undefined;
 const nodeTier = (node: number) => (tiering && node >= 0 ? tierOf(tiering.tiers, node) : undefined);
 
 /** Badblocks records of the device's region that overlap the device's ranges (CXL: its poison list). */
-export function deviceBadblocks(d: DaxDevice): number {
-  if (d.cxl) return cxlPoison.get(d.name) ?? 0;
+export function deviceBadblocks(d: DaxDevice): number | undefined {
+  if (d.cxl) return cxlPoison.get(d.name);
   if (!d.region) return 0;
   let n = 0;
   for (const bb of d.region.badblocks) {
@@ -277,7 +282,7 @@ function human(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: MemmapRepor
       const blocks = d.mode === 'system-ram' ? `${s.online}/${s.total}` : `-/${d.kmemBlocks}`;
       const zone = s.movable === undefined ? '-' : s.movable ? 'movable' : 'kernel';
       const origin = originText(d);
-      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), String(nodeTier(d.targetNode) ?? '-'), blocks, zone, String(deviceBadblocks(d)), origin]);
+      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), String(nodeTier(d.targetNode) ?? '-'), blocks, zone, String(deviceBadblocks(d) ?? '-'), origin]);
     }
     out += pad(rows);
   }
@@ -327,14 +332,15 @@ export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: M
 }
 
 /**
- * CXL devices have no badblocks: their poison is read from the memdevs' poison lists (a read
- * the device answers, changing nothing). Root only; anything else is a warning, not a failure.
+ * CXL devices have no badblocks: their poison is in the memdevs' poison lists, which the device
+ * returns when asked (--media-errors, as `cxl list --media-errors`). Root only; anything else is
+ * a warning, not a failure.
  */
 function countCxlPoison(sysfs: Sysfs, devs: DaxDevice[], warnings: string[]): void {
   const cxl = devs.filter((d) => d.cxl);
   if (!cxl.length) return;
   if (process.getuid?.() !== 0) {
-    warnings.push('CXL poison lists are read as root only: POISON shows 0 for CXL devices');
+    warnings.push('CXL poison lists are read as root only: POISON shows - for CXL devices');
     return;
   }
   const memdevs = [...new Set(cxl.flatMap((d) => d.cxl!.memdevs))];
@@ -371,6 +377,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
       .option('buses', {alias: 'B', type: 'boolean', describe: 'Also list NVDIMM buses'})
       .option('dimms', {alias: 'D', type: 'boolean', describe: 'Also list DIMMs'})
       .option('cxl', {alias: 'C', type: 'boolean', describe: 'Also list CXL memdevs, regions and decoders (cxl-cli field names)'})
+      .option('media-errors', {alias: 'L', type: 'boolean', describe: "Ask CXL memdevs for their poison lists (a command to each device, as cxl list --media-errors); without it POISON is - for CXL devices"})
       .option('tiers', {alias: 'T', type: 'boolean', describe: "With --json: memory tiers, the kernel's demotion/promotion switches and where struct pages live (the table always shows them)"})
       .example('daxram list', 'table of every device-dax device')
       .example('daxram list --json -d dax0.0', 'daxctl-style JSON for one device')
@@ -389,7 +396,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     const sysfs = new Sysfs(argv.root ?? '/');
     const p = scanPlatform(sysfs, {devices: a.device?.map(devName)});
     const devs = filterDevices(p, a);
-    countCxlPoison(sysfs, devs, p.warnings);
+    if (a['media-errors']) countCxlPoison(sysfs, devs, p.warnings);
     tiering = readTiering(sysfs);
     const memmap = memmapReport(sysfs, devs);
     for (const w of p.warnings) process.stderr.write(`daxram: warning: ${w}\n`);

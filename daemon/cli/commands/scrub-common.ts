@@ -8,8 +8,10 @@ import {Sysfs} from '../../sysfs';
 import {UsageError} from '../../errors';
 import type {Range} from '../../model/types';
 import {printJson} from '../output';
+import {clearPoison} from '../../engine';
+import {engineContext, type EngineArgs} from './engine-context';
 
-export interface ScrubArgs {
+export interface ScrubArgs extends EngineArgs {
   device: string;
   json?: boolean;
   root?: string;
@@ -30,7 +32,7 @@ export async function runScrubVerb(argv: ScrubArgs, clear: boolean): Promise<Scr
   const target = targetByName(sysfs, argv.device);
   const tty = process.stderr.isTTY;
   let lastLine = '';
-  const res = await scrubDevice(lazyNative(target.bus !== undefined), sysfs, target, {
+  const scrub = () => scrubDevice(lazyNative(target.bus !== undefined), sysfs, target, {
     clear,
     dryRun: !!argv['dry-run'],
     verify: argv.verify,
@@ -43,6 +45,8 @@ export async function runScrubVerb(argv: ScrubArgs, clear: boolean): Promise<Scr
       process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
     },
   });
+  // Clearing writes to the media: through the engine (lock, journal, never on System RAM).
+  const res = clear ? await clearPoison(engineContext(argv), argv.device, scrub) : await scrub();
   if (tty && lastLine) process.stderr.write('\r\x1b[K');
   if (argv.json) printJson(res);
   else process.stdout.write(describe(res, clear).join('\n') + '\n');

@@ -38,8 +38,11 @@ function readRecord(file: string): TieringRecord | undefined {
   }
 }
 
-/** Bring the switches to what `enabled` and the RAM online say; record before changing anything. */
-export function applyTiering(sysfs: Sysfs, stateDir: string, enabled: boolean, ramOnline: boolean): TieringOutcome {
+/**
+ * Bring the switches to what `enabled` and the RAM online say; record before changing anything.
+ * Callers hold the lock (engine/index.ts setTiering).
+ */
+export function doTiering(sysfs: Sysfs, stateDir: string, enabled: boolean, ramOnline: boolean): TieringOutcome {
   const file = path.join(stateDir, TIERING_RECORD);
   const bootId = sysfs.readOptional(BOOT_ID)?.trim() ?? '';
   let rec = readRecord(file);
