@@ -47,12 +47,12 @@ const lib = path.join(stage, 'usr/lib/daxram');
 
 // The runtime and the program.
 copy(process.execPath, path.join(lib, 'node'), 0o755);
-copy(need(path.join(repo, 'dist/bundle/daxram.js')), path.join(lib, 'dist/bundle/daxram.js'), 0o644);
-copy(need(path.join(repo, 'dist/bundle/daxramd.js')), path.join(lib, 'dist/bundle/daxramd.js'), 0o644);
+for (const b of ['daxram', 'daxramd', 'launch']) copy(need(path.join(repo, `dist/bundle/${b}.js`)), path.join(lib, `dist/bundle/${b}.js`), 0o644);
 copy(need(path.join(repo, 'build/Release/daxram_native.node')), path.join(lib, 'build/Release/daxram_native.node'), 0o644);
 write(path.join(lib, 'package.json'), JSON.stringify({name: pkg.name, version: pkg.version, private: true, license: pkg.license}, null, 2) + '\n');
 for (const bin of ['daxram', 'daxramd']) {
-  write(path.join(stage, 'usr/bin', bin), `#!/usr/lib/daxram/node\n'use strict';\nrequire('/usr/lib/daxram/dist/bundle/${bin}.js').main(process.argv.slice(2));\n`, 0o755);
+  // The bundle through V8's code cache in /var/cache/daxram (daemon/launch.ts).
+  write(path.join(stage, 'usr/bin', bin), `#!/usr/lib/daxram/node\n'use strict';\nrequire('/usr/lib/daxram/dist/bundle/launch.js').launch('${bin}', '/usr/lib/daxram/dist/bundle', '/var/cache/daxram', process.argv.slice(2));\n`, 0o755);
 }
 
 // Boot integration.

@@ -111,7 +111,7 @@ export interface GuestOptions {
   modprobe?: string[];
   /** Extra kernel command-line arguments. */
   kernelArgs?: string[];
-  /** vCPUs (default 2), all on node 0. */
+  /** vCPUs (default 1), all on node 0. */
   smp?: number;
   /** Kills the guest and rejects after this long. Default 180 s (script) / 420 s (systemd). */
   timeoutMs?: number;
@@ -428,7 +428,10 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   const rootImage = opts.root === 'trixie' ? await ensureRootImage() : undefined;
   const systemd = opts.systemd ?? false;
   const timeoutMs = opts.timeoutMs ?? (systemd ? 420_000 : 180_000);
-  const smp = opts.smp ?? 2;
+  // One vCPU: two guests run at once on two host cores, and two 2-vCPU TCG guests side by side
+  // ran a daxctl loop 7x and a whole script 2x slower than two 1-vCPU guests (vCPU threads
+  // contending for the cores, and MTTCG's cross-vCPU synchronisation).
+  const smp = opts.smp ?? 1;
   const cwd = opts.cwd ?? lab.repoRoot;
   if (typeof opts.script !== 'string') throw new TypeError('runGuest: script must be a string');
   if (!systemd && (opts.install?.length || opts.enable?.length || opts.preScript || opts.mask)) {

@@ -11,6 +11,7 @@
 //   DAXRAM_SUITE_DEADLINE_MIN=55      stop everything after this long, saying what ran
 //   DAXRAM_SUITE_RECORD_TIMES=1       write each file's guest time to guest-times.json
 import {spawn, type ChildProcess} from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ensureKernelLab, KERNEL_SERIES, repoRoot, type KernelSeries} from './lab';
 import {describeStatus, fileTimes, serveScheduler, schedulerStatus, writeEstimates, type GuestRecord, type SchedulerServer} from './scheduler';
@@ -135,7 +136,14 @@ async function main(): Promise<void> {
   const done = server?.queue.done ?? [];
   console.log(`\nkernel suite, ${kernels.join(' + ')} at once in one queue of ${server?.queue.slots ?? '?'} slots, ${total.toFixed(0)} s in all:`);
   for (const r of results) console.log(`  ${r.kernel}: ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} in ${r.seconds.toFixed(0)} s — ${r.summary}`);
-  if (done.length) console.log(report(done, kernels));
+  if (done.length) {
+    console.log(report(done, kernels));
+    // Every guest of the run, for whoever tunes the suite (test/kernel/.cache is not committed).
+    const file = path.join(repoRoot(), 'test', 'kernel', '.cache', 'last-run.json');
+    fs.mkdirSync(path.dirname(file), {recursive: true});
+    fs.writeFileSync(file, JSON.stringify({kernels, seconds: total, results, guests: done}, null, 2) + '\n');
+    console.log(`  every guest of this run: ${path.relative(repoRoot(), file)}`);
+  }
   if (deadlineHit) console.log(`  FAILED: the run hit its ${deadlineMin}-minute deadline`);
   if (process.env.DAXRAM_SUITE_RECORD_TIMES === '1' && done.length && results.every((r) => r.code === 0)) {
     writeEstimates(fileTimes(done));

@@ -1,0 +1,49 @@
+// How bin/daxram, bin/daxramd and the package's /usr/bin scripts start a program: load its
+// bundle (dist/bundle/NAME.js, one file, no module resolution) with V8's code cache. Node 20 has
+// no compile cache of its own (module.enableCompileCache is 22.1+), and under a slow CPU (a TCG
+// guest, a small VM) compiling the bundle again on every call is most of a CLI call's start-up.
+//
+// The cache is an optimisation only: V8 checks it against the source, its own version and flags
+// and rejects a mismatch (then the bundle compiles as usual and a fresh cache is written); any
+// error reading or writing it is ignored. It is written atomically into a directory only root
+// (or the owner) can write, like every other file daxram writes: a cache is code.
+
+import * as fs from 'node:fs';
+import Module from 'node:module';
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+import {writeAtomic} from './util/atomic';
+
+export interface Program {
+  main(argv: string[]): Promise<void> | void;
+}
+
+/** Load `name`'s bundle from `bundleDir` through the code cache in `cacheDir`, and run its main(). */
+export function launch(name: 'daxram' | 'daxramd', bundleDir: string, cacheDir: string, argv: string[]): void {
+  const file = path.join(bundleDir, `${name}.js`);
+  const source = fs.readFileSync(file, 'utf8');
+  // One cache per runtime: a checkout is run by the host's node and by a guest's.
+  const cacheFile = path.join(cacheDir, `${name}-${process.version}-${process.arch}.v8cache`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    /* none yet */
+  }
+  const script = new vm.Script(Module.wrap(source), {filename: file, cachedData});
+  const mod = {exports: {} as Program};
+  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  wrapper(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+  if (!cachedData || script.cachedDataRejected) {
+    // At exit, however the program ends (yargs exits after --help): the cache then holds the
+    // functions this run compiled, not only the top level. Synchronous, as exit handlers are.
+    process.once('exit', () => {
+      try {
+        writeAtomic(cacheFile, script.createCachedData());
+      } catch {
+        /* not root, a read-only tree: compile next time */
+      }
+    });
+  }
+  void mod.exports.main(argv);
+}
