@@ -92,6 +92,8 @@ export interface NativeBinding {
 export interface DaemonNative {
   /** One sd_notify datagram to $NOTIFY_SOCKET (a path or @abstract name). */
   sdNotify(socketPath: string, message: string): void;
+  /** Credentials of a connected AF_UNIX socket's peer (SO_PEERCRED), recorded at connect time. */
+  peerCred(fd: number): {pid: number; uid: number; gid: number};
   /** non-blocking NETLINK_KOBJECT_UEVENT socket on the kernel group; read it with read(2). */
   ueventOpen(): number;
   /**
@@ -118,7 +120,7 @@ export const ARS_RECORD_SIZE = 24;
 export const ARS_F_OVERFLOW = 1;
 
 /** native/syscall_error.h kAbiVersion: the shape of the functions this file declares. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 let cached: NativeBinding | undefined;
 

@@ -7,17 +7,15 @@
 #include <string.h>
 #include <sys/file.h>
 
+#include "args.h"
 #include "syscall_error.h"
 
 namespace {
 
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-    throw Napi::TypeError::New(env, "flock(fd, op): fd and op must be numbers");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int op = info[1].As<Napi::Number>().Int32Value();
-  if (fd < 0) throw Napi::TypeError::New(env, "fd must be >= 0");
+  int fd = ArgFd(info, 0);
+  int op = static_cast<int>(ArgInt(info, 1, "op", LOCK_SH | LOCK_EX | LOCK_NB | LOCK_UN));
   if ((op & LOCK_UN) == 0 && (op & LOCK_NB) == 0)
     throw Napi::TypeError::New(env, "flock: only non-blocking locks (LOCK_NB) are allowed on the main thread");
   int rc;

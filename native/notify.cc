@@ -1,5 +1,5 @@
 // Daemon syscalls Node has no API for: sd_notify (a datagram on an AF_UNIX socket, possibly in
-// the abstract namespace), the kernel's uevent netlink socket, and a watcher that wakes the
+// the abstract namespace), the kernel's uevent netlink socket, a control-socket peer's credentials, and a watcher that wakes the
 // event loop when an fd becomes readable or a sysfs attribute is notified. Reading what arrives
 // (uevents, sysfs attributes) is done from TypeScript with plain read(2) on these descriptors.
 #include <napi.h>
@@ -17,6 +17,7 @@
 #include <string>
 #include <uv.h>
 
+#include "args.h"
 #include "syscall_error.h"
 
 namespace {
@@ -72,6 +73,21 @@ Napi::Value UeventOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// peerCred(fd) → {pid, uid, gid}: who is at the other end of a connected AF_UNIX socket, as the
+// kernel recorded it at connect time (SO_PEERCRED): the control socket serves root only.
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  struct ucred cred {};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) throw ErrnoError(env, "getsockopt", errno);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, cred.pid));
+  o.Set("uid", Napi::Number::New(env, cred.uid));
+  o.Set("gid", Napi::Number::New(env, cred.gid));
+  return o;
+}
+
 // FdWatcher: an fd watched on the event loop with uv_poll (the uevent socket for readability,
 // a sysfs attribute for POLLPRI). No thread parks in poll(2) and nothing needs waking: the
 // loop itself sleeps in epoll until the kernel has something to say, and close() stops it.
@@ -85,12 +101,11 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   // and UV_PRIORITIZED (8).
   explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction())
+    if (info.Length() < 3 || !info[2].IsFunction())
       throw Napi::TypeError::New(env, "new FdWatcher(fd: number, events: number, callback: function)");
-    int fd = info[0].As<Napi::Number>().Int32Value();
-    int events = info[1].As<Napi::Number>().Int32Value();
-    if (fd < 0) throw Napi::RangeError::New(env, "FdWatcher: negative fd");
-    if (events & ~(UV_READABLE | UV_PRIORITIZED) || events == 0)
+    int fd = ArgFd(info, 0);
+    int events = static_cast<int>(ArgInt(info, 1, "events", UV_READABLE | UV_PRIORITIZED));
+    if (events == 0)
       throw Napi::RangeError::New(env, "FdWatcher: events must be UV_READABLE and/or UV_PRIORITIZED");
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "FdWatcher: no event loop");
@@ -122,10 +137,16 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (!self || self->callback_.IsEmpty()) return;
     Napi::Env env = self->callback_.Env();
     Napi::HandleScope scope(env);
-    if (status < 0) {
-      self->callback_.Call({ErrnoError(env, "poll", -status).Value(), Napi::Number::New(env, 0)});
-    } else {
-      self->callback_.Call({env.Null(), Napi::Number::New(env, revents)});
+    // A JS exception here must not unwind into libuv (std::terminate: the process aborts and
+    // nothing in JS runs): it goes where any uncaught JS exception goes, process 'uncaughtException'.
+    try {
+      if (status < 0) {
+        self->callback_.Call({ErrnoError(env, "poll", -status).Value(), Napi::Number::New(env, 0)});
+      } else {
+        self->callback_.Call({env.Null(), Napi::Number::New(env, revents)});
+      }
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
     }
   }
 
@@ -156,5 +177,6 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 void InitNotify(Napi::Env env, Napi::Object exports) {
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
   exports.Set("ueventOpen", Napi::Function::New(env, UeventOpen, "ueventOpen"));
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("FdWatcher", FdWatcher::Define(env));
 }

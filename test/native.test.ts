@@ -3,6 +3,7 @@
 // against a real bus are proven in test/kernel/scrub.test.ts.
 
 import test from 'ava';
+import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -97,16 +98,40 @@ test('pollPri times out with 0 on an attribute that does not change', async (t) 
   t.is(re & 0x2, 0);
 });
 
-test('zeroDax writes zeros through a shared mapping', async (t) => {
-  const f = tmpFile(t, Buffer.alloc(3 * 4096, 0xa5));
+test('integers are checked before any cast: NaN, fractions, negatives and values past 32 bits are RangeErrors, never fd 0 or fd 5', (t) => {
+  const flock = (fd: unknown, op: unknown) => (native as unknown as {flock(fd: unknown, op: unknown): void}).flock(fd, op);
+  for (const fd of [NaN, 2 ** 32 + 5, -1, 1.5, Infinity]) t.throws(() => flock(fd, 4 | 2), {instanceOf: RangeError, message: /fd must be an integer from 0 to 2147483647/}, String(fd));
+  t.throws(() => flock(0, NaN), {instanceOf: RangeError});
+  t.throws(() => flock('0', 6), {instanceOf: TypeError});
+  t.throws(() => native.arsCap(0, NaN as unknown as bigint, 0n), {instanceOf: RangeError});
+  t.throws(() => native.pollPri(0, 2 ** 31), {instanceOf: RangeError});
+  t.throws(() => native.zeroDax(0, 0n, NaN as unknown as bigint), {instanceOf: RangeError});
+});
+
+test('zeroDax maps only a character device: a regular file (SIGBUS past its end) is refused; /dev/zero maps', async (t) => {
+  const f = tmpFile(t, Buffer.alloc(4096, 0xa5));
   const fd = fs.openSync(f, 'r+');
   t.teardown(() => fs.closeSync(fd));
-  t.is(await native.zeroDax(fd, 4096n, 4096n), 4096n);
-  const after = fs.readFileSync(f);
-  t.true(after.subarray(0, 4096).every((b) => b === 0xa5));
-  t.true(after.subarray(4096, 8192).every((b) => b === 0));
-  t.true(after.subarray(8192).every((b) => b === 0xa5));
-  const e = (await t.throwsAsync(native.zeroDax(fd, 100n, 4096n))) as Error & {code: string; syscall: string};
+  t.throws(() => native.zeroDax(fd, 0n, 1n << 30n), {instanceOf: TypeError, message: /not a character device/});
+  t.is(fs.readFileSync(f)[0], 0xa5);
+  const z = fs.openSync('/dev/zero', 'r+');
+  t.teardown(() => fs.closeSync(z));
+  t.is(await native.zeroDax(z, 0n, 2n << 20n), 2n << 20n);
+  // The kernel's own checks still apply: an offset off a page is EINVAL from mmap.
+  const e = (await t.throwsAsync(native.zeroDax(z, 100n, 4096n))) as Error & {code: string; syscall: string};
   t.is(e.code, 'EINVAL');
   t.is(e.syscall, 'mmap');
+});
+
+test('an exception thrown by a watcher callback reaches process "uncaughtException" instead of aborting the process', (t) => {
+  const code = `
+    const {loadNative} = require(${JSON.stringify(path.join(__dirname, '..', 'daemon', 'native.js'))});
+    const nat = loadNative();
+    process.on('uncaughtException', (e) => { console.log('caught: ' + e.message); process.exit(3); });
+    // stdin is a pipe with a byte in it: readable at once.
+    new nat.FdWatcher(0, 1, () => { throw new Error('boom in a callback'); });`;
+  const r = spawnSync(process.execPath, ['-e', code], {encoding: 'utf8', timeout: 20_000, input: 'x'});
+  t.is(r.signal, null, r.stderr);
+  t.is(r.status, 3, r.stderr);
+  t.regex(r.stdout, /caught: boom in a callback/);
 });

@@ -5,11 +5,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {LockError, UsageError} from '../daemon/errors';
 import {ControlServer, rawRequest, request, RemoteError} from '../daemon/ipc/socket';
+import {loadDaemonNative} from '../daemon/daxramd/notify';
 
-async function server(handlers: Record<string, any> = {}, maxRequest?: number) {
+async function server(handlers: Record<string, any> = {}, maxRequest?: number, more: Partial<ConstructorParameters<typeof ControlServer>[2]> = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-sock-'));
   const sock = path.join(dir, 'run/daxram/daxramd.sock');
-  const s = new ControlServer(sock, {ping: () => 'pong', echo: (a: any) => a, fail: () => { throw new UsageError('no such thing', {device: 'dax9.9', fix: 'look'}); }, ...handlers}, {maxRequest});
+  const s = new ControlServer(sock, {ping: () => 'pong', echo: (a: any) => a, fail: () => { throw new UsageError('no such thing', {device: 'dax9.9', fix: 'look'}); }, ...handlers}, {maxRequest, ...more});
   await s.listen();
   return {s, sock, dir};
 }
@@ -125,4 +126,115 @@ test('a regular file where the socket should be is refused', async (t) => {
   fs.writeFileSync(sock, 'x');
   await t.throwsAsync(new ControlServer(sock, {}).listen(), {instanceOf: LockError, message: /not a socket/});
   await t.throwsAsync(request(sock, 'ping'), {instanceOf: LockError});
+});
+
+/** A raw connection: what it was sent back, and whether the server closed it. */
+function connect(sock: string): Promise<{c: net.Socket; got: () => string; closed: Promise<void>}> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(sock);
+    let got = '';
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    c.on('data', (d) => {
+      got += d.toString('utf8');
+    });
+    c.once('error', reject);
+    c.once('connect', () => resolve({c, got: () => got, closed}));
+  });
+}
+
+test('a peer that is not root is refused by its credentials (SO_PEERCRED), before it is read', async (t) => {
+  const native = loadDaemonNative();
+  let asked = 0;
+  const refused: unknown[] = [];
+  const {s, sock} = await server({ping: () => void asked++}, undefined, {peerCred: (fd) => ({...native.peerCred(fd), uid: 1234}), onError: (e) => refused.push(e)});
+  t.teardown(() => s.close());
+  const r = await rawRequest(sock, '{"verb": "ping"}');
+  t.like(r.error, {code: 'EACCES', message: 'daxramd answers root only'});
+  t.is(asked, 0);
+  t.regex(String((refused[0] as Error).message), /refused a control connection from uid 1234 \(pid \d+\)/);
+  // The real credentials: this process, root in CI (or the owner), are served.
+  const {s: s2, sock: sock2} = await server({}, undefined, {peerCred: (fd) => native.peerCred(fd)});
+  t.teardown(() => s2.close());
+  t.is(await request(sock2, 'ping'), 'pong');
+  t.like(native.peerCred(((await connect(sock2)).c as unknown as {_handle: {fd: number}})._handle.fd), {pid: process.pid});
+});
+
+test('the request limit counts bytes, not UTF-16 units: 180 KB of "€" is refused', async (t) => {
+  let ran = 0;
+  const {s, sock} = await server({echo: () => void ran++});
+  t.teardown(() => s.close());
+  const line = JSON.stringify({verb: 'echo', args: {x: '€'.repeat(60_000)}});
+  t.true(line.length < 64 * 1024 && Buffer.byteLength(line) > 64 * 1024);
+  const r = await rawRequest(sock, line);
+  t.is(r.error?.code, 'E2BIG');
+  t.is(ran, 0);
+});
+
+test('idle connections are closed; one with a request in flight is not', async (t) => {
+  let release: () => void = () => undefined;
+  const {s, sock} = await server({slow: () => new Promise<string>((r) => (release = () => r('done')))}, undefined, {idleTimeoutMs: 200});
+  t.teardown(() => s.close());
+  const idle = await connect(sock);
+  await idle.closed; // closed by the server, with nothing sent
+  t.is(idle.got(), '');
+  const busy = await connect(sock);
+  busy.c.write('{"id": 7, "verb": "slow"}\n');
+  let closedEarly = false;
+  void busy.closed.then(() => (closedEarly = true));
+  await new Promise((r) => setTimeout(r, 600)); // three idle timeouts pass while the request runs
+  t.false(closedEarly);
+  release();
+  await busy.closed; // answered, then idle again
+  t.regex(busy.got(), /"id":7,"ok":true,"result":"done"/);
+});
+
+test('at most maxConnections at once: the next one is closed by the server', async (t) => {
+  const {s, sock} = await server({}, undefined, {maxConnections: 2});
+  t.teardown(() => s.close());
+  const a = await connect(sock);
+  const b = await connect(sock);
+  const c = await connect(sock);
+  await c.closed;
+  t.is(c.got(), '');
+  a.c.write('{"verb": "ping"}\n');
+  b.c.write('{"verb": "ping"}\n');
+  for (const x of [a, b]) {
+    for (let i = 0; i < 200 && !x.got().includes('\n'); i++) await new Promise((r) => setTimeout(r, 10));
+    t.regex(x.got(), /"result":"pong"/);
+    x.c.destroy();
+  }
+});
+
+test('back-pressure: a peer that pipelines requests and reads nothing stops being read; once it reads, every answer comes in order', async (t) => {
+  let handled = 0;
+  const {s, sock} = await server({n: (a: {i: number}) => (handled++, a.i)});
+  t.teardown(() => s.close());
+  const c = net.connect(sock);
+  t.teardown(() => c.destroy());
+  await new Promise((r) => c.once('connect', r));
+  c.pause(); // read nothing
+  const N = 100_000;
+  const payload = Array.from({length: N}, (_, i) => `{"verb": "n", "args": {"i": ${i}}}\n`).join('');
+  c.write(payload);
+  // The server answers until its socket's send buffer and ours are full, then stops reading.
+  let last = -1;
+  for (let i = 0; i < 100 && handled !== last; i++) {
+    last = handled;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.true(handled > 0 && handled < N, `handled ${handled} of ${N} while the peer read nothing`);
+  const answers: number[] = [];
+  let buf = '';
+  c.on('data', (d) => {
+    buf += d.toString('utf8');
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      answers.push((JSON.parse(buf.slice(0, nl)) as {result: number}).result);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  c.resume();
+  for (let i = 0; i < 600 && answers.length < N; i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(answers.length, N);
+  t.true(answers.every((v, i) => v === i), 'in order');
 });

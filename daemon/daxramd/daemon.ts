@@ -29,6 +29,7 @@ import {releaseHeap} from './heap';
 import {memmapReport, type MemmapReport} from '../engine';
 import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
+import {LockError} from '../errors';
 import {Metrics} from './metrics';
 import {Notifier} from './notify';
 import {EventSource, Uevent} from './events';
@@ -340,7 +341,11 @@ export class Daemon {
       return;
     }
     // Listen first so `daxram status` answers while boot-time devices settle.
-    this.server = new ControlServer(this.opts.socketPath, verbs(this), {onError: (e) => this.log.debug(`request failed: ${describe(e)}`)});
+    this.server = new ControlServer(this.opts.socketPath, verbs(this), {
+      peerCred: this.native ? (fd) => this.native!.peerCred(fd) : undefined,
+      // A refused peer is worth a warning; a failed request is the requester's to read.
+      onError: (e) => (e instanceof LockError ? this.log.warn(describe(e)) : this.log.debug(`request failed: ${describe(e)}`)),
+    });
     await this.server.listen();
     if (this.native) {
       this.events = new EventSource(

@@ -72,6 +72,12 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     native,
   );
 
+  // An exception nothing caught (a watcher callback included: the addon routes those here) ends
+  // the process with status 1, logged: systemd restarts daxramd, which takes its hold back over.
+  process.on('uncaughtException', (e) => {
+    log.error(`uncaught exception, exiting: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    log.flushThenExit(1);
+  });
   const stop = (sig: string) => {
     d.stop(sig)
       .catch((e) => log.error(`stop: ${describe(e)}`))

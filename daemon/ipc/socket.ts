@@ -2,8 +2,12 @@
 // the daemon records and serialises every change. Protocol: one JSON object per line,
 //   request  {"id": any, "verb": "status", "args": {...}}
 //   response {"id": any, "ok": true, "result": ...} | {"id": any, "ok": false, "error": {...}}
-// Root-only: the directory is 0700 and the socket 0600, both owned by the daemon's user, and
-// the client refuses a socket that anyone else could have put there.
+// Root-only: the directory is 0700 and the socket 0600, both owned by the daemon's user, the
+// server checks each peer's credentials (SO_PEERCRED) as well, and the client refuses a socket
+// that anyone else could have put there. A peer cannot make the daemon hold much for it: lines
+// are counted in bytes and capped, one request is read at a time and the next only once the
+// answer is written (a peer that does not read stops being read), idle connections are closed,
+// and there are at most a few of them.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -12,8 +16,12 @@ import {DaxramError, LockError, UsageError} from '../errors';
 import {SOCKET_PATH} from '../config/paths';
 
 export const DEFAULT_SOCKET = SOCKET_PATH;
-/** Largest request line accepted; requests are small verbs with a few arguments. */
+/** Largest request line accepted, in bytes; requests are small verbs with a few arguments. */
 export const MAX_REQUEST = 64 * 1024;
+/** Connections served at once: a CLI command uses one for a moment. */
+export const MAX_CONNECTIONS = 16;
+/** A connection with no request in flight is closed after this long (ms). */
+export const IDLE_TIMEOUT_MS = 30_000;
 
 export type Handler = (args: Record<string, unknown>) => Promise<unknown> | unknown;
 
@@ -39,7 +47,14 @@ export class ControlServer {
   constructor(
     readonly socketPath: string,
     private readonly handlers: Record<string, Handler>,
-    private readonly opts: {maxRequest?: number; onError?: (e: unknown) => void} = {},
+    private readonly opts: {
+      maxRequest?: number;
+      maxConnections?: number;
+      idleTimeoutMs?: number;
+      /** SO_PEERCRED of an accepted connection's fd (the addon); without it, the file modes alone keep others out. */
+      peerCred?: (fd: number) => {uid: number; pid: number};
+      onError?: (e: unknown) => void;
+    } = {},
   ) {}
 
   async listen(): Promise<void> {
@@ -52,6 +67,7 @@ export class ControlServer {
     checkOwned(dir, true);
     await removeStale(this.socketPath);
     const server = net.createServer((s) => this.serve(s));
+    server.maxConnections = this.opts.maxConnections ?? MAX_CONNECTIONS;
     // The socket must never exist with a looser mode, not even between bind and chmod. (The
     // 0700 directory already keeps others out; umask is the second wall. Worker threads, as in
     // the test runner, cannot set it.)
@@ -93,31 +109,77 @@ export class ControlServer {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
+    if (!this.peerAllowed(sock)) return;
     const max = this.opts.maxRequest ?? MAX_REQUEST;
-    let buf = '';
-    let chain = Promise.resolve();
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.length > max) return this.tooLarge(sock, max);
-        if (line.trim() === '') continue;
-        // One request at a time per connection, answered in order.
-        chain = chain.then(() => this.handleLine(line)).then((resp) => {
-          if (!sock.destroyed) sock.write(JSON.stringify(resp, bigintReplacer) + '\n');
-        });
-      }
-      if (buf.length > max) this.tooLarge(sock, max);
+    let buf: Buffer = Buffer.alloc(0);
+    let busy = false;
+    const idleMs = this.opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    sock.on('timeout', () => {
+      // Idle means no request in flight: a reload may take minutes, and its caller waits. The
+      // timer fires once per quiet spell: start it again while the request runs.
+      if (busy) sock.setTimeout(idleMs);
+      else sock.destroy();
     });
+    sock.setTimeout(idleMs);
+    const next = (): void => {
+      if (busy || sock.destroyed) return;
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) {
+        if (buf.length > max) this.tooLarge(sock, max);
+        else sock.resume();
+        return;
+      }
+      const line = buf.subarray(0, nl);
+      buf = buf.subarray(nl + 1);
+      if (line.length > max) return this.tooLarge(sock, max);
+      const text = line.toString('utf8');
+      if (text.trim() === '') return next();
+      // One request at a time, answered in order; nothing more is read until its answer is
+      // written out (or the peer stops reading and the write waits for 'drain').
+      busy = true;
+      sock.pause();
+      void this.handleLine(text).then((resp) => {
+        if (sock.destroyed) return;
+        const flushed = sock.write(JSON.stringify(resp, bigintReplacer) + '\n');
+        const go = () => {
+          busy = false;
+          next();
+        };
+        if (flushed) go();
+        else sock.once('drain', go);
+      });
+    };
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      next();
+    });
+  }
+
+  /** Root (or the daemon's own user, in tests) only, by the peer's credentials. */
+  private peerAllowed(sock: net.Socket): boolean {
+    const peerCred = this.opts.peerCred;
+    if (!peerCred) return true;
+    const fd = (sock as unknown as {_handle?: {fd?: number}})._handle?.fd;
+    try {
+      if (typeof fd !== 'number' || fd < 0) throw new Error('no fd for the connection');
+      const cred = peerCred(fd);
+      if (trustedUid(cred.uid)) return true;
+      this.opts.onError?.(new LockError(`refused a control connection from uid ${cred.uid} (pid ${cred.pid})`, {path: this.socketPath}));
+    } catch (e) {
+      this.opts.onError?.(e);
+    }
+    const resp: Response = {ok: false, error: {error: 'LockError', code: 'EACCES', message: 'daxramd answers root only'}};
+    sock.pause();
+    sock.end(JSON.stringify(resp) + '\n', () => sock.destroy());
+    return false;
   }
 
   private tooLarge(sock: net.Socket, max: number): void {
     const resp: Response = {ok: false, error: {error: 'UsageError', code: 'E2BIG', message: `request larger than ${max} bytes`}};
-    sock.end(JSON.stringify(resp) + '\n');
+    // Nothing more is read from this peer: once the answer is out, the connection is gone (a
+    // half-closed one would count against the connection cap for ever).
     sock.pause();
+    sock.end(JSON.stringify(resp) + '\n', () => sock.destroy());
   }
 
   async handleLine(line: string): Promise<Response> {

@@ -314,8 +314,9 @@ function phaseTracker(): {see(chunk: string): string | undefined; last(): string
   let current = 'booting';
   return {
     see(chunk) {
-      // Keep a little of the previous chunk: a marker may straddle two reads.
-      tailText = (tailText + chunk).slice(-4096);
+      // Keep a little of the previous chunk: a marker may straddle two reads. systemd colours
+      // unit names: drop the escape sequences.
+      tailText = (tailText + chunk.replace(/\x1b\[[0-9;]*m/g, '')).slice(-4096);
       let found: string | undefined;
       let at = -1;
       for (const [marker, phase] of PHASES) {
