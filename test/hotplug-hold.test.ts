@@ -4,7 +4,7 @@
 // would stay offline) nor given back while daxramd still counts on it.
 
 import test from 'ava';
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {holdHotplug, onlineHotAdded, readHold, recover, releaseHotplug} from '../daemon/engine';
@@ -14,6 +14,7 @@ import {daxramdWillRun} from '../daemon/daxramd/main';
 import {qemuSpec, testbed} from './helpers/engine-context';
 
 const AUTO = '/sys/devices/system/memory/auto_online_blocks';
+const DAXRAMD = path.resolve(__dirname, '..', '..', 'bin', 'daxramd');
 
 function bed(t: {teardown(fn: () => void): void}, auto = 'online') {
   const tb = testbed(qemuSpec());
@@ -118,4 +119,26 @@ test('the guard holds only when daxramd will run: not masked in /etc or /run, a 
   }
   fs.rmSync(path.join(root, 'sys/bus/dax'), {recursive: true, force: true});
   t.like(daxramdWillRun(root), {yes: false});
+});
+
+test('daxramd --hold-hotplug and --release-hotplug as the units run them: hold, release when the holder is gone, exit 0; both at once is a usage error', (t) => {
+  const {tb, auto} = bed(t);
+  const root = tb.k.root;
+  const run = (...args: string[]) => spawnSync(process.execPath, [DAXRAMD, '--root', root, '--lock', `${root}/run/daxram/lock`, '--state-dir', `${root}/var/lib/daxram`, ...args], {encoding: 'utf8'});
+  const h = run('--hold-hotplug');
+  t.is(h.status, 0, h.stderr + h.stdout);
+  t.is(auto(), 'offline');
+  t.like(JSON.parse(fs.readFileSync(`${root}/run/daxram/hotplug-hold.json`, 'utf8')), {policy: 'online', by: 'daxram-hotplug-guard'});
+  // The guard's process is gone: the release (the guard's ExecStop, prerm) gives it back.
+  const r = run('--release-hotplug');
+  t.is(r.status, 0, r.stderr + r.stdout);
+  // The real Sysfs writes in place, as sysfs wants; on the fixture's plain file "online" lands
+  // over "offline" without truncating it.
+  t.is(auto().slice(0, 7), 'onlinee');
+  t.false(fs.existsSync(`${root}/run/daxram/hotplug-hold.json`));
+  const both = run('--hold-hotplug', '--release-hotplug');
+  t.not(both.status, 0);
+  t.regex(both.stderr, /mutually exclusive/);
+  // Without either, it is the daemon (here --once over the fixture).
+  t.is(run('--once', '--config-dir', `${root}/etc/daxram`, '--daxctl-dir', '').status, 0);
 });

@@ -30,12 +30,10 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     .option('once', {type: 'boolean', default: false, describe: 'Apply the configuration once and exit'})
     .option('hold-hotplug', {
       type: 'boolean',
-      default: false,
       describe: "Boot guard (daxram-hotplug-guard.service, before udev's coldplug): take the kernel's hot-add policy so dax memory waits offline for daxramd, and exit",
     })
     .option('release-hotplug', {
       type: 'boolean',
-      default: false,
       describe: "Give the kernel's hot-add policy back if its holder is gone (the guard's stop, the package's removal, daxramd's final failure), and exit",
     })
     .conflicts('hold-hotplug', 'release-hotplug')
