@@ -47,3 +47,19 @@ export function launch(name: 'daxram' | 'daxramd', bundleDir: string, cacheDir: 
   }
   void mod.exports.main(argv);
 }
+
+/** As a script (the package's /usr/bin wrappers): launch.js [--cache DIR] daxram|daxramd ARGS… */
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  let cacheDir = path.join(__dirname, '.cache');
+  if (args[0] === '--cache' && args[1]) {
+    cacheDir = args[1];
+    args.splice(0, 2);
+  }
+  const name = args.shift();
+  if (name !== 'daxram' && name !== 'daxramd') {
+    process.stderr.write('usage: launch.js [--cache DIR] daxram|daxramd ARGS...\n');
+    process.exit(2);
+  }
+  launch(name, __dirname, cacheDir, args);
+}

@@ -124,12 +124,17 @@ export const ABI_VERSION = 4;
 
 let cached: NativeBinding | undefined;
 
-/** Where the built addon lives, relative to this file in both the source and dist trees. */
+/**
+ * Where the built addon lives: beside this code in the package (/usr/lib/daxram), or the
+ * checkout's build/Release seen from dist/daemon or dist/bundle (both two levels down).
+ */
 export function addonPath(): string {
-  // dist/daemon/native.js → ../../build ; daemon/native.ts (ts-node style) → ../build
-  const fromDist = path.resolve(__dirname, '..', '..', 'build', 'Release', 'daxram_native.node');
-  const fromSrc = path.resolve(__dirname, '..', 'build', 'Release', 'daxram_native.node');
-  return require('node:fs').existsSync(fromDist) ? fromDist : fromSrc;
+  const fs = require('node:fs') as typeof import('node:fs');
+  const candidates = [
+    path.join(__dirname, 'daxram_native.node'),
+    path.resolve(__dirname, '..', '..', 'build', 'Release', 'daxram_native.node'),
+  ];
+  return candidates.find((c) => fs.existsSync(c)) ?? candidates[candidates.length - 1];
 }
 
 /** The real addon, loaded once. Throws a DaxramError with the fix when it was not built. */

@@ -1,6 +1,7 @@
 // daxram: the operator CLI. A thin layer over the library in daemon/: parse, call, print.
 
 import yargs from 'yargs';
+import {VERSION} from '../util/version';
 import {commandsFor} from './commands';
 import {exitCodeFor, reportError} from './output';
 import {setInjection} from './inject';
@@ -22,8 +23,8 @@ export function buildParser(argv: string[]) {
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version(false)
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    .version(VERSION)
+    .wrap(Math.min(100, process.stdout.columns || 80))
     .fail((msg, err, y) => {
       if (err) throw err;
       void y;

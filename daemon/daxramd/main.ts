@@ -3,6 +3,7 @@
 // appears. See docs/daemon.md.
 
 import yargs from 'yargs';
+import {VERSION} from '../util/version';
 import {DaemonLog, Level} from './log';
 import {Daemon, DEFAULT_OPTIONS, describe} from './daemon';
 import * as fs from 'node:fs';
@@ -40,7 +41,7 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     .option('root', {type: 'string', default: '/', hidden: true})
     .strict()
     .help()
-    .version(false)
+    .version(VERSION)
     .parseSync();
 
   const log = new DaemonLog({level: (a['log-level'] as Level | undefined) ?? 'info'});

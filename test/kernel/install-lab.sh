@@ -57,6 +57,7 @@ src612=$(versioned linux-source "$BPS")
 apt-get install -y -qq \
   busybox-static cpio ndctl daxctl kexec-tools xz-utils kmod \
   linux-libc-dev build-essential python3 debootstrap squashfs-tools \
+  dpkg-dev debhelper fakeroot lintian \
   "$img61" "$hdr61" "$src61" >/dev/null
 apt-get install -y -qq -t bookworm-backports qemu-system-x86 "$img612" "$hdr612" "$src612" >/dev/null
 

@@ -99,7 +99,8 @@ export function repoRoot(): string {
   let dir = __dirname;
   for (;;) {
     const pj = path.join(dir, 'package.json');
-    if (fs.existsSync(pj)) {
+    // dist/ holds a copy of package.json too (tsc emits the JSON daemon/util/version.ts imports).
+    if (fs.existsSync(pj) && fs.existsSync(path.join(dir, 'tsconfig.json'))) {
       try {
         const name = (JSON.parse(fs.readFileSync(pj, 'utf8')) as {name?: unknown}).name;
         if (name === 'daxram') return dir;
