@@ -110,6 +110,28 @@ test("a device daxramd's config reserves (by uuid) is refused by online and reas
   t.regex(re.stderr, /would destroy namespace0\.0 \(dax0\.0\), which is reserved \(by .*daxram\.conf:2/);
 });
 
+test('a reservation removed from the config: a dry run refuses as the run would; forget right after the edit releases it', (t) => {
+  const fx = buildFixture(qemuSpec({}, {}));
+  t.teardown(fx.cleanup);
+  const conf = path.join(fx.root, 'etc/daxram/daxram.conf');
+  fs.mkdirSync(path.dirname(conf), {recursive: true});
+  const rdir = fs.realpathSync(path.join(fx.root, 'sys/bus/nd/devices/region0'));
+  const uuid = fs.readFileSync(path.join(rdir, 'namespace0.0/uuid'), 'utf8').trim();
+  fs.writeFileSync(conf, `[device trace]\nuuid = ${uuid}\nmode = reserved\n`);
+  const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, '--root', fx.root, ...args], {encoding: 'utf8', env: {...process.env, DAXRAM_TEST_SER_P: '1', DAXRAM_TEST_POISON: 'none'}});
+  t.is(cli('online', 'dax0.0', '--dry-run').status, 0);
+  t.false(fs.existsSync(path.join(fx.root, 'var/lib/daxram/reservations.json')), 'a dry run remembers nothing');
+  t.is(cli('online', 'dax0.0').status, 1);
+  fs.rmSync(conf);
+  const dry = cli('online', 'dax0.0', '--dry-run');
+  t.regex(dry.stdout, /refuse +reserved +.*no longer in the configuration since .*daxram forget uuid:/);
+  t.is(JSON.parse(fs.readFileSync(path.join(fx.root, 'var/lib/daxram/reservations.json'), 'utf8')).reservations[0].retiredAt, undefined, 'the dry run wrote nothing');
+  const f = cli('forget', 'dax0.0');
+  t.is(f.status, 0, f.stderr);
+  t.regex(f.stdout, new RegExp(`reservation uuid:${uuid} .*released`));
+  t.regex(cli('online', 'dax0.0', '--dry-run').stdout, /pass +reserved/);
+});
+
 test('a config that does not parse stops online before anything is recorded or written', (t) => {
   const r = runWithConfig('[device x]\nmode = sometimes\n', ['online', 'dax0.0']);
   t.not(r.status, 0);

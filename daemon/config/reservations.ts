@@ -75,7 +75,7 @@ function saveHeld(stateDir: string, held: HeldReservation[]): void {
  * Remember the reserved rules of a configuration that loaded, and retire (never drop) the ones
  * it no longer holds. Returns the remembered set; writes only when it changed.
  */
-export function rememberReservations(stateDir: string, rules: readonly DeviceRule[], now = new Date()): HeldReservation[] {
+export function rememberReservations(stateDir: string, rules: readonly DeviceRule[], now = new Date(), save = true): HeldReservation[] {
   const held = heldReservations(stateDir);
   let changed = false;
   const reserved = rules.filter((r) => r.mode === 'reserved');
@@ -96,16 +96,18 @@ export function rememberReservations(stateDir: string, rules: readonly DeviceRul
       changed = true;
     }
   }
-  if (changed) saveHeld(stateDir, held);
+  if (changed && save) saveHeld(stateDir, held);
   return held;
 }
 
 /**
  * The operator confirms a retired reservation may go: by its key or by the device it holds.
- * One the configuration still holds is refused (remove it there first).
+ * One the configuration still holds is refused (remove it there first). With `rules` (the
+ * configuration as it is now; daxramd passes none, its own is current), a rule removed since
+ * the last command retires first, so forget right after the edit works.
  */
-export function forgetReservation(stateDir: string, sysfs: Sysfs, what: string): HeldReservation | undefined {
-  const held = heldReservations(stateDir);
+export function forgetReservation(stateDir: string, sysfs: Sysfs, what: string, rules?: readonly DeviceRule[]): HeldReservation | undefined {
+  const held = rules ? rememberReservations(stateDir, rules) : heldReservations(stateDir);
   // A device is named by its kernel name and by its uuids, as reservations name it.
   const names = new Set([what.toLowerCase()]);
   if (listDax(sysfs).includes(what)) for (const u of deviceUuids(readDax(sysfs, what, {blockSize: 0n}))) names.add(u.toLowerCase());
@@ -125,9 +127,16 @@ export function forgetReservation(stateDir: string, sysfs: Sysfs, what: string):
  * `stateDir`, the remembered ones are updated (unless `dryRun`) and the retired ones added.
  */
 export function withConfigReservations(policy: Policy, sysfs: Sysfs, etcDir = DEFAULT_PATHS.etcDir, held?: {stateDir: string; dryRun?: boolean}): Policy {
-  let rules: DeviceRule[];
+  const rules = configDeviceRules(etcDir);
+  // A dry run retires what the real run would, without writing: it must refuse what the run would.
+  const remembered = held ? rememberReservations(held.stateDir, rules, new Date(), !held.dryRun) : [];
+  return addReservations(policy, rules, sysfs, remembered);
+}
+
+/** The device rules of the configuration under `etcDir`; one that does not parse is an error (reservations unknown). */
+export function configDeviceRules(etcDir = DEFAULT_PATHS.etcDir): DeviceRule[] {
   try {
-    rules = parseConfig(configFiles(etcDir).map((f) => ({file: f, text: readText(f)}))).devices;
+    return parseConfig(configFiles(etcDir).map((f) => ({file: f, text: readText(f)}))).devices;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     throw new ConfigError(`${e.message}; its reservations cannot be honoured, so nothing is changed`, {
@@ -136,8 +145,6 @@ export function withConfigReservations(policy: Policy, sysfs: Sysfs, etcDir = DE
       cause: e,
     });
   }
-  const remembered = held ? (held.dryRun ? heldReservations(held.stateDir) : rememberReservations(held.stateDir, rules)) : [];
-  return addReservations(policy, rules, sysfs, remembered);
 }
 
 /** Add the reserved rules of an already parsed configuration (daxramd's own), and the retired ones remembered. */

@@ -13,7 +13,7 @@ set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
 # The real CLI with the scrub result injected (QEMU's NVDIMM has no ARS): test/entry/inject.ts.
-dxp() { node dist/test/entry/daxram.js "$@"; }
+dxp() { node dist/test-bundle/daxram.js "$@"; }
 mem1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo 2>/dev/null || echo 0; }
 hc() { awk '/HardwareCorrupted/ {print $2}' /proc/meminfo; }
 # msr is not loaded: daxram online loads it to read MCG_CAP (the default policy refuses unknown).
@@ -29,6 +29,9 @@ dx online dax0.0 --json > /dev/null 2> $O/reserved.err; echo $? > $O/reserved.rc
 daxctl list -D > $O/list-reserved.json
 ls /var/lib/daxram > $O/reserved-state.txt 2>&1
 rm /etc/daxram/daxram.conf
+# The rule is gone, its reservation is not: refused until the operator forgets it.
+dx online dax0.0 --dry-run > $O/retired.txt 2>&1
+dx forget dax0.0 > $O/forget.txt 2> $O/forget.err; echo $? > $O/forget.rc
 dx online dax0.0 --dry-run > $O/dry-online.txt; echo $? > $O/dry-online.rc
 daxctl list -D > $O/list-dry.json
 t0=$(date +%s%N); dx online dax0.0 --json > $O/online.json 2> $O/online.err; echo $? > $O/online.rc; t1=$(date +%s%N)
@@ -189,4 +192,7 @@ test("a device reserved in daxramd's config (by ndctl's uuid) is refused by daxr
   t.regex(e.message, /dax0\.0 is reserved \(by \/etc\/daxram\/daxram\.conf:1 \[device trace\]\)/);
   t.is(r.readJson<Array<{mode: string}>>('list-reserved.json')[0].mode, 'devdax');
   t.notRegex(r.readFile('reserved-state.txt'), /desired\.json/);
+  t.regex(r.readFile('retired.txt'), /refuse +reserved +.*no longer in the configuration since .*daxram forget uuid:/);
+  t.is(num('forget.rc'), 0, r.readFile('forget.err'));
+  t.regex(r.readFile('forget.txt'), /dax0\.0: reservation uuid:\S+ .*released/);
 });

@@ -7,7 +7,8 @@ import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {StateStore} from '../../config/state';
 import {stateDirOf} from '../../config/operator';
 import {printJson} from '../output';
-import {forgetReservation, type HeldReservation} from '../../config/reservations';
+import {configDeviceRules, forgetReservation, type HeldReservation} from '../../config/reservations';
+import {ETC_DIR, underRoot} from '../../config/paths';
 import {sysfsOf} from './engine-context';
 
 interface Args {
@@ -34,7 +35,7 @@ export const forgetCommand: CommandModule<{}, Args> = {
     };
     if (daemonSocketPresent(argv.socket)) return say((await request(argv.socket, 'forget', {device: argv.device})) as {forgotten: boolean; reservationReleased?: HeldReservation}, true);
     const stateDir = stateDirOf(argv);
-    const reservationReleased = forgetReservation(stateDir, sysfsOf(argv), argv.device!);
+    const reservationReleased = forgetReservation(stateDir, sysfsOf(argv), argv.device!, configDeviceRules(underRoot(argv.root, ETC_DIR)));
     say({forgotten: new StateStore(stateDir).forget(argv.device!), reservationReleased}, false);
   },
 };
