@@ -84,7 +84,8 @@ test('e820 and hmem devices are listed with their true origin, field by field li
   const h = byDev.get(hmem)!;
   t.is(h.origin, 'hmem');
   const hreg = dx.find((x) => (x.devices ?? []).some((d: J) => d.chardev === hmem))!;
-  t.is(`/platform/${h.provider}`, hreg.path);
+  // /platform/hmem.1 before 7.x, /platform/hmem_platform.0/hmem.1 on the newest kernel.
+  t.is(hreg.path.split('/').pop(), h.provider, hreg.path);
   t.is(h.mappings[0].start, 0x50000000);
   t.log(`hmem iomem entry: ${JSON.stringify(h.iomem)}`);
   t.log('\n' + f('list0.txt'));
