@@ -100,7 +100,7 @@ for i in $(seq ${rounds}); do
   now; daxctl reconfigure-device -f -m devdax $D > /dev/null 2>> $E || exit 14; rec cli.daxctl-offline
   node bin/daxram online $D > /dev/null 2>> $E || exit 15
   now; node bin/daxram offline $D --no-zero > /dev/null 2>> $E || exit 16; rec cli.ours-offline-nozero
-  now; DAXRAM_TEST_POISON=none node dist/test/entry/daxram.js online $D > /dev/null 2>> $E || exit 17; rec cli.ours-online-noscrub
+  now; DAXRAM_TEST_POISON=none node dist/test-bundle/daxram.js online $D > /dev/null 2>> $E || exit 17; rec cli.ours-online-noscrub
   node bin/daxram offline $D --no-zero > /dev/null 2>> $E || exit 18
 done
 for i in $(seq ${rounds}); do

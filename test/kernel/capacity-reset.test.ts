@@ -24,7 +24,7 @@ O=$HARNESS_OUT
 ST=$O/state; mkdir -p $ST
 B=$(( $(cat $O/boot 2>/dev/null || echo 0) + 1 )); echo $B > $O/boot; sync
 dx() { node bin/daxram "$@" --state-dir $ST; }
-dxr() { P=$1; shift; DAXRAM_TEST_RESET_AFTER=$P node dist/test/entry/daxram.js "$@" --state-dir $ST; }
+dxr() { P=$1; shift; DAXRAM_TEST_RESET_AFTER=$P node dist/test-bundle/daxram.js "$@" --state-dir $ST; }
 modprobe msr
 free_state() {
   n=$(ls /sys/bus/cxl/devices | grep -c '^region'); d=0

@@ -15,7 +15,7 @@ set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
 # The real CLI with a kill point injected (test/entry/inject.ts).
-dxk() { node dist/test/entry/daxram.js "$@"; }
+dxk() { node dist/test-bundle/daxram.js "$@"; }
 modprobe msr
 ndctl create-namespace -r region0 -m devdax -a 2M -s 512M > $O/ns.json || exit 10
 for K in ${POINTS.join(' ')}; do

@@ -61,7 +61,7 @@ daxctl list -D -d dax0.0 > $O/list-after-restart.json
 # daemon (its test entry point, test/entry/daxramd.ts) starts onlining and is killed after
 # half of the blocks.
 mkdir -p /run/systemd/system/daxramd.service.d
-printf '[Service]\nEnvironment=DAXRAM_TEST_KILL_AFTER=half\nExecStart=\nExecStart=/usr/bin/node %s/dist/test/entry/daxramd.js\nRestartSec=8s\nPrivateTmp=no\nProtectHome=no\n' "$PWD" > /run/systemd/system/daxramd.service.d/kill.conf
+printf '[Service]\nEnvironment=DAXRAM_TEST_KILL_AFTER=half\nExecStart=\nExecStart=/usr/bin/node %s/dist/test-bundle/daxramd.js\nRestartSec=8s\nPrivateTmp=no\nProtectHome=no\n' "$PWD" > /run/systemd/system/daxramd.service.d/kill.conf
 systemctl daemon-reload
 rm -f /var/lib/daxram/desired.json
 systemctl restart daxramd; echo $? > $O/kill-restart.rc

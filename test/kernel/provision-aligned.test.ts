@@ -17,7 +17,7 @@ cat /sys/bus/nd/devices/region0/size > $O/region-size
 cat /sys/devices/system/memory/block_size_bytes > $O/bs
 # A CPU without machine-check recovery (SER_P clear, injected through the test entry point):
 # the gate refuses before any write.
-DAXRAM_TEST_SER_P=0 node dist/test/entry/daxram.js provision region0 --json > $O/nomsr.json 2> $O/nomsr.err; echo $? > $O/nomsr.rc
+DAXRAM_TEST_SER_P=0 node dist/test-bundle/daxram.js provision region0 --json > $O/nomsr.json 2> $O/nomsr.err; echo $? > $O/nomsr.rc
 ndctl list -N -r region0 > $O/nomsr-ns.json
 # The real run reads MCG_CAP itself (msr is not loaded: daxram loads it).
 dx provision region0 --json > $O/prov.json 2> $O/prov.err; echo $? > $O/prov.rc
