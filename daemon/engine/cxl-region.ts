@@ -352,7 +352,13 @@ export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProv
 }
 
 /** extra: endpoint decoders an interrupted provision allocated before it attached them. */
-export function planCxlRelease(ctx: Context, name: string, extra: string[] = []): {plan: Plan; r: CxlRegion; topo: CxlTopology} {
+export interface CxlReleaseOptions {
+  /** false: System RAM devices are offlined but not zeroed (the operator says nothing in them matters). */
+  zero?: boolean;
+}
+
+export function planCxlRelease(ctx: Context, name: string, extra: string[] = [], o: CxlReleaseOptions = {}): {plan: Plan; r: CxlRegion; topo: CxlTopology} {
+  const zero = o.zero ?? true;
   if (!/^region\d+$/.test(name)) throw new UsageError(`"${name}" is not a CXL region name`, {device: name, fix: 'name a region like region0 (see daxram list --cxl)'});
   const topo = scanCxl(ctx.sysfs);
   const r = topo.regions.find((x) => x.name === name);
@@ -368,8 +374,8 @@ export function planCxlRelease(ctx: Context, name: string, extra: string[] = [])
   const plan = newPlan('release', name, `release ${name}: ${humanSize(r.size)} back to ${r.memdevs.join(', ') || 'its memdevs'}`);
   for (const d of devices) {
     const drv = daxDriver(ctx.sysfs, d);
-    plan.notes.push(`  ${d}: ${drv === 'kmem' ? 'System RAM: offlined and zeroed first' : drv === 'device_dax' ? 'devdax: its contents go with the region' : 'no driver'}`);
-    if (drv === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d, why: `${d} is System RAM: offline, zero, back to devdax before the region goes`});
+    plan.notes.push(`  ${d}: ${drv === 'kmem' ? `System RAM: offlined${zero ? ' and zeroed' : ' (not zeroed: --no-zero)'} first` : drv === 'device_dax' ? 'devdax: its contents go with the region' : 'no driver'}`);
+    if (drv === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d, why: `${d} is System RAM: offline${zero ? ', zero' : ''}, back to devdax before the region goes`});
   }
   plan.steps.push(...teardownSteps(ctx, r.name, r.rootDecoder, eps.map((d) => d.name), r.interleaveWays));
   return {plan, r, topo};
@@ -396,20 +402,20 @@ function teardownSteps(ctx: Context, region: string, rootDecoder: string, decode
   return steps;
 }
 
-export function dryCxlRelease(ctx: Context, name: string): CxlRegionResult {
-  const {plan, r} = planCxlRelease(ctx, name);
+export function dryCxlRelease(ctx: Context, name: string, o: CxlReleaseOptions = {}): CxlRegionResult {
+  const {plan, r} = planCxlRelease(ctx, name, [], o);
   return {op: 'release', dryRun: true, plan, region: name, rootDecoder: r.rootDecoder, memdevs: r.memdevs, ways: r.interleaveWays, granularity: r.interleaveGranularity, size: r.size, resource: r.resource};
 }
 
 /** Under the lock. */
-export async function doCxlRelease(ctx: Context, name: string): Promise<CxlRegionResult> {
-  const {plan, r, topo} = await beforeAnyChange(async () => planCxlRelease(ctx, name));
+export async function doCxlRelease(ctx: Context, name: string, o: CxlReleaseOptions = {}): Promise<CxlRegionResult> {
+  const {plan, r, topo} = await beforeAnyChange(async () => planCxlRelease(ctx, name, [], o));
   const journal = journalFor(ctx);
   const intent = newJournalEntry('cxl-release', name, {memdevs: r.memdevs, decoders: r.targets, rootDecoder: r.rootDecoder}, plan.steps.length);
   await runPlan(ctx, plan, {
     journal,
     intent,
-    engine: deviceRunner(ctx),
+    engine: deviceRunner(ctx, undefined, undefined, o.zero ?? true),
   });
   const after = scanCxl(ctx.sysfs);
   if (after.regions.some((x) => x.name === name)) throw new KernelError(`${name} still exists after release`, {device: name, fix: 'see dmesg; daxram recover retries'});

@@ -16,7 +16,7 @@ import {doOffline, dryOffline, type OfflineOptions, type OfflineResult} from './
 import {doIsolate, type IsolateResult} from './isolate';
 import {doRecover, dryRecover, type RecoverResult} from './recover';
 import {doLayout, layoutRegionOf, layoutResult, planLayout, preflightGates, type LayoutOptions, type LayoutResult} from './region-layout';
-import {doCxlProvision, doCxlRelease, dryCxlProvision, dryCxlRelease, type CxlProvisionOptions, type CxlRegionResult} from './cxl-region';
+import {doCxlProvision, doCxlRelease, dryCxlProvision, dryCxlRelease, type CxlProvisionOptions, type CxlRegionResult, type CxlReleaseOptions} from './cxl-region';
 import {doDaxReassign, dryDaxReassign, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
 export type {Context, EngineNative, Logger} from './context';
@@ -34,7 +34,7 @@ export {isChecked} from './checked';
 export type {ZoneRequest} from './zone';
 export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';
-export {isMemdevList, parseMemdevList, designCxlRegion, type CxlProvisionOptions, type CxlRegionResult, type CxlDesign} from './cxl-region';
+export {isMemdevList, parseMemdevList, designCxlRegion, type CxlProvisionOptions, type CxlRegionResult, type CxlReleaseOptions, type CxlDesign} from './cxl-region';
 export {layoutDaxRegion, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
 /** dax device → System RAM through the gates (engine/online.ts). */
@@ -90,9 +90,9 @@ export async function provisionCxl(ctx: Context, memdevs: string[], o: CxlProvis
 }
 
 /** Offline, zero and tear down a CXL RAM region: its memdevs' capacity is free again (engine/cxl-region.ts). */
-export async function releaseCxl(ctx: Context, region: string): Promise<CxlRegionResult> {
-  if (ctx.dryRun) return dryCxlRelease(ctx, region);
-  return transition(ctx, `release ${region}`, '', () => doCxlRelease(ctx, region));
+export async function releaseCxl(ctx: Context, region: string, o: CxlReleaseOptions = {}): Promise<CxlRegionResult> {
+  if (ctx.dryRun) return dryCxlRelease(ctx, region, o);
+  return transition(ctx, `release ${region}`, '', () => doCxlRelease(ctx, region, o));
 }
 
 /** Split a dynamic dax region (hmem, CXL) between System RAM and devdax (engine/dax-layout.ts). */

@@ -12,17 +12,12 @@
 
 import anyTest from 'ava';
 import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestResult} from './harness';
+import {CXL_FREE_STATE} from './cxl';
 
 const cxlTest = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
 const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
 
-const CHECK_FREE = String.raw`
-# free: no region, no endpoint decoder holding DPA
-free_state() {
-  n=$(ls /sys/bus/cxl/devices | grep -c '^region') ; d=0
-  for e in /sys/bus/cxl/devices/endpoint*/decoder*.*; do [ -e $e/dpa_size ] || continue; [ "$(($(cat $e/dpa_size)))" = 0 ] || d=$((d+1)); done
-  echo "regions=$n dpa=$d"
-}
+const CHECK_FREE = String.raw`${CXL_FREE_STATE}
 # working: a committed region whose dax device is System RAM with every block online
 work_state() {
   R=$(ls /sys/bus/cxl/devices | grep '^region' | head -1)
@@ -36,7 +31,7 @@ const SCRIPT = String.raw`
 set -u
 O=$HARNESS_OUT
 dx() { node bin/daxram "$@"; }
-dxk() { node dist/test/entry/daxram.js "$@"; }
+dxk() { node dist/test-bundle/daxram.js "$@"; }
 modprobe msr
 ${CHECK_FREE}
 # cxl_mem attaches the endpoints a moment after the modules load.
@@ -60,7 +55,7 @@ dx release region0 --json > $O/rel.json 2> $O/rel.err; echo $? > $O/rel.rc
 free_state > $O/rel-free
 cxl list -R > $O/rel-cxl.json
 dx provision mem0,mem1 --json > $O/prov2.json 2> $O/prov2.err; echo $? > $O/prov2.rc
-dx release region0 > /dev/null 2>&1; free_state > $O/prov2-free
+dx release region0 --no-zero > /dev/null 2>&1; free_state > $O/prov2-free
 
 # Killed after each phase, then recovered.
 for K in create decoders commit bind; do
@@ -70,7 +65,7 @@ for K in create decoders commit bind; do
   dx recover --json > $O/kill-$K.recover.json 2> $O/kill-$K.recover.err; echo $? > $O/kill-$K.recover.rc
   free_state > $O/kill-$K.free; work_state > $O/kill-$K.work
   ls /var/lib/daxram | grep 'journal\|layout' > $O/kill-$K.jdir
-  dx release region0 > /dev/null 2>&1
+  dx release region0 --no-zero > /dev/null 2>&1
 done
 dx provision mem0,mem1 > /dev/null 2>&1
 DAXRAM_TEST_KILL_AFTER=resize dxk reassign region0 --ram 512M > /dev/null 2>&1; echo $? > $O/kill-resize.rc

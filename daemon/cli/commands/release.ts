@@ -17,6 +17,7 @@ function regionDevices(sysfs: Sysfs, region: string): string[] {
 
 interface Args extends EngineArgs {
   region: string;
+  zero: boolean;
 }
 
 function lines(r: CxlRegionResult): string[] {
@@ -30,6 +31,11 @@ export const releaseCommand: CommandModule<{}, Args> = {
     withEngineOptions(
       y
         .positional('region', {type: 'string', demandOption: true, describe: 'CXL RAM region, e.g. region0 (daxram list --cxl)'})
+        .option('zero', {
+          type: 'boolean',
+          default: true,
+          describe: 'Zero its System RAM before the region goes (--no-zero: faster, for memory that held nothing the next user must not see)',
+        })
         .epilogue(
           "Every System RAM device of the region is offlined (its pages migrate; EBUSY is retried) and zeroed, then the region's decoders " +
             'are reset (commit 0), its targets detached, each endpoint decoder\'s capacity freed (dpa_size 0) and the region deleted. A devdax ' +
@@ -42,7 +48,7 @@ export const releaseCommand: CommandModule<{}, Args> = {
   handler: async (argv) => {
     const ctx = engineContext(argv, {reservations: true});
     const forget = forgetOperatorDevices(argv, regionDevices(ctx.sysfs, argv.region));
-    const r = await releaseCxl(ctx, argv.region);
+    const r = await releaseCxl(ctx, argv.region, {zero: argv.zero});
     if (!r.dryRun) forget();
     printPlanOrResult(argv, r, () => lines(r));
   },
