@@ -13,7 +13,7 @@ import type {CxlDecoder, CxlMemdev, CxlRegion, CxlTopology} from '../../model/cx
 import {GlobalArgs, printJson} from '../output';
 import {humanSize} from '../../util/size';
 import {clip} from '../../util/ranges';
-import {poisonInRegion, readCxlPoison} from '../../scrub/cxl';
+import {poisonInRegion, readCxlPoison, type CxlPoisonRecord} from '../../scrub/cxl';
 import {mountPseudoFs} from '../../mounts';
 
 interface ListArgs extends GlobalArgs {
@@ -63,18 +63,21 @@ export function filterDevices(p: Platform, a: {device?: string[]; region?: strin
 }
 
 /**
- * Poisoned ranges in the device from its CXL memdevs' poison lists, read only with
- * --media-errors: asking a memdev for its list is a command to the device (trigger_poison_list),
- * and list otherwise changes nothing anywhere.
+ * What one list run read besides the platform scan: the memory tiers, and the CXL memdevs'
+ * poison lists, read only with --media-errors (asking a memdev for its list is a command to the
+ * device, trigger_poison_list; list otherwise changes nothing anywhere).
  */
-const cxlPoison = new Map<string, number>();
-/** Memory tier of each node, read once per command (model/tiers.ts). */
-let tiering: TieringState | undefined;
-const nodeTier = (node: number) => (tiering && node >= 0 ? tierOf(tiering.tiers, node) : undefined);
+export interface ListFacts {
+  tiering?: TieringState;
+  /** Poison records of every memdev asked, and the count per CXL dax device. */
+  media?: {records: CxlPoisonRecord[]; byDevice: Map<string, number>};
+}
 
-/** Badblocks records of the device's region that overlap the device's ranges (CXL: its poison list). */
-export function deviceBadblocks(d: DaxDevice): number | undefined {
-  if (d.cxl) return cxlPoison.get(d.name);
+const nodeTier = (f: ListFacts, node: number) => (f.tiering && node >= 0 ? tierOf(f.tiering.tiers, node) : undefined);
+
+/** Badblocks records of the device's region that overlap the device's ranges (CXL: its poison list, when read). */
+export function deviceBadblocks(d: DaxDevice, f: ListFacts): number | undefined {
+  if (d.cxl) return f.media?.byDevice.get(d.name);
   if (!d.region) return 0;
   let n = 0;
   for (const bb of d.region.badblocks) {
@@ -84,10 +87,10 @@ export function deviceBadblocks(d: DaxDevice): number | undefined {
 }
 
 /** One device the way daxctl prints it, plus where it comes from and what kmem would add. */
-export function deviceJson(d: DaxDevice): Record<string, unknown> {
+export function deviceJson(d: DaxDevice, f: ListFacts): Record<string, unknown> {
   const j: Record<string, unknown> = {chardev: d.chardev, size: d.size};
   if (d.targetNode >= 0) j.target_node = d.targetNode;
-  const tier = nodeTier(d.targetNode);
+  const tier = nodeTier(f, d.targetNode);
   if (tier !== undefined) j.memory_tier = tier;
   if (d.align > 0n) j.align = d.align;
   // daxctl calls everything not bound to kmem "devdax" and flags the unbound with state.
@@ -107,7 +110,7 @@ export function deviceJson(d: DaxDevice): Record<string, unknown> {
   else if (d.provider) j.provider = d.provider;
   if (d.cxl) j.cxl = cxlOrigin(d.cxl);
   if (d.iomem) j.iomem = {name: d.iomem.name, start: d.iomem.start, end: d.iomem.end};
-  j.badblocks = deviceBadblocks(d);
+  j.badblocks = deviceBadblocks(d, f);
   j.kmem_capacity = d.kmemCapacity;
   j.kmem_blocks = d.kmemBlocks;
   let pgoff = 0n;
@@ -167,6 +170,7 @@ export function decoderJson(d: CxlDecoder): Record<string, unknown> {
     j.size = d.size;
   }
   j.interleave_ways = d.interleaveWays;
+  if (d.interleaveGranularity > 0) j.interleave_granularity = d.interleaveGranularity;
   if (d.kind === 'root') {
     j.pmem_capable = !!d.capPmem;
     j.volatile_capable = !!d.capRam;
@@ -270,7 +274,7 @@ export function originText(d: DaxDevice): string {
   }
 }
 
-function human(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: MemmapReport): string {
+function human(p: Platform, devs: DaxDevice[], a: ListArgs, f: ListFacts, memmap?: MemmapReport): string {
   let out = '';
   if (devs.length === 0) {
     out += 'no device-dax devices' + (a.device || a.region || a.bus || a.node ? ' match' : '') + '\n';
@@ -282,12 +286,13 @@ function human(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: MemmapRepor
       const blocks = d.mode === 'system-ram' ? `${s.online}/${s.total}` : `-/${d.kmemBlocks}`;
       const zone = s.movable === undefined ? '-' : s.movable ? 'movable' : 'kernel';
       const origin = originText(d);
-      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), String(nodeTier(d.targetNode) ?? '-'), blocks, zone, String(deviceBadblocks(d) ?? '-'), origin]);
+      rows.push([d.name, mode, humanSize(d.size), humanSize(d.kmemCapacity), d.targetNode < 0 ? '-' : String(d.targetNode), String(nodeTier(f, d.targetNode) ?? '-'), blocks, zone, String(deviceBadblocks(d, f) ?? '-'), origin]);
     }
     out += pad(rows);
   }
   const h = p.hotplug;
   out += `memory block ${h.blockSize > 0n ? humanSize(h.blockSize) : 'n/a'}, auto_online_blocks ${h.autoOnlineBlocks}` + (h.onlinePolicy ? `, online_policy ${h.onlinePolicy}` : '') + '\n';
+  const tiering = f.tiering;
   if (tiering?.tiers.length) {
     const sw = [tiering.demotion === undefined ? undefined : `demotion ${tiering.demotion ? 'on' : 'off'}`, tiering.promotion === undefined ? undefined : `promotion ${tiering.promotion ? 'on' : 'off'} (kernel.numa_balancing ${tiering.numaBalancing})`].filter(Boolean);
     out += `memory tiers: ${tiering.tiers.map((t) => `${t.id} (node${t.nodes.length > 1 ? 's' : ''} ${t.nodes.join(',')})`).join(', ')}${sw.length ? `; ${sw.join(', ')}` : ''}\n`;
@@ -319,36 +324,56 @@ function selectRegions(p: Platform, a: ListArgs): Region[] {
   return rs;
 }
 
-export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs, memmap?: MemmapReport): unknown {
-  const devices = devs.map(deviceJson);
+export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs, f: ListFacts, memmap?: MemmapReport): unknown {
+  const devices = devs.map((d) => deviceJson(d, f));
   if (!a.regions && !a.buses && !a.dimms && !a.cxl && !a.tiers) return devices;
   const o: Record<string, unknown> = {devices};
+  const tiering = f.tiering;
   if (a.tiers) o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmap && {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable}};
   if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
   if (a.regions) o.regions = selectRegions(p, a).map((r) => regionJson(r));
   if (a.dimms) o.dimms = p.dimms.filter((d) => !a.bus || busMatches(d.bus, a.bus)).map(dimmJson);
-  if (a.cxl) o.cxl = p.cxl ? cxlJson(p.cxl) : {memdevs: [], regions: [], root_decoders: [], port_decoders: [], endpoint_decoders: []};
+  if (a.cxl) o.cxl = p.cxl ? withMediaErrors(cxlJson(p.cxl), p.cxl, f.media?.records) : {memdevs: [], regions: [], root_decoders: [], port_decoders: [], endpoint_decoders: []};
   return o;
+}
+
+/**
+ * --media-errors: each memdev's and region's poison as cxl-cli prints it, `media_errors`
+ * [{offset, length, source}], a memdev's offsets device addresses (DPA), a region's offsets from
+ * its start.
+ */
+function withMediaErrors(j: Record<string, unknown>, t: CxlTopology, records: CxlPoisonRecord[] | undefined): Record<string, unknown> {
+  if (!records) return j;
+  const entry = (offset: bigint, r: CxlPoisonRecord) => ({offset, length: r.length, source: r.source});
+  const sorted = <T extends {offset: bigint}>(xs: T[]) => xs.sort((x, y) => (x.offset < y.offset ? -1 : x.offset > y.offset ? 1 : 0));
+  for (const m of j.memdevs as Array<Record<string, unknown>>) m.media_errors = sorted(records.filter((r) => r.memdev === m.memdev).map((r) => entry(r.dpa, r)));
+  for (const rj of j.regions as Array<Record<string, unknown>>) {
+    const region = t.regions.find((x) => x.name === rj.region);
+    if (!region) continue;
+    rj.media_errors = sorted(records.filter((r) => r.region === region.name && r.hpa !== undefined).map((r) => entry(r.hpa! - region.resource, r)));
+  }
+  return j;
 }
 
 /**
  * CXL devices have no badblocks: their poison is in the memdevs' poison lists, which the device
  * returns when asked (--media-errors, as `cxl list --media-errors`). Root only; anything else is
- * a warning, not a failure.
+ * a warning, not a failure. Asks the memdevs behind the devices listed, and with -C every memdev.
  */
-function countCxlPoison(sysfs: Sysfs, devs: DaxDevice[], warnings: string[]): void {
-  const cxl = devs.filter((d) => d.cxl);
-  if (!cxl.length) return;
+function readMediaErrors(sysfs: Sysfs, p: Platform, devs: DaxDevice[], all: boolean, warnings: string[]): ListFacts['media'] {
+  const memdevs = [...new Set(all && p.cxl ? p.cxl.memdevs.map((m) => m.name) : devs.flatMap((d) => d.cxl?.memdevs ?? []))];
+  if (!memdevs.length) return undefined;
   if (process.getuid?.() !== 0) {
     warnings.push('CXL poison lists are read as root only: POISON shows - for CXL devices');
-    return;
+    return undefined;
   }
-  const memdevs = [...new Set(cxl.flatMap((d) => d.cxl!.memdevs))];
   try {
-    const recs = readCxlPoison(sysfs, memdevs, {mount: sysfs.root === '/' ? mountPseudoFs : undefined});
-    for (const d of cxl) cxlPoison.set(d.name, d.ranges.reduce((n, r) => n + clip(poisonInRegion(recs, d.cxl!), r).length, 0));
+    const records = readCxlPoison(sysfs, memdevs, {mount: sysfs.root === '/' ? mountPseudoFs : undefined});
+    const byDevice = new Map(devs.filter((d) => d.cxl).map((d) => [d.name, d.ranges.reduce((n, r) => n + clip(poisonInRegion(records, d.cxl!), r).length, 0)]));
+    return {records, byDevice};
   } catch (e) {
     warnings.push(`CXL poison lists of ${memdevs.join(', ')} could not be read: ${(e as Error).message}`);
+    return undefined;
   }
 }
 
@@ -396,11 +421,13 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     const sysfs = new Sysfs(argv.root ?? '/');
     const p = scanPlatform(sysfs, {devices: a.device?.map(devName)});
     const devs = filterDevices(p, a);
-    if (a['media-errors']) countCxlPoison(sysfs, devs, p.warnings);
-    tiering = readTiering(sysfs);
+    const facts: ListFacts = {
+      tiering: readTiering(sysfs),
+      media: a['media-errors'] ? readMediaErrors(sysfs, p, devs, !!a.cxl, p.warnings) : undefined,
+    };
     const memmap = memmapReport(sysfs, devs);
     for (const w of p.warnings) process.stderr.write(`daxram: warning: ${w}\n`);
-    if (argv.json) printJson(listJson(p, devs, a, memmap));
-    else process.stdout.write(human(p, devs, a, memmap));
+    if (argv.json) printJson(listJson(p, devs, a, facts, memmap));
+    else process.stdout.write(human(p, devs, a, facts, memmap));
   },
 };
