@@ -599,6 +599,8 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
 
   if (opts.keepOutDir || opts.outDir) {
     // caller owns it
+  } else if (process.env.DAXRAM_KEEP_GUEST) {
+    process.stderr.write(`DAXRAM_KEEP_GUEST: results of ${site.label} [${lab.series}] kept in ${outDir}\n`);
   } else {
     removeAtExit(outDir);
   }

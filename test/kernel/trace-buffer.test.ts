@@ -5,7 +5,9 @@
 //           written (with `unmatched = ram`, so only the reservation keeps it out of RAM for
 //           boot 2), and `daxram online` refuses it naming the rule's file:line;
 //   boot 2: daxramd starts with that configuration and leaves the device devdax; the trace
-//           reads back byte for byte; `daxram online` still refuses.
+//           reads back byte for byte; `daxram online` still refuses; then daxram.conf becomes a
+//           dangling symlink (a deploy half-way): reload and restart keep the last good
+//           configuration, the buffer stays devdax, the CLI refuses naming the broken file.
 
 import anyTest from 'ava';
 import {E820_PMEM_ARG, kernelTest, runGuest} from './harness';
@@ -43,8 +45,20 @@ daxctl list -D -d $D > $O/b2-list.json
 /usr/bin/python3 test/kernel/daxmap.py read $D > $O/b2-read 2>&1
 dx online $D --json > /dev/null 2> $O/b2-online.err; echo $? > $O/b2-online.rc
 dx status --json > $O/b2-status.json 2>&1
-journalctl -b -u daxramd -o cat --no-pager > $O/b2-journal.txt
 cat /proc/iomem | grep -i 'persistent' > $O/b2-iomem
+# A config-management tool half-way through a deploy: daxram.conf is a dangling symlink, and
+# daxramd is reloaded, then restarted. The reservation must hold through both.
+mv /etc/daxram/daxram.conf /etc/daxram/daxram.conf.real
+ln -s /etc/daxram/daxram.conf.new /etc/daxram/daxram.conf
+systemctl reload daxramd
+for i in $(seq 1 120); do systemctl show -p StatusText daxramd | grep -q 'config rejected' && break; sleep 0.5; done
+systemctl show -p StatusText --value daxramd > $O/b3-reloaded-status
+systemctl restart daxramd; waitactive; echo $? > $O/b3-active.rc
+systemctl show -p StatusText --value daxramd > $O/b3-restarted-status
+daxctl list -D -d $D > $O/b3-list.json
+dx online $D --json > /dev/null 2> $O/b3-online.err; echo $? > $O/b3-online.rc
+dx config check > $O/b3-check.txt 2>&1; echo $? > $O/b3-check.rc
+journalctl -b -u daxramd -o cat --no-pager > $O/b2-journal.txt
 `;
 
 test('an e820 trace buffer reserved in daxramd\'s config survives a warm reset byte for byte, and is never onlined, at boot or by the CLI', async (t) => {
@@ -75,5 +89,15 @@ test('an e820 trace buffer reserved in daxramd\'s config survives a warm reset b
   t.notRegex(journal, new RegExp(`${dev.replace('.', '\\.')}: making it System RAM`));
   const st = r.readJson<{devices: Array<{device: string; desired?: {mode: string}}>}>('b2-status.json');
   t.is(st.devices.find((d) => d.device === dev)?.desired?.mode, 'reserved');
+  // daxram.conf a dangling symlink: rejected on reload and at restart, the last good
+  // configuration kept, the buffer still devdax, the CLI refuses naming the broken file.
+  t.regex(f('b3-reloaded-status'), /config rejected, previous kept/);
+  t.is(f('b3-active.rc'), '0');
+  t.regex(f('b3-restarted-status'), /config rejected, previous kept/);
+  t.is(r.readJson<Array<{mode: string}>>('b3-list.json')[0].mode, 'devdax');
+  t.is(f('b3-online.rc'), '1');
+  t.regex(f('b3-online.err'), /cannot read \/etc\/daxram\/daxram\.conf: it is a symlink to nothing/);
+  t.not(f('b3-check.rc'), '0');
+  t.regex(journal, /using the last good configuration saved in \/var\/lib\/daxram\/last-good-config\.json/);
   t.log(`trace buffer ${dev}: ${token} survived; boot 2 journal has ${journal.split('\n').length} lines`);
 });
