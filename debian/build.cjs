@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm run deb`: the Debian packages, built the Debian way (dpkg-buildpackage, debhelper), into
 // dist/deb/: daxram_VERSION_ARCH.deb and daxram-node_VERSION_ARCH.deb, with their .buildinfo and
-// .changes. Build dependencies are those of debian/control (dpkg-dev and debhelper installed,
-// node_modules from npm ci). argv arrays only, no shell.
+// .changes, then checked by lintian (errors and warnings fail the build; without lintian the
+// build says so, and fails under CI, which installs it). Build dependencies are those of
+// debian/control (dpkg-dev and debhelper installed, node_modules from npm ci). argv arrays
+// only, no shell.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -25,4 +27,16 @@ if (r.status !== 0) {
 }
 for (const f of fs.readdirSync(out).filter((n) => n.endsWith('.deb'))) {
   console.log(`built ${path.relative(repo, path.join(out, f))} (${(fs.statSync(path.join(out, f)).size / 1048576).toFixed(1)} MiB)`);
+}
+
+const debs = fs.readdirSync(out).filter((n) => n.endsWith('.deb')).map((n) => path.join(out, n));
+const lintian = spawnSync('lintian', ['--fail-on', 'error,warning', ...debs], {cwd: repo, stdio: 'inherit'});
+if (lintian.error && lintian.error.code === 'ENOENT') {
+  console.error('!!! lintian is not installed: the packages were NOT checked (apt-get install lintian)');
+  if (process.env.CI) process.exit(1);
+} else if (lintian.status !== 0) {
+  console.error(`lintian failed on ${debs.map((d) => path.relative(repo, d)).join(', ')} (exit ${lintian.status ?? lintian.signal})`);
+  process.exit(1);
+} else {
+  console.log('lintian: no errors, no warnings');
 }
