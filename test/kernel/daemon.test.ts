@@ -26,7 +26,12 @@ waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0
 rejected() { systemctl show -p StatusText daxramd | grep -q 'config rejected'; }
 seen() { dx status --json | grep -q "\"device\": *\"$1\""; }
 mem1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo; }
+# daxramd is ready once it has handled the devices present when it started; on the newest
+# kernel the dax bus exists before the NVDIMM's namespaces probe, so the device arrives as a
+# uevent after that: wait for the RAM the configuration asks for, not only for the unit.
+ramready() { systemctl show -p StatusText daxramd | grep -Eq 'RAM: [^ ]+ ([0-9]+)/\1 online'; }
 waitactive; echo $? > $O/active.rc
+waitfor ramready
 systemctl show -p ActiveState -p SubState -p StatusText -p NRestarts daxramd > $O/show1.txt
 systemctl status daxramd --no-pager > $O/status1.txt 2>&1
 daxctl list -D > $O/list1.json
@@ -86,7 +91,13 @@ const BOOT3 = String.raw`
 O=$HARNESS_OUT
 dx() { daxram "$@"; }   # the packaged CLI (/usr/bin/daxram)
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
+waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
+# daxramd is ready once it has handled the devices present when it started; on the newest
+# kernel the dax bus exists before the NVDIMM's namespaces probe, so the device arrives as a
+# uevent after that: wait for the RAM the configuration asks for, not only for the unit.
+ramready() { systemctl show -p StatusText daxramd | grep -Eq 'RAM: [^ ]+ ([0-9]+)/\1 online'; }
 waitactive
+waitfor ramready
 systemctl show -p ActiveState -p StatusText daxramd > $O/show.txt
 daxctl list -D > $O/list.json
 
@@ -97,7 +108,6 @@ modprobe msr
 date +%s%6N > $O/t0
 dx reassign region0 --ram 512M --json > $O/re.json 2> $O/re.err; echo $? > $O/re.rc
 # The daemon's reconcile on reassign's uevents: it has seen both new devices.
-waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
 seen() { dx status --json | grep -q "\"device\": *\"$1\""; }
 for d in $(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(r.devices.map((d)=>d.dax).join(" "))' $O/re.json); do waitfor seen "$d"; done
 daxctl list -D > $O/re-list.json
@@ -127,7 +137,13 @@ true
 const BOOT4 = String.raw`
 O=$HARNESS_OUT
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
+waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
+# daxramd is ready once it has handled the devices present when it started; on the newest
+# kernel the dax bus exists before the NVDIMM's namespaces probe, so the device arrives as a
+# uevent after that: wait for the RAM the configuration asks for, not only for the unit.
+ramready() { systemctl show -p StatusText daxramd | grep -Eq 'RAM: [^ ]+ ([0-9]+)/\1 online'; }
 waitactive; echo $? > $O/active.rc
+waitfor ramready
 ndctl list -N -v -r region0 > $O/ns.json
 daxctl list -D > $O/list.json
 daxram status > $O/status.txt 2>&1
