@@ -12,7 +12,7 @@
 
 import anyTest from 'ava';
 import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestControl} from './harness';
-import {daemonInstall, PACKAGE_ROOT} from './daemon-setup';
+import {daemonInstall, DIMM_HOTADD, PACKAGE_ROOT} from './daemon-setup';
 import {CXL_RAM_REGION} from './cxl';
 
 const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'the kernel binds CXL/hmem dax devices to kmem by itself since 6.3; Debian 6.1 auto-onlines nothing', root: PACKAGE_ROOT});
@@ -35,6 +35,7 @@ mode = ram
 
 const SCRIPT = String.raw`
 O=$HARNESS_OUT
+${DIMM_HOTADD}
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
 waitdev() { # device, predicate on daxctl list -d: system-ram and every block online
   for i in $(seq 1 240); do
@@ -62,15 +63,7 @@ ls /sys/devices/system/memory | grep -c '^memory' > $O/blocks0
 ls /sys/devices/system/memory | grep '^memory' | sort > $O/blocklist0
 
 # A DIMM hot-added by the host while daxramd holds the policy.
-touch $O/ready-dimm
-for i in $(seq 1 240); do [ -e $O/dimm-added ] && break; sleep 0.5; done
-for i in $(seq 1 120); do
-  ls /sys/devices/system/memory | grep '^memory' | sort > $O/blocklist1
-  NEW=$(comm -13 $O/blocklist0 $O/blocklist1)
-  [ -n "$NEW" ] && ! (for b in $NEW; do cat /sys/devices/system/memory/$b/state; done | grep -q offline) && break
-  sleep 0.5
-done
-for b in $(comm -13 $O/blocklist0 $O/blocklist1); do echo "$b $(cat /sys/devices/system/memory/$b/state) $(cat /sys/devices/system/memory/$b/valid_zones)"; done > $O/dimm-blocks
+dimm_hotadd $O/blocklist0 $O/blocklist1 > $O/dimm-blocks
 
 # A CXL region made after boot: daxramd checks and onlines it.
 make_ram_region $(ep_decoder mem0) $((1 << 30)) || echo "region a: $?" > $O/region-a.err

@@ -57,3 +57,23 @@ node = 1
 }
 
 export const CREATE_NS = `ndctl create-namespace -r region0 -m devdax -a 2M -s 1G > $HARNESS_OUT/ns.json`;
+
+/**
+ * Shell: `dimm_hotadd BEFORE AFTER` asks the host to hot-add a DIMM (ready-dimm in the results
+ * share; the test's host hook answers with dimm-added), waits for its new blocks to leave
+ * "offline" (listing the blocks into AFTER, against BEFORE), then prints one line per new block:
+ * "memoryN state valid_zones".
+ */
+export const DIMM_HOTADD = String.raw`
+dimm_hotadd() {
+  touch $HARNESS_OUT/ready-dimm
+  for i in $(seq 1 240); do [ -e $HARNESS_OUT/dimm-added ] && break; sleep 0.5; done
+  for i in $(seq 1 240); do
+    ls /sys/devices/system/memory | grep '^memory' | sort > "$2"
+    NEW=$(comm -13 "$1" "$2")
+    [ -n "$NEW" ] && ! (for b in $NEW; do cat /sys/devices/system/memory/$b/state; done | grep -q offline) && break
+    sleep 0.5
+  done
+  for b in $(comm -13 "$1" "$2"); do echo "$b $(cat /sys/devices/system/memory/$b/state) $(cat /sys/devices/system/memory/$b/valid_zones)"; done
+}
+`;

@@ -12,7 +12,7 @@
 
 import anyTest from 'ava';
 import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestControl} from './harness';
-import {daemonInstall, PACKAGE_ROOT} from './daemon-setup';
+import {daemonInstall, DIMM_HOTADD, PACKAGE_ROOT} from './daemon-setup';
 
 const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest'], root: PACKAGE_ROOT});
 
@@ -28,6 +28,7 @@ unscanned = warn
 
 const SCRIPT = String.raw`
 O=$HARNESS_OUT
+${DIMM_HOTADD}
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
 held_by() { grep -o '"pid": [0-9]*' /run/daxram/hotplug-hold.json | grep -o '[0-9]*$'; }
 waitactive; echo $? > $O/active.rc
@@ -41,15 +42,7 @@ systemctl show -p MainPID --value daxramd > $O/pid0
 # 1. SIGKILL, and a DIMM hot-added while daxramd is down.
 ls /sys/devices/system/memory | grep '^memory' | sort > $O/blocks0
 systemctl kill -s KILL daxramd
-touch $O/ready-dimm
-for i in $(seq 1 240); do [ -e $O/dimm-added ] && break; sleep 0.5; done
-for i in $(seq 1 240); do
-  ls /sys/devices/system/memory | grep '^memory' | sort > $O/blocks1
-  NEW=$(comm -13 $O/blocks0 $O/blocks1)
-  [ -n "$NEW" ] && ! (for b in $NEW; do cat /sys/devices/system/memory/$b/state; done | grep -q offline) && break
-  sleep 0.5
-done
-for b in $(comm -13 $O/blocks0 $O/blocks1); do echo "$b $(cat /sys/devices/system/memory/$b/state)"; done > $O/dimm-blocks
+dimm_hotadd $O/blocks0 $O/blocks1 > $O/dimm-blocks
 waitactive; echo $? > $O/restarted.rc
 systemctl show -p MainPID --value daxramd > $O/pid1
 systemctl show -p NRestarts --value daxramd > $O/restarts
@@ -103,7 +96,7 @@ test('the hot-add hold under faults: SIGKILL with a DIMM hot-added meanwhile, cl
   t.is(f('auto1'), 'offline');
   const dimm = f('dimm-blocks').split('\n').filter(Boolean);
   t.true(dimm.length >= 2, f('dimm-blocks'));
-  t.true(dimm.every((l) => / online$/.test(l)), f('dimm-blocks'));
+  t.true(dimm.every((l) => / online /.test(l)), f('dimm-blocks'));
   t.regex(f('journal.txt'), /onlined hot-added memory that is not dax, as "online" says: memory\d+/);
   // 2. clear refused on System RAM; the device unchanged.
   t.is(f('clear.rc'), '1');
