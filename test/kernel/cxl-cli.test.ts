@@ -3,8 +3,8 @@
 //   - `daxram list -C --media-errors` against `cxl list -M -R -D --media-errors`, field by field,
 //     poison included (a memdev's records by DPA, a region's by offset from its start);
 //   - `daxram provision mem0,mem1` against `cxl create-region -t ram` + `daxctl
-//     reconfigure-device -m system-ram`: the same capacity, onlined Movable (times logged; the
-//     ratio is bench:cxl's);
+//     reconfigure-device -m system-ram`: the same capacity, onlined Movable (both timed in the
+//     same guest, the ratio logged);
 //   - `daxram release` against `cxl destroy-region`: both leave the memdevs' capacity free.
 
 import anyTest from 'ava';
