@@ -31,6 +31,8 @@ export function exitCodeFor(e: unknown): number {
 }
 
 export function reportError(e: unknown, json: boolean): void {
+  // A progress line may be on the terminal: the error starts on a clean line.
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   if (json) {
     const body = e instanceof DaxramError ? e.toJSON() : {error: 'Error', message: String((e as Error)?.message ?? e)};
     process.stderr.write(toJson(body) + '\n');

@@ -60,6 +60,10 @@ export interface StepLog {
 
 export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<StepLog[]> {
   const log: StepLog[] = [];
+  // Memory blocks going online or offline are the long part an operator waits for.
+  const isBlock = (s: Step): s is SysfsStep => s.kind === 'sysfs' && s.attr === 'state';
+  const blocks = plan.steps.filter(isBlock).length;
+  let blocksDone = 0;
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i];
     // Durable before the first write, then once per phase (7 block onlines are one phase):
@@ -67,6 +71,7 @@ export async function runPlan(ctx: Context, plan: Plan, o: RunOptions): Promise<
     // the operator's message, and each record costs two fsyncs.
     if (i === 0 || phaseOf(s) !== phaseOf(plan.steps[i - 1])) o.journal.write({...o.intent, step: i, total: plan.steps.length, at: where(s)} as JournalEntry);
     log.push({step: i, ...(await runStep(ctx, s, o))});
+    if (isBlock(s)) ctx.progress?.(s.device, s.value === 'offline' ? 'offline' : 'online', ++blocksDone, blocks);
     if (s.mark) ctx.afterStep?.(s.mark);
   }
   return log;

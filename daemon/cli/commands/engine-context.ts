@@ -7,6 +7,7 @@ import type {Context} from '../../engine';
 import {makePolicy} from '../../policy/settings';
 import {withConfigReservations} from '../../config/reservations';
 import {ETC_DIR, LOCK_PATH, STATE_DIR, underRoot} from '../../config/paths';
+import {terminalProgress} from '../../util/progress';
 import {stateDirOf} from '../../config/operator';
 import {hostContext} from '../../live/context';
 import {injection} from '../inject';
@@ -60,6 +61,12 @@ export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}
   const sysfs = sysfsOf(argv);
   let policy = makePolicy({poison: argv.poison, mceRecovery: argv['mce-recovery'], security: argv.security, unscanned: argv.unscanned, memmap: argv.memmap, reserved: argv.reserve});
   const stateDir = stateDirOf(argv);
+  // On a terminal only: blocks and bytes as they go, with rate and time left; a message wipes the line first.
+  const progress = json || !process.stderr.isTTY ? undefined : terminalProgress({write: (t) => process.stderr.write(t)});
+  const say = (m: string) => {
+    progress?.clear();
+    process.stderr.write(m);
+  };
   if (o.reservations) policy = withConfigReservations(policy, sysfs, underRoot(argv.root, ETC_DIR), {stateDir, dryRun: !!argv['dry-run']});
   return hostContext(
     {
@@ -72,19 +79,10 @@ export function engineContext(argv: EngineArgs, o: {reservations?: boolean} = {}
       // Modules belong to the running kernel: never for a dry run or a fixture root.
       loadModules: !argv['dry-run'] && (argv.root ?? '/') === '/',
       log: {
-        info: (m) => (json ? undefined : process.stderr.write(`daxram: ${m}\n`)),
-        warn: (m) => process.stderr.write(`daxram: warning: ${m}\n`),
+        info: (m) => (json ? undefined : say(`daxram: ${m}\n`)),
+        warn: (m) => say(`daxram: warning: ${m}\n`),
       },
-      progress: json
-        ? undefined
-        : (() => {
-            let last = -1;
-            return (dev: string, what: string, done: number, total: number) => {
-              const pct = Math.floor((done * 100) / Math.max(total, 1));
-              if (pct !== last && (pct % 10 === 0 || done === total)) process.stderr.write(`daxram: ${dev}: ${what} ${pct}%\n`);
-              last = pct;
-            };
-          })(),
+      progress: progress?.sink,
     },
     injection(),
   );
