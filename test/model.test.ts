@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import {Sysfs} from '../daemon/sysfs';
 import {SysfsError} from '../daemon/errors';
 import {memblockSummary, scanPlatform} from '../daemon/model/scan';
-import {parseBlockSize, readHotplug} from '../daemon/model/hotplug';
+import {parseBlockSize, readAutoOnline, readHotplug} from '../daemon/model/hotplug';
 import {parsePhysIndex, parseValidZones, readBlockNodes, readMemBlock} from '../daemon/model/memblock';
 import {parseScrub, parseWords} from '../daemon/model/bus';
 import {parseBadblocks, parseRegionMapping} from '../daemon/model/region';
@@ -128,7 +128,7 @@ test('scan reads every object of the QEMU-shaped tree', (t) => {
   const fx = fixture(t);
   const p = scanPlatform(fx.sysfs);
   t.deepEqual(p.warnings, []);
-  t.deepEqual(p.hotplug, {blockSize: 128n * MiB, autoOnlineBlocks: 'offline', onlinePolicy: 'contig-zones', memmapOnMemory: false});
+  t.deepEqual(p.hotplug, {blockSize: 128n * MiB, autoOnlineBlocks: 'offline', onlinePolicy: 'contig-zones', memmapOnMemory: 'off'});
 
   t.deepEqual(p.buses.map((b) => [b.name, b.provider, b.dev, b.scrubSupported, b.scrub]), [
     ['ndbus0', 'ACPI.NFIT', '/dev/ndctl0', true, {count: 0, running: false}],
@@ -396,9 +396,14 @@ test('an empty root scans to an empty platform, not a crash', (t) => {
   t.is(p.hotplug.blockSize, 0n);
 });
 
-test('readHotplug reads memmap_on_memory and online_policy', (t) => {
+test('readHotplug reads memmap_on_memory (force is a state of its own) and online_policy; an unknown auto_online_blocks is an error', (t) => {
   const fx = fixture(t, {memmapOnMemory: true, onlinePolicy: 'auto-movable', autoOnlineBlocks: 'online_movable'});
-  t.deepEqual(readHotplug(fx.sysfs, []), {blockSize: 128n * MiB, autoOnlineBlocks: 'online_movable', onlinePolicy: 'auto-movable', memmapOnMemory: true});
+  t.deepEqual(readHotplug(fx.sysfs, []), {blockSize: 128n * MiB, autoOnlineBlocks: 'online_movable', onlinePolicy: 'auto-movable', memmapOnMemory: 'on'});
+  fs.writeFileSync(fx.path('/sys/module/memory_hotplug/parameters/memmap_on_memory'), 'force\n');
+  t.is(readHotplug(fx.sysfs, []).memmapOnMemory, 'force');
+  fs.writeFileSync(fx.path('/sys/devices/system/memory/auto_online_blocks'), 'sometimes\n');
+  t.throws(() => readAutoOnline(fx.sysfs), {message: /auto_online_blocks: unexpected value "sometimes"/});
+  t.throws(() => readHotplug(fx.sysfs, []), {message: /auto_online_blocks: unexpected value "sometimes"/});
 });
 
 test('fixture shape: kernel-like links and writable regular files', (t) => {

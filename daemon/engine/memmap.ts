@@ -7,14 +7,13 @@
 // module reads what the kernel allows and plans the attribute write.
 
 import {humanSize} from '../util/size';
-import {readBlockSize} from '../model/hotplug';
+import {readBlockSize, readMemmapOnMemory} from '../model/hotplug';
 import {DAX_DEVICES} from '../model/dax';
 import type {Sysfs} from '../sysfs';
 import {alignUp, PAGE, type Range} from '../util/ranges';
 import type {MemmapPolicy} from '../policy/settings';
 import {STRUCT_PAGE} from './layout';
 
-export const MEMMAP_PARAM = '/sys/module/memory_hotplug/parameters/memmap_on_memory';
 const PAGEBLOCK = 2n << 20n;
 
 export interface MemmapFacts {
@@ -28,13 +27,6 @@ export interface MemmapFacts {
   perBlock: bigint;
 }
 
-export function memmapParam(sysfs: Sysfs): MemmapFacts['param'] {
-  const v = sysfs.readOptional(MEMMAP_PARAM)?.trim();
-  if (v === undefined) return 'absent';
-  if (v === 'force') return 'force';
-  return v === 'Y' || v === '1' ? 'on' : 'off';
-}
-
 /** 64 bytes per 4 KiB page of a block, rounded up to a page (and, in force mode, to a pageblock). */
 export function memmapPerBlock(bs: bigint, force = false): bigint {
   const bytes = alignUp((bs / PAGE) * STRUCT_PAGE, PAGE);
@@ -42,7 +34,7 @@ export function memmapPerBlock(bs: bigint, force = false): bigint {
 }
 
 export function memmapFacts(sysfs: Sysfs, device: string, bs = readBlockSize(sysfs)): MemmapFacts {
-  const param = memmapParam(sysfs);
+  const param = readMemmapOnMemory(sysfs);
   const raw = sysfs.readOptional(`${DAX_DEVICES}/${device}/memmap_on_memory`)?.trim();
   const f: MemmapFacts = {param, perDevice: raw !== undefined, perBlock: memmapPerBlock(bs, param === 'force')};
   if (raw !== undefined) f.attr = raw === '1';
@@ -119,7 +111,7 @@ export interface MemmapReport {
 /** Where the struct pages of each System RAM dax device are. */
 export function memmapReport(sysfs: Sysfs, devices: {name: string; mode: string; memblocks: unknown[]}[]): MemmapReport {
   const bs = readBlockSize(sysfs);
-  const param = memmapParam(sysfs);
+  const param = readMemmapOnMemory(sysfs);
   const on = param === 'on' || param === 'force';
   const out: MemmapReport = {param, devices: [], dram: 0n, savable: 0n, summary: ''};
   for (const d of devices) {

@@ -9,7 +9,9 @@ import type {HotplugSettings} from './types';
 export const MEMORY_DIR = '/sys/devices/system/memory';
 export const NODE_DIR = '/sys/devices/system/node';
 export const ONLINE_POLICY = '/sys/module/memory_hotplug/parameters/online_policy';
-const MEMMAP_ON_MEMORY = '/sys/module/memory_hotplug/parameters/memmap_on_memory';
+export const MEMMAP_ON_MEMORY = '/sys/module/memory_hotplug/parameters/memmap_on_memory';
+const AUTO_ONLINE = `${MEMORY_DIR}/auto_online_blocks`;
+const AUTO_ONLINE_VALUES = /^(offline|online|online_kernel|online_movable)$/;
 
 const HEX_RE = /^(0x)?[0-9a-fA-F]+$/;
 
@@ -32,9 +34,23 @@ export function readBlockSize(sysfs: Sysfs): bigint {
   return raw === undefined ? 0n : parseBlockSize(raw, p);
 }
 
-/** auto_online_blocks: what the kernel does with memory the moment it is hot-added. */
+/**
+ * auto_online_blocks: what the kernel does with memory the moment it is hot-added; "unsupported"
+ * without memory hotplug. Anything else is not a kernel we understand: an error, not a guess.
+ */
 export function readAutoOnline(sysfs: Sysfs): string {
-  return sysfs.readOptional(`${MEMORY_DIR}/auto_online_blocks`) ?? 'unsupported';
+  const v = sysfs.readOptional(AUTO_ONLINE)?.trim();
+  if (v === undefined) return 'unsupported';
+  if (!AUTO_ONLINE_VALUES.test(v)) throw new SysfsError(`${AUTO_ONLINE}: unexpected value "${v}"`, {path: AUTO_ONLINE});
+  return v;
+}
+
+/** The boot switch memory_hotplug.memmap_on_memory: on (Y/1), force, off (N), or absent (not built). */
+export function readMemmapOnMemory(sysfs: Sysfs): 'on' | 'force' | 'off' | 'absent' {
+  const v = sysfs.readOptional(MEMMAP_ON_MEMORY)?.trim();
+  if (v === undefined) return 'absent';
+  if (v === 'force') return 'force';
+  return v === 'Y' || v === '1' ? 'on' : 'off';
 }
 
 /**
@@ -67,15 +83,11 @@ export function readHotplug(sysfs: Sysfs, warnings: string[]): HotplugSettings {
   } else {
     blockSize = parseBlockSize(raw, bsPath);
   }
-  const autoPath = `${MEMORY_DIR}/auto_online_blocks`;
-  const autoOnlineBlocks = sysfs.readOptional(autoPath) ?? 'unsupported';
-  if (!/^(offline|online|online_kernel|online_movable|unsupported)$/.test(autoOnlineBlocks)) {
-    throw new SysfsError(`${autoPath}: unexpected value "${autoOnlineBlocks}"`, {path: autoPath});
-  }
+  const autoOnlineBlocks = readAutoOnline(sysfs);
   const onlinePolicy = sysfs.readOptional(ONLINE_POLICY);
-  const mm = sysfs.readOptional(MEMMAP_ON_MEMORY);
+  const mm = readMemmapOnMemory(sysfs);
   const settings: HotplugSettings = {blockSize, autoOnlineBlocks};
   if (onlinePolicy !== undefined) settings.onlinePolicy = onlinePolicy;
-  if (mm !== undefined) settings.memmapOnMemory = mm === 'Y' || mm === '1';
+  if (mm !== 'absent') settings.memmapOnMemory = mm;
   return settings;
 }

@@ -208,7 +208,8 @@ export interface HotplugSettings {
   autoOnlineBlocks: string; // offline | online | online_kernel | online_movable
   /** /sys/module/memory_hotplug/parameters/online_policy (contig-zones | auto-movable) when present. */
   onlinePolicy?: string;
-  memmapOnMemory?: boolean;
+  /** The boot switch memory_hotplug.memmap_on_memory, when the kernel has it. */
+  memmapOnMemory?: 'on' | 'force' | 'off';
 }
 
 export interface Platform {
