@@ -4,7 +4,8 @@
 import type {Sysfs} from '../sysfs';
 import {parseBigAttr, parseIntAttr} from '../sysfs';
 import {SysfsError} from '../errors';
-import type {Badblock, Bus, Region, RegionMapping} from './types';
+import type {Badblock, Bus, Range, Region, RegionMapping} from './types';
+import {normalize} from '../util/ranges';
 import {idOf, needBig, optBig, optInt, parseBool} from './attr';
 
 const SECTOR = 512n;
@@ -33,6 +34,11 @@ export function readBadblocks(sysfs: Sysfs, dir: string, name: string, resource:
   const p = `${dir}/badblocks`;
   const raw = sysfs.readOptional(p, name);
   return raw === undefined ? [] : parseBadblocks(raw, resource, p, name);
+}
+
+/** The same list read now, as merged absolute ranges (what the poison gate and the scrub compare). */
+export function readBadblockRanges(sysfs: Sysfs, dir: string, name: string, resource: bigint): Range[] {
+  return normalize(readBadblocks(sysfs, dir, name, resource).map((b) => ({start: b.start, size: b.length})));
 }
 
 

@@ -5,7 +5,7 @@
 import type {Sysfs} from '../sysfs';
 import {clip, normalize, type Range} from '../util/ranges';
 import type {DaxDevice} from '../model/types';
-import {readBadblocks, parseRegionMapping} from '../model/region';
+import {readBadblockRanges, parseRegionMapping} from '../model/region';
 import {readSecurity} from '../model/dimm';
 import {onNdBus} from '../model/dax';
 
@@ -45,8 +45,7 @@ export function badblocksPoison(sysfs: Sysfs): PoisonSource {
 export function regionBadblocks(sysfs: Sysfs, dev: DaxDevice): Range[] {
   const o = dev.origin;
   if (!onNdBus(o) || !o.regionDir || !o.region) return [];
-  const resource = sysfs.readBig(`${o.regionDir}/resource`, o.region);
-  const bb = readBadblocks(sysfs, o.regionDir, o.region, resource).map((b) => ({start: b.start, size: b.length}));
+  const bb = readBadblockRanges(sysfs, o.regionDir, o.region, sysfs.readBig(`${o.regionDir}/resource`, o.region));
   return normalize(dev.ranges.flatMap((r) => clip(bb, r)));
 }
 

@@ -12,7 +12,7 @@
 
 import {DaxramError, NotFoundError} from '../errors';
 import type {Bus, DaxDevice, Range, Region} from '../model/types';
-import {readBadblocks, readRegion} from '../model/region';
+import {readBadblockRanges, readRegion} from '../model/region';
 import {ND_DEVICES, readBus} from '../model/bus';
 import {onNdBus, readDax} from '../model/dax';
 import {ArsCapResult, ND_ARS_PERSISTENT, ND_ARS_VOLATILE, NativeBinding} from '../native';
@@ -139,10 +139,8 @@ function emptyResult(t: ScrubTarget, dryRun: boolean): ScrubResult {
   };
 }
 
-/** Region badblocks as absolute ranges, read now (the model's copy may be stale after a clear). */
-export function readRegionBadblocks(sysfs: Sysfs, region: Pick<Region, 'name' | 'dir' | 'resource'>): Range[] {
-  return normalize(readBadblocks(sysfs, region.dir, region.name, region.resource).map((b) => ({start: b.start, size: b.length})));
-}
+/** Region badblocks read now (the model's copy may be stale after a clear). */
+const readRegionBadblocks = (sysfs: Sysfs, region: Pick<Region, 'name' | 'dir' | 'resource'>): Range[] => readBadblockRanges(sysfs, region.dir, region.name, region.resource);
 
 /** The clock's sleeps end in ECANCELED once `signal` aborts (checked before and after each). */
 function abortable(clock: Clock, signal: AbortSignal | undefined, device: string): Clock {
