@@ -8,11 +8,11 @@
 
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
-import {deviceUuids, isUuid} from '../model/identity';
+import {isUuid, matchKey, matchStrength, sameDevice} from '../model/identity';
 import {isDaxName} from '../model/dax';
 import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
 import {readDaxctlConf} from './daxctl-conf';
-import {bool, configFiles, newRule, readText, type DeviceMatch, type DeviceRule, type Source} from './rules';
+import {bool, configFiles, newRule, readText, type DeviceRule, type Source} from './rules';
 
 export * from './rules';
 
@@ -220,22 +220,7 @@ function oneOf<T extends string>(e: IniEntry, file: string, allowed: readonly T[
  * Two matches that name one device whatever the platform: the same uuid, the same range start
  * (a region given on one side only does not make them two), or the same kernel name.
  */
-export function sameDevice(a: DeviceMatch, b: DeviceMatch): boolean {
-  if (a.uuid !== undefined || b.uuid !== undefined) return a.uuid === b.uuid;
-  if (a.resource !== undefined || b.resource !== undefined) {
-    return a.resource === b.resource && (a.daxRegion === undefined || b.daxRegion === undefined || a.daxRegion === b.daxRegion);
-  }
-  return a.dax === b.dax;
-}
-
-/** Identity of a match, for duplicate and conflict detection. */
-export function matchKey(m: DeviceMatch): string {
-  if (m.uuid) return `uuid:${m.uuid}`;
-  if (m.resource !== undefined) return `res:${m.daxRegion ?? '*'}:0x${m.resource.toString(16)}`;
-  return `dax:${m.dax}`;
-}
-
-export {deviceKey} from '../model/identity';
+export {deviceKey, matchKey, sameDevice} from '../model/identity';
 
 /**
  * Every rule naming a live device, strongest match first: uuid, then region/resource, then
@@ -244,14 +229,8 @@ export {deviceKey} from '../model/identity';
  * `ndctl list` prints as "uuid" and daxctl's nvdimm.uuid means); either matches.
  */
 export function rulesFor(cfg: Config, dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): DeviceRule[] {
-  const uuids = deviceUuids(dev);
-  const start = dev.ranges[0]?.start;
-  return [
-    ...cfg.devices.filter((r) => r.match.uuid !== undefined && uuids.includes(r.match.uuid)),
-    // The range start identifies a device without a namespace; region =, when given, must agree.
-    ...cfg.devices.filter((r) => r.match.resource !== undefined && r.match.resource === start && (r.match.daxRegion === undefined || r.match.daxRegion === dev.daxRegion)),
-    ...cfg.devices.filter((r) => r.match.uuid === undefined && r.match.resource === undefined && r.match.dax === dev.name),
-  ];
+  const by = (strength: 'uuid' | 'resource' | 'dax') => cfg.devices.filter((r) => matchStrength(r.match, dev) === strength);
+  return [...by('uuid'), ...by('resource'), ...by('dax')];
 }
 
 export interface RuleChoice {

@@ -15,7 +15,7 @@ import {ConfigError, UsageError} from '../errors';
 import {writeAtomic} from '../util/atomic';
 import {configFiles, matchKey, parseConfig, readText, sameDevice, DEFAULT_PATHS, type DeviceMatch, type DeviceRule} from './config';
 import {listDax, readDax} from '../model/dax';
-import {deviceUuids} from '../model/identity';
+import {deviceUuids, matchStrength} from '../model/identity';
 import type {Policy} from '../policy/settings';
 
 export const RESERVATIONS_FILE = 'reservations.json';
@@ -168,10 +168,7 @@ function entriesOf(sysfs: Sysfs, m: DeviceMatch): string[] {
   if (m.uuid) return [m.uuid];
   if (m.resource !== undefined) {
     // A device without a namespace is reserved by where it is: the live device there now.
-    return listDax(sysfs).filter((d) => {
-      if (m.daxRegion !== undefined && !d.startsWith(`dax${m.daxRegion}.`)) return false;
-      return readDax(sysfs, d, {blockSize: 0n}).ranges[0]?.start === m.resource;
-    });
+    return listDax(sysfs).filter((d) => matchStrength(m, readDax(sysfs, d, {blockSize: 0n})) === 'resource');
   }
   return m.dax ? [m.dax] : [];
 }

@@ -10,16 +10,8 @@ import {iniError, type IniEntry} from './ini';
 export type DeviceMode = 'ram' | 'devdax' | 'reserved';
 export type Zone = 'movable' | 'normal';
 
-export interface DeviceMatch {
-  /** Namespace uuid (lower case). */
-  uuid?: string;
-  /** dax region id, X in daxX.Y (hmem, CXL). */
-  daxRegion?: number;
-  /** Physical start of the device's first range, with daxRegion. */
-  resource?: bigint;
-  /** Kernel name; not stable across reboots. */
-  dax?: string;
-}
+import type {DeviceMatch} from '../model/identity';
+export type {DeviceMatch};
 
 /**
  * Policy gates for one device, named as the engine's Policy names them (policy/settings.ts).

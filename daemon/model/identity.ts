@@ -1,6 +1,8 @@
 // The identity of a dax device that survives a reboot, computed in one place: an operator
-// record (written by the CLI) and daxramd's view of the same device must key it alike, or the
-// daemon would not see the operator's decision and could undo it.
+// record (written by the CLI), a configuration rule, a remembered reservation and daxramd's view
+// of the same device must name and key it alike, or one would not see what another decided.
+// Strongest first: a namespace uuid; else where the device is (dax region and the start of its
+// first range: hmem, CXL); else the kernel name, which can move across reboots.
 
 import type {DaxDevice} from './types';
 
@@ -10,17 +12,60 @@ export function isUuid(s: string): boolean {
   return UUID_RE.test(s);
 }
 
+/** How a rule, a reservation or a record names a device. */
+export interface DeviceMatch {
+  /** Namespace uuid (lower case). */
+  uuid?: string;
+  /** dax region id, X in daxX.Y (hmem, CXL); with resource, optional. */
+  daxRegion?: number;
+  /** Physical start of the device's first range. */
+  resource?: bigint;
+  /** Kernel name; not stable across reboots. */
+  dax?: string;
+}
+
+type Identified = Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>;
+
+/** The key of a match: uuid:<uuid>, res:<dax region or *>:0x<start>, dax:<name>. */
+export function matchKey(m: DeviceMatch): string {
+  if (m.uuid) return `uuid:${m.uuid}`;
+  if (m.resource !== undefined) return `res:${m.daxRegion ?? '*'}:0x${m.resource.toString(16)}`;
+  return `dax:${m.dax}`;
+}
+
+/** Whether two matches name one device (a resource match without a region fits any region). */
+export function sameDevice(a: DeviceMatch, b: DeviceMatch): boolean {
+  if (a.uuid !== undefined || b.uuid !== undefined) return a.uuid === b.uuid;
+  if (a.resource !== undefined || b.resource !== undefined) {
+    return a.resource === b.resource && (a.daxRegion === undefined || b.daxRegion === undefined || a.daxRegion === b.daxRegion);
+  }
+  return a.dax === b.dax;
+}
+
 /**
- * uuid:<namespace uuid> for a devdax namespace (the label's own, ndctl's raw_uuid, which the
- * layout verbs create); else res:<dax region>:<start of the range at device offset 0> for
- * devices without a namespace (hmem, CXL); else the kernel name, which can move.
+ * Whether `m` names the live device, and how strongly: by uuid (either of a devdax namespace's
+ * two: the label's, ndctl's raw_uuid, or the info block's, which ndctl prints and daxctl's
+ * nvdimm.uuid means), by where it is, or by kernel name. A match by uuid or place never falls
+ * back to the kernel name.
  */
-export function deviceKey(dev: Pick<DaxDevice, 'name' | 'daxRegion' | 'ranges' | 'uuids'>): string {
+export function matchStrength(m: DeviceMatch, dev: Identified): 'uuid' | 'resource' | 'dax' | undefined {
+  if (m.uuid !== undefined) return deviceUuids(dev).some((u) => u.toLowerCase() === m.uuid!.toLowerCase()) ? 'uuid' : undefined;
+  if (m.resource !== undefined) return m.resource === dev.ranges[0]?.start && (m.daxRegion === undefined || m.daxRegion === dev.daxRegion) ? 'resource' : undefined;
+  return m.dax === dev.name ? 'dax' : undefined;
+}
+
+/** The strongest match the live device has: its namespace uuid, else where it is, else its name. */
+export function deviceMatch(dev: Identified): DeviceMatch {
   const uuid = dev.uuids.namespace;
-  if (uuid && isUuid(uuid)) return `uuid:${uuid.toLowerCase()}`;
+  if (uuid && isUuid(uuid)) return {uuid: uuid.toLowerCase()};
   const start = dev.ranges[0]?.start;
-  if (start !== undefined) return `res:${dev.daxRegion}:0x${start.toString(16)}`;
-  return `dax:${dev.name}`;
+  if (start !== undefined) return {daxRegion: dev.daxRegion, resource: start};
+  return {dax: dev.name};
+}
+
+/** The key operator records and daxramd use for a live device. */
+export function deviceKey(dev: Identified): string {
+  return matchKey(deviceMatch(dev));
 }
 
 /** Every uuid a rule or reservation may name the device by: the namespace's and the info block's. */
