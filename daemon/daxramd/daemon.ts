@@ -17,7 +17,7 @@ import {addReservations, forgetReservation, heldReservations, rememberReservatio
 import {StateStore, type OperatorRecord} from '../config/state';
 import {LOCK_PATH, SOCKET_PATH, STATE_DIR} from '../config/paths';
 import {hostContext, type ContextInjection} from '../live/context';
-import {progressText} from '../util/progress';
+import {throttledProgress} from '../util/progress';
 import {ControlServer} from '../ipc/socket';
 import type {DaemonNative} from '../native';
 import {loadConfigKeepingLastGood} from './config-loader';
@@ -71,8 +71,6 @@ export class Daemon {
   readonly store: StateStore;
   readonly metrics = new Metrics();
   readonly notifier: Notifier;
-  /** The long work in progress, for STATUS. */
-  private work?: {key: string; started: number; shown: number};
   private readonly poison: PoisonWatch;
   private server?: ControlServer;
   private events?: EventSource;
@@ -157,7 +155,7 @@ export class Daemon {
             // The unit forbids module loading; modules-load.d loads kmem, device_dax and msr at boot.
             loadModules: false,
             log: {info: (m) => this.log.info(m), warn: (m) => this.log.warn(m), debug: (m) => this.log.debug(m)},
-            progress: (device, what, done, total) => this.workProgress(device, what, done, total),
+            progress: this.workProgress,
           },
           this.opts.inject,
         );
@@ -293,19 +291,11 @@ export class Daemon {
   }
 
   /** Long work shows in STATUS as it goes (systemctl status), at most once a second. */
-  private workProgress(device: string, what: string, done: number, total: number): void {
-    const now = Date.now();
-    const w = (this.work ??= {key: `${device} ${what}`, started: now, shown: 0});
-    if (w.key !== `${device} ${what}`) Object.assign(w, {key: `${device} ${what}`, started: now, shown: 0});
-    if (done >= total) {
-      this.work = undefined;
-      this.notifier.status(this.statusLine());
-      return;
-    }
-    if (now - w.shown < 1000) return;
-    w.shown = now;
-    this.notifier.status(`${this.statusLine()}; working: ${progressText(device, what, done, total, now - w.started)}`);
-  }
+  private readonly workProgress = throttledProgress({
+    minIntervalMs: 1000,
+    show: (text) => this.notifier.status(`${this.statusLine()}; working: ${text}`),
+    end: () => this.notifier.status(this.statusLine()),
+  });
 
   statusLine(): string {
     const r = this.last;

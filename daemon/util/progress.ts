@@ -9,13 +9,6 @@ export interface ProgressSink {
   (device: string, what: string, done: number, total: number): void;
 }
 
-export interface ProgressOptions {
-  write: (s: string) => void;
-  now?: () => number;
-  /** At most one redraw per this many ms (the last one always draws). */
-  minIntervalMs?: number;
-}
-
 const CLEAR = '\r\x1b[K';
 
 /** What one unit of `what` is: zeroing counts bytes, onlining and offlining count memory blocks. */
@@ -40,32 +33,47 @@ export function progressText(device: string, what: string, done: number, total: 
 }
 
 /**
- * A progress sink that draws on a terminal, and `clear()` to wipe the line before anything else
- * is written (an error, the result).
+ * A progress sink that shows the words of an update (`show`) at most every `minIntervalMs`, with
+ * the rate measured from the first update of that device and work, and calls `end` when the
+ * work is done. The terminal line and daxramd's STATUS are both this.
  */
-export function terminalProgress(o: ProgressOptions): {sink: ProgressSink; clear: () => void} {
+export function throttledProgress(o: {show: (text: string) => void; end: () => void; minIntervalMs: number; now?: () => number}): ProgressSink {
   const now = o.now ?? Date.now;
-  const min = o.minIntervalMs ?? 100;
   let started: {key: string; at: number} | undefined;
-  let drawn = false;
-  let lastDraw = -Infinity;
-  const clear = () => {
-    if (drawn) o.write(CLEAR);
-    drawn = false;
-  };
-  const sink: ProgressSink = (device, what, done, total) => {
+  let lastShown = -Infinity;
+  return (device, what, done, total) => {
     const key = `${device} ${what}`;
     const t = now();
     if (started?.key !== key) started = {key, at: t};
     if (done >= total) {
-      clear();
       started = undefined;
+      o.end();
       return;
     }
-    if (t - lastDraw < min) return;
-    lastDraw = t;
-    o.write(`${CLEAR}daxram: ${progressText(device, what, done, total, t - started.at)}`);
-    drawn = true;
+    if (t - lastShown < o.minIntervalMs) return;
+    lastShown = t;
+    o.show(progressText(device, what, done, total, t - started.at));
   };
+}
+
+/**
+ * A progress sink that draws on a terminal, and `clear()` to wipe the line before anything else
+ * is written (an error, the result).
+ */
+export function terminalProgress(o: {write: (s: string) => void; now?: () => number; minIntervalMs?: number}): {sink: ProgressSink; clear: () => void} {
+  let drawn = false;
+  const clear = () => {
+    if (drawn) o.write(CLEAR);
+    drawn = false;
+  };
+  const sink = throttledProgress({
+    now: o.now,
+    minIntervalMs: o.minIntervalMs ?? 100,
+    show: (text) => {
+      o.write(`${CLEAR}daxram: ${text}`);
+      drawn = true;
+    },
+    end: clear,
+  });
   return {sink, clear};
 }
