@@ -11,8 +11,8 @@
 // The control: the same boot without daxram shows the kernel's own Normal onlining.
 
 import anyTest from 'ava';
-import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestControl} from './harness';
-import {daemonInstall, DIMM_HOTADD, PACKAGE_ROOT} from './daemon-setup';
+import {HMEM_RANGE_ARG, kernelTest, runGuest} from './harness';
+import {daemonInstall, DIMM_HOTADD, hotAddDimm, PACKAGE_ROOT} from './daemon-setup';
 import {CXL_RAM_REGION} from './cxl';
 
 const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'the kernel binds CXL/hmem dax devices to kmem by itself since 6.3; Debian 6.1 auto-onlines nothing', root: PACKAGE_ROOT});
@@ -100,13 +100,7 @@ daxctl list -D > $O/list.json
 type J = Record<string, any>;
 
 test('with the package: hmem Movable at boot after the check; a hot-added DIMM still onlined; a CXL region after boot checked and Movable; RAM found unchecked is adopted (poison isolated, moved, in STATUS)', async (t) => {
-  const host = async (g: GuestControl) => {
-    await g.waitForFile('ready-dimm');
-    await g.qmp('object-add', {'qom-type': 'memory-backend-ram', id: 'hp1', size: 256 * 1024 * 1024});
-    await g.qmp('device_add', {driver: 'pc-dimm', id: 'dimm1', memdev: 'hp1', node: 0});
-    g.signal('dimm-added');
-  };
-  const r = await runGuest({systemd: true, cxl: {memdevs: 2}, kernelArgs: [HMEM_RANGE_ARG], ...daemonInstall(undefined, CONF), script: SCRIPT, host, timeoutMs: 900_000});
+  const r = await runGuest({systemd: true, cxl: {memdevs: 2}, kernelArgs: [HMEM_RANGE_ARG], ...daemonInstall(undefined, CONF), script: SCRIPT, host: hotAddDimm, timeoutMs: 900_000});
   t.is(r.status, 0, r.stderr);
   const f = (n: string) => r.readFile(n).trim();
   t.is(f('active.rc'), '0');

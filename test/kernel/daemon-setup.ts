@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {GuestRoot} from './lab';
+import type {GuestControl} from './harness';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const DEB_DIR = path.join(REPO, 'dist', 'deb');
@@ -77,3 +78,11 @@ dimm_hotadd() {
   for b in $(comm -13 "$1" "$2"); do echo "$b $(cat /sys/devices/system/memory/$b/state) $(cat /sys/devices/system/memory/$b/valid_zones)"; done
 }
 `;
+
+/** The host's half of dimm_hotadd: when the guest asks, a 256 MiB pc-dimm on node 0 over QMP. */
+export async function hotAddDimm(g: GuestControl): Promise<void> {
+  await g.waitForFile('ready-dimm');
+  await g.qmp('object-add', {'qom-type': 'memory-backend-ram', id: 'hp1', size: 256 * 1024 * 1024});
+  await g.qmp('device_add', {driver: 'pc-dimm', id: 'dimm1', memdev: 'hp1', node: 0});
+  g.signal('dimm-added');
+}

@@ -11,8 +11,8 @@
 // The reserved trace buffer under a dangling config symlink is in trace-buffer.test.ts.
 
 import anyTest from 'ava';
-import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestControl} from './harness';
-import {daemonInstall, DIMM_HOTADD, PACKAGE_ROOT} from './daemon-setup';
+import {HMEM_RANGE_ARG, kernelTest, runGuest} from './harness';
+import {daemonInstall, DIMM_HOTADD, hotAddDimm, PACKAGE_ROOT} from './daemon-setup';
 
 const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest'], root: PACKAGE_ROOT});
 
@@ -74,15 +74,9 @@ true
 `;
 
 test('the hot-add hold under faults: SIGKILL with a DIMM hot-added meanwhile, clear on System RAM, a masked daxramd, removal with daxramd stopped', async (t) => {
-  const host = async (g: GuestControl) => {
-    await g.waitForFile('ready-dimm');
-    await g.qmp('object-add', {'qom-type': 'memory-backend-ram', id: 'hp1', size: 256 * 1024 * 1024});
-    await g.qmp('device_add', {driver: 'pc-dimm', id: 'dimm1', memdev: 'hp1', node: 0});
-    g.signal('dimm-added');
-  };
   const r = await runGuest({
     systemd: true, nvdimm: false, kernelArgs: [HMEM_RANGE_ARG, 'memhp_default_state=online'],
-    ...daemonInstall(undefined, CONF), script: SCRIPT, host, timeoutMs: 900_000,
+    ...daemonInstall(undefined, CONF), script: SCRIPT, host: hotAddDimm, timeoutMs: 900_000,
   });
   t.is(r.status, 0, r.stderr);
   const f = (n: string) => r.readFile(n).trim();
