@@ -35,7 +35,7 @@ test('online --dry-run --json is the plan as data', (t) => {
   const j = JSON.parse(r.stdout);
   t.true(j.dryRun);
   t.is(j.plan.steps[0].path, '/sys/bus/dax/drivers/device_dax/unbind');
-  t.is(j.plan.gates.length, 5);
+  t.deepEqual(j.plan.gates.map((g: {gate: string}) => g.gate), ['reserved', 'poison-scan', 'residual-poison', 'mce-recovery', 'dimm-security', 'zone-balance']);
 });
 
 test('a refusing gate: exit 1, JSON error naming the gate and the device', (t) => {

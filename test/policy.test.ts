@@ -22,7 +22,7 @@ const clean: GateInput = {
 const verdict = (i: Partial<GateInput>, gate: string) => evaluateGates({...clean, ...i}).find((g) => g.gate === gate)!;
 
 test('defaults are the safe choices', (t) => {
-  t.deepEqual({...DEFAULT_POLICY}, {poison: 'refuse', mceRecovery: 'refuse', security: 'warn', unscanned: 'warn', memmap: 'device', reserved: []});
+  t.deepEqual({...DEFAULT_POLICY}, {poison: 'refuse', mceRecovery: 'refuse', security: 'warn', unscanned: 'warn', memmap: 'device', zoneRatio: 3, zoneBalance: 'refuse', cpuless: 'warn', reserved: []});
   t.true(evaluateGates(clean).every((g) => g.verdict === 'pass'));
   t.deepEqual(evaluateGates(clean).map((g) => g.gate), ['reserved', 'poison-scan', 'residual-poison', 'mce-recovery', 'dimm-security']);
 });

@@ -13,6 +13,7 @@ import {isDaxName} from '../model/dax';
 import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
 import {readDaxctlConf} from './daxctl-conf';
 import {bool, configFiles, newRule, readText, type DeviceRule, type Source} from './rules';
+import {MAX_ZONE_RATIO, parseZoneRatio} from '../policy/settings';
 
 export * from './rules';
 
@@ -191,8 +192,21 @@ function deviceRule(s: IniSection, file: string): DeviceRule {
       case 'memmap':
         rule.gates.memmap = oneOf(e, file, ['device', 'dram'] as const);
         break;
+      case 'zone-ratio':
+        try {
+          rule.gates.zoneRatio = parseZoneRatio(e.value);
+        } catch (err) {
+          throw iniError(file, e.line, (err as Error).message, `write e.g. zone-ratio = 3 (0: no limit, at most ${MAX_ZONE_RATIO})`);
+        }
+        break;
+      case 'zone-balance':
+        rule.gates.zoneBalance = oneOf(e, file, ['refuse', 'warn', 'split'] as const);
+        break;
+      case 'cpuless':
+        rule.gates.cpuless = oneOf(e, file, ['warn', 'refuse', 'allow'] as const);
+        break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security, unscanned, memmap');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security, unscanned, memmap, zone-ratio, zone-balance, cpuless');
     }
   }
   if (!modeSeen) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');

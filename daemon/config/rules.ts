@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ConfigError} from '../errors';
-import type {MceRecoveryPolicy, PoisonPolicy, SecurityPolicy, UnscannedPolicy, MemmapPolicy} from '../policy/settings';
+import type {GateSettings} from '../policy/settings';
 import {iniError, type IniEntry} from './ini';
 
 export type DeviceMode = 'ram' | 'devdax' | 'reserved';
@@ -17,18 +17,7 @@ export type {DeviceMatch};
  * Policy gates for one device, named as the engine's Policy names them (policy/settings.ts).
  * Unset means the engine's safe default.
  */
-export interface Gates {
-  /** Poison left after the scrub: refuse the device, or online it and hard-offline those pages. */
-  poison?: PoisonPolicy;
-  /** CPU machine-check recovery (MCG_CAP.SER_P) unknown or absent. */
-  mceRecovery?: MceRecoveryPolicy;
-  /** DIMM security (encryption at rest) not enabled. */
-  security?: SecurityPolicy;
-  /** Memory that cannot be scanned for poison (hmem, e820, a bus without ARS). */
-  unscanned?: UnscannedPolicy;
-  /** Struct pages on the device (where the kernel allows) or in DRAM. */
-  memmap?: MemmapPolicy;
-}
+export type Gates = GateSettings;
 
 export const DEFAULT_GATES: Gates = {};
 

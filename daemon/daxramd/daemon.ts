@@ -147,7 +147,7 @@ export class Daemon {
       : hostContext(
           {
             sysfs: this.sysfs,
-            policy: makePolicy({poison: gates.poison, mceRecovery: gates.mceRecovery, security: gates.security, unscanned: gates.unscanned, memmap: gates.memmap}),
+            policy: makePolicy(gates),
             stateDir: this.opts.stateDir,
             lockPath: this.opts.lockPath,
             lockWaitMs: 60_000,

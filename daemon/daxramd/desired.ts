@@ -6,6 +6,7 @@ import {deviceKey} from '../model/identity';
 import {onNdBus} from '../model/dax';
 import {chooseRule, type Config, type DeviceMode, type Zone} from '../config/config';
 import type {OperatorRecord} from '../config/state';
+import type {Gates} from '../config/rules';
 
 export interface Desired {
   mode: DeviceMode;
@@ -14,7 +15,7 @@ export interface Desired {
   node?: number;
   /** "operator (online, 2025-…)" | "/etc/daxram/daxram.conf:12" | "/etc/daxctl.conf.d/x.conf:3" | "unmatched = ram" */
   source: string;
-  gates: {poison?: string; mceRecovery?: string; security?: string; unscanned?: string; memmap?: string};
+  gates: Gates;
   /** Several rules name the device (config.ts chooseRule): reported, with the one that applies. */
   overlap?: string;
 }

@@ -8,7 +8,9 @@ import {clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
 import {listMemBlockIds, memblockDir, readBlockState, readMemBlock} from '../model/memblock';
-import {readMeminfo} from '../model/node';
+import {readMeminfo, readNodeZones} from '../model/node';
+import {readTiering} from '../model/tiers';
+import {zoneBalanceGate} from '../policy/zone-balance';
 import {deviceUuids} from '../model/identity';
 import type {DaxDevice} from '../model/types';
 import type {Context} from './context';
@@ -76,6 +78,8 @@ export interface OnlineContextFacts {
   isolate: Range[];
   /** Onlining udev rules, when the plan needed to know them. */
   udevRules?: string[];
+  /** Blocks the zone-balance gate sends to Normal although Movable was asked (zone-balance=split). */
+  normalIds: number[];
 }
 
 function deviceFacts(ctx: Context, name: string): {dev: DaxDevice; bs: bigint; ids: number[]} {
@@ -171,6 +175,19 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   else if (binds && auto !== 'offline' && auto !== 'unsupported') plan.warnings.push(`auto_online_blocks is "${auto}": with --zone auto the kernel onlines the blocks itself when kmem binds; the zone they land in is reported`);
   if (rules?.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
 
+  // Zone balance: what this online leaves Movable:Kernel at, with the struct pages where they go.
+  const toOnline = wantOnline ? ids.filter((id) => !onlineNow.has(id) && !keepOffline.includes(id)) : [];
+  const meminfo = readMeminfo(ctx.sysfs);
+  const zb = zoneBalanceGate({
+    device: name, nodes: readNodeZones(ctx.sysfs), node: dev.targetNode, blocks: toOnline.length, blockSize: bs, zone,
+    // Bound already: where kmem put them when it bound.
+    memmapOnDevice: binds ? memmap.where === 'device' : mf.attr === true && (mf.param === 'on' || mf.param === 'force'),
+    demotion: readTiering(ctx.sysfs).demotion, swapBytes: meminfo.get('SwapTotal') ?? 0n, policy: ctx.policy,
+  });
+  gates.push(zb);
+  // Split: the lowest blocks go Normal, as movablecore= lays a node out at boot (Normal below Movable).
+  const normalIds = zb.verdict === 'split' ? toOnline.slice(0, toOnline.length - zb.movableBlocks) : [];
+
   // Driver: device_dax → kmem.
   if (binds) {
     plan.notes.push(memmap.note);
@@ -220,7 +237,6 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   }
 
   if (wantOnline) {
-    const value = onlineValue(zone);
     // Blocks online now that this run moves to another zone; the others online stay as they are.
     const moved = new Set<number>();
     if (adopt && zone !== 'auto') {
@@ -243,8 +259,9 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
       // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise
       // plan, and re-read, 24,576 of them).
       if (keepOffline.includes(id) || (onlineNow.has(id) && !moved.has(id))) return;
+      const z = normalIds.includes(id) ? 'normal' : zone;
       plan.steps.push(
-        sysfsStep(memblockDir(id), `memory${id}`, 'state', value, name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${zone === 'auto' ? '' : `in the ${zoneWord(zone)} zone`}`, {
+        sysfsStep(memblockDir(id), `memory${id}`, 'state', onlineValue(z), name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${z === 'auto' ? '' : `in the ${zoneWord(z)} zone`}${z !== zone ? ' (zone-balance=split)' : ''}`, {
           unless: `memory${id} is already online`,
           skip: () => (readBlockState(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
           mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
@@ -253,9 +270,10 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
     });
     plan.steps.push(...isolateSteps(name, isolate));
   }
-  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}` : 'blocks present'} on node ${dev.targetNode}${isolate.length ? `; ${pagesOf(isolate).length} page(s) hwpoisoned` : ''}`});
-  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline};
-  return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: rules};
+  const split = normalIds.length ? ` (${normalIds.length} in Normal: zone-balance=split)` : '';
+  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}${split}` : 'blocks present'} on node ${dev.targetNode}${isolate.length ? `; ${pagesOf(isolate).length} page(s) hwpoisoned` : ''}`});
+  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline, ...(normalIds.length ? {normal: normalIds.map((i) => `memory${i}`)} : {})};
+  return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: rules, normalIds};
 }
 
 /**
@@ -391,8 +409,9 @@ function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: Online
     if (o.online === false || f.keepOffline.includes(id)) continue;
     if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: where, fix: 'see dmesg'});
     const rb = byName.get(b.name);
-    if (!zoneMatches(zone, b.validZones) && rb?.by === 'daxram') {
-      throw new KernelError(`memory${id} went online in ${b.validZones.join(' ')}, not the requested ${zone} zone`, {device: name, path: where, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
+    const z = f.normalIds.includes(id) ? 'normal' : zone;
+    if (!zoneMatches(z, b.validZones) && rb?.by === 'daxram') {
+      throw new KernelError(`memory${id} went online in ${b.validZones.join(' ')}, not the requested ${z} zone`, {device: name, path: where, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
     }
   }
   if (f.isolate.length) r.hardwareCorrupted = verifyIsolation(ctx, name, f.isolate, hcBefore, freshlyPoisoned);

@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
 import {NODE_DIR} from './hotplug';
+import {parseIdRanges} from '../util/ranges';
 
 /** "MemTotal" etc. from /proc/meminfo, or from nodeN/meminfo when `node` is given, in bytes. */
 export function readMeminfo(sysfs: Sysfs, node?: number): Map<string, bigint> {
@@ -81,4 +82,35 @@ export function zoneBySpan(spans: ZoneSpan[] | undefined, start: bigint, end: bi
     hit = z.zone;
   }
   return hit;
+}
+
+/** Nodes with CPUs (has_cpu): a node missing here is memory only, like most CXL and pmem nodes. */
+export function readCpuNodes(sysfs: Sysfs): number[] {
+  return parseIdRanges(sysfs.readOptional(path.posix.join(NODE_DIR, 'has_cpu')) ?? '');
+}
+
+/** What one node's zones hold, in bytes present: the Movable zone, and the zones the kernel can allocate from. */
+export interface NodeZones {
+  node: number;
+  movable: bigint;
+  /** DMA, DMA32 and Normal: everything but Movable and Device. */
+  kernel: bigint;
+  cpus: boolean;
+}
+
+/** Every node with memory or CPUs, from /proc/zoneinfo and has_cpu (empty when zoneinfo cannot be read). */
+export function readNodeZones(sysfs: Sysfs): NodeZones[] {
+  const spans = readZoneSpans(sysfs);
+  if (!spans) return [];
+  const cpus = new Set(readCpuNodes(sysfs));
+  const out: NodeZones[] = [];
+  for (const node of [...new Set([...spans.keys(), ...cpus])].sort((a, b) => a - b)) {
+    const z: NodeZones = {node, movable: 0n, kernel: 0n, cpus: cpus.has(node)};
+    for (const s of spans.get(node) ?? []) {
+      if (s.zone === 'Movable') z.movable += s.present * 4096n;
+      else if (s.zone !== 'Device') z.kernel += s.present * 4096n;
+    }
+    out.push(z);
+  }
+  return out;
 }

@@ -9,8 +9,9 @@ import type {DimmSecurity, MceReport, PoisonReport} from './sources';
 import {PolicyError} from '../errors';
 import {humanSize} from '../util/size';
 
-export type GateName = 'reserved' | 'poison-scan' | 'residual-poison' | 'mce-recovery' | 'dimm-security';
-export type Verdict = 'pass' | 'warn' | 'refuse' | 'isolate';
+export type GateName = 'reserved' | 'poison-scan' | 'residual-poison' | 'mce-recovery' | 'dimm-security' | 'zone-balance';
+/** split: the zone-balance gate onlines some blocks into Normal instead of Movable. */
+export type Verdict = 'pass' | 'warn' | 'refuse' | 'isolate' | 'split';
 
 export interface GateResult {
   gate: GateName;

@@ -8,6 +8,8 @@ export type MceRecoveryPolicy = 'refuse' | 'warn';
 export type SecurityPolicy = 'warn' | 'refuse' | 'ignore';
 export type UnscannedPolicy = 'warn' | 'refuse';
 export type MemmapPolicy = 'device' | 'dram';
+export type ZoneBalancePolicy = 'refuse' | 'warn' | 'split';
+export type CpulessPolicy = 'warn' | 'refuse' | 'allow';
 
 export interface Policy {
   /** Residual poison after the scrub: refuse the device, or online it and hard-offline exactly those pages. */
@@ -26,6 +28,19 @@ export interface Policy {
    * (memory_hotplug.memmap_on_memory, 6.8+), or in DRAM. docs/design.md argues the default.
    */
   memmap: MemmapPolicy;
+  /**
+   * Movable:Kernel in the whole system after an online, at most zoneRatio:1 (0: no limit). The
+   * kernel's memory-hotplug guide calls 3:1 or 4:1 fine and 63:1 impossible, and its own
+   * auto-movable online policy defaults to 301%: 3 is that default.
+   */
+  zoneRatio: number;
+  /** Over zoneRatio: refuse the online, warn, or online the excess into Normal (split). */
+  zoneBalance: ZoneBalancePolicy;
+  /**
+   * A CPU-less node left all Movable while neither demotion nor swap is on: only user pages that
+   * spill over from the CPU nodes reach it, and none of its memory can serve the kernel.
+   */
+  cpuless: CpulessPolicy;
   /** Devices, regions or namespace uuids that are never onlined (nor destroyed by reassign). */
   reserved: string[];
   /** Where a reserved entry came from, e.g. "/etc/daxram/daxram.conf:12 [device trace]". */
@@ -38,8 +53,17 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   security: 'warn',
   unscanned: 'warn',
   memmap: 'device',
+  zoneRatio: 3,
+  zoneBalance: 'refuse',
+  cpuless: 'warn',
   reserved: [],
 });
+
+/** The settings a rule or a command line can set for one device (every one but the reservations). */
+export type GateSettings = Partial<Omit<Policy, 'reserved' | 'reservedBy'>>;
+
+/** The largest zone-ratio accepted: the guide's "impossible" 63:1. */
+export const MAX_ZONE_RATIO = 63;
 
 const CHOICES: Record<string, readonly string[]> = {
   poison: ['refuse', 'online-and-isolate'],
@@ -47,6 +71,8 @@ const CHOICES: Record<string, readonly string[]> = {
   security: ['warn', 'refuse', 'ignore'],
   unscanned: ['warn', 'refuse'],
   memmap: ['device', 'dram'],
+  zoneBalance: ['refuse', 'warn', 'split'],
+  cpuless: ['warn', 'refuse', 'allow'],
 };
 
 /** A policy with overrides checked against the allowed values. */
@@ -59,6 +85,10 @@ export function makePolicy(over: Partial<Record<keyof Policy, unknown>> = {}): P
       p.reserved = v as string[];
       continue;
     }
+    if (k === 'zoneRatio') {
+      p.zoneRatio = parseZoneRatio(v);
+      continue;
+    }
     const allowed = CHOICES[k];
     if (!allowed) throw new UsageError(`unknown policy setting "${k}"`, {fix: `settings: ${Object.keys(CHOICES).join(', ')}, reserved`});
     if (typeof v !== 'string' || !allowed.includes(v)) {
@@ -67,6 +97,15 @@ export function makePolicy(over: Partial<Record<keyof Policy, unknown>> = {}): P
     (p as unknown as Record<string, string>)[k] = v;
   }
   return p;
+}
+
+/** A whole or decimal ratio from 0 (no limit) to MAX_ZONE_RATIO, as a number or its text. */
+export function parseZoneRatio(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,2}(\.\d{1,2})?$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isFinite(n) || n < 0 || n > MAX_ZONE_RATIO) {
+    throw new UsageError(`policy zone-ratio: "${String(v)}" is not a Movable:Kernel ratio from 0 (no limit) to ${MAX_ZONE_RATIO}`, {fix: 'use e.g. --zone-ratio 3 (the kernel docs: 3:1 or 4:1 are fine)'});
+  }
+  return n;
 }
 
 function kebab(s: string): string {

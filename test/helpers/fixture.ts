@@ -573,6 +573,13 @@ export function writeZoneinfo(root: string): void {
   }
   const order = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
   const pages = bs / 4096n;
+  // The boot DRAM a real host has below its hot-added memory: 4 GiB of Normal on node 0 (a CPU
+  // node), unless the tree gives node 0 kernel memory blocks of its own.
+  if (![...spans.values()].some((z) => z.node === 0 && z.zone !== 'Movable')) {
+    spans.set('0:Normal', {node: 0, zone: 'Normal', first: 0n, last: (4n << 30n) / bs - 1n, n: (4n << 30n) / bs});
+  }
+  const hasCpu = path.join(root, 'sys/devices/system/node/has_cpu');
+  if (!fs.existsSync(hasCpu) && fs.existsSync(path.dirname(hasCpu))) fs.writeFileSync(hasCpu, '0\n');
   const nodes = [...new Set([...spans.values()].map((z) => z.node))].sort((a, b) => a - b);
   let out = '';
   for (const node of nodes) {

@@ -5,6 +5,9 @@
 import type {Argv, CommandModule} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import {readTiering, tierOf, type TieringState} from '../../model/tiers';
+import {readNodeZones, type NodeZones} from '../../model/node';
+import {ratioText} from '../../policy/zone-balance';
+import {DEFAULT_POLICY} from '../../policy/settings';
 import {memmapReport, type MemmapReport} from '../../engine';
 import {NotFoundError, UsageError} from '../../errors';
 import {memblockSummary, scanPlatform} from '../../model/scan';
@@ -69,6 +72,8 @@ export function filterDevices(p: Platform, a: {device?: string[]; region?: strin
  */
 export interface ListFacts {
   tiering?: TieringState;
+  /** Each node's Movable and kernel-zone bytes (/proc/zoneinfo), for the zone-balance line. */
+  zones?: NodeZones[];
   /** Poison records of every memdev asked, and the count per CXL dax device. */
   media?: {records: CxlPoisonRecord[]; byDevice: Map<string, number>};
 }
@@ -297,6 +302,7 @@ function human(p: Platform, devs: DaxDevice[], a: ListArgs, f: ListFacts, memmap
     const sw = [tiering.demotion === undefined ? undefined : `demotion ${tiering.demotion ? 'on' : 'off'}`, tiering.promotion === undefined ? undefined : `promotion ${tiering.promotion ? 'on' : 'off'} (kernel.numa_balancing ${tiering.numaBalancing})`].filter(Boolean);
     out += `memory tiers: ${tiering.tiers.map((t) => `${t.id} (node${t.nodes.length > 1 ? 's' : ''} ${t.nodes.join(',')})`).join(', ')}${sw.length ? `; ${sw.join(', ')}` : ''}\n`;
   }
+  if (f.zones?.length) out += zonesLine(f.zones) + '\n';
   if (memmap && memmap.devices.length) out += `${memmap.summary}\n`;
   if (a.buses) {
     out += '\n' + pad([['BUS', 'PROVIDER', 'SCRUB', 'COMMANDS'], ...p.buses.map((b) => [b.name, b.provider, b.scrub ? (b.scrub.running ? 'active' : 'idle') : '-', b.commands.join(',') || '-'])]);
@@ -324,12 +330,22 @@ function selectRegions(p: Platform, a: ListArgs): Region[] {
   return rs;
 }
 
+/** Movable:Kernel in total and per node with memory, as the zone-balance gate judges an online. */
+function zonesLine(zones: NodeZones[]): string {
+  const total = zones.reduce((t, z) => ({movable: t.movable + z.movable, kernel: t.kernel + z.kernel}), {movable: 0n, kernel: 0n});
+  const nodes = zones.filter((z) => z.movable + z.kernel > 0n).map((z) => `node ${z.node} ${ratioText(z)}${z.cpus ? '' : ' (no CPUs)'}`);
+  return `zones: Movable:Kernel ${ratioText(total)} in total (zone-ratio ${DEFAULT_POLICY.zoneRatio}:1 unless set); ${nodes.join(', ')}`;
+}
+
 export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs, f: ListFacts, memmap?: MemmapReport): unknown {
   const devices = devs.map((d) => deviceJson(d, f));
   if (!a.regions && !a.buses && !a.dimms && !a.cxl && !a.tiers) return devices;
   const o: Record<string, unknown> = {devices};
   const tiering = f.tiering;
-  if (a.tiers) o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmap && {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable}};
+  if (a.tiers) {
+    o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmap && {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable}};
+    o.zones = (f.zones ?? []).map((z) => ({node: z.node, movable: z.movable, kernel: z.kernel, cpus: z.cpus, movable_kernel: ratioText(z)}));
+  }
   if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
   if (a.regions) o.regions = selectRegions(p, a).map((r) => regionJson(r));
   if (a.dimms) o.dimms = p.dimms.filter((d) => !a.bus || busMatches(d.bus, a.bus)).map(dimmJson);
@@ -403,7 +419,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
       .option('dimms', {alias: 'D', type: 'boolean', describe: 'Also list DIMMs'})
       .option('cxl', {alias: 'C', type: 'boolean', describe: 'Also list CXL memdevs, regions and decoders (cxl-cli field names)'})
       .option('media-errors', {alias: 'L', type: 'boolean', describe: "Ask CXL memdevs for their poison lists (a command to each device, as cxl list --media-errors); without it POISON is - for CXL devices"})
-      .option('tiers', {alias: 'T', type: 'boolean', describe: "With --json: memory tiers, the kernel's demotion/promotion switches and where struct pages live (the table always shows them)"})
+      .option('tiers', {alias: 'T', type: 'boolean', describe: "With --json: memory tiers, the kernel's demotion/promotion switches , where struct pages live and each node's Movable and kernel-zone bytes (the table always shows them)"})
       .example('daxram list', 'table of every device-dax device')
       .example('daxram list --json -d dax0.0', 'daxctl-style JSON for one device')
       .example('daxram list -n 1 -R', 'devices on node 1 and the regions they come from') as unknown as Argv<ListArgs>,
@@ -423,6 +439,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     const devs = filterDevices(p, a);
     const facts: ListFacts = {
       tiering: readTiering(sysfs),
+      zones: readNodeZones(sysfs),
       media: a['media-errors'] ? readMediaErrors(sysfs, p, devs, !!a.cxl, p.warnings) : undefined,
     };
     const memmap = memmapReport(sysfs, devs);
