@@ -82,7 +82,8 @@ waitdev $B; echo $? > $O/cxl-b-kernel.rc
 daxctl list -d $B > $O/cxl-b-kernel.json
 hc > $O/hc0
 systemctl start daxramd; waitactive; echo $? > $O/restart.rc
-sleep 5
+# The adoption is done when STATUS names it (what the test checks below, and all it waits for).
+for i in $(seq 1 240); do systemctl show -p StatusText daxramd | grep -q "adopted: $B" && break; sleep 0.5; done
 hc > $O/hc1
 daxctl list -d $B > $O/cxl-b-adopted.json
 daxram status --json > $O/status.json 2>&1
@@ -92,7 +93,8 @@ journalctl -b -u daxramd -o cat --no-pager > $O/journal.txt
 
 const CONTROL = String.raw`
 O=$HARNESS_OUT
-sleep 5
+# The kernel onlines as kmem binds: wait for the hmem range's device to be System RAM.
+for i in $(seq 1 240); do daxctl list -D 2>/dev/null | grep -q '"mode":"system-ram"' && break; sleep 0.5; done
 cat /sys/devices/system/memory/auto_online_blocks > $O/auto
 daxctl list -D > $O/list.json
 `;

@@ -40,7 +40,9 @@ if [ ! -e $O/boot1-done ]; then
 fi
 waitactive; echo $? > $O/b2-active.rc
 read D U < $O/b1-dev
-sleep 3   # a reconcile on the boot-time devices has run by now (READY=1 came after it)
+# daxramd has looked at the device when its last reconcile reports it (on 7.x the e820 namespace
+# can probe after READY=1, and daxramd reconciles it from the uevent).
+for i in $(seq 1 240); do dx status --json 2>/dev/null | grep -q "\"device\": \"$D\"" && break; sleep 0.5; done
 daxctl list -D -d $D > $O/b2-list.json
 /usr/bin/python3 test/kernel/daxmap.py read $D > $O/b2-read 2>&1
 dx online $D --json > /dev/null 2> $O/b2-online.err; echo $? > $O/b2-online.rc
