@@ -20,6 +20,8 @@ export * from './rules';
 export interface DaemonSettings {
   /** Prometheus textfile-collector directory; undefined = metrics off. */
   metricsDir?: string;
+  /** node-feature-discovery local feature file (written when its directory exists); undefined = off. */
+  nfdFeatures?: string;
   logLevel: 'error' | 'warning' | 'notice' | 'info' | 'debug';
   /** Devices no rule matches: leave them as they are (ignore) or make them RAM. */
   unmatched: 'ignore' | 'ram';
@@ -60,6 +62,8 @@ const MAX_ID = 0x7fffffff;
 
 export const DEFAULT_PATHS: ConfigPaths = {etcDir: '/etc/daxram', daxctlDir: '/etc/daxctl.conf.d'};
 export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
+/** node-feature-discovery's local source directory, and our file in it (daxramd/nfd.ts). */
+export const DEFAULT_NFD_FEATURES = '/etc/kubernetes/node-feature-discovery/features.d/daxram';
 
 
 
@@ -82,7 +86,7 @@ export function loadConfig(paths: ConfigPaths = DEFAULT_PATHS): Config {
 /** Parse our own files (already read), in order. Exposed for tests and `config check FILE`. */
 export function parseConfig(texts: Array<{file: string; text: string}>): Config {
   const cfg: Config = {
-    daemon: {metricsDir: DEFAULT_METRICS_DIR, logLevel: 'info', unmatched: 'ignore', tiering: 'off'},
+    daemon: {metricsDir: DEFAULT_METRICS_DIR, nfdFeatures: DEFAULT_NFD_FEATURES, logLevel: 'info', unmatched: 'ignore', tiering: 'off'},
     devices: [],
     conflicts: [],
     warnings: [],
@@ -121,6 +125,11 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
         else if (!path.isAbsolute(e.value)) throw iniError(file, e.line, `metrics-dir must be an absolute path or "off", got "${e.value}"`);
         else d.metricsDir = path.normalize(e.value);
         break;
+      case 'nfd-features':
+        if (e.value === 'off' || e.value === '') d.nfdFeatures = undefined;
+        else if (!path.isAbsolute(e.value)) throw iniError(file, e.line, `nfd-features must be an absolute path or "off", got "${e.value}"`);
+        else d.nfdFeatures = path.normalize(e.value);
+        break;
       case 'log-level':
         d.logLevel = oneOf(e, file, ['error', 'warning', 'notice', 'info', 'debug'] as const);
         break;
@@ -131,7 +140,7 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
         d.tiering = oneOf(e, file, ['on', 'off'] as const);
         break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, log-level, unmatched, tiering');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, nfd-features, log-level, unmatched, tiering');
     }
   }
 }

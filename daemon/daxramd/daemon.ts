@@ -32,6 +32,8 @@ import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
 import {LockError} from '../errors';
 import {Metrics} from './metrics';
+import {nodeFeatures, writeFeatures as writeNodeFeatures} from './nfd';
+import {readNodeZones} from '../model/node';
 import {Notifier} from './notify';
 import {EventSource, Uevent} from './events';
 
@@ -47,6 +49,8 @@ export interface DaemonOptions {
   root: string;
   /** Override of the config's metrics-dir. */
   metricsDir?: string;
+  /** Override of the config's nfd-features file. */
+  nfdFeatures?: string;
   /** Apply once and exit (no socket, no events): `daxramd --once`. */
   once?: boolean;
   /** Tests: the kernel (a FakeKernel) and the engine context to use instead of the real ones. */
@@ -251,6 +255,7 @@ export class Daemon {
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');
     this.metrics.lastReconcile = Math.floor(Date.now() / 1000);
     this.writeMetrics();
+    this.writeFeatures(platform, reports);
     this.notifier.status(this.statusLine());
     // Watch badblocks of regions holding memory that is RAM.
     const regions = new Set<string>();
@@ -287,6 +292,27 @@ export class Daemon {
       this.metrics.write(dir);
     } catch (e) {
       this.log.warn(`cannot write metrics to ${dir}: ${describe(e)}`);
+    }
+  }
+
+  /** The node-feature-discovery labels ([daemon] nfd-features), from the same scan as the metrics. */
+  private writeFeatures(platform: Platform, reports: DeviceReport[]): void {
+    const file = this.opts.nfdFeatures ?? this.cfg.daemon.nfdFeatures;
+    if (!file) return;
+    try {
+      const managed = new Set(reports.filter((r) => r.desired && r.desired.mode !== 'reserved').map((r) => r.device));
+      const labels = nodeFeatures({
+        devices: platform.devices,
+        managed: (d) => managed.has(d.name),
+        tiers: this.tiering?.tiers ?? [],
+        zones: readNodeZones(this.sysfs),
+        cxlMemdevs: platform.cxl?.memdevs.length ?? 0,
+        isolatedPages: [...this.isolated.values()].reduce((a, b) => a + b, 0),
+        state: this.metrics.heldStill ? 'held' : this.metrics.configRejected ? 'config-rejected' : 'ok',
+      });
+      writeNodeFeatures(file, labels);
+    } catch (e) {
+      this.log.warn(`cannot write node features to ${file}: ${describe(e)}`);
     }
   }
 

@@ -61,6 +61,16 @@ apt-get install -y -qq \
   "$img61" "$hdr61" "$src61" >/dev/null
 apt-get install -y -qq -t bookworm-backports qemu-system-x86 "$img612" "$hdr612" "$src612" >/dev/null
 
+# promtool checks the alert rules the package ships (test/fleet.test.ts): the tool alone, out of
+# Debian's prometheus package, whose server would otherwise be installed and started.
+if ! command -v promtool >/dev/null; then
+  pt=$(mktemp -d)
+  (cd "$pt" && apt-get download -qq prometheus 2>/dev/null) && dpkg-deb -x "$pt"/prometheus_*.deb "$pt/x" \
+    && install -m 0755 "$pt/x/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$pt"
+  command -v promtool >/dev/null || { echo "install-lab: could not extract promtool from Debian's prometheus package" >&2; exit 1; }
+fi
+
 # Module indexes: busybox insmod in the initramfs resolves nothing, and modprobe in the guest
 # needs modules.dep for each kernel.
 for k in /lib/modules/*; do

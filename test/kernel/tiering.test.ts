@@ -34,11 +34,16 @@ for t in /sys/devices/virtual/memory_tiering/memory_tier*; do echo "$(basename $
 daxram list --json -T > $O/list.json 2> $O/list.err
 daxram list > $O/list.txt 2>&1
 daxram status > $O/status.txt 2>&1
+# node-feature-discovery's directory exists (made before boot): the labels follow the reconcile.
+NFD=/etc/kubernetes/node-feature-discovery/features.d/daxram
+waitfor "grep -c '^daxram-ram-mib=[1-9]' $NFD" 1; echo $? > $O/nfd.rc
+cat $NFD > $O/nfd.txt 2>&1; stat -c %a $NFD > $O/nfd-mode
+daxram status --json > $O/status.json 2>&1
 cat /var/lib/daxram/tiering.json > $O/record.json 2>&1
 cat /var/lib/prometheus/node-exporter/daxram.prom > $O/metrics.prom 2>&1
 daxram offline dax0.0 > /dev/null 2> $O/offline.err; echo $? > $O/offline.rc
-waitfor "cat /sys/kernel/mm/numa/demotion_enabled" "$(cut -d' ' -f1 $O/sw0)"; echo $? > $O/restored.rc
-sleep 2; sw > $O/sw2
+waitfor sw "$(cat $O/sw0)"; echo $? > $O/restored.rc
+sw > $O/sw2
 ls /var/lib/daxram > $O/state2
 # Stopped with the switches on; the memory goes back while it is down; the next start restores.
 daxram online dax0.0 > /dev/null 2> $O/online2.err
@@ -47,15 +52,17 @@ systemctl stop daxramd
 daxram offline dax0.0 > /dev/null 2>&1
 sw > $O/sw3
 systemctl start daxramd; waitactive
-waitfor "cat /sys/kernel/mm/numa/demotion_enabled" "$(cut -d' ' -f1 $O/sw0)"; echo $? > $O/restored2.rc
-sleep 1; sw > $O/sw4
+waitfor sw "$(cat $O/sw0)"; echo $? > $O/restored2.rc
+sw > $O/sw4
 journalctl -b -u daxramd -o cat --no-pager | grep -i tiering > $O/journal.txt
 `;
 
 type J = Record<string, any>;
 
 test('tiering = on: the tier is reported as the kernel has it; demotion and promotion on while managed RAM is online, restored after, and after a stop', async (t) => {
-  const r = await runGuest({systemd: true, ...daemonInstall(undefined, CONF), script: SCRIPT, timeoutMs: 900_000});
+  const inst = daemonInstall(undefined, CONF);
+  const preScript = `${inst.preScript}\nmkdir -p /etc/kubernetes/node-feature-discovery/features.d`;
+  const r = await runGuest({systemd: true, ...inst, preScript, script: SCRIPT, timeoutMs: 900_000});
   t.is(r.status, 0, r.stderr);
   const f = (n: string) => r.readFile(n).trim();
   t.is(f('active.rc'), '0');
@@ -82,6 +89,17 @@ test('tiering = on: the tier is reported as the kernel has it; demotion and prom
   t.like(r.readJson<J>('record.json'), {demotion: false, numaBalancing: Number(nb0)});
   t.regex(f('metrics.prom'), new RegExp(`^daxram_memory_tier\\{node="1"\\} ${node1!.id}$`, 'm'));
   t.regex(f('metrics.prom'), /^daxram_tiering_demotion_enabled 1$/m);
+  // The NFD labels say what `daxram status` says: the managed RAM online, in node 1's tier.
+  t.is(f('nfd.rc'), '0', f('nfd.txt'));
+  const nfd = new Map(f('nfd.txt').split('\n').filter((l) => !l.startsWith('#')).map((l) => l.split('=') as [string, string]));
+  const st = r.readJson<J>('status.json');
+  const ram = st.devices.find((d: J) => d.device === 'dax0.0');
+  const mib = /system-ram \d+\/\d+ online \(([\d.]+) MiB\)/.exec(ram.actual);
+  t.truthy(mib, ram.actual);
+  t.is(nfd.get('daxram-ram-mib'), String(Math.floor(Number(mib![1]))));
+  t.is(nfd.get(`daxram-ram-tier${node1!.id}-mib`), nfd.get('daxram-ram-mib'));
+  t.like(Object.fromEntries(nfd), {'daxram-cxl': 'false', 'daxram-poison': 'clean', 'daxram-state': 'ok', 'daxram-zone-balance': 'within'});
+  t.is(f('nfd-mode'), '644');
   // Taken back: restored, record gone.
   t.is(f('offline.rc'), '0', f('offline.err'));
   t.is(f('restored.rc'), '0', f('journal.txt'));
