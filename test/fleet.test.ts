@@ -91,9 +91,10 @@ test('labels from facts: tiers, devdax, poison isolated, zone balance over, held
 /** Metric names daxramd writes (the HELP lines of a rendered file). */
 function emittedMetrics(): Set<string> {
   const m = new Metrics();
-  // The tiering switches are written on kernels that have them.
+  // The tiering switches are written on kernels that have them, the work while it runs.
   m.demotion = false;
   m.promotion = false;
+  m.work = {device: 'dax0.0', what: 'online', done: 0, total: 1};
   return new Set([...m.render().matchAll(/^# HELP (\S+)/gm)].map((x) => x[1]));
 }
 

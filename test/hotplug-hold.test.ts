@@ -140,5 +140,6 @@ test('daxramd --hold-hotplug and --release-hotplug as the units run them: hold, 
   t.not(both.status, 0);
   t.regex(both.stderr, /mutually exclusive/);
   // Without either, it is the daemon (here --once over the fixture).
-  t.is(run('--once', '--config-dir', `${root}/etc/daxram`, '--daxctl-dir', '').status, 0);
+  const once = run('--once', '--config-dir', `${root}/etc/daxram`, '--daxctl-dir', '');
+  t.is(once.status, 0, once.stderr + once.stdout);
 });

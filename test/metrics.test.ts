@@ -45,3 +45,14 @@ test('daxram.prom is world-readable whatever the umask (the unit runs with UMask
   t.is(r.status, 0, r.stderr);
   t.is(fs.statSync(r.stdout.trim()).mode & 0o777, 0o644);
 });
+
+test('long work in the metrics while it runs (blocks or bytes done and in all), gone when it ends', (t) => {
+  const m = new Metrics();
+  t.notRegex(m.render(), /daxram_work_/);
+  m.work = {device: 'dax0.0', what: 'online', done: 5, total: 16};
+  const text = m.render();
+  t.regex(text, /^daxram_work_done\{device="dax0\.0",work="online"\} 5$/m);
+  t.regex(text, /^daxram_work_total\{device="dax0\.0",work="online"\} 16$/m);
+  m.work = undefined;
+  t.notRegex(m.render(), /daxram_work_/);
+});

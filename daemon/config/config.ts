@@ -30,6 +30,13 @@ export interface DaemonSettings {
    * from it (daxramd/tiering.ts); off: leave both switches alone.
    */
   tiering: 'on' | 'off';
+  /**
+   * How long daxramd waits at start, before READY=1 (and so before daxram-online.target), for
+   * the devices its `mode = ram` rules name to appear, as systemd waits for an fstab device:
+   * NVDIMM namespaces and CXL regions probe during udev's coldplug, which can finish after
+   * daxramd starts. Seconds; 0: do not wait.
+   */
+  deviceTimeoutSec: number;
 }
 
 export interface Conflict {
@@ -62,6 +69,7 @@ const MAX_ID = 0x7fffffff;
 
 export const DEFAULT_PATHS: ConfigPaths = {etcDir: '/etc/daxram', daxctlDir: '/etc/daxctl.conf.d'};
 export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
+export const DEFAULT_DEVICE_TIMEOUT_SEC = 30;
 /** node-feature-discovery's local source directory, and our file in it (daxramd/nfd.ts). */
 export const DEFAULT_NFD_FEATURES = '/etc/kubernetes/node-feature-discovery/features.d/daxram';
 
@@ -86,7 +94,7 @@ export function loadConfig(paths: ConfigPaths = DEFAULT_PATHS): Config {
 /** Parse our own files (already read), in order. Exposed for tests and `config check FILE`. */
 export function parseConfig(texts: Array<{file: string; text: string}>): Config {
   const cfg: Config = {
-    daemon: {metricsDir: DEFAULT_METRICS_DIR, nfdFeatures: DEFAULT_NFD_FEATURES, logLevel: 'info', unmatched: 'ignore', tiering: 'off'},
+    daemon: {metricsDir: DEFAULT_METRICS_DIR, nfdFeatures: DEFAULT_NFD_FEATURES, logLevel: 'info', unmatched: 'ignore', tiering: 'off', deviceTimeoutSec: DEFAULT_DEVICE_TIMEOUT_SEC},
     devices: [],
     conflicts: [],
     warnings: [],
@@ -130,6 +138,10 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
         else if (!path.isAbsolute(e.value)) throw iniError(file, e.line, `nfd-features must be an absolute path or "off", got "${e.value}"`);
         else d.nfdFeatures = path.normalize(e.value);
         break;
+      case 'device-timeout':
+        if (!/^[0-9]{1,4}$/.test(e.value)) throw iniError(file, e.line, `device-timeout must be whole seconds from 0 to 9999, got "${e.value}"`, `write e.g. device-timeout = ${DEFAULT_DEVICE_TIMEOUT_SEC} (0: do not wait)`);
+        d.deviceTimeoutSec = Number(e.value);
+        break;
       case 'log-level':
         d.logLevel = oneOf(e, file, ['error', 'warning', 'notice', 'info', 'debug'] as const);
         break;
@@ -140,7 +152,7 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
         d.tiering = oneOf(e, file, ['on', 'off'] as const);
         break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, nfd-features, log-level, unmatched, tiering');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, nfd-features, device-timeout, log-level, unmatched, tiering');
     }
   }
 }

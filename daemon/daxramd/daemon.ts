@@ -11,8 +11,9 @@ import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
 import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
 import {makePolicy} from '../policy/settings';
-import type {Config, ConfigPaths} from '../config/config';
-import {DEFAULT_PATHS} from '../config/config';
+import type {Config, ConfigPaths, DeviceRule} from '../config/config';
+import type {DaxDevice} from '../model/types';
+import {DEFAULT_PATHS, ruleFor} from '../config/config';
 import {addReservations, forgetReservation, heldReservations, rememberReservations, type HeldReservation} from '../config/reservations';
 import {StateStore, type OperatorRecord} from '../config/state';
 import {LOCK_PATH, SOCKET_PATH, STATE_DIR} from '../config/paths';
@@ -319,8 +320,17 @@ export class Daemon {
   /** Long work shows in STATUS as it goes (systemctl status), at most once a second. */
   private readonly workProgress = throttledProgress({
     minIntervalMs: 1000,
-    show: (text) => this.notifier.status(`${this.statusLine()}; working: ${text}`),
-    end: () => this.notifier.status(this.statusLine()),
+    show: (text, u) => {
+      this.notifier.status(`${this.statusLine()}; working: ${text}`);
+      this.metrics.work = u;
+      this.writeMetrics();
+    },
+    end: () => {
+      this.notifier.status(this.statusLine());
+      if (!this.metrics.work) return;
+      this.metrics.work = undefined;
+      this.writeMetrics();
+    },
   });
 
   statusLine(): string {
@@ -419,6 +429,45 @@ export class Daemon {
       await this.reconcile('start');
     } catch (e) {
       this.log.error(`reconcile failed: ${describe(e)}`);
+    }
+    await this.awaitConfiguredDevices();
+  }
+
+  /** `mode = ram` rules that no present device matches. */
+  private missingRamDevices(): DeviceRule[] {
+    const ram = this.cfg.devices.filter((r) => r.mode === 'ram');
+    if (ram.length === 0) return [];
+    let devices: DaxDevice[];
+    try {
+      devices = scanPlatform(this.sysfs).devices;
+    } catch {
+      return []; // the reconcile that just ran failed on the same scan, and said so
+    }
+    return ram.filter((r) => !devices.some((d) => ruleFor(this.cfg, d) === r));
+  }
+
+  /**
+   * Units that need the memory start after daxram-online.target, which READY=1 reaches. The
+   * devices the rules name can still be probing (udev's coldplug loads nd_pmem, dax_pmem and the
+   * CXL drivers while daxramd starts; on 7.x the dax bus is up before the namespaces): wait for
+   * them, as systemd waits for an fstab device, up to device-timeout. Uevents reconcile each
+   * as it appears; what is still missing then is handled whenever it comes.
+   */
+  private async awaitConfiguredDevices(): Promise<void> {
+    const deadline = Date.now() + this.cfg.daemon.deviceTimeoutSec * 1000;
+    let missing = this.missingRamDevices();
+    const waited = missing.length;
+    while (missing.length && Date.now() < deadline && !this.stopping) {
+      this.notifier.status(`${this.statusLine()}; waiting for ${missing.map((r) => `[device ${r.label}]`).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await this.chain.catch(() => undefined);
+      missing = this.missingRamDevices();
+    }
+    // A device that just appeared may have only a reconcile scheduled (uevents are coalesced):
+    // READY must come after the one that makes it RAM.
+    if (waited > missing.length && !this.stopping) await this.reconcile('configured devices appeared').catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
+    if (missing.length && !this.stopping) {
+      this.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; each is made RAM when it appears`);
     }
   }
 

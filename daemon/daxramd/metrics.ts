@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
 import {writeAtomic} from '../util/atomic';
+import type {ProgressUpdate} from '../util/progress';
 
 export const METRICS_FILE = 'daxram.prom';
 
@@ -44,6 +45,8 @@ export class Metrics {
   reservationsRetired = 0;
   /** 1 while daxramd changes no device because what protects them cannot be read. */
   heldStill = 0;
+  /** Long work under way (blocks onlined or offlined, bytes zeroed), as STATUS shows it. */
+  work?: ProgressUpdate;
 
   transition(device: string, to: string): void {
     this.transitions.inc({device, to});
@@ -96,6 +99,12 @@ export class Metrics {
     family('daxram_config_rejected', 'gauge', 'The configuration files were rejected; the last good configuration is in force (1) or not (0).', [{labels: {}, value: this.configRejected}]);
     family('daxram_reservations_retired', 'gauge', 'Reservations gone from the configuration and still enforced until daxram forget.', [{labels: {}, value: this.reservationsRetired}]);
     family('daxram_held_still', 'gauge', 'daxramd changes no device because the operator records or reservations cannot be read (1).', [{labels: {}, value: this.heldStill}]);
+    if (this.work) {
+      // Written while the work runs (at most once a second) and gone when it ends.
+      const labels = {device: this.work.device, work: this.work.what};
+      family('daxram_work_done', 'gauge', 'Long work under way: memory blocks (online, offline) or bytes (zero) done.', [{labels, value: this.work.done}]);
+      family('daxram_work_total', 'gauge', 'Long work under way: memory blocks or bytes in all.', [{labels, value: this.work.total}]);
+    }
     family('daxram_devices_managed', 'gauge', 'Devices a config rule or operator record applies to.', [{labels: {}, value: this.devicesManaged}]);
     family('daxram_last_reconcile_timestamp_seconds', 'gauge', 'When daxramd last compared desired and actual state.', [{labels: {}, value: this.lastReconcile}]);
     return out.join('\n') + '\n';

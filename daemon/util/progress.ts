@@ -37,7 +37,14 @@ export function progressText(device: string, what: string, done: number, total: 
  * the rate measured from the first update of that device and work, and calls `end` when the
  * work is done. The terminal line and daxramd's STATUS are both this.
  */
-export function throttledProgress(o: {show: (text: string) => void; end: () => void; minIntervalMs: number; now?: () => number}): ProgressSink {
+export interface ProgressUpdate {
+  device: string;
+  what: string;
+  done: number;
+  total: number;
+}
+
+export function throttledProgress(o: {show: (text: string, u: ProgressUpdate) => void; end: () => void; minIntervalMs: number; now?: () => number}): ProgressSink {
   const now = o.now ?? Date.now;
   let started: {key: string; at: number} | undefined;
   let lastShown = -Infinity;
@@ -52,7 +59,7 @@ export function throttledProgress(o: {show: (text: string) => void; end: () => v
     }
     if (t - lastShown < o.minIntervalMs) return;
     lastShown = t;
-    o.show(progressText(device, what, done, total, t - started.at));
+    o.show(progressText(device, what, done, total, t - started.at), {device, what, done, total});
   };
 }
 

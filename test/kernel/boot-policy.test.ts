@@ -19,6 +19,8 @@ const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'the kernel 
 
 const CONF = `[daemon]
 log-level = info
+# cxl-a and cxl-b are regions the script makes after boot: waiting for them is bounded.
+device-timeout = 3
 
 [device hmem]
 resource = 0x50000000
@@ -117,6 +119,7 @@ test('with the package: hmem Movable at boot after the check; a hot-added DIMM s
   t.like(r.readJson<J[]>('hmem.json')[0], {mode: 'system-ram', movable: true});
   const journal = f('journal.txt');
   t.regex(journal, new RegExp(`${f('hmem').replace('.', '\\.')}: making it System RAM on node 0, zone movable`));
+  t.regex(journal, /ready without \[device cxl-a\] \(\/etc\/daxram\/daxram\.conf:\d+\), \[device cxl-b\] .*not present after device-timeout = 3 s/);
   // The hot-added DIMM: online, as the system's policy says.
   const dimm = f('dimm-blocks').split('\n').filter(Boolean);
   t.true(dimm.length >= 2, f('dimm-blocks'));

@@ -29,11 +29,12 @@ waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0
 rejected() { systemctl show -p StatusText daxramd | grep -q 'config rejected'; }
 seen() { dx status --json | grep -q "\"device\": *\"$1\""; }
 mem1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo; }
-# daxramd is ready once it has handled the devices present when it started; on the newest
-# kernel the dax bus exists before the NVDIMM's namespaces probe, so the device arrives as a
-# uevent after that: wait for the RAM the configuration asks for, not only for the unit.
+# daxramd is ready once the device its rule names is RAM (device-timeout): on the newest kernel
+# the dax bus exists before the NVDIMM's namespaces probe, so it waits for the namespace.
 ramready() { systemctl show -p StatusText daxramd | grep -Eq 'RAM: [^ ]+ ([0-9]+)/\1 online'; }
 waitactive; echo $? > $O/active.rc
+ramready; echo $? > $O/ram-at-ready.rc
+systemctl is-active daxram-online.target > $O/online-target.txt 2>&1
 waitfor ramready
 systemctl show -p ActiveState -p SubState -p StatusText -p NRestarts daxramd > $O/show1.txt
 systemctl status daxramd --no-pager > $O/status1.txt 2>&1
@@ -141,11 +142,12 @@ const BOOT4 = String.raw`
 O=$HARNESS_OUT
 waitactive() { for i in $(seq 1 240); do [ "$(systemctl is-active daxramd)" = active ] && return 0; sleep 0.5; done; return 1; }
 waitfor() { for i in $(seq 1 120); do "$@" > /dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
-# daxramd is ready once it has handled the devices present when it started; on the newest
-# kernel the dax bus exists before the NVDIMM's namespaces probe, so the device arrives as a
-# uevent after that: wait for the RAM the configuration asks for, not only for the unit.
+# daxramd is ready once the device its rule names is RAM (device-timeout): on the newest kernel
+# the dax bus exists before the NVDIMM's namespaces probe, so it waits for the namespace.
 ramready() { systemctl show -p StatusText daxramd | grep -Eq 'RAM: [^ ]+ ([0-9]+)/\1 online'; }
 waitactive; echo $? > $O/active.rc
+ramready; echo $? > $O/ram-at-ready.rc
+systemctl is-active daxram-online.target > $O/online-target.txt 2>&1
 waitfor ramready
 ndctl list -N -v -r region0 > $O/ns.json
 daxctl list -D > $O/list.json
@@ -187,6 +189,8 @@ test('daxramd under systemd: boot onlining, STATUS, metrics, journal, bad config
   t.is(b2.status, 0, b2.stderr);
   const f = (n: string) => b2.readFile(n);
   t.is(f('active.rc').trim(), '0', f('status1.txt'));
+  t.is(f('ram-at-ready.rc').trim(), '0', 'the configured RAM was online when daxramd said READY=1');
+  t.is(f('online-target.txt').trim(), 'active');
 
   // Boot-time onlining, daxctl as the oracle.
   const d1 = one(b2.readJson('list1.json'));
