@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {ConfigError} from '../daemon/errors';
 import {StateStore, OperatorRecord} from '../daemon/config/state';
-import {recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
+import {cxlRegionKey, recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
 import {deviceKey} from '../daemon/config/config';
 import {scanPlatform} from '../daemon/model/scan';
 import {Sysfs} from '../daemon/sysfs';
@@ -112,4 +112,21 @@ test('a reassign refused before it changed anything takes its region record back
   undo = recordOperatorRegion({'state-dir': state}, 'region0', 'reassign');
   await t.throwsAsync(undoIfUnchanged(undo, async () => { throw new Error('EIO writing the labels'); }));
   t.is(store.get('region:region0')!.action, 'reassign');
+});
+
+test('a declared CXL region: its memdevs by serial and its size; a malformed one is refused and never written', (t) => {
+  const s = new StateStore(dir());
+  const cxl = rec({key: 'cxl:0x1000,0x1001', device: 'mem0,mem1', mode: 'ram', action: 'provision', memdevs: ['0x1000', '0x1001'], size: String(2 * 2 ** 30)});
+  s.record([cxl]);
+  t.deepEqual(new StateStore(s.dir).get('cxl:0x1000,0x1001'), cxl);
+  for (const bad of [{memdevs: []}, {memdevs: ['mem0']}, {size: '0'}, {size: '2G'}, {memdevs: undefined}]) {
+    t.throws(() => s.record([{...cxl, key: 'cxl:0x2000', ...bad}]), {instanceOf: ConfigError}, JSON.stringify(bad));
+  }
+  t.is(s.load().records.length, 1);
+  t.true(s.forget('mem0,mem1'), 'forget by what the operator typed');
+});
+
+test('a CXL region is its set of memdevs: the key sorts their serials', (t) => {
+  t.is(cxlRegionKey([0x1001n, 0x1000n]), 'cxl:0x1000,0x1001');
+  t.is(cxlRegionKey([0x1000n, 0x1001n]), cxlRegionKey([0x1001n, 0x1000n]));
 });

@@ -9,6 +9,7 @@ import {deviceKey} from '../model/identity';
 import {STATE_DIR, underRoot} from './paths';
 import type {DeviceMode, Zone} from './rules';
 import {StateStore} from './state';
+import {scanCxl} from '../model/cxl/scan';
 
 export interface OperatorArgs {
   root?: string;
@@ -103,4 +104,47 @@ export function forgetOperatorDevices(argv: OperatorArgs, devices: string[]): ()
     const store = new StateStore(stateDirOf(argv));
     for (const k of keys) store.forget(k);
   };
+}
+
+/**
+ * The record key of a CXL region over memdevs with these serial numbers: sorted, since a region
+ * is its set of memdevs (the region design orders them as the topology needs).
+ */
+export function cxlRegionKey(serials: bigint[]): string {
+  return `cxl:${[...serials].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((x) => '0x' + x.toString(16)).join(',')}`;
+}
+
+/**
+ * `daxram provision memA,memB` made a CXL region: declare it, so daxramd programs it again after
+ * a power cycle (OS-managed decoders start from nothing). Memdevs are named by serial number, which
+ * a reboot does not renumber; one without a serial cannot be declared, and the caller says so.
+ */
+export function recordCxlRegion(argv: OperatorArgs, memdevs: string[], size: bigint, mode: DeviceMode, opts: {zone?: string; online?: boolean} = {}): string | undefined {
+  if (argv['dry-run']) return undefined;
+  const byName = new Map(scanCxl(new Sysfs(argv.root ?? '/')).memdevs.map((m) => [m.name, m.serial]));
+  const serials = memdevs.map((m) => byName.get(m));
+  const missing = memdevs.filter((_, i) => serials[i] === undefined);
+  if (missing.length) return `not declared for the next boot: ${missing.join(', ')} report(s) no serial number to find them by`;
+  new StateStore(stateDirOf(argv)).record([{key: cxlRegionKey(serials as bigint[]), device: memdevs.join(','), mode, ...opts, zone: opts.zone as Zone | undefined, memdevs: (serials as bigint[]).map((x) => '0x' + x.toString(16)), size: size.toString(), action: 'provision', at: new Date().toISOString()}]);
+  return undefined;
+}
+
+/**
+ * `daxram release regionN`: the region's declaration goes first, before the release starts, so a
+ * daxramd woken by the teardown's uevents never makes the region again; returns the undo for a
+ * release that changed nothing.
+ */
+export function forgetCxlRegion(argv: OperatorArgs, region: string): () => void {
+  const none = () => undefined;
+  if (argv['dry-run']) return none;
+  const t = scanCxl(new Sysfs(argv.root ?? '/'));
+  const r = t.regions.find((x) => x.name === region);
+  const serials = r?.memdevs.map((m) => t.memdevs.find((x) => x.name === m)?.serial);
+  if (!serials?.length || serials.some((x) => x === undefined)) return none;
+  const store = new StateStore(stateDirOf(argv));
+  const key = cxlRegionKey(serials as bigint[]);
+  const before = store.get(key);
+  if (!before) return none;
+  store.forget(key);
+  return () => store.record([before]);
 }

@@ -27,6 +27,13 @@ export interface OperatorRecord {
   zone?: Zone;
   /** For ram: blocks online (false = kmem bound, blocks left offline). */
   online?: boolean;
+  /**
+   * A CXL region the operator provisioned (key cxl:<serial>,<serial>…): its memdevs by serial
+   * number, in interleave position order, and its size in bytes (decimal). Nothing programs
+   * the decoders again after a power cycle but daxramd, from this record.
+   */
+  memdevs?: string[];
+  size?: string;
   /** CLI verb that produced this record. */
   action: string;
   /** ISO time. */
@@ -121,7 +128,8 @@ function validateRecord(r: OperatorRecord, file: string): void {
     typeof r === 'object' &&
     r !== null &&
     typeof r.key === 'string' &&
-    /^(uuid|res|dax|region):/.test(r.key) &&
+    /^(uuid|res|dax|region|cxl):/.test(r.key) &&
+    (!r.key.startsWith('cxl:') || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && typeof r.size === 'string' && /^[1-9][0-9]{0,19}$/.test(r.size))) &&
     typeof r.device === 'string' &&
     ['ram', 'devdax', 'reserved'].includes(r.mode) &&
     (r.zone === undefined || r.zone === 'movable' || r.zone === 'normal') &&

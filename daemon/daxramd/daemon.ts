@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
-import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
+import {scanCxl} from '../model/cxl/scan';
+import type {CxlTopology} from '../model/cxl/types';
+import {holdHotplug, isolate, onlineHotAdded, provisionCxl, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths, DeviceRule} from '../config/config';
 import type {DaxDevice} from '../model/types';
@@ -86,6 +88,8 @@ export class Daemon {
   readonly isolated = new Map<string, number>();
   /** Devices found in RAM unchecked and adopted, with what was done, for STATUS. */
   readonly adopted = new Map<string, string>();
+  /** Declared CXL regions (daxram provision records, cxl:<serials>) and what became of each this boot. */
+  readonly declared = new Map<string, string>();
   /** The kernel's hot-add policy daxramd holds while it runs. */
   hold?: HotplugHold;
   /** Memory tiers and the kernel's tiering switches, as of the last reconcile. */
@@ -201,6 +205,7 @@ export class Daemon {
     if (still && still !== this.stillSaid) this.log.error(`changing no device: ${still}`);
     this.stillSaid = still;
     this.metrics.heldStill = still ? 1 : 0;
+    if (!still) await this.restoreDeclaredRegions(records);
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
     const deps = {context: (g: Desired['gates']) => this.engineContext(g), metrics: this.metrics, log: this.log};
@@ -230,6 +235,60 @@ export class Daemon {
     await this.isolateNewPoison(platform, reports);
     await this.afterScan(platform, reports);
     return reports;
+  }
+
+  /**
+   * CXL regions `daxram provision` declared that are not there, made again (decoders the OS
+   * programmed start from nothing after a power cycle): once per boot each, with every memdev
+   * found by its serial number. A region already over exactly those memdevs (made earlier this
+   * boot, or committed by firmware) is left as it is.
+   */
+  private async restoreDeclaredRegions(records: OperatorRecord[]): Promise<void> {
+    const declared = records.filter((r) => r.key.startsWith('cxl:') && r.memdevs && r.size);
+    for (const k of this.declared.keys()) if (!declared.some((r) => r.key === k)) this.declared.delete(k); // forgotten or released
+    if (declared.length === 0) return;
+    let t: CxlTopology;
+    try {
+      t = scanCxl(this.sysfs);
+    } catch (e) {
+      this.log.error(`declared CXL regions: cannot read the CXL topology: ${describe(e)}`);
+      return;
+    }
+    for (const rec of declared) {
+      // A memdev counts once cxl_mem has attached its endpoint: a region needs its decoders.
+      const names = rec.memdevs!.map((serial) => t.memdevs.find((m) => m.serial !== undefined && `0x${m.serial.toString(16)}` === serial && m.endpoint)?.name);
+      const missing = rec.memdevs!.filter((_, i) => names[i] === undefined);
+      if (missing.length) {
+        this.declared.set(rec.key, `waiting for the memdev(s) with serial ${missing.join(', ')}`);
+        continue;
+      }
+      // The same memdevs in any order: the region design puts them in the order the topology needs.
+      const there = t.regions.find((r) => r.memdevs.length === names.length && names.every((m) => r.memdevs.includes(m!)));
+      const before = this.declared.get(rec.key) ?? '';
+      if (there) {
+        if (!before.startsWith('made again')) this.declared.set(rec.key, `present: ${there.name}`);
+        continue;
+      }
+      if (before.startsWith('failed')) continue;
+      // A `daxram release` drops the declaration before its teardown starts: read it again now.
+      let declaredNow: OperatorRecord | undefined;
+      try {
+        declaredNow = this.store.get(rec.key);
+      } catch {
+        continue; // unreadable now: the next reconcile holds still and says why
+      }
+      if (!declaredNow) continue;
+      const over = (names as string[]).join(',');
+      try {
+        const r = await provisionCxl(this.engineContext(), names as string[], {size: BigInt(rec.size!), online: rec.mode === 'ram', zone: rec.zone});
+        this.declared.set(rec.key, `made again: ${r.region}`);
+        this.log.notice(`made ${r.region} over ${over} again, as daxram provision declared it (${rec.at})`, r.region);
+      } catch (e) {
+        this.declared.set(rec.key, `failed: ${describe(e)}`);
+        this.metrics.failure(over, 'restore-region');
+        this.log.error(`cannot make the region declared over ${over} again: ${describe(e)}`);
+      }
+    }
   }
 
   /** New poison in managed RAM goes through the engine's isolate operation, one device at a time. */
@@ -456,18 +515,40 @@ export class Daemon {
   private async awaitConfiguredDevices(): Promise<void> {
     const deadline = Date.now() + this.cfg.daemon.deviceTimeoutSec * 1000;
     let missing = this.missingRamDevices();
-    const waited = missing.length;
-    while (missing.length && Date.now() < deadline && !this.stopping) {
-      this.notifier.status(`${this.statusLine()}; waiting for ${missing.map((r) => `[device ${r.label}]`).join(', ')}`);
+    let regions = this.declaredWaiting();
+    const waited = missing.length + regions.length;
+    let endpoints = this.cxlEndpoints();
+    while (missing.length + regions.length > 0 && Date.now() < deadline && !this.stopping) {
+      this.notifier.status(`${this.statusLine()}; waiting for ${[...missing.map((r) => `[device ${r.label}]`), ...regions.map((k) => `declared region ${k}`)].join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
       await this.chain.catch(() => undefined);
+      // Declared regions are made in a reconcile: run one when more memdevs have their endpoint.
+      const n = this.cxlEndpoints();
+      if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
+      endpoints = n;
       missing = this.missingRamDevices();
+      regions = this.declaredWaiting();
     }
     // A device that just appeared may have only a reconcile scheduled (uevents are coalesced):
     // READY must come after the one that makes it RAM.
-    if (waited > missing.length && !this.stopping) await this.reconcile('configured devices appeared').catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
+    if (waited > missing.length + regions.length && !this.stopping) await this.reconcile('configured devices appeared').catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
     if (missing.length && !this.stopping) {
       this.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; each is made RAM when it appears`);
+    }
+    for (const k of regions) this.log.warn(`ready without the declared region ${k}: ${this.declared.get(k)} after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; it is made when they come`);
+  }
+
+  /** Declared CXL regions still waiting for their memdevs. */
+  private declaredWaiting(): string[] {
+    return [...this.declared].filter(([, what]) => what.startsWith('waiting')).map(([k]) => k);
+  }
+
+  /** How many memdevs cxl_mem has attached an endpoint to (0 when the CXL bus cannot be read). */
+  private cxlEndpoints(): number {
+    try {
+      return scanCxl(this.sysfs).memdevs.filter((m) => m.endpoint).length;
+    } catch {
+      return 0;
     }
   }
 

@@ -27,6 +27,7 @@ export interface VerbHost {
   readonly last: DeviceReport[];
   readonly isolated: Map<string, number>;
   readonly adopted: Map<string, string>;
+  readonly declared: Map<string, string>;
   readonly hold?: unknown;
   readonly tiering?: unknown;
   /** Where the struct pages of dax System RAM are, as of the last reconcile. */
@@ -54,7 +55,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), declared: Object.fromEntries(d.declared), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;

@@ -18,6 +18,8 @@ interface StatusReply {
   records: Array<{device: string; key: string; mode: string; action: string; at: string}>;
   /** Poisoned pages daxramd isolated in RAM since it started, by device. */
   isolated?: Record<string, number>;
+  /** Declared CXL regions (daxram provision) and what became of each this boot. */
+  declared?: Record<string, string>;
   tiering?: {enabled: string; tiers?: {id: number; nodes: number[]}[]; demotion?: boolean; promotion?: boolean; numaBalancing?: number};
   memmap?: {summary: string};
 }
@@ -40,6 +42,7 @@ export const statusCommand: CommandModule<{}, Args> = {
       out.push(`  ${d.device} (node ${d.node}, ${d.key}): ${d.actual}${d.desired ? `, wants ${d.desired.mode} per ${d.desired.source}` : ', not managed'}${d.action !== 'none' ? ` [${d.action}${d.detail ? `: ${d.detail}` : ''}]` : ''}`);
     }
     for (const [dev, n] of Object.entries(r.isolated ?? {})) out.push(`  ${dev}: ${n} poisoned page(s) isolated since daxramd started`);
+    for (const [key, what] of Object.entries(r.declared ?? {})) out.push(`  declared region ${key}: ${what}`);
     if (r.configError) out.push(`  config rejected (previous kept): ${r.configError}`);
     const t = r.tiering;
     if (t?.tiers?.length) {

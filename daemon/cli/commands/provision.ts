@@ -1,5 +1,5 @@
 import type {CommandModule} from 'yargs';
-import {recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
+import {recordCxlRegion, recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import {isMemdevList, parseMemdevList, provision, provisionCxl, type CxlRegionResult} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize, parseSize} from '../../util/size';
@@ -41,7 +41,9 @@ export const provisionCommand: CommandModule<{}, Args> = {
             "CXL: the memdevs' free volatile capacity becomes one RAM region under the root decoder (CXL window) that spans their " +
             'host bridge(s), interleaved across them when there are several (ways = number of memdevs, the root decoder\'s granularity), ' +
             'through the kernel\'s region sysfs (no cxl-cli needed). Its device is then checked for poison, gated and onlined like ' +
-            '`daxram online`. `daxram release REGION` gives the capacity back. --dry-run explains either layout and lists every write.',
+            '`daxram online`. The region is declared in /var/lib/daxram (its memdevs by serial number): after a power cycle, which ' +
+            'clears decoders the OS programmed, daxramd makes it again at boot. `daxram release REGION` gives the capacity back and drops ' +
+            'the declaration. --dry-run explains either layout and lists every write.',
         )
         .example('$0 provision region0 --dry-run', 'show the NVDIMM layout, what kmem will online, and every sysfs write')
         .example('$0 provision mem0,mem1', 'a 2-way interleaved CXL RAM region of both memdevs, onlined Movable'),
@@ -58,6 +60,9 @@ export const provisionCommand: CommandModule<{}, Args> = {
       // The record is written inside the transition, as soon as the device exists: daxramd
       // (waiting on the lock) then sees the operator's decision, not an unknown device.
       const r = await provisionCxl(ctx, memdevs, {size, online: argv.online, zone: argv.zone as 'movable', onDevice: (d) => recordOperatorAction(argv, d, mode, 'provision', {zone: argv.zone, online: argv.online})});
+      // Declared for the next boot too: nothing else programs these decoders after a power cycle.
+      const undeclared = r.dryRun ? undefined : recordCxlRegion(argv, r.memdevs, r.size, mode, {zone: argv.zone, online: argv.online});
+      if (undeclared) process.stderr.write(`daxram: warning: ${r.region}: ${undeclared}\n`);
       printPlanOrResult(argv, r, () => cxlRegionLines(r));
       return;
     }

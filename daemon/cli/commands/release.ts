@@ -1,7 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {releaseCxl, type CxlRegionResult} from '../../engine';
 import {humanSize} from '../../util/size';
-import {forgetOperatorDevices} from '../../config/operator';
+import {forgetCxlRegion, forgetOperatorDevices, undoIfUnchanged} from '../../config/operator';
 import {findDaxRegion} from '../../model/dax-region';
 import type {Sysfs} from '../../sysfs';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
@@ -38,7 +38,8 @@ export const releaseCommand: CommandModule<{}, Args> = {
         })
         .epilogue(
           "Every System RAM device of the region is offlined (its pages migrate; EBUSY is retried) and zeroed, then the region's decoders " +
-            'are reset (commit 0), its targets detached, each endpoint decoder\'s capacity freed (dpa_size 0) and the region deleted. A devdax ' +
+            'are reset (commit 0), its targets detached, each endpoint decoder\'s capacity freed (dpa_size 0) and the region deleted; its ' +
+            'declaration (daxram provision) is dropped first, so daxramd does not make it again at boot. A devdax ' +
             'device of the region goes with it, contents included; a reserved one refuses. Safe to interrupt: the next daxram command (or ' +
             'daxram recover) finishes the teardown.',
         )
@@ -48,7 +49,9 @@ export const releaseCommand: CommandModule<{}, Args> = {
   handler: async (argv) => {
     const ctx = engineContext(argv, {reservations: true});
     const forget = forgetOperatorDevices(argv, regionDevices(ctx.sysfs, argv.region));
-    const r = await releaseCxl(ctx, argv.region, {zero: argv.zero});
+    // The declaration goes before the teardown starts (daxramd would make the region again).
+    const redeclare = forgetCxlRegion(argv, argv.region);
+    const r = await undoIfUnchanged(redeclare, () => releaseCxl(ctx, argv.region, {zero: argv.zero}));
     if (!r.dryRun) forget();
     printPlanOrResult(argv, r, () => lines(r));
   },
