@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
 import type {NodeZones} from '../model/node';
 import {tierOf, type MemoryTier} from '../model/tiers';
-import {ratioText} from '../policy/zone-balance';
+import {overRatio, ratioText, zoneTotals} from '../policy/zone-balance';
 import {DEFAULT_POLICY} from '../policy/settings';
 import {writeAtomic} from '../util/atomic';
 
@@ -50,12 +50,11 @@ export function nodeFeatures(f: FeatureFacts): Map<string, string> {
   l.set('daxram-cxl', f.cxlMemdevs > 0 ? 'true' : 'false');
   l.set('daxram-poison', f.isolatedPages > 0 ? 'isolated' : 'clean');
   l.set('daxram-poison-isolated-pages', String(f.isolatedPages));
-  const total = f.zones.reduce((t, z) => ({movable: t.movable + z.movable, kernel: t.kernel + z.kernel}), {movable: 0n, kernel: 0n});
+  const total = zoneTotals(f.zones);
   if (total.kernel > 0n) {
     // "0.50" rather than "0.50:1": a label value has no colon.
     l.set('daxram-movable-kernel', ratioText(total).replace(/:1$/, '').replace(/ /g, '-').toLowerCase());
-    const over = total.movable * 100n > BigInt(Math.round(DEFAULT_POLICY.zoneRatio * 100)) * total.kernel;
-    l.set('daxram-zone-balance', over ? 'over' : 'within');
+    l.set('daxram-zone-balance', overRatio(total, DEFAULT_POLICY.zoneRatio) ? 'over' : 'within');
   }
   l.set('daxram-state', f.state);
   return l;

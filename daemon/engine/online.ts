@@ -79,7 +79,7 @@ export interface OnlineContextFacts {
   /** Onlining udev rules, when the plan needed to know them. */
   udevRules?: string[];
   /** Blocks the zone-balance gate sends to Normal although Movable was asked (zone-balance=split). */
-  normalIds: number[];
+  normalIds: Set<number>;
 }
 
 function deviceFacts(ctx: Context, name: string): {dev: DaxDevice; bs: bigint; ids: number[]} {
@@ -186,7 +186,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   });
   gates.push(zb);
   // Split: the lowest blocks go Normal, as movablecore= lays a node out at boot (Normal below Movable).
-  const normalIds = zb.verdict === 'split' ? toOnline.slice(0, toOnline.length - zb.movableBlocks) : [];
+  const normalIds = new Set(zb.verdict === 'split' ? toOnline.slice(0, toOnline.length - zb.movableBlocks) : []);
 
   // Driver: device_dax → kmem.
   if (binds) {
@@ -259,7 +259,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
       // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise
       // plan, and re-read, 24,576 of them).
       if (keepOffline.includes(id) || (onlineNow.has(id) && !moved.has(id))) return;
-      const z = normalIds.includes(id) ? 'normal' : zone;
+      const z = normalIds.has(id) ? 'normal' : zone;
       plan.steps.push(
         sysfsStep(memblockDir(id), `memory${id}`, 'state', onlineValue(z), name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${z === 'auto' ? '' : `in the ${zoneWord(z)} zone`}${z !== zone ? ' (zone-balance=split)' : ''}`, {
           unless: `memory${id} is already online`,
@@ -270,9 +270,9 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
     });
     plan.steps.push(...isolateSteps(name, isolate));
   }
-  const split = normalIds.length ? ` (${normalIds.length} in Normal: zone-balance=split)` : '';
+  const split = normalIds.size ? ` (${normalIds.size} in Normal: zone-balance=split)` : '';
   plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}${split}` : 'blocks present'} on node ${dev.targetNode}${isolate.length ? `; ${pagesOf(isolate).length} page(s) hwpoisoned` : ''}`});
-  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline, ...(normalIds.length ? {normal: normalIds.map((i) => `memory${i}`)} : {})};
+  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline, ...(normalIds.size ? {normal: [...normalIds].map((i) => `memory${i}`)} : {})};
   return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: rules, normalIds};
 }
 
@@ -409,7 +409,7 @@ function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: Online
     if (o.online === false || f.keepOffline.includes(id)) continue;
     if (b.state !== 'online') throw new KernelError(`memory${id} is ${b.state} after onlining`, {device: name, path: where, fix: 'see dmesg'});
     const rb = byName.get(b.name);
-    const z = f.normalIds.includes(id) ? 'normal' : zone;
+    const z = f.normalIds.has(id) ? 'normal' : zone;
     if (!zoneMatches(z, b.validZones) && rb?.by === 'daxram') {
       throw new KernelError(`memory${id} went online in ${b.validZones.join(' ')}, not the requested ${z} zone`, {device: name, path: where, fix: 'zones must stay contiguous per node: online the other blocks of this node in the same zone'});
     }

@@ -53,7 +53,13 @@ export function ratioText(r: ZoneRatio): string {
   return `${x.toFixed(x < 1 ? 2 : 1)}:1`;
 }
 
-function over(r: ZoneRatio, limit: number): boolean {
+/** Movable and kernel-zone bytes of all the nodes together. */
+export function zoneTotals(nodes: Pick<NodeZones, 'movable' | 'kernel'>[]): ZoneRatio {
+  return nodes.reduce((t, n) => ({movable: t.movable + n.movable, kernel: t.kernel + n.kernel}), {movable: 0n, kernel: 0n});
+}
+
+/** Movable:Kernel above limit:1 (0: no limit). */
+export function overRatio(r: ZoneRatio, limit: number): boolean {
   // movable/kernel > limit, in integers: limit has at most two decimals.
   return limit > 0 && r.movable * 100n > BigInt(Math.round(limit * 100)) * r.kernel;
 }
@@ -70,17 +76,16 @@ function add(r: ZoneRatio, movable: bigint, normal: bigint, memmapOnDevice: bool
 }
 
 export function zoneBalance(i: ZoneBalanceInput): ZoneBalance {
-  const sum = (f: (n: NodeZones) => bigint) => i.nodes.reduce((s, n) => s + f(n), 0n);
-  const total = {movable: sum((n) => n.movable), kernel: sum((n) => n.kernel)};
+  const total = zoneTotals(i.nodes);
   const own = i.nodes.find((n) => n.node === i.node) ?? {node: i.node, movable: 0n, kernel: 0n, cpus: false};
   const node = {movable: own.movable, kernel: own.kernel};
   const bytes = BigInt(i.blocks) * i.blockSize;
   let movableBlocks = i.zone === 'movable' ? i.blocks : 0;
-  if (i.zone === 'movable' && i.policy.zoneBalance === 'split' && over(add(total, bytes, 0n, i.memmapOnDevice), i.policy.zoneRatio)) {
+  if (i.zone === 'movable' && i.policy.zoneBalance === 'split' && overRatio(add(total, bytes, 0n, i.memmapOnDevice), i.policy.zoneRatio)) {
     // The most blocks Movable that keep the total within the ratio; the rest go Normal.
     while (movableBlocks > 0) {
       const mv = BigInt(movableBlocks) * i.blockSize;
-      if (!over(add(total, mv, bytes - mv, i.memmapOnDevice), i.policy.zoneRatio)) break;
+      if (!overRatio(add(total, mv, bytes - mv, i.memmapOnDevice), i.policy.zoneRatio)) break;
       movableBlocks--;
     }
   }
@@ -106,7 +111,7 @@ export function zoneBalanceGate(i: ZoneBalanceInput, b: ZoneBalance = zoneBalanc
     const normal = i.blocks - b.movableBlocks;
     return {...base, verdict: 'split', detail: `${after}: ${b.movableBlocks} block(s) Movable and ${normal} Normal (${humanSize(BigInt(normal) * i.blockSize)}) keep the total within ${p.zoneRatio}:1; Normal blocks take kernel allocations and may not offline again`};
   }
-  if (i.zone === 'movable' && over(b.total.after, p.zoneRatio)) {
+  if (i.zone === 'movable' && overRatio(b.total.after, p.zoneRatio)) {
     const limit = `over zone-ratio ${p.zoneRatio}:1`;
     const detail = `${after}, ${limit}: the kernel zones (${humanSize(b.total.after.kernel)} left after struct pages) would carry ${humanSize(b.total.after.movable)} of Movable memory; kernel allocations can fail with Movable memory free`;
     const fix = `online it in Normal (--zone normal), or set zone-balance=split to online the excess into Normal, or raise zone-ratio (the kernel docs: 3:1 or 4:1 are fine, 63:1 impossible)`;

@@ -6,7 +6,7 @@ import type {Argv, CommandModule} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import {readTiering, tierOf, type TieringState} from '../../model/tiers';
 import {readNodeZones, type NodeZones} from '../../model/node';
-import {ratioText} from '../../policy/zone-balance';
+import {ratioText, zoneTotals} from '../../policy/zone-balance';
 import {DEFAULT_POLICY} from '../../policy/settings';
 import {memmapReport, type MemmapReport} from '../../engine';
 import {NotFoundError, UsageError} from '../../errors';
@@ -332,7 +332,7 @@ function selectRegions(p: Platform, a: ListArgs): Region[] {
 
 /** Movable:Kernel in total and per node with memory, as the zone-balance gate judges an online. */
 function zonesLine(zones: NodeZones[]): string {
-  const total = zones.reduce((t, z) => ({movable: t.movable + z.movable, kernel: t.kernel + z.kernel}), {movable: 0n, kernel: 0n});
+  const total = zoneTotals(zones);
   const nodes = zones.filter((z) => z.movable + z.kernel > 0n).map((z) => `node ${z.node} ${ratioText(z)}${z.cpus ? '' : ' (no CPUs)'}`);
   return `zones: Movable:Kernel ${ratioText(total)} in total (zone-ratio ${DEFAULT_POLICY.zoneRatio}:1 unless set); ${nodes.join(', ')}`;
 }
