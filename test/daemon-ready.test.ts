@@ -5,29 +5,16 @@
 
 import test from 'ava';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import {Writable} from 'node:stream';
 import {parseConfig} from '../daemon/config/config';
 import {ConfigError} from '../daemon/errors';
-import {Daemon} from '../daemon/daxramd/daemon';
-import {DaemonLog} from '../daemon/daxramd/log';
-import {driver, qemuSpec, testbed} from './helpers/engine-context';
+import {driver} from './helpers/engine-context';
+import {daemonBed} from './helpers/daemon';
 
 const LATE = '11111111-2222-4333-8444-555555555555';
 
 function setup(conf: string) {
-  const tb = testbed(qemuSpec());
-  const etc = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-ready-'));
-  fs.writeFileSync(path.join(etc, 'daxram.conf'), conf);
-  const lines: string[] = [];
-  const stream = new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }});
-  const d = new Daemon(
-    {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true},
-    new DaemonLog({journal: true, stream, level: 'debug'}),
-  );
-  const ns = tb.k.list('/sys/bus/nd/devices', /^namespace/)[0];
-  return {tb, d, lines, ns, cleanup: () => { tb.cleanup(); fs.rmSync(etc, {recursive: true, force: true}); }};
+  const bed = daemonBed(conf);
+  return {...bed, ns: bed.tb.k.list('/sys/bus/nd/devices', /^namespace/)[0]};
 }
 
 test('a configured device that probes after daxramd started: ready only once it is RAM', async (t) => {

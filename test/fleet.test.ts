@@ -8,29 +8,18 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {Writable} from 'node:stream';
 import {load} from 'js-yaml';
-import {Daemon} from '../daemon/daxramd/daemon';
-import {DaemonLog} from '../daemon/daxramd/log';
 import {Metrics} from '../daemon/daxramd/metrics';
 import {nodeFeatures} from '../daemon/daxramd/nfd';
-import {driver, qemuSpec, testbed} from './helpers/engine-context';
+import {driver} from './helpers/engine-context';
+import {daemonBed} from './helpers/daemon';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'docs/examples');
 const LABEL_NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 function daemonWith(conf: string, nfdFeatures: string) {
-  const tb = testbed(qemuSpec());
-  const etc = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-fleet-'));
-  fs.writeFileSync(path.join(etc, 'daxram.conf'), conf);
-  const lines: string[] = [];
-  const stream = new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }});
-  const d = new Daemon(
-    {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true, nfdFeatures},
-    new DaemonLog({journal: true, stream, level: 'debug'}),
-  );
-  return {tb, etc, d, lines, cleanup: () => { tb.cleanup(); fs.rmSync(etc, {recursive: true, force: true}); }};
+  return daemonBed(conf, {nfdFeatures});
 }
 
 test('daxramd writes NFD labels after a reconcile: managed RAM, tier, CXL, poison, zone balance, state', async (t) => {
