@@ -104,7 +104,7 @@ daxctl list -D > $O/list.json
 type J = Record<string, any>;
 
 test('with the package: hmem Movable at boot after the check; a hot-added DIMM still onlined; a CXL region after boot checked and Movable; RAM found unchecked is adopted (poison isolated, moved, in STATUS)', async (t) => {
-  const r = await runGuest({systemd: true, cxl: {memdevs: 2}, kernelArgs: [HMEM_RANGE_ARG], ...daemonInstall(undefined, CONF), script: SCRIPT, host: hotAddDimm, timeoutMs: 900_000});
+  const r = await runGuest({systemd: true, cxl: {memdevs: 2}, kernelArgs: [HMEM_RANGE_ARG], ...daemonInstall(undefined, {conf: CONF}), script: SCRIPT, host: hotAddDimm, timeoutMs: 900_000});
   t.is(r.status, 0, r.stderr);
   const f = (n: string) => r.readFile(n).trim();
   t.is(f('active.rc'), '0');

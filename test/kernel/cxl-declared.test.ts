@@ -54,7 +54,7 @@ type J = Record<string, any>;
 test('a provisioned CXL region is made again by daxramd after a power cycle, from the declaration; release drops it', async (t) => {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-declared-'));
   t.teardown(() => fs.rmSync(outDir, {recursive: true, force: true}));
-  const inst = daemonInstall(undefined, CONF);
+  const inst = daemonInstall(undefined, {conf: CONF});
   // The state directory as a disk keeps it across the power cycle.
   const preScript = `${inst.preScript}\nif [ -d /harness/state ]; then mkdir -p /var/lib/daxram && cp -a /harness/state/. /var/lib/daxram/; fi`;
   const boot = (b: number) => runGuest({systemd: true, cxl: {memdevs: 2}, nvdimm: false, ...inst, preScript, script: `B=${b}\n${SCRIPT}`, outDir, reuseOutDir: true, timeoutMs: 900_000});

@@ -31,14 +31,20 @@ export function installDeb(): string {
   return `apt-get install -y ${deb} > /harness/apt.log 2>&1 || { echo "apt-get install ${path.basename(deb)} failed: $(tail -5 /harness/apt.log)" > /harness/setup-failed; exit 1; }`;
 }
 
-/** The package, node_exporter's textfile directory and a config, before systemd starts. */
-export function daemonInstall(uuid: string | undefined, conf?: string): {preScript: string; root: GuestRoot} {
+/**
+ * The package, node_exporter's textfile directory and a config, before systemd starts: `conf`,
+ * or the default one naming the QEMU NVDIMM namespace (by uuid, else by kernel name). A test whose
+ * boots destroy that namespace sets a short `deviceTimeoutSec`, or each start of daxramd waits
+ * the default 30 s for it before READY.
+ */
+export function daemonInstall(uuid: string | undefined, o: {conf?: string; deviceTimeoutSec?: number} = {}): {preScript: string; root: GuestRoot} {
   const text =
-    conf ??
+    o.conf ??
     `# test config: the QEMU NVDIMM namespace as RAM on node 1
 [daemon]
 log-level = info
-
+${o.deviceTimeoutSec === undefined ? '' : `device-timeout = ${o.deviceTimeoutSec}
+`}
 [device nvdimm-node1]
 ${uuid ? `uuid = ${uuid}   # from ndctl create-namespace in the first boot` : 'dax = dax0.0   # by kernel name (config check warns: uuid is the stable match)'}
 mode = ram

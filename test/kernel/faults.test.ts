@@ -76,7 +76,7 @@ true
 test('the hot-add hold under faults: SIGKILL with a DIMM hot-added meanwhile, clear on System RAM, a masked daxramd, removal with daxramd stopped', async (t) => {
   const r = await runGuest({
     systemd: true, nvdimm: false, kernelArgs: [HMEM_RANGE_ARG, 'memhp_default_state=online'],
-    ...daemonInstall(undefined, CONF), script: SCRIPT, host: hotAddDimm, timeoutMs: 900_000,
+    ...daemonInstall(undefined, {conf: CONF}), script: SCRIPT, host: hotAddDimm, timeoutMs: 900_000,
   });
   t.is(r.status, 0, r.stderr);
   const f = (n: string) => r.readFile(n).trim();

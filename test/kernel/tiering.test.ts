@@ -60,7 +60,7 @@ journalctl -b -u daxramd -o cat --no-pager | grep -i tiering > $O/journal.txt
 type J = Record<string, any>;
 
 test('tiering = on: the tier is reported as the kernel has it; demotion and promotion on while managed RAM is online, restored after, and after a stop', async (t) => {
-  const inst = daemonInstall(undefined, CONF);
+  const inst = daemonInstall(undefined, {conf: CONF});
   const preScript = `${inst.preScript}\nmkdir -p /etc/kubernetes/node-feature-discovery/features.d`;
   const r = await runGuest({systemd: true, ...inst, preScript, script: SCRIPT, timeoutMs: 900_000});
   t.is(r.status, 0, r.stderr);
