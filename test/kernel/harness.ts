@@ -86,6 +86,13 @@ export interface GuestOptions {
    * the boots apart by files it leaves in $HARNESS_OUT); only a run that exits reports a status.
    */
   warmReset?: boolean;
+  /**
+   * systemd with warmReset: the first boot runs the script without systemd (as in script mode:
+   * no pre script, no package, no daemon; HARNESS_MODPROBE loads the drivers), the boots after
+   * its reset under systemd. For a first boot that only prepares what the next one checks: a
+   * systemd boot with the package costs a minute of TCG time.
+   */
+  firstBootScript?: boolean;
   /** systemd mode: host files to copy into the overlay before systemd starts. */
   install?: InstallFile[];
   /** systemd mode: units to `systemctl enable` before systemd starts (e.g. 'daxramd.service'). */
@@ -508,6 +515,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     : [];
   const config = [
     `HARNESS_MODE=${systemd ? 'systemd' : 'script'}`,
+    `HARNESS_FIRST_BOOT=${opts.firstBootScript ? 'script' : ''}`,
     `HARNESS_CWD=${shq(cwd)}`,
     `HARNESS_LABELS=${labels ? 1 : 0}`,
     `HARNESS_NFIT_MODULES=${shq(nfitList.join(' '))}`,

@@ -5,9 +5,11 @@
 #   stdout, stderr   the script's output
 #   status           its exit code (written last, atomically)
 #   setup-failed     present (with a message) when the preparation failed
-# Inputs: /harness/config.sh (written by the host), /harness/script.sh.
+# Inputs: /harness/config.sh (written by the host), /harness/script.sh; $1, from the
+# initramfs: the mode of this boot (script on a firstBootScript guest's first boot).
 set -u
 . /harness/config.sh
+HARNESS_MODE=${1:-${HARNESS_MODE:-script}}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 TERM=dumb
 export DAXRAM_GUEST=1 HARNESS_OUT=/harness
