@@ -3,6 +3,7 @@
 
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
+import {memblockBytes} from '../model/dax';
 import {writeAtomic} from '../util/atomic';
 import type {ProgressUpdate} from '../util/progress';
 
@@ -68,11 +69,9 @@ export class Metrics {
     };
     for (const d of devices) {
       if (d.mode === 'system-ram') {
-        const bs = blockBytes(d);
-        const online = d.memblocks.filter((b) => b.state === 'online').length;
-        const offline = d.memblocks.length - online;
-        add(d.targetNode, 'ram-online', BigInt(online) * bs);
-        add(d.targetNode, 'ram-offline', BigInt(offline) * bs);
+        const b = memblockBytes(d);
+        add(d.targetNode, 'ram-online', b.online);
+        add(d.targetNode, 'ram-offline', b.offline);
       } else if (reserved(d)) add(d.targetNode, 'reserved', d.size);
       else if (d.mode === 'devdax') add(d.targetNode, 'devdax', d.size);
       else if (d.mode === 'disabled') add(d.targetNode, 'disabled', d.size);
@@ -117,11 +116,6 @@ export class Metrics {
     writeAtomic(file, this.render(), {mode: 0o644, sharedDir: true});
     return file;
   }
-}
-
-function blockBytes(d: DaxDevice): bigint {
-  // kmemCapacity / kmemBlocks is the block size the scan saw; fall back to 128 MiB (x86 default).
-  return d.kmemBlocks > 0 ? d.kmemCapacity / BigInt(d.kmemBlocks) : 128n << 20n;
 }
 
 function labelKey(l: Labels): string {

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';
+import {memblockBytes} from '../model/dax';
 import type {NodeZones} from '../model/node';
 import {tierOf, type MemoryTier} from '../model/tiers';
 import {overRatio, ratioText, zoneTotals} from '../policy/zone-balance';
@@ -29,21 +30,16 @@ export interface FeatureFacts {
 /** Whole MiB, rounded down: label values are text, and schedulers compare integers. */
 const mib = (b: bigint) => String(b >> 20n);
 
-function onlineBytes(d: DaxDevice): bigint {
-  const bs = d.kmemBlocks > 0 ? d.kmemCapacity / BigInt(d.kmemBlocks) : 0n;
-  return BigInt(d.memblocks.filter((b) => b.state === 'online').length) * bs;
-}
-
 /** The labels, name → value; every value a valid Kubernetes label value. */
 export function nodeFeatures(f: FeatureFacts): Map<string, string> {
   const l = new Map<string, string>();
   const managed = f.devices.filter(f.managed);
   const ram = managed.filter((d) => d.mode === 'system-ram');
-  l.set('daxram-ram-mib', mib(ram.reduce((s, d) => s + onlineBytes(d), 0n)));
+  l.set('daxram-ram-mib', mib(ram.reduce((s, d) => s + memblockBytes(d).online, 0n)));
   const byTier = new Map<number, bigint>();
   for (const d of ram) {
     const t = tierOf(f.tiers, d.targetNode);
-    if (t !== undefined) byTier.set(t, (byTier.get(t) ?? 0n) + onlineBytes(d));
+    if (t !== undefined) byTier.set(t, (byTier.get(t) ?? 0n) + memblockBytes(d).online);
   }
   for (const [t, b] of [...byTier].sort((a, b) => a[0] - b[0])) l.set(`daxram-ram-tier${t}-mib`, mib(b));
   l.set('daxram-devdax-mib', mib(managed.filter((d) => d.mode === 'devdax').reduce((s, d) => s + d.size, 0n)));

@@ -7,6 +7,7 @@ import {DaxramError, PolicyError} from '../errors';
 import {humanSize} from '../util/size';
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
+import {memblockBytes} from '../model/dax';
 import {offline, online, type Context} from '../engine';
 import {isChecked} from '../engine';
 import type {Desired} from './desired';
@@ -34,8 +35,7 @@ export interface ReconcileDeps {
 export function actualOf(dev: DaxDevice): string {
   if (dev.mode !== 'system-ram') return dev.mode;
   const on = dev.memblocks.filter((b) => b.state === 'online').length;
-  const bs = dev.kmemBlocks > 0 ? dev.kmemCapacity / BigInt(dev.kmemBlocks) : 0n;
-  return `system-ram ${on}/${dev.memblocks.length} online (${humanSize(BigInt(on) * bs)})`;
+  return `system-ram ${on}/${dev.memblocks.length} online (${humanSize(memblockBytes(dev).online)})`;
 }
 
 export function newReport(dev: DaxDevice, desired: Desired | undefined): DeviceReport {

@@ -68,6 +68,17 @@ export function kmemRanges(ranges: Range[], bs: bigint): KmemRange[] {
 }
 
 /**
+ * Bytes of a System RAM device's memory blocks online and offline, at the block size its scan
+ * saw (its kmem capacity over its block count): the one place the daemon's status, metrics and
+ * node labels turn a block count into bytes.
+ */
+export function memblockBytes(dev: DaxDevice): {online: bigint; offline: bigint} {
+  const bs = dev.kmemBlocks > 0 ? dev.kmemCapacity / BigInt(dev.kmemBlocks) : 0n;
+  const on = dev.memblocks.filter((b) => b.state === 'online').length;
+  return {online: BigInt(on) * bs, offline: BigInt(dev.memblocks.length - on) * bs};
+}
+
+/**
  * Bytes and blocks kmem can add for these ranges: kmem rounds each range inward to the memory
  * block size, so a range's unaligned head and tail are lost.
  */
