@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {ConfigError} from '../daemon/errors';
 import {StateStore, OperatorRecord} from '../daemon/config/state';
-import {cxlRegionKey, recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
+import {cxlRegionKey, hmemLayoutKey, recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
 import {deviceKey} from '../daemon/config/config';
 import {scanPlatform} from '../daemon/model/scan';
 import {Sysfs} from '../daemon/sysfs';
@@ -124,6 +124,20 @@ test('a declared CXL region: its memdevs by serial and its size; a malformed one
   }
   t.is(s.load().records.length, 1);
   t.true(s.forget('mem0,mem1'), 'forget by what the operator typed');
+});
+
+test('a declared hmem split: the range by its start, its size and the RAM part; a malformed one is refused and never written', (t) => {
+  const s = new StateStore(dir());
+  const split = rec({key: hmemLayoutKey(0x50000000n), device: 'hmem.0', mode: 'ram', action: 'reassign', size: String(256 * 2 ** 20), ram: String(128 * 2 ** 20)});
+  t.is(split.key, 'hmem:0x50000000');
+  s.record([split]);
+  t.deepEqual(new StateStore(s.dir).get('hmem:0x50000000'), split);
+  s.record([{...split, key: 'hmem:0x60000000', mode: 'devdax', ram: '0'}]); // --ram 0: all devdax
+  for (const bad of [{ram: undefined}, {ram: '128M'}, {size: '0'}, {size: undefined}, {key: 'hmem:hmem.0'}, {key: 'hmem:0x'}]) {
+    t.throws(() => s.record([{...split, key: 'hmem:0x70000000', ...bad}]), {instanceOf: ConfigError}, JSON.stringify(bad));
+  }
+  t.is(s.load().records.length, 2);
+  t.true(s.forget('hmem:0x50000000'), 'forget by its key');
 });
 
 test('a CXL region is its set of memdevs: the key sorts their serials', (t) => {

@@ -129,6 +129,21 @@ export function recordCxlRegion(argv: OperatorArgs, memdevs: string[], size: big
   return undefined;
 }
 
+/** The record key of a soft-reserved range: its start, which a reboot keeps (hmem.N numbers need not). */
+export function hmemLayoutKey(start: bigint): string {
+  return `hmem:0x${start.toString(16)}`;
+}
+
+/**
+ * `daxram reassign hmem.N --ram SIZE` split a soft-reserved range: declare the split, so daxramd
+ * lays it out again after a reboot, which gives the range back as one device.
+ */
+export function recordHmemLayout(argv: OperatorArgs, device: string, start: bigint, size: bigint, ram: bigint, opts: {zone?: string; online?: boolean} = {}): void {
+  if (argv['dry-run']) return;
+  const zone = opts.zone === 'movable' || opts.zone === 'normal' ? (opts.zone as Zone) : undefined;
+  new StateStore(stateDirOf(argv)).record([{key: hmemLayoutKey(start), device, mode: ram > 0n ? 'ram' : 'devdax', zone, online: opts.online, size: size.toString(), ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
+}
+
 /**
  * `daxram release regionN`: the region's declaration goes first, before the release starts, so a
  * daxramd woken by the teardown's uevents never makes the region again; returns the undo for a

@@ -34,6 +34,12 @@ export interface OperatorRecord {
    */
   memdevs?: string[];
   size?: string;
+  /**
+   * A soft-reserved range the operator split with `daxram reassign hmem.N` (key hmem:<0xstart>):
+   * its size (`size`) and the System RAM part's, in bytes (decimal). A reboot gives the range
+   * back as one device; daxramd lays it out again from this record.
+   */
+  ram?: string;
   /** CLI verb that produced this record. */
   action: string;
   /** ISO time. */
@@ -123,13 +129,17 @@ export function parseState(text: string, file: string): DesiredState {
   return {version: VERSION, records: o.records as OperatorRecord[]};
 }
 
+/** A byte count as records keep it: decimal text, not zero. */
+const bytes = (v: unknown): boolean => typeof v === 'string' && /^[1-9][0-9]{0,19}$/.test(v);
+
 function validateRecord(r: OperatorRecord, file: string): void {
   const ok =
     typeof r === 'object' &&
     r !== null &&
     typeof r.key === 'string' &&
-    /^(uuid|res|dax|region|cxl):/.test(r.key) &&
-    (!r.key.startsWith('cxl:') || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && typeof r.size === 'string' && /^[1-9][0-9]{0,19}$/.test(r.size))) &&
+    /^(uuid|res|dax|region|cxl|hmem):/.test(r.key) &&
+    (!r.key.startsWith('cxl:') || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && bytes(r.size))) &&
+    (!r.key.startsWith('hmem:') || (/^hmem:0x[0-9a-f]{1,16}$/.test(r.key) && bytes(r.size) && (r.ram === '0' || bytes(r.ram)))) &&
     typeof r.device === 'string' &&
     ['ram', 'devdax', 'reserved'].includes(r.mode) &&
     (r.zone === undefined || r.zone === 'movable' || r.zone === 'normal') &&

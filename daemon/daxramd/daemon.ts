@@ -11,7 +11,9 @@ import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
 import {scanCxl} from '../model/cxl/scan';
 import type {CxlTopology} from '../model/cxl/types';
-import {holdHotplug, isolate, onlineHotAdded, provisionCxl, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
+import {hmemRegionAt, holdHotplug, isolate, onlineHotAdded, provisionCxl, reassignDax, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
+import {recordOperatorAction} from '../config/operator';
+import {humanSize} from '../util/size';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths, DeviceRule} from '../config/config';
 import type {DaxDevice} from '../model/types';
@@ -205,7 +207,12 @@ export class Daemon {
     if (still && still !== this.stillSaid) this.log.error(`changing no device: ${still}`);
     this.stillSaid = still;
     this.metrics.heldStill = still ? 1 : 0;
-    if (!still) await this.restoreDeclaredRegions(records);
+    let unsplit = new Map<string, string>();
+    if (!still) {
+      this.forgetUndeclared(records);
+      await this.restoreDeclaredRegions(records);
+      unsplit = await this.restoreHmemLayouts(records);
+    }
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
     const deps = {context: (g: Desired['gates']) => this.engineContext(g), metrics: this.metrics, log: this.log};
@@ -219,6 +226,9 @@ export class Daemon {
       const rep = newReport(dev, desired);
       reports.push(rep);
       if (still) rep.detail = `left as it is: ${still}`;
+      // The whole range under the key of its declared RAM part: following that record would
+      // make all of it System RAM.
+      else if (dev.provider && unsplit.has(dev.provider)) rep.detail = `left as it is: ${unsplit.get(dev.provider)}`;
       else if (desired) await reconcileDevice(deps, dev, desired, rep);
       else await adoptUnmanaged(deps, dev, rep);
     }
@@ -245,7 +255,6 @@ export class Daemon {
    */
   private async restoreDeclaredRegions(records: OperatorRecord[]): Promise<void> {
     const declared = records.filter((r) => r.key.startsWith('cxl:') && r.memdevs && r.size);
-    for (const k of this.declared.keys()) if (!declared.some((r) => r.key === k)) this.declared.delete(k); // forgotten or released
     if (declared.length === 0) return;
     let t: CxlTopology;
     try {
@@ -289,6 +298,68 @@ export class Daemon {
         this.log.error(`cannot make the region declared over ${over} again: ${describe(e)}`);
       }
     }
+  }
+
+  /** Declarations forgotten or released since the last reconcile leave the status. */
+  private forgetUndeclared(records: OperatorRecord[]): void {
+    for (const k of this.declared.keys()) if (!records.some((r) => r.key === k)) this.declared.delete(k);
+  }
+
+  /**
+   * Soft-reserved ranges `daxram reassign hmem.N` split, laid out again: a reboot gives each back
+   * as one device (kmem may hold it already, its blocks offline under the hot-add hold). Once per
+   * boot each, through the engine's reassign and its gates, found by its start; the devices it
+   * makes then follow their own records (the RAM part online, the rest devdax).
+   */
+  private async restoreHmemLayouts(records: OperatorRecord[]): Promise<Map<string, string>> {
+    const unsplit = new Map<string, string>();
+    for (const rec of records.filter((r) => r.key.startsWith('hmem:') && r.size && r.ram !== undefined)) {
+      const before = this.declared.get(rec.key) ?? '';
+      const start = BigInt(rec.key.slice('hmem:'.length));
+      const ram = BigInt(rec.ram!);
+      const ctx = this.engineContext();
+      let at: ReturnType<typeof hmemRegionAt>;
+      try {
+        at = hmemRegionAt(ctx, start, ram);
+      } catch (e) {
+        this.log.error(`declared hmem split ${rec.key}: cannot read the soft-reserved ranges: ${describe(e)}`);
+        continue;
+      }
+      if (!at || at.size !== BigInt(rec.size!)) {
+        this.declared.set(rec.key, at ? `not laid out: ${at.name} is ${at.size} bytes, the declaration says ${rec.size}` : `waiting for the soft-reserved range at 0x${start.toString(16)}`);
+        if (at) unsplit.set(at.name, `${at.name} is not the range daxram reassign split (${rec.key}): daxram forget ${rec.key} or reassign it again`);
+        continue;
+      }
+      if (at.laidOut) {
+        if (!before) this.declared.set(rec.key, `present: ${at.name}`);
+        continue;
+      }
+      if (before.startsWith('failed') || before.startsWith('laid out again')) {
+        // Once per boot: a split that failed, or that something undid since, waits for the operator.
+        unsplit.set(at.name, `its declared split (${rec.key}) is not laid out: ${before}`);
+        continue;
+      }
+      try {
+        const online = ram > 0n && rec.online !== false;
+        const args = {root: this.opts.root, 'state-dir': this.opts.stateDir};
+        await reassignDax(ctx, at.name, ram, {
+          online,
+          zone: rec.zone ?? 'movable',
+          // As the CLI's reassign does: each device's record inside the transition.
+          onDone: (x) => {
+            for (const d of x.devices) recordOperatorAction(args, d.name, d.role === 'ram' && online ? 'ram' : 'devdax', 'reassign', d.role === 'ram' ? {zone: rec.zone, online} : {});
+          },
+        });
+        this.declared.set(rec.key, `laid out again: ${at.name}`);
+        this.log.notice(`laid ${at.name} out again as daxram reassign declared it (${rec.at}): ${humanSize(ram)} System RAM, the rest devdax`, at.name);
+      } catch (e) {
+        this.declared.set(rec.key, `failed: ${describe(e)}`);
+        this.metrics.failure(at.name, 'restore-layout');
+        this.log.error(`cannot lay ${at.name} out again as daxram reassign declared it: ${describe(e)}`, at.name);
+        unsplit.set(at.name, `its declared split (${rec.key}) failed: ${describe(e)}`);
+      }
+    }
+    return unsplit;
   }
 
   /** New poison in managed RAM goes through the engine's isolate operation, one device at a time. */

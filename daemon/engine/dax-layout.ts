@@ -48,6 +48,9 @@ export interface DaxLayout {
 export interface DaxLayoutResult {
   region: string;
   daxRegion: number;
+  /** The device the dax region hangs off (hmem.N, dax_regionN) and the region's size. */
+  owner: string;
+  size: bigint;
   dryRun: boolean;
   plan: Plan;
   layout: DaxLayout;
@@ -83,6 +86,31 @@ function regionStart(ctx: Context, dr: DaxRegion): bigint | undefined {
   if (low !== undefined && dr.available === 0n) return low;
   const e = readIomem(ctx.sysfs).find((x) => x.end - x.start + 1n === dr.size && /Soft Reserved|hmem/.test(x.name));
   return e?.start ?? low;
+}
+
+/**
+ * The soft-reserved range (hmem.N) that starts at `start`, and whether its devices hold the
+ * layout with `ram` bytes of System RAM: a reboot gives a split range back as one device, and
+ * hmem.N numbers follow the order the ranges probe in, so the start is what names it.
+ */
+export function hmemRegionAt(ctx: Context, start: bigint, ram: bigint): {name: string; size: bigint; laidOut: boolean} | undefined {
+  for (const name of ctx.sysfs.list('/sys/bus/platform/devices', /^hmem\.\d+$/)) {
+    let dr: DaxRegion;
+    try {
+      dr = findDaxRegion(ctx.sysfs, name);
+    } catch {
+      continue; // an hmem device without a dax region (dax_hmem not bound yet)
+    }
+    if (regionStart(ctx, dr) !== start) continue;
+    let laidOut = false;
+    try {
+      laidOut = matches(current(ctx, dr), layoutDaxRegion(start, dr.size, dr.align || 2n << 20n, readBlockSize(ctx.sysfs), ram)) !== undefined;
+    } catch {
+      /* a split that does not fit this range: not laid out (the caller compares the sizes) */
+    }
+    return {name, size: dr.size, laidOut};
+  }
+  return undefined;
 }
 
 export function layoutDaxRegion(start: bigint, size: bigint, align: bigint, bs: bigint, ram: bigint): DaxLayout {
@@ -223,7 +251,7 @@ export function daxLayoutResult(ctx: Context, name: string, dr: DaxRegion, plan:
   const devices = now.devices
     .map((d) => ({name: d, size: devSize(ctx, now, d), role: (yOf(d) === 0 && layout.ramSize > 0n ? 'ram' : 'devdax') as 'ram' | 'devdax'}))
     .filter((d) => d.size > 0n);
-  return {region: name, daxRegion: dr.id, dryRun, plan, layout, before, ramDevice: devices.find((d) => d.role === 'ram')?.name, devdaxDevice: devices.find((d) => d.role === 'devdax')?.name, devices, online};
+  return {region: name, daxRegion: dr.id, owner: dr.owner, size: dr.size, dryRun, plan, layout, before, ramDevice: devices.find((d) => d.role === 'ram')?.name, devdaxDevice: devices.find((d) => d.role === 'devdax')?.name, devices, online};
 }
 
 export async function dryDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxLayoutOptions): Promise<DaxLayoutResult> {

@@ -31,6 +31,7 @@ export {readHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy'
 export {memmapReport, type MemmapReport} from './memmap';
 export {TIERING_RECORD, type TieringOutcome} from './tiering';
 export {isChecked} from './checked';
+export {hmemRegionAt} from './dax-layout';
 export type {ZoneRequest} from './zone';
 export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';

@@ -7,12 +7,15 @@
 //     directory is put back before systemd starts; when daxramd is ready, region0 is there again
 //     over the same memdevs, at the same address, onlined Movable, and `daxram status` says it
 //     was made again; `daxram release region0` then drops the declaration.
+// A soft-reserved range split by `daxram reassign hmem.N --ram 128M` in boot 1 comes back from
+// the firmware as one device in boot 2; daxramd lays it out again from the split's declaration:
+// 128 MiB System RAM (online, Movable) and 128 MiB devdax, as daxctl shows.
 
 import anyTest from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {kernelTest, runGuest} from './harness';
+import {HMEM_RANGE_ARG, kernelTest, runGuest} from './harness';
 import {daemonInstall, PACKAGE_ROOT} from './daemon-setup';
 import {CXL_FREE_STATE} from './cxl';
 
@@ -32,6 +35,8 @@ if [ ! -e $O/boot1-done ]; then
   # cxl_mem attaches the endpoints a moment after the modules load.
   for i in $(seq 1 120); do [ "$(ls -d /sys/bus/cxl/devices/endpoint*/decoder*.0 2>/dev/null | wc -l)" = 2 ] && break; sleep 0.5; done
   dx provision mem0,mem1 --json > $O/b1-prov.json 2> $O/b1-prov.err; echo $? > $O/b1-prov.rc
+  H=$(ls /sys/bus/platform/devices | grep '^hmem\.' | head -1)
+  dx reassign $H --ram 128M --json > $O/b1-hmem.json 2> $O/b1-hmem.err; echo $? > $O/b1-hmem.rc
   cat /var/lib/daxram/desired.json > $O/b1-desired.json 2>&1
   mkdir -p $O/state && cp -a /var/lib/daxram/. $O/state/
   touch $O/boot1-done
@@ -57,7 +62,7 @@ test('a provisioned CXL region is made again by daxramd after a power cycle, fro
   const inst = daemonInstall(undefined, {conf: CONF});
   // The state directory as a disk keeps it across the power cycle.
   const preScript = `${inst.preScript}\nif [ -d /harness/state ]; then mkdir -p /var/lib/daxram && cp -a /harness/state/. /var/lib/daxram/; fi`;
-  const boot = (b: number) => runGuest({systemd: true, cxl: {memdevs: 2}, nvdimm: false, ...inst, preScript, script: `B=${b}\n${SCRIPT}`, outDir, reuseOutDir: true, timeoutMs: 900_000});
+  const boot = (b: number) => runGuest({systemd: true, cxl: {memdevs: 2}, nvdimm: false, kernelArgs: [HMEM_RANGE_ARG], ...inst, preScript, script: `B=${b}\n${SCRIPT}`, outDir, reuseOutDir: true, timeoutMs: 900_000});
   const r1 = await boot(1);
   t.is(r1.status, 0, r1.stderr);
   const f = (n: string) => fs.readFileSync(path.join(outDir, n), 'utf8').trim();
@@ -69,19 +74,30 @@ test('a provisioned CXL region is made again by daxramd after a power cycle, fro
   t.like(rec, {size: String(2 * 2 ** 30), mode: 'ram', action: 'provision'});
   t.deepEqual([...rec.memdevs].sort(), ['0x1000', '0x1001']);
   t.is(rec.key, 'cxl:0x1000,0x1001', 'a region is its set of memdevs');
+  t.is(f('b1-hmem.rc'), '0', f('b1-hmem.err'));
+  const split = JSON.parse(f('b1-desired.json')).records.find((x: J) => x.key.startsWith('hmem:'));
+  t.like(split, {size: String(256 * 2 ** 20), ram: String(128 * 2 ** 20), mode: 'ram', action: 'reassign'});
 
   const r2 = await boot(2);
   t.is(r2.status, 0, r2.stderr);
   t.is(f('b2-active.rc'), '0');
   t.is(f('b2-free'), 'regions=1 dpa=2', `the region and both endpoint decoders, programmed again\n${f('b2-journal.txt')}\n${f('b2-status.json')}`);
-  const d = JSON.parse(f('b2-daxctl.json')) as J[];
-  t.is(d.length, 1, JSON.stringify(d));
+  const all = JSON.parse(f('b2-daxctl.json')) as J[];
+  const d = all.filter((x) => x.size === 2 * 2 ** 30);
+  t.is(d.length, 1, JSON.stringify(all));
   t.like(d[0], {mode: 'system-ram', size: 2 * 2 ** 30, movable: true, online_memblocks: 16, total_memblocks: 16});
+  // The hmem range, one device again after the power cycle, laid out as the split declared.
+  const hm = all.filter((x) => x.size !== 2 * 2 ** 30);
+  t.is(hm.length, 2, JSON.stringify(all));
+  t.like(hm.find((x) => x.mode === 'system-ram'), {size: 128 * 2 ** 20, movable: true, online_memblocks: 1, total_memblocks: 1});
+  t.like(hm.find((x) => x.mode === 'devdax'), {size: 128 * 2 ** 20});
   const region = JSON.parse(f('b2-region.json'));
   t.like(Array.isArray(region) ? region[0] : region, {region: 'region0', interleave_ways: 2, decode_state: 'commit', resource: p.resource === undefined ? '0x590000000' : `0x${Number(p.resource).toString(16)}`});
   const st = JSON.parse(f('b2-status.json'));
   t.regex(st.declared?.[rec.key] ?? '', /^made again: region0$/, JSON.stringify(st.declared));
   t.regex(f('b2-journal.txt'), /made region0 over mem\d,mem\d again, as daxram provision declared it/);
+  t.regex(st.declared?.[split.key] ?? '', /^laid out again: hmem\.\d+$/, JSON.stringify(st.declared));
+  t.regex(f('b2-journal.txt'), /laid hmem\.\d+ out again as daxram reassign declared it/);
   t.is(f('b2-rel.rc'), '0', f('b2-rel.err'));
   t.false(JSON.parse(f('b2-desired.json')).records.some((x: J) => x.key.startsWith('cxl:')), 'release dropped the declaration');
   t.is(f('b2-free-after'), 'regions=0 dpa=0');

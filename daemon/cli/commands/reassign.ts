@@ -1,4 +1,4 @@
-import {recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
+import {recordHmemLayout, recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
 import {ND_DEVICES} from '../../model/bus';
@@ -51,7 +51,9 @@ export const reassignCommand: CommandModule<{}, Args> = {
             'Safe to interrupt: the next daxram command (or daxram recover) finishes it.\n\n' +
             'hmem and CXL regions have no namespaces: their dax region is split into device 0 (the RAM part, from the region start, ' +
             'ending on a memory block boundary) and one devdax device with the rest, through the dax bus (create, size, delete). ' +
-            'A region name on both the nd and the cxl bus means the NVDIMM one: name the CXL one by its dax_regionN.',
+            'A region name on both the nd and the cxl bus means the NVDIMM one: name the CXL one by its dax_regionN. ' +
+            'A soft-reserved range comes back as one device after a reboot: its split is declared in /var/lib/daxram and ' +
+            'daxramd lays it out again at boot (daxram forget hmem:0x<start> drops the declaration).',
         )
         .example('$0 reassign region0 --ram 1G --dry-run', 'show the layout and every sysfs write')
         .example('$0 reassign hmem.0 --ram 512M', 'half a 1 GiB soft-reserved range as System RAM, half as /dev/daxX.1'),
@@ -66,6 +68,9 @@ export const reassignCommand: CommandModule<{}, Args> = {
       // finds the operator's layout rather than devices its config would decide about.
       const record = (x: DaxLayoutResult) => {
         for (const d of x.devices) recordOperatorAction(argv, d.name, d.role === 'ram' && argv.online ? 'ram' : 'devdax', 'reassign', d.role === 'ram' ? {zone: argv.zone, online: argv.online} : {});
+        // A soft-reserved range comes back as one device after a reboot: the split is declared
+        // for daxramd to lay out again (a CXL region's is made again whole by its provision record).
+        if (/^hmem\.\d+$/.test(x.owner)) recordHmemLayout(argv, x.owner, x.layout.start, x.size, x.layout.ramBytes, {zone: argv.zone, online: argv.online});
       };
       const r = await reassignDax(ctx, argv.region, ram, {online: argv.online, zone: argv.zone as 'movable', onDone: record});
       printPlanOrResult(argv, r, () => daxLayoutLines(r));
