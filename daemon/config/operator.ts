@@ -64,6 +64,15 @@ export function recordOperatorLayout(
 }
 
 /**
+ * After a dynamic dax region (hmem, CXL) was split: the RAM device's record (devdax when it was
+ * left offline), devdax for the rest. The CLI's reassign and daxramd's re-layout of a declared
+ * hmem split record the same way, inside the transition.
+ */
+export function recordDaxSplit(argv: OperatorArgs, devices: ReadonlyArray<{name: string; role: 'ram' | 'devdax'}>, action: string, opts: {zone?: string; online?: boolean}): void {
+  recordOperatorLayout(argv, devices.map((d) => ({dax: d.name, role: d.role === 'ram' && opts.online !== false ? 'ram' : 'devdax'})), action, opts);
+}
+
+/**
  * reassign/provision re-lay a whole region: its devices (new ones included) become the
  * operator's, recorded as "reserved" (never onlined or offlined by the daemon) until a device
  * gets its own record (daxram online/offline) or the operator runs `daxram forget regionN`.

@@ -12,7 +12,7 @@ import type {Platform} from '../model/types';
 import {scanCxl} from '../model/cxl/scan';
 import type {CxlTopology} from '../model/cxl/types';
 import {hmemRegionAt, holdHotplug, isolate, onlineHotAdded, provisionCxl, reassignDax, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
-import {recordOperatorAction} from '../config/operator';
+import {recordDaxSplit} from '../config/operator';
 import {humanSize} from '../util/size';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths, DeviceRule} from '../config/config';
@@ -346,9 +346,7 @@ export class Daemon {
           online,
           zone: rec.zone ?? 'movable',
           // As the CLI's reassign does: each device's record inside the transition.
-          onDone: (x) => {
-            for (const d of x.devices) recordOperatorAction(args, d.name, d.role === 'ram' && online ? 'ram' : 'devdax', 'reassign', d.role === 'ram' ? {zone: rec.zone, online} : {});
-          },
+          onDone: (x) => recordDaxSplit(args, x.devices, 'reassign', {zone: rec.zone, online}),
         });
         this.declared.set(rec.key, `laid out again: ${at.name}`);
         this.log.notice(`laid ${at.name} out again as daxram reassign declared it (${rec.at}): ${humanSize(ram)} System RAM, the rest devdax`, at.name);

@@ -1,4 +1,4 @@
-import {recordHmemLayout, recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
+import {recordDaxSplit, recordHmemLayout, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
 import {ND_DEVICES} from '../../model/bus';
@@ -67,7 +67,7 @@ export const reassignCommand: CommandModule<{}, Args> = {
       // Each device's record is written inside the transition: daxramd, waiting on the lock,
       // finds the operator's layout rather than devices its config would decide about.
       const record = (x: DaxLayoutResult) => {
-        for (const d of x.devices) recordOperatorAction(argv, d.name, d.role === 'ram' && argv.online ? 'ram' : 'devdax', 'reassign', d.role === 'ram' ? {zone: argv.zone, online: argv.online} : {});
+        recordDaxSplit(argv, x.devices, 'reassign', {zone: argv.zone, online: argv.online});
         // A soft-reserved range comes back as one device after a reboot: the split is declared
         // for daxramd to lay out again (a CXL region's is made again whole by its provision record).
         if (/^hmem\.\d+$/.test(x.owner)) recordHmemLayout(argv, x.owner, x.layout.start, x.size, x.layout.ramBytes, {zone: argv.zone, online: argv.online});
