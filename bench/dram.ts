@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   process.env.DAXRAM_GUEST_KERNEL = '6.12';
   const args = ['memory_hotplug.memmap_on_memory=1'];
   const pmem = await guest(PRELUDE + PMEM, 'pmem', {kernelArgs: [...args, 'memhp_default_state=offline'], timeoutMs: 1_200_000});
-  const cxl = await guest(PRELUDE + CXL, 'cxl', {kernelArgs: [...args, 'memhp_default_state=offline'], cxl: {memdevs: 2}, nvdimm: false, timeoutMs: 1_200_000});
+  const cxl = await guest(PRELUDE + CXL, 'cxl', {kernelArgs: [...args, 'memhp_default_state=offline'], cxl: {memdevs: 2, sizeMiB: 1024}, nvdimm: false, timeoutMs: 1_200_000});
   const p = perGiB(pmem);
   const c = perGiB(cxl);
   const ratio = (a: {dram: number}, b: {dram: number}) => Math.round((a.dram / b.dram) * 1000) / 1000;

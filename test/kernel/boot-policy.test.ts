@@ -31,7 +31,7 @@ resource = 0x590000000
 mode = ram
 
 [device cxl-b]
-resource = 0x5d0000000
+resource = 0x5b0000000
 mode = ram
 `;
 
@@ -68,7 +68,7 @@ ls /sys/devices/system/memory | grep '^memory' | sort > $O/blocklist0
 dimm_hotadd $O/blocklist0 $O/blocklist1 > $O/dimm-blocks
 
 # A CXL region made after boot: daxramd checks and onlines it.
-make_ram_region $(ep_decoder mem0) $((1 << 30)) || echo "region a: $?" > $O/region-a.err
+make_ram_region $(ep_decoder mem0) $((512 << 20)) || echo "region a: $?" > $O/region-a.err
 A=$(byres 0x590000000); echo $A > $O/cxl-a
 waitdev $A; echo $? > $O/cxl-a-wait.rc
 daxctl list -d $A > $O/cxl-a.json
@@ -78,8 +78,8 @@ systemctl stop daxramd
 cat /sys/devices/system/memory/auto_online_blocks > $O/auto-stopped
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo 0x1000 > /sys/kernel/debug/cxl/mem1/inject_poison
-make_ram_region $(ep_decoder mem1) $((1 << 30)) || echo "region b: $?" > $O/region-b.err
-B=$(byres 0x5d0000000); echo $B > $O/cxl-b
+make_ram_region $(ep_decoder mem1) $((512 << 20)) || echo "region b: $?" > $O/region-b.err
+B=$(byres 0x5b0000000); echo $B > $O/cxl-b
 waitdev $B; echo $? > $O/cxl-b-kernel.rc
 daxctl list -d $B > $O/cxl-b-kernel.json
 hc > $O/hc0
@@ -127,7 +127,7 @@ test('with the package: hmem Movable at boot after the check; a hot-added DIMM s
   t.regex(journal, /onlined hot-added memory that is not dax, as "online" says: memory\d+/);
   // CXL region after boot: checked, Movable.
   t.is(f('cxl-a-wait.rc'), '0');
-  t.like(r.readJson<J[]>('cxl-a.json')[0], {mode: 'system-ram', movable: true, online_memblocks: 8});
+  t.like(r.readJson<J[]>('cxl-a.json')[0], {mode: 'system-ram', movable: true, online_memblocks: 4});
   // Stopped: the policy went back; the kernel onlined region B Normal.
   t.is(f('auto-stopped'), 'online');
   t.is(f('cxl-b-kernel.rc'), '0');

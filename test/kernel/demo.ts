@@ -88,7 +88,7 @@ export function defaultDemo(repo: string): DemoGuest[] {
       {title: 'daxram provision mem0,mem1', sh: 'node bin/daxram provision mem0,mem1'},
       {title: 'daxram list -C', sh: 'node bin/daxram list -C'},
       {title: 'cxl list -R  (the oracle)', sh: 'cxl list -R'},
-      {title: 'daxram reassign region0 --ram 1G', sh: 'node bin/daxram reassign region0 --ram 1G'},
+      {title: 'daxram reassign region0 --ram 512M', sh: 'node bin/daxram reassign region0 --ram 512M'},
       {title: 'daxctl list -D', sh: 'daxctl list -D'},
       {title: 'daxram release region0', sh: 'node bin/daxram release region0'},
       {title: 'cxl list -R  (no region: the capacity is free)', sh: 'cxl list -R; echo "regions: $(ls /sys/bus/cxl/devices | grep -c ^region)"'},
