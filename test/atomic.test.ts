@@ -99,3 +99,21 @@ test('missing directories are made 0700 whatever the umask', (t) => {
   }
   for (const d of ['var', 'var/lib', 'var/lib/daxram', 'run', 'run/daxram']) t.is(fs.statSync(path.join(base, d)).mode & 0o777, 0o700, d);
 });
+
+test('writes in the same millisecond each land whole under their own temp name, and none is left', (t) => {
+  const dir = tmp();
+  t.teardown(() => fs.rmSync(dir, {recursive: true, force: true}));
+  for (let i = 0; i < 50; i++) writeAtomic(path.join(dir, `f${i % 5}`), String(i));
+  t.deepEqual(fs.readdirSync(dir).sort(), ['f0', 'f1', 'f2', 'f3', 'f4']);
+  t.is(fs.readFileSync(path.join(dir, 'f4'), 'utf8'), '49');
+  t.deepEqual(debris(dir), []);
+});
+
+test('daxram and daxramd start without loading node:crypto (Debian nodejs compiles each builtin from source at every start)', (t) => {
+  // moduleLoadList names every builtin the process loaded; the atomic writer once pulled crypto in.
+  const report = "process.on('exit', () => process.stderr.write('builtins: ' + process.moduleLoadList.filter((m) => /\\bcrypto\\b/.test(m)).join(',') + '\\n'))";
+  for (const bin of ['daxram', 'daxramd']) {
+    const r = spawnSync(process.execPath, ['-e', `${report}; process.argv.splice(1, 0, 'x'); require(${JSON.stringify(path.join(__dirname, `../bundle/${bin}.js`))})`, '--', '--help'], {encoding: 'utf8'});
+    t.regex(r.stderr, /^builtins: $/m, `${bin}: ${r.stderr}`);
+  }
+});

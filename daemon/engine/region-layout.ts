@@ -6,7 +6,6 @@
 // finally hand the RAM device to online(). Tearing down is the reverse: every RAM device
 // offlined (and zeroed) first, the claim released, the namespace sized to 0.
 
-import * as crypto from 'node:crypto';
 import {beforeAnyChange, KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {kmemCapacity} from '../model/dax';
@@ -246,6 +245,7 @@ export function layoutResult(ctx: Context, region: string, plan: Plan, layout: L
   return {region, dryRun, plan, layout, before, ramDevice: devices.find((d) => d.role === 'ram')?.dax, devices};
 }
 
+/** A namespace uuid; node:crypto is loaded here only, when a layout names a namespace (see util/atomic.ts). */
 export function newUuid(): string {
-  return crypto.randomUUID();
+  return (require('node:crypto') as typeof import('node:crypto')).randomUUID();
 }

@@ -3,7 +3,6 @@
 // and power cuts. What protects memory lives in these files, so a write either lands whole
 // or fails loudly, and nobody else can steer it.
 
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -76,9 +75,7 @@ export function writeAtomic(file: string, data: string | Buffer, opts: AtomicOpt
   const dir = path.dirname(file);
   ensureDir(dir);
   checkDir(dir, opts.sharedDir);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants;
-  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  const {tmp, fd} = createTemp(dir, path.basename(file), mode);
   try {
     try {
       fs.fchmodSync(fd, mode);
@@ -93,6 +90,26 @@ export function writeAtomic(file: string, data: string | Buffer, opts: AtomicOpt
     throw e;
   }
   syncDir(dir);
+}
+
+let tempSeq = 0;
+
+/**
+ * A temp file of our own beside the target: created exclusively, never through a link. Unique
+ * by pid, time and a counter, not by random bytes: node:crypto costs every start of the
+ * programs its compile on runtimes without a builtin code cache (Debian's nodejs). A leftover
+ * of a crash under the same name (the pid reused after a reboot) is skipped, not overwritten.
+ */
+function createTemp(dir: string, base: string, mode: number): {tmp: string; fd: number} {
+  const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants;
+  for (let tries = 0; ; tries++) {
+    const tmp = path.join(dir, `.${base}.${process.pid}.${Date.now().toString(36)}.${++tempSeq}.tmp`);
+    try {
+      return {tmp, fd: fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)};
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries >= 8) throw e;
+    }
+  }
 }
 
 /** fsync a directory, so a rename or unlink in it is durable. */
