@@ -38,10 +38,10 @@ module.exports = {
     layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'cli']),
     {
       name: 'engine-through-index',
-      comment: 'outside engine/, the engine is its API (engine/index.ts): every kernel write goes through a transition there',
+      comment: 'outside engine/, the engine is its API (engine/index.ts; engine/hold.ts, the hot-add hold alone, for the boot guard\'s small bundle): every kernel write goes through a transition there',
       severity: 'error',
       from: {path: '^daemon/', pathNot: '^daemon/engine/'},
-      to: {path: '^daemon/engine/', pathNot: '^daemon/engine/index\\.ts$'},
+      to: {path: '^daemon/engine/', pathNot: '^daemon/engine/(index|hold)\\.ts$'},
     },
     layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'daxramd']),
   ],

@@ -121,3 +121,8 @@ export function errnoName(e: unknown): string | undefined {
   if (err?.cause) return errnoName(err.cause);
   return undefined;
 }
+
+/** Any error as one log line: a DaxramError's describe() (device, code, fix) without its line breaks. */
+export function describeError(e: unknown): string {
+  return e instanceof DaxramError ? e.describe().replace(/\n\s*/g, ' ') : String((e as Error)?.message ?? e);
+}

@@ -12,14 +12,20 @@ import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import {writeAtomic} from './util/atomic';
+import {ensureDir, writeAtomic} from './util/atomic';
+import {isGuardCall} from './daxramd/guard-args';
 
 export interface Program {
   main(argv: string[]): Promise<void> | void;
 }
 
-/** Load `name`'s bundle from `bundleDir` through the code cache in `cacheDir`, and run its main(). */
-export function launch(name: 'daxram' | 'daxramd', bundleDir: string, cacheDir: string, argv: string[]): void {
+/**
+ * Load `name`'s bundle from `bundleDir` through the code cache in `cacheDir`, and run its main().
+ * daxramd's boot-guard verbs load the guard's own bundle (daxramd-guard.js, daxramd/guard.ts):
+ * the guard runs before udev's coldplug on every boot and needs a sysfs write, not the daemon.
+ */
+export function launch(program: 'daxram' | 'daxramd', bundleDir: string, cacheDir: string, argv: string[]): void {
+  const name = program === 'daxramd' && isGuardCall(argv) ? 'daxramd-guard' : program;
   const file = path.join(bundleDir, `${name}.js`);
   const source = fs.readFileSync(file, 'utf8');
   // One cache per runtime: a checkout is run by the host's node and by a guest's.
@@ -39,6 +45,10 @@ export function launch(name: 'daxram' | 'daxramd', bundleDir: string, cacheDir: 
     // functions this run compiled, not only the top level. Synchronous, as exit handlers are.
     process.once('exit', () => {
       try {
+        // Not where it cannot land (the guard's read-only /var, a read-only tree): making the
+        // cache costs a serialisation of everything compiled.
+        ensureDir(cacheDir);
+        fs.accessSync(cacheDir, fs.constants.W_OK);
         writeAtomic(cacheFile, script.createCachedData());
       } catch {
         /* not root, a read-only tree: compile next time */

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import {holdHotplug, onlineHotAdded, readHold, recover, releaseHotplug} from '../daemon/engine';
 import {holdFile} from '../daemon/engine/hotplug-policy';
 import {Journal, newJournalEntry} from '../daemon/engine/journal';
-import {daxramdWillRun} from '../daemon/daxramd/main';
+import {daxramdWillRun} from '../daemon/daxramd/guard';
+import {parseGuardArgs} from '../daemon/daxramd/guard-args';
 import {qemuSpec, testbed} from './helpers/engine-context';
 
 const AUTO = '/sys/devices/system/memory/auto_online_blocks';
@@ -143,3 +144,24 @@ test('daxramd --hold-hotplug and --release-hotplug as the units run them: hold, 
   const once = run('--once', '--config-dir', `${root}/etc/daxram`, '--daxctl-dir', '');
   t.is(once.status, 0, once.stderr + once.stdout);
 });
+
+test("the guard's command line: one verb, --root/--lock/--state-dir in either form; anything else is refused", (t) => {
+  t.deepEqual(parseGuardArgs(['--hold-hotplug']), {verb: '--hold-hotplug', root: '/', lock: '/run/daxram/lock', stateDir: '/var/lib/daxram'});
+  t.like(parseGuardArgs(['--root=/r', '--release-hotplug', '--state-dir', '/s']), {verb: '--release-hotplug', root: '/r', stateDir: '/s'});
+  t.throws(() => parseGuardArgs(['--hold-hotplug', '--once']), {message: /--once: --hold-hotplug takes only --root, --lock, --state-dir/});
+  t.throws(() => parseGuardArgs(['--hold-hotplug', '--root']), {message: /--root needs a value/});
+  t.throws(() => parseGuardArgs(['--hold-hotplug', '--hold-hotplug']), {message: /mutually exclusive/});
+});
+
+test("the guard's bundle is the hold alone: no winston, no yargs, no transitions or scrub (it runs before coldplug on every boot)", (t) => {
+  const bundle = path.resolve(__dirname, '..', 'bundle');
+  const guard = fs.readFileSync(path.join(bundle, 'daxramd-guard.js'), 'utf8');
+  const daemon = fs.readFileSync(path.join(bundle, 'daxramd.js'), 'utf8');
+  // esbuild names each module it bundles in a comment.
+  for (const m of ['node_modules/winston/', 'node_modules/yargs/', 'engine/transition.js', 'engine/online.js', 'scrub/pipeline.js']) {
+    t.true(daemon.includes(m), `the daemon's bundle has ${m} (the check below means something)`);
+    t.false(guard.includes(m), `the guard's bundle has ${m}`);
+  }
+  t.true(guard.length * 5 < daemon.length, `guard ${guard.length} bytes, daxramd ${daemon.length}`);
+});
+

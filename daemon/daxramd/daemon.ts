@@ -27,7 +27,7 @@ import {ControlServer} from '../ipc/socket';
 import type {DaemonNative} from '../native';
 import {loadConfigKeepingLastGood} from './config-loader';
 import {desiredFor, type Desired} from './desired';
-import {adoptUnmanaged, describe, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
+import {adoptUnmanaged, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
 import {verbs} from './verbs';
@@ -35,7 +35,7 @@ import {releaseHeap} from './heap';
 import {memmapReport, type MemmapReport} from '../engine';
 import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
-import {LockError} from '../errors';
+import {describeError, LockError} from '../errors';
 import {Metrics} from './metrics';
 import {nodeFeatures, writeFeatures as writeNodeFeatures} from './nfd';
 import {readNodeZones} from '../model/node';
@@ -44,7 +44,7 @@ import {EventSource, Uevent} from './events';
 
 export type {Desired} from './desired';
 export type {DeviceReport} from './reconcile';
-export {actualOf, describe} from './reconcile';
+export {actualOf} from './reconcile';
 
 export interface DaemonOptions {
   paths: ConfigPaths;
@@ -135,7 +135,7 @@ export class Daemon {
       this.metrics.reservationsRetired = retired.length;
       for (const h of retired) this.log.warn(`reservation ${h.key} (${h.source}) is no longer in the configuration; still enforced until daxram forget ${h.key}`);
     } catch (e) {
-      this.reservationsError = describe(e);
+      this.reservationsError = describeError(e);
       this.log.error(`reservations unknown, changing no device: ${this.reservationsError}`);
     }
   }
@@ -185,7 +185,7 @@ export class Daemon {
     if (this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.reconcile(reason).catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
+      this.reconcile(reason).catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
     }, delayMs);
   }
 
@@ -194,7 +194,7 @@ export class Daemon {
     try {
       return {records: this.store.load().records};
     } catch (e) {
-      return {records: [], error: `operator records unreadable: ${describe(e)}`};
+      return {records: [], error: `operator records unreadable: ${describeError(e)}`};
     }
   }
 
@@ -260,7 +260,7 @@ export class Daemon {
     try {
       t = scanCxl(this.sysfs);
     } catch (e) {
-      this.log.error(`declared CXL regions: cannot read the CXL topology: ${describe(e)}`);
+      this.log.error(`declared CXL regions: cannot read the CXL topology: ${describeError(e)}`);
       return;
     }
     for (const rec of declared) {
@@ -293,9 +293,9 @@ export class Daemon {
         this.declared.set(rec.key, `made again: ${r.region}`);
         this.log.notice(`made ${r.region} over ${over} again, as daxram provision declared it (${rec.at})`, r.region);
       } catch (e) {
-        this.declared.set(rec.key, `failed: ${describe(e)}`);
+        this.declared.set(rec.key, `failed: ${describeError(e)}`);
         this.metrics.failure(over, 'restore-region');
-        this.log.error(`cannot make the region declared over ${over} again: ${describe(e)}`);
+        this.log.error(`cannot make the region declared over ${over} again: ${describeError(e)}`);
       }
     }
   }
@@ -322,7 +322,7 @@ export class Daemon {
       try {
         at = hmemRegionAt(ctx, start, ram);
       } catch (e) {
-        this.log.error(`declared hmem split ${rec.key}: cannot read the soft-reserved ranges: ${describe(e)}`);
+        this.log.error(`declared hmem split ${rec.key}: cannot read the soft-reserved ranges: ${describeError(e)}`);
         continue;
       }
       if (!at || at.size !== BigInt(rec.size!)) {
@@ -351,10 +351,10 @@ export class Daemon {
         this.declared.set(rec.key, `laid out again: ${at.name}`);
         this.log.notice(`laid ${at.name} out again as daxram reassign declared it (${rec.at}): ${humanSize(ram)} System RAM, the rest devdax`, at.name);
       } catch (e) {
-        this.declared.set(rec.key, `failed: ${describe(e)}`);
+        this.declared.set(rec.key, `failed: ${describeError(e)}`);
         this.metrics.failure(at.name, 'restore-layout');
-        this.log.error(`cannot lay ${at.name} out again as daxram reassign declared it: ${describe(e)}`, at.name);
-        unsplit.set(at.name, `its declared split (${rec.key}) failed: ${describe(e)}`);
+        this.log.error(`cannot lay ${at.name} out again as daxram reassign declared it: ${describeError(e)}`, at.name);
+        unsplit.set(at.name, `its declared split (${rec.key}) failed: ${describeError(e)}`);
       }
     }
     return unsplit;
@@ -371,7 +371,7 @@ export class Daemon {
         this.log.warn(`isolated ${r.pages} poisoned page(s) in ${r.ranges.join(', ')}`, p.device);
       } catch (e) {
         this.metrics.failure(p.device, 'isolate');
-        this.log.error(`could not isolate new poison: ${describe(e)}`, p.device);
+        this.log.error(`could not isolate new poison: ${describeError(e)}`, p.device);
       }
     }
   }
@@ -400,7 +400,7 @@ export class Daemon {
       if (out.action === 'applied') this.log.notice(`tiering on while daxram's RAM is online: ${out.detail}`);
       if (out.action === 'restored') this.log.notice(`tiering switches restored: ${out.detail}`);
     } catch (e) {
-      this.log.error(`tiering: ${describe(e)}`);
+      this.log.error(`tiering: ${describeError(e)}`);
     }
     const t = readTiering(this.sysfs);
     const nodes = [...new Set(this.last.map((r) => r.node))].filter((n) => n >= 0);
@@ -420,7 +420,7 @@ export class Daemon {
       if (!fs.existsSync(dir)) return; // no node_exporter here: nothing to feed
       this.metrics.write(dir);
     } catch (e) {
-      this.log.warn(`cannot write metrics to ${dir}: ${describe(e)}`);
+      this.log.warn(`cannot write metrics to ${dir}: ${describeError(e)}`);
     }
   }
 
@@ -441,7 +441,7 @@ export class Daemon {
       });
       writeNodeFeatures(file, labels);
     } catch (e) {
-      this.log.warn(`cannot write node features to ${file}: ${describe(e)}`);
+      this.log.warn(`cannot write node features to ${file}: ${describeError(e)}`);
     }
   }
 
@@ -491,7 +491,7 @@ export class Daemon {
       this.hold = await holdHotplug(this.engineContext(), 'daxramd');
       if (this.hold) this.log.notice(`holding auto_online_blocks at offline (the system's policy "${this.hold.policy}" applies to other hot-added memory; taken at ${this.hold.at})`);
     } catch (e) {
-      this.log.error(`cannot hold the hot-add policy; dax memory may be onlined by the kernel before it is checked: ${describe(e)}`);
+      this.log.error(`cannot hold the hot-add policy; dax memory may be onlined by the kernel before it is checked: ${describeError(e)}`);
     }
   }
 
@@ -501,7 +501,7 @@ export class Daemon {
       const done = await onlineHotAdded(this.engineContext());
       if (done.length) this.log.notice(`onlined hot-added memory that is not dax, as "${this.hold.policy}" says: ${done.join(' ')}`);
     } catch (e) {
-      this.log.error(`onlining other hot-added memory failed: ${describe(e)}`);
+      this.log.error(`onlining other hot-added memory failed: ${describeError(e)}`);
     }
   }
 
@@ -517,7 +517,7 @@ export class Daemon {
     this.server = new ControlServer(this.opts.socketPath, verbs(this), {
       peerCred: this.native ? (fd) => this.native!.peerCred(fd) : undefined,
       // A refused peer is worth a warning; a failed request is the requester's to read.
-      onError: (e) => (e instanceof LockError ? this.log.warn(describe(e)) : this.log.debug(`request failed: ${describe(e)}`)),
+      onError: (e) => (e instanceof LockError ? this.log.warn(describeError(e)) : this.log.debug(`request failed: ${describeError(e)}`)),
     });
     await this.server.listen();
     if (this.native) {
@@ -532,7 +532,7 @@ export class Daemon {
             this.log.info(`badblocks changed: ${paths.join(', ')}`);
             this.schedule('badblocks', 0);
           },
-          error: (e) => this.log.warn(`event source: ${describe(e)}`),
+          error: (e) => this.log.warn(`event source: ${describeError(e)}`),
         },
         (p) => this.sysfs.p(p),
         ['dax', 'nd', 'cxl', 'memory'],
@@ -551,12 +551,12 @@ export class Daemon {
       const r = await recover(this.engineContext());
       if (r.action !== 'none') this.log.warn(`finished an interrupted transition: ${r.action}${r.found ? ` of ${r.found.device} (started ${r.found.startedAt} by pid ${r.found.pid})` : ''}`, r.found?.device);
     } catch (e) {
-      this.log.error(`recovery failed: ${describe(e)}`);
+      this.log.error(`recovery failed: ${describeError(e)}`);
     }
     try {
       await this.reconcile('start');
     } catch (e) {
-      this.log.error(`reconcile failed: ${describe(e)}`);
+      this.log.error(`reconcile failed: ${describeError(e)}`);
     }
     await this.awaitConfiguredDevices();
   }
@@ -593,14 +593,14 @@ export class Daemon {
       await this.chain.catch(() => undefined);
       // Declared regions are made in a reconcile: run one when more memdevs have their endpoint.
       const n = this.cxlEndpoints();
-      if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
+      if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
       endpoints = n;
       missing = this.missingRamDevices();
       regions = this.declaredWaiting();
     }
     // A device that just appeared may have only a reconcile scheduled (uevents are coalesced):
     // READY must come after the one that makes it RAM.
-    if (waited > missing.length + regions.length && !this.stopping) await this.reconcile('configured devices appeared').catch((e) => this.log.error(`reconcile failed: ${describe(e)}`));
+    if (waited > missing.length + regions.length && !this.stopping) await this.reconcile('configured devices appeared').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
     if (missing.length && !this.stopping) {
       this.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; each is made RAM when it appears`);
     }
@@ -649,7 +649,7 @@ export class Daemon {
         if (r.released) this.log.notice(`gave auto_online_blocks back its "${r.released.policy}"${r.onlined.length ? `; onlined ${r.onlined.join(' ')}` : ''}`);
         else if (r.heldBy) this.log.notice(`the hot-add policy is held by ${r.heldBy.by} (pid ${r.heldBy.pid}): left to it`);
       } catch (e) {
-        this.log.error(`could not give the hot-add policy back: ${describe(e)}`);
+        this.log.error(`could not give the hot-add policy back: ${describeError(e)}`);
       }
     }
     await this.server?.close();

@@ -1,14 +1,11 @@
-// Daemon logging (winston). Under systemd (JOURNAL_STREAM set) stdout is a journal stream, so
-// each line carries a syslog priority prefix (<3> error, <4> warning, <5> notice, <6> info,
-// <7> debug) and no timestamp, and journalctl -p works. Elsewhere: plain timestamped lines.
-// Every line about a device starts with the device name, as the kernel does.
+// Daemon logging (winston), in the line format of log-line.ts (journal priority prefixes under
+// systemd, timestamps elsewhere).
 
 import {Writable} from 'node:stream';
 import * as winston from 'winston';
+import {formatLine, type Level} from './log-line';
 
-export type Level = 'error' | 'warning' | 'notice' | 'info' | 'debug';
-
-export const PRIORITY: Record<Level, number> = {error: 3, warning: 4, notice: 5, info: 6, debug: 7};
+export {PRIORITY, type Level} from './log-line';
 
 export interface LogOptions {
   level?: Level;
@@ -25,16 +22,9 @@ export class DaemonLog {
   constructor(opts: LogOptions = {}) {
     this.journal = opts.journal ?? Boolean(process.env.JOURNAL_STREAM);
     const journal = this.journal;
-    const line = winston.format.printf((info) => {
-      const dev = typeof info.device === 'string' && info.device ? `${info.device}: ` : '';
-      const msg = `${dev}${String(info.message)}`;
-      if (journal) {
-        const p = PRIORITY[info.level as Level] ?? 6;
-        // journald splits a stream on newlines: every line needs its own prefix.
-        return msg.split('\n').map((l) => `<${p}>${l}`).join('\n');
-      }
-      return `${String(info.timestamp)} ${info.level}: ${msg}`;
-    });
+    const line = winston.format.printf((info) =>
+      formatLine(info.level as Level, String(info.message), typeof info.device === 'string' && info.device ? info.device : undefined, journal, info.timestamp === undefined ? undefined : String(info.timestamp)),
+    );
     this.w = winston.createLogger({
       levels: winston.config.syslog.levels,
       level: opts.level ?? 'info',

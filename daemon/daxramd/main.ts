@@ -5,19 +5,18 @@
 import yargs from 'yargs';
 import {VERSION} from '../util/version';
 import {DaemonLog, Level} from './log';
-import {Daemon, DEFAULT_OPTIONS, describe} from './daemon';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import {hostContext, type ContextInjection} from '../live/context';
-import {Sysfs} from '../sysfs';
-import {makePolicy} from '../policy/settings';
-import {holdHotplug as holdHotplug0, releaseHotplug as releaseHotplug0} from '../engine';
-import {readAutoOnline} from '../model/hotplug';
+import {Daemon, DEFAULT_OPTIONS} from './daemon';
+import {describeError} from '../errors';
+import type {ContextInjection} from '../live/context';
+import {main as guardMain} from './guard';
+import {isGuardCall} from './guard-args';
 import {loadDaemonNative} from './notify';
 import type {DaemonNative} from '../native';
 
 /** `inject` is for test entry points (a kill point, a poison source); bin/daxramd passes none. */
 export async function main(argv: string[], inject?: ContextInjection): Promise<void> {
+  // The guard's verbs are guard.ts's (their own bundle on a host); yargs below only lists them.
+  if (isGuardCall(argv)) return guardMain(argv);
   const a = yargs(argv)
     .scriptName('daxramd')
     .usage('daxramd: apply /etc/daxram (and /etc/daxctl.conf.d) to device-dax devices and keep it applied.\n\nUsage: $0 [options]')
@@ -45,16 +44,11 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     .parseSync();
 
   const log = new DaemonLog({level: (a['log-level'] as Level | undefined) ?? 'info'});
-  if (a['hold-hotplug'] || a['release-hotplug']) {
-    process.exitCode = await (a['hold-hotplug'] ? holdHotplug : releaseHotplug)(log, a.root, a.lock, a['state-dir']);
-    await log.flush();
-    return;
-  }
   let native: DaemonNative | undefined;
   try {
     native = loadDaemonNative();
   } catch (e) {
-    log.warn(`native addon unavailable (${describe(e)}): no sd_notify, no event watching`);
+    log.warn(`native addon unavailable (${describeError(e)}): no sd_notify, no event watching`);
   }
   const d = new Daemon(
     {
@@ -79,20 +73,20 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
   });
   const stop = (sig: string) => {
     d.stop(sig)
-      .catch((e) => log.error(`stop: ${describe(e)}`))
+      .catch((e) => log.error(`stop: ${describeError(e)}`))
       .finally(() => log.flushThenExit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    d.reload().catch((e) => log.error(`reload: ${describe(e)}`));
+    d.reload().catch((e) => log.error(`reload: ${describeError(e)}`));
   });
 
   try {
     await d.start();
     if (!a['log-level']) log.setLevel(d.cfg.daemon.logLevel);
   } catch (e) {
-    log.error(`cannot start: ${describe(e)}`);
+    log.error(`cannot start: ${describeError(e)}`);
     log.flushThenExit(1);
     return;
   }
@@ -100,71 +94,5 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     const failed = d.last.some((r) => r.action === 'failed' || r.action === 'refused');
     log.info(d.statusLine());
     log.flushThenExit(failed ? 1 : 0);
-  }
-}
-
-/**
- * Whether daxramd will run on this boot, as systemd will decide it: not masked (a link to
- * /dev/null in /etc or, by `systemctl mask --runtime`, in /run), and a dax bus to manage (its
- * ConditionPathIsDirectory). The guard takes the policy only then: a hold nobody gives back
- * would leave every hot-added DIMM offline.
- */
-export function daxramdWillRun(root: string): {yes: boolean; why: string} {
-  for (const dir of ['etc/systemd/system', 'run/systemd/system']) {
-    const unit = path.join(root, dir, 'daxramd.service');
-    try {
-      if (fs.realpathSync(unit) === '/dev/null') return {yes: false, why: `daxramd.service is masked (/${dir})`};
-    } catch {
-      /* absent: not masked there */
-    }
-  }
-  if (!fs.existsSync(path.join(root, 'sys/bus/dax'))) return {yes: false, why: 'there is no dax bus (/sys/bus/dax): daxramd will not start'};
-  return {yes: true, why: ''};
-}
-
-function guardContext(log: DaemonLog, root: string, lock: string, stateDir: string) {
-  const sysfs = new Sysfs(root);
-  return {sysfs, ctx: hostContext({sysfs, policy: makePolicy(), lockPath: lock, stateDir, lockWaitMs: 30_000, loadModules: false, log: {info: (m) => log.info(m), warn: (m) => log.warn(m)}})};
-}
-
-/**
- * The boot guard: before udev's coldplug loads dax_hmem, dax_cxl and kmem, take the kernel's
- * hot-add policy so the memory they add stays offline until daxramd has checked it, when
- * daxramd will run to give it back.
- */
-async function holdHotplug(log: DaemonLog, root: string, lock: string, stateDir: string): Promise<number> {
-  const will = daxramdWillRun(root);
-  if (!will.yes) {
-    log.notice(`${will.why}: leaving the kernel's hot-add policy alone`);
-    return 0;
-  }
-  const {sysfs, ctx} = guardContext(log, root, lock, stateDir);
-  try {
-    const hold = await holdHotplug0(ctx, 'daxram-hotplug-guard');
-    if (hold) log.notice(`auto_online_blocks held at offline (was "${hold.policy}"): dax memory waits for daxramd; daxramd onlines other hot-added memory as "${hold.policy}" says`);
-    else log.info(`auto_online_blocks is "${readAutoOnline(sysfs)}": hot-added memory already waits offline; nothing to hold`);
-    return 0;
-  } catch (e) {
-    log.error(`could not hold the hot-add policy: ${describe(e)}`);
-    return 1;
-  }
-}
-
-/**
- * Give the hot-add policy back when its holder is gone: the guard's stop, the package's
- * removal, daxramd's final failure (OnFailure=). A live daxramd keeps its hold (it gives it back
- * when it stops).
- */
-async function releaseHotplug(log: DaemonLog, root: string, lock: string, stateDir: string): Promise<number> {
-  const {ctx} = guardContext(log, root, lock, stateDir);
-  try {
-    const r = await releaseHotplug0(ctx, 'daxram-hotplug-release');
-    if (r.released) log.notice(`gave auto_online_blocks back its "${r.released.policy}" (held by ${r.released.by}, pid ${r.released.pid}, gone)${r.onlined.length ? `; onlined ${r.onlined.join(' ')}` : ''}`);
-    else if (r.heldBy) log.notice(`${r.heldBy.by} (pid ${r.heldBy.pid}) holds the hot-add policy and gives it back when it stops`);
-    else log.info('the hot-add policy is not held');
-    return 0;
-  } catch (e) {
-    log.error(`could not give the hot-add policy back: ${describe(e)}`);
-    return 1;
   }
 }

@@ -3,7 +3,7 @@
 // "refused"; anything else that goes wrong is "failed". Either way the device is left as the
 // engine left it and the other devices still converge.
 
-import {DaxramError, PolicyError} from '../errors';
+import {describeError, type DaxramError, PolicyError} from '../errors';
 import {humanSize} from '../util/size';
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
@@ -49,12 +49,12 @@ export async function reconcileDevice(deps: ReconcileDeps, dev: DaxDevice, want:
   } catch (e) {
     if ((e as DaxramError).code === 'ECANCELED') {
       // daxramd is stopping: the transition ended before it changed anything.
-      rep.detail = describe(e);
+      rep.detail = describeError(e);
       deps.log.info(rep.detail, dev.name);
       return;
     }
     rep.action = e instanceof PolicyError ? 'refused' : 'failed';
-    rep.detail = describe(e);
+    rep.detail = describeError(e);
     deps.metrics.failure(dev.name, want.mode === 'ram' ? 'online' : 'offline');
     deps.log.error(`${rep.action === 'refused' ? 'refusing to make it' : 'could not make it'} ${want.mode} (${want.source}): ${rep.detail}`, dev.name);
   }
@@ -101,10 +101,6 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
   }
 }
 
-export function describe(e: unknown): string {
-  return e instanceof DaxramError ? e.describe().replace(/\n\s*/g, ' ') : String((e as Error)?.message ?? e);
-}
-
 /**
  * A System RAM dax device no rule or record manages and daxram never checked: its poison is
  * read and what is in use isolated (protection, not management: its zone is left alone).
@@ -124,7 +120,7 @@ export async function adoptUnmanaged(deps: ReconcileDeps, dev: DaxDevice, rep: D
     }
   } catch (e) {
     rep.action = 'failed';
-    rep.detail = describe(e);
+    rep.detail = describeError(e);
     deps.metrics.failure(dev.name, 'adopt');
     deps.log.error(`could not check it: ${rep.detail}`, dev.name);
   }

@@ -6,11 +6,11 @@ import {beforeAnyChange} from '../errors';
 import {enforceGates} from '../policy/gates';
 import type {Range} from '../util/ranges';
 import type {Context} from './context';
-import {locked, transition} from './transition';
+import {transition} from './transition';
+import {locked} from './lock';
 import {journalledClear, refuseClearOfRam} from './clear';
 import {doTiering, type TieringOutcome} from './tiering';
-import {Journal} from './journal';
-import {onlineOtherMemory, readHold, releaseHold, takeHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy';
+import {onlineOtherMemory, readHold} from './hotplug-policy';
 import {doOnline, dryOnline, type OnlineOptions, type OnlineResult} from './online';
 import {doOffline, dryOffline, type OfflineOptions, type OfflineResult} from './offline';
 import {doIsolate, type IsolateResult} from './isolate';
@@ -28,6 +28,7 @@ export type {RecoverResult} from './recover';
 export {describePlan, type Plan, type Step} from './plan';
 export {Journal, type JournalEntry} from './journal';
 export {readHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy';
+export {holdHotplug, releaseHotplug} from './hold';
 export {memmapReport, type MemmapReport} from './memmap';
 export {TIERING_RECORD, type TieringOutcome} from './tiering';
 export {isChecked} from './checked';
@@ -100,20 +101,6 @@ export async function releaseCxl(ctx: Context, region: string, o: CxlReleaseOpti
 export async function reassignDax(ctx: Context, region: string, ram: bigint, o: DaxLayoutOptions = {}): Promise<DaxLayoutResult> {
   if (ctx.dryRun) return dryDaxReassign(ctx, region, ram, o);
   return transition(ctx, `reassign ${region}`, '', () => doDaxReassign(ctx, region, ram, o));
-}
-
-/**
- * Hold the kernel's hot-add policy for `by` (the boot guard, daxramd) until released: dax memory
- * kmem adds waits offline for daxram (engine/hotplug-policy.ts). An interrupted transition that
- * held it tells what the system's policy was.
- */
-export async function holdHotplug(ctx: Context, by: string): Promise<HotplugHold | undefined> {
-  return locked(ctx, `hold the hot-add policy for ${by}`, () => takeHold(ctx, by, new Journal(ctx.stateDir).read()));
-}
-
-/** Give the hot-add policy back: `by`'s own hold, or one whose holder is gone. */
-export async function releaseHotplug(ctx: Context, by: string): Promise<ReleaseOutcome> {
-  return locked(ctx, `give the hot-add policy back (${by})`, () => releaseHold(ctx, by));
 }
 
 /** While the policy is held: online, as the system's policy says, hot-added memory that is not dax. */

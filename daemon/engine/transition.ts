@@ -20,18 +20,3 @@ export async function transition<T>(ctx: Context, what: string, device: string |
     held.release();
   }
 }
-
-/**
- * Under the lock but without settling: the kernel's hot-add policy and the tiering switches,
- * written by the boot guard before any driver is loaded and by daxramd around its transitions.
- * They touch no dax device, so an interrupted transition is left for recover; what they must
- * not do is interleave with one (a give-back in the middle of a CLI online).
- */
-export async function locked<T>(ctx: Context, what: string, run: () => T | Promise<T>): Promise<T> {
-  const held = await acquire(ctx, what);
-  try {
-    return await run();
-  } finally {
-    held.release();
-  }
-}

@@ -5,7 +5,8 @@
 // points); nothing here reads a test switch.
 
 import {Sysfs} from '../sysfs';
-import type {Context, EngineNative, Logger} from '../engine';
+import type {Context, Logger} from '../engine';
+import {liveEngineNative} from './hold-context';
 import type {Policy} from '../policy/settings';
 import {badblocksPoison, type MceReport, type MceSource, type PoisonSource} from '../policy/sources';
 import {loadNative} from '../native';
@@ -53,14 +54,6 @@ export function hostContext(o: HostContextOptions, inject: ContextInjection = {}
     progress: o.progress,
     afterStep: inject.afterStep,
     signal: o.signal,
-  };
-}
-
-/** The addon, loaded on first use: a dry run or a fixture run needs no syscalls until it locks or zeroes. */
-export function liveEngineNative(): EngineNative {
-  return {
-    flock: (fd, op) => loadNative().flock(fd, op),
-    zeroDax: (fd, off, len) => loadNative().zeroDax(fd, off, len),
   };
 }
 
