@@ -8,17 +8,15 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {Writable} from 'node:stream';
 import {ConfigError} from '../daemon/errors';
 import {configFiles, loadConfig, parseConfig, readText} from '../daemon/config/config';
 import {parseIni} from '../daemon/config/ini';
 import {heldReservations, RESERVATIONS_FILE} from '../daemon/config/reservations';
 import {StateStore} from '../daemon/config/state';
-import {Daemon} from '../daemon/daxramd/daemon';
 import {LAST_GOOD} from '../daemon/daxramd/config-loader';
-import {DaemonLog} from '../daemon/daxramd/log';
 import {buildFixture} from './helpers/fixture';
-import {driver, qemuSpec, testbed} from './helpers/engine-context';
+import {driver, qemuSpec} from './helpers/engine-context';
+import {daemonBed, type DaemonBed} from './helpers/daemon';
 
 const UUID = '11111111-2222-4333-8444-555555555555';
 const RESERVED = `[device trace]\nuuid = ${UUID}\nmode = reserved\n`;
@@ -62,25 +60,17 @@ test('the CLI with a dangling daxram.conf: config check fails and online refuses
   t.notRegex(after.stdout, /plan:/);
 });
 
-function daemonSetup(conf: string) {
-  const tb = testbed(qemuSpec({}, {}));
-  const ns = tb.k.list('/sys/bus/nd/devices', /^namespace/)[0];
-  fs.writeFileSync(tb.k.p(`/sys/bus/nd/devices/${ns}/uuid`), UUID + '\n');
-  const etc = tmp();
-  fs.writeFileSync(path.join(etc, 'daxram.conf'), conf);
-  const lines: string[] = [];
-  const stream = new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }});
-  const mk = () =>
-    new Daemon(
-      {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true},
-      new DaemonLog({journal: true, stream, level: 'debug'}),
-    );
-  return {tb, etc, lines, mk};
+/** daxramd over the fixture, its namespace carrying the UUID the configs name. */
+function daemonSetup(t: {teardown(fn: () => void): void}, conf: string): DaemonBed {
+  const bed = daemonBed(conf);
+  t.teardown(bed.cleanup);
+  const ns = bed.tb.k.list('/sys/bus/nd/devices', /^namespace/)[0];
+  fs.writeFileSync(bed.tb.k.p(`/sys/bus/nd/devices/${ns}/uuid`), UUID + '\n');
+  return bed;
 }
 
 test('daxramd: daxram.conf turned into a dangling symlink on reload and restart keeps the reservation, and the last good config is not overwritten', async (t) => {
-  const {tb, etc, lines, mk} = daemonSetup(RESERVED);
-  t.teardown(() => tb.cleanup());
+  const {tb, etc, lines, mk} = daemonSetup(t, RESERVED);
   const d = mk();
   await d.start();
   t.is(driver(tb.k), 'device_dax');
@@ -103,8 +93,7 @@ test('daxramd: daxram.conf turned into a dangling symlink on reload and restart 
 });
 
 test('a reservation edited out of a valid config stays in force until the operator forgets it; forgetting one still configured is refused', async (t) => {
-  const {tb, etc, lines, mk} = daemonSetup(RESERVED);
-  t.teardown(() => tb.cleanup());
+  const {tb, etc, lines, mk} = daemonSetup(t, RESERVED);
   const d = mk();
   await d.start();
   t.is(heldReservations(tb.ctx.stateDir)[0].key, `uuid:${UUID}`);
@@ -130,8 +119,7 @@ test('a reservation edited out of a valid config stays in force until the operat
 
 test('two rules written two ways meet on one device: the reservation wins and both places are named', async (t) => {
   const conf = `${RAM}\n[device trace]\ndax = dax0.0\nmode = reserved\n`;
-  const {tb, lines, mk} = daemonSetup(conf);
-  t.teardown(() => tb.cleanup());
+  const {tb, lines, mk} = daemonSetup(t, conf);
   const d = mk();
   await d.start();
   t.is(driver(tb.k), 'device_dax');
@@ -174,8 +162,7 @@ test('numbers out of range and names that are not text are errors with file and 
 });
 
 test('operator records that cannot be read: daxramd changes no device, says so in STATUS and metrics', async (t) => {
-  const {tb, lines, mk} = daemonSetup(RAM);
-  t.teardown(() => tb.cleanup());
+  const {tb, lines, mk} = daemonSetup(t, RAM);
   fs.mkdirSync(tb.ctx.stateDir, {recursive: true, mode: 0o700});
   fs.writeFileSync(path.join(tb.ctx.stateDir, 'desired.json'), '{"version": 1, "records": [tr');
   const d = mk();
@@ -187,8 +174,7 @@ test('operator records that cannot be read: daxramd changes no device, says so i
 });
 
 test('a corrupt reservations file: daxramd changes no device, and the CLI refuses to online', async (t) => {
-  const {tb, mk} = daemonSetup(RAM);
-  t.teardown(() => tb.cleanup());
+  const {tb, mk} = daemonSetup(t, RAM);
   fs.mkdirSync(tb.ctx.stateDir, {recursive: true, mode: 0o700});
   fs.writeFileSync(path.join(tb.ctx.stateDir, RESERVATIONS_FILE), 'not json');
   const d = mk();

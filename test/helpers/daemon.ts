@@ -14,6 +14,8 @@ export interface DaemonBed {
   etc: string;
   lines: string[];
   d: Daemon;
+  /** Another daxramd over the same bed (a restart), logging to the same lines. */
+  mk(): Daemon;
   cleanup(): void;
 }
 
@@ -23,9 +25,10 @@ export function daemonBed(conf: string, over: Partial<DaemonOptions> = {}): Daem
   fs.writeFileSync(path.join(etc, 'daxram.conf'), conf);
   const lines: string[] = [];
   const stream = new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }});
-  const d = new Daemon(
-    {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true, ...over},
-    new DaemonLog({journal: true, stream, level: 'debug'}),
-  );
-  return {tb, etc, lines, d, cleanup: () => { tb.cleanup(); fs.rmSync(etc, {recursive: true, force: true}); }};
+  const mk = () =>
+    new Daemon(
+      {paths: {etcDir: etc}, stateDir: tb.ctx.stateDir, lockPath: tb.ctx.lockPath, socketPath: path.join(etc, 'sock'), root: tb.k.root, sysfs: tb.k, engineContext: () => tb.ctx, once: true, ...over},
+      new DaemonLog({journal: true, stream, level: 'debug'}),
+    );
+  return {tb, etc, lines, d: mk(), mk, cleanup: () => { tb.cleanup(); fs.rmSync(etc, {recursive: true, force: true}); }};
 }
