@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {GuestError, HMEM_RANGE_ARG, kernelTest, runGuest, type GuestResult} from './harness';
+import {CXL_FREE_STATE, CXL_PROVISION_DEVDAX} from './cxl';
 
 const test = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
 
@@ -26,11 +27,8 @@ B=$(( $(cat $O/boot 2>/dev/null || echo 0) + 1 )); echo $B > $O/boot; sync
 dx() { node bin/daxram "$@" --state-dir $ST; }
 dxr() { P=$1; shift; DAXRAM_TEST_RESET_AFTER=$P node dist/test-bundle/daxram.js "$@" --state-dir $ST; }
 modprobe msr
-free_state() {
-  n=$(ls /sys/bus/cxl/devices | grep -c '^region'); d=0
-  for e in /sys/bus/cxl/devices/endpoint*/decoder*.*; do [ -e $e/dpa_size ] || continue; [ "$(($(cat $e/dpa_size)))" = 0 ] || d=$((d+1)); done
-  echo "regions=$n dpa=$d"
-}
+${CXL_FREE_STATE}
+${CXL_PROVISION_DEVDAX}
 after() {
   cp $ST/layout.json $O/b$B-journal.json 2>/dev/null
   dx recover --json > $O/b$B-recover.json 2> $O/b$B-recover.err; echo $? > $O/b$B-recover.rc
@@ -44,12 +42,9 @@ H=$(ls /sys/bus/platform/devices | grep '^hmem\.' | head -1)
 case $B in
 1) dxr decoders provision mem0,mem1 ;;
 2) after; dxr commit provision mem0,mem1 ;;
-# Boots 3 and 4 provision the whole capacity without onlining it and hand it back to devdax
-# unzeroed: the steps under test are reassign's resize and release's destroy, and zeroing 1 GiB
-# of CXL memory, every store of which QEMU emulates, takes 45 s of TCG time and proves nothing here.
-3) after; dx provision mem0,mem1 --no-online --json > $O/b3-prov.json 2> $O/b3-prov.err
-   dx offline $(grep -o '"daxDevice": *"dax[0-9.]*"' $O/b3-prov.json | cut -d'"' -f4) --no-zero > /dev/null 2>&1
-   dxr resize reassign region0 --ram 512M ;;
+# Boots 3 and 4 start from the whole capacity as devdax, unzeroed: the steps under test are
+# reassign's resize and release's destroy.
+3) after; provision_devdax mem0,mem1 $O/b3-prov.json; dxr resize reassign region0 --ram 512M ;;
 4) after; dx provision mem0,mem1 --no-online --json > $O/b4-prov.json 2> $O/b4-prov.err; dxr destroy release region0 --no-zero ;;
 5) after; dxr resize reassign $H --ram 128M ;;
 6) after; echo $H > $O/hmem; exit 0 ;;

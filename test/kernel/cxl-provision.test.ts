@@ -12,7 +12,7 @@
 
 import anyTest from 'ava';
 import {HMEM_RANGE_ARG, kernelTest, runGuest, type GuestResult} from './harness';
-import {CXL_FREE_STATE} from './cxl';
+import {CXL_FREE_STATE, CXL_PROVISION_DEVDAX} from './cxl';
 
 const cxlTest = kernelTest(anyTest, {kernels: ['6.12', 'newest'], why: 'CXL RAM regions need kernel >= 6.3 and QEMU >= 8.1'});
 const test = kernelTest(anyTest, {kernels: ['6.1', '6.12', 'newest']});
@@ -34,6 +34,7 @@ dx() { node bin/daxram "$@"; }
 dxk() { node dist/test-bundle/daxram.js "$@"; }
 modprobe msr
 ${CHECK_FREE}
+${CXL_PROVISION_DEVDAX}
 # cxl_mem attaches the endpoints a moment after the modules load.
 for i in $(seq 1 120); do [ "$(ls -d /sys/bus/cxl/devices/endpoint*/decoder*.0 2>/dev/null | wc -l)" = 2 ] && break; sleep 0.5; done
 memn() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node2/meminfo 2>/dev/null || echo 0; }
@@ -67,12 +68,8 @@ for K in create decoders commit bind; do
   ls /var/lib/daxram | grep 'journal\|layout' > $O/kill-$K.jdir
   dx release region0 --no-zero > /dev/null 2>&1
 done
-# From a devdax region: the resize is the step under test, and offlining and zeroing 1 GiB of
-# TCG-emulated CXL memory first (re512 above does) would cost minutes of guest time: QEMU
-# emulates every store to CXL memory (23 MB/s zeroing here). provision --no-online leaves the
-# device System RAM with its blocks offline, so it goes back to devdax unzeroed first.
-dx provision mem0,mem1 --no-online --json > $O/kill-resize.prov.json 2>&1
-dx offline $(grep -o '"daxDevice": *"dax[0-9.]*"' $O/kill-resize.prov.json | cut -d'"' -f4) --no-zero > /dev/null 2>&1
+# From a devdax region: the resize is the step under test (re512 above offlines and zeroes).
+provision_devdax mem0,mem1 $O/kill-resize.prov.json
 DAXRAM_TEST_KILL_AFTER=resize dxk reassign region0 --ram 512M > /dev/null 2>&1; echo $? > $O/kill-resize.rc
 dx recover --json > $O/kill-resize.recover.json 2> $O/kill-resize.recover.err; echo $? > $O/kill-resize.recover.rc
 daxctl list -D > $O/kill-resize.daxctl.json

@@ -37,6 +37,20 @@ free_state() {
 `;
 
 /**
+ * provision_devdax MEMDEVS OUT: a whole-capacity region over MEMDEVS, handed back to devdax
+ * unzeroed (provision --no-online leaves it System RAM with its blocks offline). For tests of the
+ * steps after it (a resize, a destroy): zeroing CXL memory costs minutes of TCG time, since QEMU
+ * emulates every store to it. The provision's JSON goes to OUT, its stderr to OUT.err. Calls the
+ * test's own dx().
+ */
+export const CXL_PROVISION_DEVDAX = String.raw`
+provision_devdax() {
+  dx provision $1 --no-online --json > $2 2> $2.err
+  dx offline $(grep -o '"daxDevice": *"dax[0-9.]*"' $2 | cut -d'"' -f4) --no-zero > /dev/null 2>&1
+}
+`;
+
+/**
  * cxl-cli v81 (Debian 13) and daxram on the same two memdevs, timed in one run: the reference
  * (`cxl create-region -t ram` + `daxctl reconfigure-device -m system-ram`, then `daxctl
  * reconfigure-device -m devdax` + `cxl destroy-region`) and ours (`daxram provision`, `daxram
