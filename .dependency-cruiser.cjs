@@ -3,7 +3,7 @@
 // `npm test`) checks it; docs/design.md has the map.
 //
 //   util, errors       sizes, ranges, atomic files, typed errors
-//   sys                sysfs.ts, native.ts, ndctl.ts, mce.ts, kmod.ts, mounts.ts: the doors to the kernel
+//   sys                sysfs.ts, native.ts, ndctl.ts, mce.ts, kmod.ts, mounts.ts, tracefs.ts: the doors to the kernel
 //   model              one reader per kernel object
 //   policy             the gates and their settings
 //   config             configuration files, operator records, reservations
@@ -12,7 +12,7 @@
 //   live, ipc          the host's engine context; the control socket protocol
 //   cli, daxramd       the two programs (neither imports the other)
 
-const SYS = '^daemon/(sysfs|native|ndctl|mce|kmod|mounts)\\.ts$';
+const SYS = '^daemon/(sysfs|native|ndctl|mce|kmod|mounts|tracefs)\\.ts$';
 const below = (...layers) => `^daemon/(${layers.join('|')})(/|\\.ts$)`;
 const layer = (name, from, allowed) => ({
   name: `layer-${name}`,
@@ -27,15 +27,15 @@ module.exports = {
     {name: 'no-circular', severity: 'error', comment: 'no import cycles, type-only ones included', from: {}, to: {circular: true}},
     layer('errors', '^daemon/errors\\.ts$', ['errors']),
     layer('util', '^daemon/util/', ['util', 'errors']),
-    layer('sys', SYS, ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts']),
-    layer('model', '^daemon/model/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model']),
-    layer('policy', '^daemon/policy/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy']),
-    layer('config', '^daemon/config/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config']),
-    layer('scrub', '^daemon/scrub/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'scrub']),
-    layer('engine', '^daemon/engine/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'engine']),
-    layer('live', '^daemon/live/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live']),
+    layer('sys', SYS, ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs']),
+    layer('model', '^daemon/model/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model']),
+    layer('policy', '^daemon/policy/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy']),
+    layer('config', '^daemon/config/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config']),
+    layer('scrub', '^daemon/scrub/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'scrub']),
+    layer('engine', '^daemon/engine/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'engine']),
+    layer('live', '^daemon/live/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'live']),
     layer('ipc', '^daemon/ipc/', ['util', 'errors', 'config', 'ipc']),
-    layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'cli']),
+    layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'cli']),
     {
       name: 'engine-through-index',
       comment: 'outside engine/, the engine is its API (engine/index.ts; engine/hold.ts, the hot-add hold alone, for the boot guard\'s small bundle): every kernel write goes through a transition there',
@@ -43,7 +43,7 @@ module.exports = {
       from: {path: '^daemon/', pathNot: '^daemon/engine/'},
       to: {path: '^daemon/engine/', pathNot: '^daemon/engine/(index|hold)\\.ts$'},
     },
-    layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'daxramd']),
+    layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'daxramd']),
   ],
   options: {
     doNotFollow: {path: 'node_modules'},

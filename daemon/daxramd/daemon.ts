@@ -30,6 +30,8 @@ import {desiredFor, type Desired} from './desired';
 import {adoptUnmanaged, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
+import {RasLoop} from './ras';
+import type {Range} from '../util/ranges';
 import {verbs} from './verbs';
 import {releaseHeap} from './heap';
 import {memmapReport, type MemmapReport} from '../engine';
@@ -81,6 +83,10 @@ export class Daemon {
   readonly metrics = new Metrics();
   readonly notifier: Notifier;
   private readonly poison: PoisonWatch;
+  /** CXL media errors after onlining (ras.ts). */
+  readonly ras: RasLoop;
+  /** The System RAM daxramd manages, by device, as of the last reconcile: where a media error lands. */
+  private managedRam: Array<{device: string; ranges: Range[]}> = [];
   private server?: ControlServer;
   private events?: EventSource;
   private chain: Promise<unknown> = Promise.resolve();
@@ -119,6 +125,18 @@ export class Daemon {
     this.store = new StateStore(opts.stateDir);
     this.notifier = new Notifier(native, process.env, (e) => log.warn(`sd_notify failed: ${(e as Error).message}`));
     this.poison = new PoisonWatch(this.metrics, log);
+    this.ras = new RasLoop({
+      sysfs: this.sysfs,
+      managedRamAt: (hpa) => this.managedRam.find((m) => m.ranges.some((r) => hpa >= r.start && hpa < r.start + r.size))?.device,
+      // Serialised with reconciles, like every transition daxramd starts.
+      isolate: (device, ranges, how) => {
+        const run = this.chain.then(() => isolate(this.engineContext(this.last.find((x) => x.device === device)?.desired?.gates), device, ranges, how));
+        this.chain = run.catch(() => undefined);
+        return run;
+      },
+      metrics: this.metrics,
+      log,
+    });
   }
 
   loadConfig(): void {
@@ -378,6 +396,7 @@ export class Daemon {
 
   private async afterScan(platform: Platform, reports: DeviceReport[]): Promise<void> {
     const managed = reports.filter((r) => r.desired);
+    this.managedRam = platform.devices.filter((d) => d.mode === 'system-ram' && managed.some((r) => r.device === d.name)).map((d) => ({device: d.name, ranges: d.ranges}));
     await this.applyTiering(managed);
     this.memmap = memmapReport(this.sysfs, platform.devices);
     this.metrics.devicesManaged = managed.length;
@@ -390,6 +409,11 @@ export class Daemon {
     const regions = new Set<string>();
     for (const d of platform.devices) if (d.mode === 'system-ram' && d.region) regions.add(d.region.name);
     this.events?.watchBadblocks([...regions].map((r) => `/sys/bus/nd/devices/${r}/badblocks`));
+    // CXL media errors, once the kernel has the events (cxl_core may load after daxramd starts).
+    if (this.events && platform.cxl) {
+      const pipe = this.ras.open();
+      if (pipe) this.events.watchTrace(pipe);
+    }
   }
 
   /** [daemon] tiering: the kernel's demotion/promotion switches follow managed RAM (tiering.ts). */
@@ -472,6 +496,8 @@ export class Daemon {
     if (dd.length) parts.push(`devdax: ${dd.map((x) => x.device).join(', ')}`);
     if (this.adopted.size) parts.push(`adopted: ${[...this.adopted].map(([d, why]) => `${d} (${why})`).join(', ')}`);
     if (this.isolated.size) parts.push(`poison isolated: ${[...this.isolated].map(([d, n]) => `${d} ${n} page(s)`).join(', ')}`);
+    const ras = this.ras.summary();
+    if (ras) parts.push(ras);
     if (failed.length) parts.push(`FAILED: ${failed.map((x) => x.device).join(', ')}`);
     if (this.configError) parts.push('config rejected, previous kept');
     const retired = this.held.filter((h) => h.retiredAt !== undefined).length;
@@ -531,6 +557,17 @@ export class Daemon {
           badblocks: (paths) => {
             this.log.info(`badblocks changed: ${paths.join(', ')}`);
             this.schedule('badblocks', 0);
+          },
+          trace: (lines) => {
+            for (const ev of this.ras.parse(lines)) {
+              this.ras
+                .handle(ev)
+                .then(() => {
+                  this.writeMetrics();
+                  this.notifier.status(this.statusLine());
+                })
+                .catch((e) => this.log.error(`media-error event: ${describeError(e)}`, ev.memdev));
+            }
           },
           error: (e) => this.log.warn(`event source: ${describeError(e)}`),
         },
@@ -639,6 +676,7 @@ export class Daemon {
     this.log.info(`stopping on ${signal}; devices are left as they are`);
     if (this.pending) clearTimeout(this.pending);
     this.events?.stop();
+    this.ras.close();
     // A scrub can run for minutes: end it (it has changed nothing yet) rather than let systemd's
     // stop timeout SIGKILL us with the policy still held. A transition past its scrub finishes.
     this.abort.abort();

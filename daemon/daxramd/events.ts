@@ -1,5 +1,6 @@
-// What wakes the daemon: kernel uevents for dax and nd devices (add, remove, bind, unbind) and
-// sysfs_notify on the badblocks attribute of regions whose memory is RAM. Each fd is watched on
+// What wakes the daemon: kernel uevents for dax and nd devices (add, remove, bind, unbind),
+// sysfs_notify on the badblocks attribute of regions whose memory is RAM, and the trace_pipe of
+// daxram's tracefs instance for CXL media errors (daxramd/ras.ts). Each fd is watched on
 // the event loop (the addon's FdWatcher, uv_poll): no thread parked in poll(2), no timers, so an
 // idle daemon uses no CPU. A uevent is only a hint to rescan sysfs; its content is parsed for
 // logging, never trusted to decide anything. An fd that keeps failing is re-armed after a
@@ -19,6 +20,8 @@ export interface EventHandlers {
   uevents(evs: Uevent[]): void;
   /** Badblocks of these kernel paths changed (their new content is re-read by the caller). */
   badblocks(paths: string[]): void;
+  /** Whole lines read from the watched trace_pipe. */
+  trace?(lines: string[]): void;
   error(e: unknown): void;
 }
 
@@ -50,6 +53,7 @@ interface Watched {
 
 export class EventSource {
   private uevent?: Watched;
+  private trace?: Watched & {path: string; partial: string};
   private readonly attrs = new Map<string, Watched>();
   private stopped = false;
   private readonly buf = Buffer.alloc(16384);
@@ -136,6 +140,50 @@ export class EventSource {
     });
   }
 
+  /**
+   * Follow a trace_pipe (kernel path): readable when events arrive; each read consumes them, so
+   * nothing is handled twice. Non-blocking, so a drain never parks the event loop.
+   */
+  watchTrace(p: string): void {
+    if (this.stopped) return;
+    if (this.trace) this.close(this.trace);
+    const w = this.trace ?? {fd: -1, failures: 0, path: p, partial: ''};
+    this.trace = w;
+    try {
+      w.fd = fs.openSync(this.hostPath(p), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      w.watcher = new this.native.FdWatcher(w.fd, UV_READABLE, (err) => {
+        if (err) {
+          this.close(w);
+          return this.failed(w, err, () => this.watchTrace(p));
+        }
+        w.failures = 0;
+        const lines = this.drainTrace(w);
+        if (lines.length) this.h.trace?.(lines);
+      });
+    } catch (e) {
+      this.close(w);
+      this.failed(w, e, () => this.watchTrace(p));
+    }
+  }
+
+  private drainTrace(w: Watched & {partial: string}): string[] {
+    let text = w.partial;
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(w.fd, this.buf, 0, this.buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.h.error(e);
+        break;
+      }
+      if (n <= 0) break;
+      text += this.buf.toString('utf8', 0, n);
+    }
+    const lines = text.split('\n');
+    w.partial = lines.pop() ?? '';
+    return lines.filter(Boolean);
+  }
+
   private failed(w: Watched, e: unknown, rearm: () => void): void {
     w.failures++;
     this.h.error(e);
@@ -167,6 +215,7 @@ export class EventSource {
     for (const w of this.attrs.values()) this.close(w);
     this.attrs.clear();
     if (this.uevent) this.close(this.uevent);
+    if (this.trace) this.close(this.trace);
   }
 
   private drainUevents(w: Watched): Uevent[] {

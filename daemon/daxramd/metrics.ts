@@ -32,6 +32,10 @@ export class Metrics {
   readonly poisonFound = new Counter();
   readonly poisonCleared = new Counter();
   readonly poisonIsolated = new Counter();
+  /** Pages soft-offlined after a corrected-error threshold event (daxramd/ras.ts). */
+  readonly softOfflined = new Counter();
+  /** CXL media-error events, by memdev, severity and what daxramd did. */
+  readonly mediaEvents = new Counter();
   /** bytes by node and state, recomputed from each scan. */
   capacity = new Map<string, {labels: Labels; value: number}>();
   lastReconcile = 0;
@@ -92,6 +96,8 @@ export class Metrics {
     family('daxram_poison_found_total', 'counter', 'Poisoned bytes found in managed regions.', this.poisonFound.values.values());
     family('daxram_poison_cleared_total', 'counter', 'Poisoned bytes cleared.', this.poisonCleared.values.values());
     family('daxram_poison_isolated_pages_total', 'counter', 'Pages of onlined RAM hard-offlined because of poison.', this.poisonIsolated.values.values());
+    family('daxram_pages_soft_offlined_total', 'counter', 'Pages of onlined RAM soft-offlined (content migrated) after a corrected-error threshold event.', this.softOfflined.values.values());
+    family('daxram_cxl_media_events_total', 'counter', 'CXL media-error events (general media, DRAM) by memdev, severity and action taken.', this.mediaEvents.values.values());
     family('daxram_memory_tier', 'gauge', 'Memory tier (memory_tierN) of each node holding device-dax capacity; lower is faster.', this.tiers.map((t) => ({labels: {node: String(t.node)}, value: t.tier})));
     if (this.demotion !== undefined) family('daxram_tiering_demotion_enabled', 'gauge', 'The kernel demotes cold pages to lower tiers under reclaim (1) or not (0).', [{labels: {}, value: this.demotion ? 1 : 0}]);
     if (this.promotion !== undefined) family('daxram_tiering_promotion_enabled', 'gauge', "NUMA balancing's memory-tiering mode promotes hot pages from lower tiers (1) or not (0).", [{labels: {}, value: this.promotion ? 1 : 0}]);

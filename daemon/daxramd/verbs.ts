@@ -28,6 +28,8 @@ export interface VerbHost {
   readonly isolated: Map<string, number>;
   readonly adopted: Map<string, string>;
   readonly declared: Map<string, string>;
+  /** CXL media errors followed since start (ras.ts). */
+  readonly ras: {readonly seen: {events: number; hard: number; soft: number}};
   readonly hold?: unknown;
   readonly tiering?: unknown;
   /** Where the struct pages of dax System RAM are, as of the last reconcile. */
@@ -55,7 +57,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), declared: Object.fromEntries(d.declared), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), ras: d.ras.seen, declared: Object.fromEntries(d.declared), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;

@@ -122,7 +122,7 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
     }
     case 'isolate': {
       const n = await runIsolate(ctx, s, o);
-      return {done: n ? 'written' : 'skipped', count: n, detail: `${n} of ${s.pages} page(s) newly hard-offlined`};
+      return {done: n ? 'written' : 'skipped', count: n, detail: `${n} of ${s.pages} page(s) newly ${s.how}-offlined`};
     }
     case 'engine': {
       if (!o.engine) throw new Error(`no engine runner for ${s.call}`);

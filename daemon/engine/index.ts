@@ -7,6 +7,7 @@ import {enforceGates} from '../policy/gates';
 import type {Range} from '../util/ranges';
 import type {Context} from './context';
 import {transition} from './transition';
+import type {IsolateHow} from './plan';
 import {locked} from './lock';
 import {journalledClear, refuseClearOfRam} from './clear';
 import {doTiering, type TieringOutcome} from './tiering';
@@ -25,7 +26,7 @@ export {planOnline, refuseIfReserved, type OnlineOptions, type OnlineResult} fro
 export {planOffline, type OfflineOptions, type OfflineResult} from './offline';
 export {planIsolate, type IsolateResult} from './isolate';
 export type {RecoverResult} from './recover';
-export {describePlan, type Plan, type Step} from './plan';
+export {describePlan, type IsolateHow, type Plan, type Step} from './plan';
 export {Journal, type JournalEntry} from './journal';
 export {readHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy';
 export {holdHotplug, releaseHotplug} from './hold';
@@ -53,9 +54,9 @@ export async function offline(ctx: Context, name: string, o: OfflineOptions = {}
 }
 
 /** Poison in a device that is System RAM: hard-offline exactly those pages (engine/isolate.ts). */
-export async function isolate(ctx: Context, name: string, ranges: Range[]): Promise<IsolateResult> {
-  if (ctx.dryRun) return doIsolate(ctx, name, ranges);
-  return transition(ctx, `isolate poison in ${name}`, name, () => doIsolate(ctx, name, ranges));
+export async function isolate(ctx: Context, name: string, ranges: Range[], how: IsolateHow = 'hard'): Promise<IsolateResult> {
+  if (ctx.dryRun) return doIsolate(ctx, name, ranges, how);
+  return transition(ctx, `isolate (${how}) pages in ${name}`, name, () => doIsolate(ctx, name, ranges, how));
 }
 
 /** Finish whatever an interrupted command left (engine/recover.ts). */

@@ -13,7 +13,7 @@ import {readBlockSize} from '../model/hotplug';
 import {readBlockState} from '../model/memblock';
 import {readMeminfo} from '../model/node';
 import type {Context} from './context';
-import {newPlan, type IsolateStep, type Plan} from './plan';
+import {newPlan, type IsolateHow, type IsolateStep, type Plan} from './plan';
 import {Journal, newJournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
 import {isHwpoisoned, kpageflags, PAGE, pagesOf} from './hwpoison';
@@ -29,6 +29,7 @@ export interface IsolationPlan {
 
 export interface IsolateResult {
   device: string;
+  how: IsolateHow;
   dryRun: boolean;
   plan: Plan;
   /** What was isolated, as 0xSTART+0xSIZE. */
@@ -39,15 +40,19 @@ export interface IsolateResult {
 }
 
 /** The isolate steps for `ranges` (already clipped to what is online): one per range. */
-export function isolateSteps(device: string, ranges: Range[]): IsolateStep[] {
+export function isolateSteps(device: string, ranges: Range[], how: IsolateHow = 'hard'): IsolateStep[] {
   return normalize(ranges).map((r) => {
     const n = pagesOf([r]).length;
-    return {kind: 'isolate', device, range: r, pages: n, why: `hard-offline ${n} poisoned page(s) at 0x${r.start.toString(16)} (${humanSize(r.size)}): memory_failure takes them from the allocator for good`};
+    const why =
+      how === 'hard'
+        ? `hard-offline ${n} poisoned page(s) at 0x${r.start.toString(16)} (${humanSize(r.size)}): memory_failure takes them from the allocator for good`
+        : `soft-offline ${n} page(s) at 0x${r.start.toString(16)} (${humanSize(r.size)}) with corrected errors: their content moves to another page, and they leave the allocator for good`;
+    return {kind: 'isolate', device, range: r, how, pages: n, why};
   });
 }
 
 /** Plan isolating `ranges` of `device`: the parts inside its online blocks, page by page. */
-export function planIsolate(ctx: Context, device: string, ranges: Range[]): IsolationPlan {
+export function planIsolate(ctx: Context, device: string, ranges: Range[], how: IsolateHow = 'hard'): IsolationPlan {
   const dev = readDax(ctx.sysfs, device);
   const bs = readBlockSize(ctx.sysfs);
   const online = kmemBlockIds(dev.ranges, bs)
@@ -56,8 +61,8 @@ export function planIsolate(ctx: Context, device: string, ranges: Range[]): Isol
   const inRam = normalize(normalize(ranges).flatMap((r) => online.map((b) => intersect(r, b)).filter((x): x is Range => x !== undefined)));
   const pages = pagesOf(inRam).length;
   const notInRam = pagesOf(ranges).length - pages;
-  const plan = newPlan('isolate', device, `isolate ${pages} poisoned page(s) in ${device} (System RAM on node ${dev.targetNode})`);
-  plan.steps.push(...isolateSteps(device, inRam));
+  const plan = newPlan('isolate', device, `isolate (${how}) ${pages} page(s) in ${device} (System RAM on node ${dev.targetNode})`);
+  plan.steps.push(...isolateSteps(device, inRam, how));
   if (notInRam) plan.notes.push(`${notInRam} poisoned page(s) are not in an online block of ${device}: not in the page allocator, nothing to isolate`);
   plan.steps.push({kind: 'verify', device, what: `${pages} page(s) hwpoisoned`});
   plan.expect = {pages};
@@ -73,7 +78,7 @@ export function verifyIsolation(ctx: Context, device: string, ranges: Range[], b
   const pages = pagesOf(ranges);
   const unverified = pages.filter((p) => kpageflags(ctx, p) !== undefined && !isHwpoisoned(ctx, p)).slice(0, 8);
   if (unverified.length || after < before + BigInt(fresh) * PAGE) {
-    throw new KernelError(`hard-offline of ${pages.length} poisoned page(s) not confirmed: HardwareCorrupted ${before} → ${after} bytes${unverified.length ? `; not hwpoisoned: ${unverified.map((p) => `0x${p.toString(16)}`).join(' ')}` : ''}`, {
+    throw new KernelError(`offlining ${pages.length} page(s) not confirmed: HardwareCorrupted ${before} → ${after} bytes${unverified.length ? `; not hwpoisoned: ${unverified.map((p) => `0x${p.toString(16)}`).join(' ')}` : ''}`, {
       device,
       fix: 'see dmesg for memory_failure messages',
     });
@@ -87,10 +92,11 @@ export function freshlyIsolated(plan: Plan, log: StepLog[]): number {
 }
 
 /** The transition itself, under the lock (see transition.ts). Also the forward path of recover(). */
-export async function doIsolate(ctx: Context, device: string, ranges: Range[]): Promise<IsolateResult> {
-  const f = planIsolate(ctx, device, ranges);
+export async function doIsolate(ctx: Context, device: string, ranges: Range[], how: IsolateHow = 'hard'): Promise<IsolateResult> {
+  const f = planIsolate(ctx, device, ranges, how);
   const result = (dryRun: boolean, hc?: {before: bigint; after: bigint}): IsolateResult => ({
     device,
+    how,
     dryRun,
     plan: f.plan,
     ranges: f.ranges.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`),
@@ -100,7 +106,7 @@ export async function doIsolate(ctx: Context, device: string, ranges: Range[]): 
   });
   if (ctx.dryRun) return result(true);
   const journal = new Journal(ctx.stateDir);
-  const entry = newJournalEntry('isolate', device, {ranges: normalize(ranges).map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`)}, f.plan.steps.length);
+  const entry = newJournalEntry('isolate', device, {ranges: normalize(ranges).map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`), how}, f.plan.steps.length);
   const before = readMeminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
   const log = await runPlan(ctx, f.plan, {journal, intent: entry});
   const hc = verifyIsolation(ctx, device, f.ranges, before, freshlyIsolated(f.plan, log));

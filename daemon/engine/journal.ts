@@ -27,6 +27,8 @@ export interface JournalEntry {
     ram?: string;
     force?: boolean;
     ranges?: string[];
+    /** isolate: hard_ or soft_offline_page (absent in journals of older versions: hard). */
+    how?: string;
     /** auto_online_blocks as it was before daxram held it: given back if the run dies holding it. */
     hotplugPolicy?: string;
     /** Blocks present before the policy was held, and the device's (idRanges): the rest came meanwhile. */

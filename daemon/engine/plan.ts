@@ -71,11 +71,18 @@ export interface NativeStep {
   mark?: KillPoint;
 }
 
-/** hard_offline_page for every page of a poisoned range (engine/hwpoison.ts): one step however large. */
+/** hard: the page's content is lost (an uncorrectable error); soft: still good, migrated first (a corrected-error threshold). */
+export type IsolateHow = 'hard' | 'soft';
+
+/**
+ * hard_offline_page (or, for pages whose content is still good, soft_offline_page: migrated
+ * first) for every page of a range (engine/hwpoison.ts): one step however large.
+ */
 export interface IsolateStep {
   kind: 'isolate';
   device: string;
   range: Range;
+  how: IsolateHow;
   pages: number;
   why: string;
   mark?: KillPoint;
@@ -152,7 +159,7 @@ export function describeStep(s: Step): string {
     case 'hotplug-restore':
       return `write "${s.policy}" > /sys/devices/system/memory/auto_online_blocks, then online ("${s.policy}") any other block hot-added meanwhile\n       # ${s.why}`;
     case 'isolate':
-      return `for each of ${s.pages} page(s) in 0x${s.range.start.toString(16)}-0x${(s.range.start + s.range.size - 1n).toString(16)}: write "0xPAGE" > /sys/devices/system/memory/hard_offline_page  (skipped if already hwpoisoned)\n       # ${s.why}`;
+      return `for each of ${s.pages} page(s) in 0x${s.range.start.toString(16)}-0x${(s.range.start + s.range.size - 1n).toString(16)}: write "0xPAGE" > /sys/devices/system/memory/${s.how}_offline_page  (skipped if already hwpoisoned)\n       # ${s.why}`;
     case 'engine':
       return `daxram ${s.call} ${s.device}  (its own plan: see daxram ${s.call} ${s.device.startsWith('<') ? 'DEV' : s.device} --dry-run)\n       # ${s.why}`;
   }

@@ -64,7 +64,7 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
       await doOnline(ctx, entry.device, {zone: (a.zone as ZoneRequest) ?? 'movable', online: a.online !== false}, {enforce: false});
       return 'completed-online';
     case 'isolate':
-      await doIsolate(ctx, entry.device, (a.ranges ?? []).map(parseRangeArg));
+      await doIsolate(ctx, entry.device, (a.ranges ?? []).map(parseRangeArg), a.how === 'soft' ? 'soft' : 'hard');
       return 'completed-isolate';
     case 'offline':
       await doOffline(ctx, entry.device, {zero: a.zero !== false});

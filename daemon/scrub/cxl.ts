@@ -16,12 +16,12 @@
 import * as fs from 'node:fs';
 import type {Sysfs} from '../sysfs';
 import {errnoName, KernelError} from '../errors';
+import {closeInstance, openInstance, traceFields} from '../tracefs';
 import {normalize, type Range} from '../util/ranges';
 import {CXL_DEVICES} from '../model/cxl/scan';
 import type {CxlRegion} from '../model/cxl/types';
 
 export const POISON_UNIT = 64n;
-const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const DEBUGFS = '/sys/kernel/debug';
 const UNMAPPED = (1n << 64n) - 1n;
 
@@ -37,11 +37,8 @@ export interface CxlPoisonRecord {
 
 /** One cxl_poison event line, as the trace file prints it. */
 export function parsePoisonEvent(line: string): (CxlPoisonRecord & {type: string}) | undefined {
-  const i = line.indexOf('cxl_poison:');
-  if (i < 0) return undefined;
-  const f: Record<string, string> = {};
-  for (const m of line.slice(i + 11).matchAll(/(\w+)=(\S*)/g)) f[m[1]] = m[2];
-  if (!f.memdev || !f.dpa || !f.dpa_length) return undefined;
+  const f = traceFields(line, 'cxl_poison');
+  if (!f?.memdev || !f.dpa || !f.dpa_length) return undefined;
   const r: CxlPoisonRecord & {type: string} = {memdev: f.memdev, dpa: BigInt(f.dpa), length: BigInt(f.dpa_length), source: f.source ?? 'Unknown', type: f.trace_type ?? ''};
   const hpa = f.hpa ? BigInt(f.hpa) : UNMAPPED;
   if (hpa !== UNMAPPED && f.region) {
@@ -49,11 +46,6 @@ export function parsePoisonEvent(line: string): (CxlPoisonRecord & {type: string
     r.region = f.region;
   }
   return r;
-}
-
-/** Where tracefs is mounted (its instances directory exists), or undefined. */
-export function tracefsDir(sysfs: Sysfs): string | undefined {
-  return TRACEFS.find((d) => sysfs.exists(`${d}/instances`));
 }
 
 function debugfsMounted(sysfs: Sysfs): boolean {
@@ -70,30 +62,10 @@ export interface PoisonListOptions {
  * cannot be read (no tracefs, no trigger_poison_list, the device refused).
  */
 export function readCxlPoison(sysfs: Sysfs, memdevs: string[], o: PoisonListOptions = {}): CxlPoisonRecord[] {
-  let tfs = tracefsDir(sysfs);
-  if (!tfs && o.mount) {
-    o.mount('tracefs', TRACEFS[0]);
-    tfs = tracefsDir(sysfs);
-  }
-  if (!tfs) {
-    throw new KernelError('tracefs is not mounted: the poison list comes back as cxl_poison trace events', {
-      device: memdevs.join(','),
-      fix: 'mount -t tracefs nodev /sys/kernel/tracing (systemd does it at boot: sys-kernel-tracing.mount)',
-    });
-  }
-  const inst = `${tfs}/instances/daxram.${process.pid}`;
-  try {
-    fs.mkdirSync(sysfs.p(inst));
-  } catch (e) {
-    if (errnoName(e) !== 'EEXIST') throw new KernelError(`cannot create the tracefs instance ${inst}: ${(e as Error).message}`, {path: inst, cause: e});
-  }
+  const inst = openInstance(sysfs, `daxram.${process.pid}`, ['cxl/cxl_poison'], memdevs.join(','), o.mount && ((where) => o.mount!('tracefs', where)));
   const out: CxlPoisonRecord[] = [];
   try {
     const ev = `${inst}/events/cxl/cxl_poison`;
-    if (!sysfs.exists(ev)) {
-      throw new KernelError('the kernel has no cxl_poison trace event (CONFIG_CXL_BUS tracing)', {device: memdevs.join(','), path: ev, fix: 'a kernel of 6.4 or later reads CXL poison lists'});
-    }
-    sysfs.writeAttr(ev, 'cxl_poison', 'enable', '1');
     for (const m of memdevs) {
       const dir = `${CXL_DEVICES}/${m}`;
       if (!sysfs.exists(`${dir}/trigger_poison_list`)) {
@@ -119,11 +91,7 @@ export function readCxlPoison(sysfs: Sysfs, memdevs: string[], o: PoisonListOpti
     }
     sysfs.writeAttr(ev, 'cxl_poison', 'enable', '0');
   } finally {
-    try {
-      fs.rmdirSync(sysfs.p(inst));
-    } catch {
-      /* a reader still has it open: the next run uses its own pid */
-    }
+    closeInstance(sysfs, inst);
   }
   return out;
 }
