@@ -168,17 +168,7 @@ export class EventSource {
 
   private drainTrace(w: Watched & {partial: string}): string[] {
     let text = w.partial;
-    for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(w.fd, this.buf, 0, this.buf.length, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.h.error(e);
-        break;
-      }
-      if (n <= 0) break;
-      text += this.buf.toString('utf8', 0, n);
-    }
+    this.drain(w, (chunk) => void (text += chunk.toString('utf8')));
     const lines = text.split('\n');
     w.partial = lines.pop() ?? '';
     return lines.filter(Boolean);
@@ -220,18 +210,26 @@ export class EventSource {
 
   private drainUevents(w: Watched): Uevent[] {
     const out: Uevent[] = [];
+    // One read, one uevent (a netlink datagram).
+    this.drain(w, (chunk) => {
+      const ev = parseUevent(chunk);
+      if (ev && ev.subsystem && this.subsystems.includes(ev.subsystem)) out.push(ev);
+    });
+    return out;
+  }
+
+  /** Read a non-blocking fd until it has nothing more (EAGAIN or end), each read to `chunk`. */
+  private drain(w: Watched, chunk: (b: Buffer) => void): void {
     for (;;) {
       let n: number;
       try {
         n = fs.readSync(w.fd, this.buf, 0, this.buf.length, null);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.h.error(e);
-        break;
+        return;
       }
-      if (n <= 0) break;
-      const ev = parseUevent(this.buf.subarray(0, n));
-      if (ev && ev.subsystem && this.subsystems.includes(ev.subsystem)) out.push(ev);
+      if (n <= 0) return;
+      chunk(this.buf.subarray(0, n));
     }
-    return out;
   }
 }
