@@ -2,10 +2,13 @@
 // the 7.3 kernel printed them in the lab (QMP cxl-inject-general-media-event), parsed; what
 // daxramd does for each severity, for memory it manages and for memory it does not.
 import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {Writable} from 'node:stream';
 import {mediaSeverity, parseMediaEvent} from '../daemon/model/cxl/events';
 import {traceFields} from '../daemon/tracefs';
-import {RasLoop} from '../daemon/daxramd/ras';
+import {RAS_FILE, RasLoop} from '../daemon/daxramd/ras';
 import {Metrics} from '../daemon/daxramd/metrics';
 import {DaemonLog} from '../daemon/daxramd/log';
 import {Sysfs} from '../daemon/sysfs';
@@ -31,12 +34,13 @@ test('a general-media event line: memdev, log, DPA and the HPA the kernel decode
   t.is(parseMediaEvent(GM.replace('dpa=1000', 'dpa=zz')), undefined, 'a garbled address is no event');
 });
 
-function loop(managed: Record<string, Range>) {
+function loop(managed: Record<string, Range>, stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-ras-'))) {
   const calls: Array<{device: string; ranges: Range[]; how: IsolateHow}> = [];
   const lines: string[] = [];
   const metrics = new Metrics();
   const r = new RasLoop({
     sysfs: new Sysfs('/nonexistent'),
+    stateDir,
     managedRamAt: (hpa) => Object.entries(managed).find(([, x]) => hpa >= x.start && hpa < x.start + x.size)?.[0],
     isolate: async (device, ranges, how) => {
       calls.push({device, ranges, how});
@@ -45,7 +49,7 @@ function loop(managed: Record<string, Range>) {
     metrics,
     log: new DaemonLog({journal: true, level: 'debug', stream: new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }})}),
   });
-  return {r, calls, lines, metrics};
+  return {r, calls, lines, metrics, stateDir};
 }
 
 test('uncorrectable in managed RAM: the page hard-offlined; a threshold: soft-offlined; counted in STATUS and metrics', async (t) => {
@@ -81,4 +85,16 @@ test('a failed offline is counted as a failure of the device and said, and the l
   t.is(await r.handle(parseMediaEvent(GM)!), 'failed');
   t.regex(metrics.render(), /daxram_failures_total\{device="dax0.0",operation="hard-offline"\} 1/);
   t.true(lines.some((l) => /^<3>mem0: .*could not hard-offline page 0x590001000 of dax0.0/.test(l)));
+});
+
+test('the counts outlive a restart (ras.json in the state directory); a broken file is said and they start again', async (t) => {
+  const a = loop({'dax0.0': {start: 0x590000000n, size: 0x20000000n}});
+  t.teardown(() => fs.rmSync(a.stateDir, {recursive: true, force: true}));
+  await a.r.handle(parseMediaEvent(GM)!);
+  const b = loop({}, a.stateDir);
+  t.deepEqual(b.r.seen, {events: 1, hard: 1, soft: 0});
+  fs.writeFileSync(path.join(a.stateDir, RAS_FILE), '{"events": -1');
+  const c = loop({}, a.stateDir);
+  t.deepEqual(c.r.seen, {events: 0, hard: 0, soft: 0});
+  t.true(c.lines.some((l) => /^<4>.*ras\.json unreadable .*media-error counts start again/.test(l)));
 });

@@ -127,6 +127,7 @@ export class Daemon {
     this.poison = new PoisonWatch(this.metrics, log);
     this.ras = new RasLoop({
       sysfs: this.sysfs,
+      stateDir: opts.stateDir,
       managedRamAt: (hpa) => this.managedRam.find((m) => m.ranges.some((r) => hpa >= r.start && hpa < r.start + r.size))?.device,
       // Serialised with reconciles, like every transition daxramd starts.
       isolate: (device, ranges, how) => {

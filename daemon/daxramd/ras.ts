@@ -13,7 +13,10 @@
 //     on the memory it onlined (rasdaemon's own page offlining, where enabled, works from its
 //     corrected-error counts and may take the same page: the engine skips pages already taken).
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
+import {writeAtomic} from '../util/atomic';
 import type {Range} from '../util/ranges';
 import {describeError} from '../errors';
 import {closeInstance, openInstance} from '../tracefs';
@@ -23,10 +26,13 @@ import type {Metrics} from './metrics';
 import type {DaemonLog} from './log';
 
 const INSTANCE = 'daxram-ras';
+/** The counts, kept in the state directory so a restart does not forget what the box has been through. */
+export const RAS_FILE = 'ras.json';
 const PAGE = 4096n;
 
 export interface RasDeps {
   sysfs: Sysfs;
+  stateDir: string;
   /** The System RAM dax device daxramd manages that holds `hpa`, if any. */
   managedRamAt(hpa: bigint): string | undefined;
   /** The engine's isolate transition; resolves with the pages newly taken. */
@@ -38,11 +44,24 @@ export interface RasDeps {
 export type RasAction = 'hard-offline' | 'soft-offline' | 'failed' | 'not-managed' | 'unmapped' | 'logged';
 
 export class RasLoop {
-  /** Events seen and pages taken since start, for STATUS. */
+  /** Events seen and pages taken, across restarts (ras.json), for STATUS. */
   readonly seen = {events: 0, hard: 0, soft: 0};
   private inst?: string;
 
-  constructor(private readonly d: RasDeps) {}
+  constructor(private readonly d: RasDeps) {
+    const file = path.join(d.stateDir, RAS_FILE);
+    try {
+      const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+      for (const k of ['events', 'hard', 'soft'] as const) {
+        if (!Number.isSafeInteger(j[k]) || (j[k] as number) < 0) throw new Error(`"${k}" is not a count`);
+        this.seen[k] = j[k] as number;
+      }
+    } catch (e) {
+      // Only counts: a broken file is said and started again, never a reason to stop.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') d.log.warn(`${file} unreadable (${(e as Error).message}): media-error counts start again`);
+      this.seen.events = this.seen.hard = this.seen.soft = 0;
+    }
+  }
 
   /** The instance's trace_pipe (kernel path) once the events are enabled; undefined when the kernel has none. */
   open(): string | undefined {
@@ -73,6 +92,11 @@ export class RasLoop {
     const action = await this.act(ev, severity, where);
     this.seen.events++;
     this.d.metrics.mediaEvents.inc({memdev: ev.memdev, severity, action});
+    try {
+      writeAtomic(path.join(this.d.stateDir, RAS_FILE), `${JSON.stringify(this.seen)}\n`);
+    } catch (e) {
+      this.d.log.warn(`could not keep the media-error counts: ${(e as Error).message}`);
+    }
     return action;
   }
 
