@@ -200,3 +200,31 @@ test('EventSource: an attribute that cannot be polled (EPERM from epoll) is repo
   t.true(elapsed >= 45, `second failure after ${elapsed} ms`);
   t.is((errors[0] as NodeJS.ErrnoException).code, 'EPERM');
 });
+
+test('EventSource: a trace pipe is followed once however often it is asked for, and reports whole lines (a partial one waits for its end)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-trace-'));
+  t.teardown(() => fs.rmSync(dir, {recursive: true, force: true}));
+  const pipe = path.join(dir, 'trace_pipe');
+  fs.writeFileSync(pipe, 'line one\nline tw');
+  const fire: Array<() => void> = [];
+  const fake = {
+    ueventOpen: () => fs.openSync('/dev/null', 'r'),
+    sdNotify: () => undefined,
+    FdWatcher: class {
+      constructor(_fd: number, ev: number, cb: (e: Error | null, r: number) => void) {
+        if (ev === UV_READABLE) fire.push(() => cb(null, UV_READABLE));
+      }
+      close() {}
+    },
+  } as unknown as DaemonNative;
+  const lines: string[][] = [];
+  const src = new EventSource(fake, {uevents: () => undefined, badblocks: () => undefined, trace: (l) => lines.push(l), error: (e) => t.fail(String(e))}, (p) => path.join(dir, path.basename(p)));
+  // After every reconcile daxramd asks again: one watcher, one open fd.
+  for (let i = 0; i < 3; i++) src.watchTrace('/sys/kernel/tracing/instances/daxram-ras/trace_pipe');
+  t.is(fire.length, 1);
+  fire[0]();
+  fs.appendFileSync(pipe, 'o\n');
+  fire[0]();
+  t.deepEqual(lines, [['line one'], ['line two']]);
+  src.stop();
+});

@@ -142,12 +142,14 @@ export class EventSource {
 
   /**
    * Follow a trace_pipe (kernel path): readable when events arrive; each read consumes them, so
-   * nothing is handled twice. Non-blocking, so a drain never parks the event loop.
+   * nothing is handled twice. Non-blocking, so a drain never parks the event loop. Called after
+   * every reconcile: the pipe already followed (or waiting to be re-armed) is left as it is.
    */
   watchTrace(p: string): void {
     if (this.stopped) return;
+    if (this.trace?.path === p && (this.trace.watcher || this.trace.retry)) return;
     if (this.trace) this.close(this.trace);
-    const w = this.trace ?? {fd: -1, failures: 0, path: p, partial: ''};
+    const w = this.trace?.path === p ? this.trace : {fd: -1, failures: 0, path: p, partial: ''};
     this.trace = w;
     try {
       w.fd = fs.openSync(this.hostPath(p), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);

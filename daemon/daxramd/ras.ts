@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
 import {writeAtomic} from '../util/atomic';
-import type {Range} from '../util/ranges';
+import {PAGE, type Range} from '../util/ranges';
 import {describeError} from '../errors';
 import {closeInstance, openInstance} from '../tracefs';
 import {MEDIA_EVENTS, mediaSeverity, parseMediaEvent, type CxlMediaEvent} from '../model/cxl/events';
@@ -28,7 +28,6 @@ import type {DaemonLog} from './log';
 const INSTANCE = 'daxram-ras';
 /** The counts, kept in the state directory so a restart does not forget what the box has been through. */
 export const RAS_FILE = 'ras.json';
-const PAGE = 4096n;
 
 export interface RasDeps {
   sysfs: Sysfs;
