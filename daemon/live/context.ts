@@ -6,7 +6,7 @@
 
 import {Sysfs} from '../sysfs';
 import type {Context, Logger} from '../engine';
-import {liveEngineNative} from './hold-context';
+import {holdContext, liveEngineNative} from './hold-context';
 import type {Policy} from '../policy/settings';
 import {badblocksPoison, type MceReport, type MceSource, type PoisonSource} from '../policy/sources';
 import {loadNative} from '../native';
@@ -14,7 +14,6 @@ import {readMcgCap} from '../mce';
 import {modprobeLoader, type ModuleLoader} from '../kmod';
 import {mountPseudoFs} from '../mounts';
 import {describeScrub, scrubPoisonSource, targetByName} from '../scrub/pipeline';
-import {LOCK_PATH, STATE_DIR} from '../config/paths';
 
 export interface HostContextOptions {
   sysfs: Sysfs;
@@ -40,17 +39,14 @@ export type ContextInjection = Partial<Pick<Context, 'poison' | 'mce' | 'native'
 export function hostContext(o: HostContextOptions, inject: ContextInjection = {}): Context {
   const modules = o.loadModules ? modprobeLoader(o.sysfs, (m) => o.log.info(`loaded the ${m} module`)) : undefined;
   return {
-    sysfs: o.sysfs,
+    // The hold's context (the lock, the journal directory, sysfs) is every context's base.
+    ...holdContext(o),
     native: inject.native ?? liveEngineNative(),
-    stateDir: o.stateDir ?? STATE_DIR,
-    lockPath: o.lockPath ?? LOCK_PATH,
-    lockWaitMs: o.lockWaitMs,
     dryRun: !!o.dryRun,
     policy: o.policy,
     poison: inject.poison ?? livePoisonSource(o.sysfs, !!o.dryRun, o.loadModules, o.signal),
     mce: inject.mce ?? liveMceSource(modules),
     modules: inject.modules ?? modules,
-    log: o.log,
     progress: o.progress,
     afterStep: inject.afterStep,
     signal: o.signal,

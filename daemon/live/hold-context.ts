@@ -17,6 +17,7 @@ export function liveEngineNative(): EngineNative {
   };
 }
 
+/** The context of the hot-add hold, and the base hostContext (context.ts) adds the gates' sources to. */
 export function holdContext(o: {sysfs: Sysfs; log: Logger; stateDir?: string; lockPath?: string; lockWaitMs?: number}): Context {
   return {
     sysfs: o.sysfs,
