@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {build6TiB, Fixture, writeZoneinfo} from '../test/helpers/fixture';
 import {idleDaemon} from './daemon-idle';
+import {median} from './stats';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -53,11 +54,6 @@ function rssOf(argv: string[]): number {
   }
   rssCache.set(key, kib);
   return kib;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function measure(label: string, argv: string[]): {label: string; median: number; min: number; rss: number} {
