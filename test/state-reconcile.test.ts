@@ -204,3 +204,39 @@ test('new poison in RAM daxramd manages is isolated through the engine (locked, 
   t.is(d.metrics.failures.get({device: 'dax0.0', operation: 'isolate'}), 1);
   tb.cleanup();
 });
+
+test('a decision taken from records a CLI command changes while it holds the lock is not carried out: it is checked again under the lock', async (t) => {
+  const {tb, lines, mk} = setup(CONF);
+  // The CLI's hold on the lock, as flock(2) would refuse daxramd meanwhile.
+  let cliHolds = false;
+  const flock = tb.ctx.native.flock;
+  tb.ctx.native = {
+    ...tb.ctx.native,
+    flock: (fd: number, op: number) => {
+      if (cliHolds && !(op & 8)) throw Object.assign(new Error('Resource temporarily unavailable'), {code: 'EWOULDBLOCK'});
+      return flock(fd, op);
+    },
+  };
+  tb.ctx.lockWaitMs = 30_000;
+  const d = mk();
+  await d.start();
+  t.is(driver(tb.k), 'kmem');
+  const store = new StateStore(tb.ctx.stateDir);
+  // A CLI reassign: the device's older record says devdax (an earlier `daxram offline`); the
+  // reassign holds the lock, onlines the device and records it ram inside its transition.
+  store.record([{key: `uuid:${UUID}`, device: 'dax0.0', mode: 'devdax', action: 'offline', at: new Date().toISOString()}]);
+  cliHolds = true;
+  // A uevent meanwhile: daxramd reads the old record and decides to offline; it waits for the lock.
+  const run = d.reconcile('uevent during the CLI transition');
+  while (!lines.some((l) => /dax0\.0: returning it to devdax/.test(l))) await new Promise((r) => setImmediate(r));
+  store.record([{key: `uuid:${UUID}`, device: 'dax0.0', mode: 'ram', action: 'reassign', at: new Date().toISOString()}]);
+  const writes = tb.k.writes.length;
+  cliHolds = false;
+  const reports = await run;
+  t.is(tb.k.writes.length, writes, 'nothing written after the lock was free');
+  t.is(driver(tb.k), 'kmem');
+  t.true(blockStates(tb.k).every((s) => s.startsWith('online')), blockStates(tb.k).join());
+  t.regex(reports[0].detail ?? '', /not starting offline dax0\.0: dax0\.0 is now wanted ram \(operator \(reassign/);
+  t.is(reports[0].action, 'none');
+  tb.cleanup();
+});

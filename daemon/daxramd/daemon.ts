@@ -234,7 +234,12 @@ export class Daemon {
     }
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
-    const deps = {context: (g: Desired['gates']) => this.engineContext(g), metrics: this.metrics, log: this.log};
+    const deps = {
+      context: (g: Desired['gates']) => this.engineContext(g),
+      metrics: this.metrics,
+      log: this.log,
+      wantedNow: (dev: DaxDevice) => desiredFor(this.cfg, dev, this.store.load().records),
+    };
     await this.onlineOtherMemory();
     for (const dev of platform.devices) {
       const desired = desiredFor(this.cfg, dev, records);

@@ -7,7 +7,7 @@ import {describeError, type DaxramError, PolicyError} from '../errors';
 import {humanSize} from '../util/size';
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
-import {memblockBytes} from '../model/dax';
+import {daxDriver, memblockBytes} from '../model/dax';
 import {offline, online, type Context} from '../engine';
 import {isChecked} from '../engine';
 import type {Desired} from './desired';
@@ -28,6 +28,11 @@ export interface DeviceReport {
 
 export interface ReconcileDeps {
   context(gates: Desired['gates']): Context;
+  /**
+   * What is wanted of `dev` read again (undefined: unmanaged), asked under the engine's lock:
+   * a CLI command that held it may have recorded another decision meanwhile.
+   */
+  wantedNow?(dev: DaxDevice): Desired | undefined;
   metrics: Metrics;
   log: DaemonLog;
 }
@@ -48,7 +53,7 @@ export async function reconcileDevice(deps: ReconcileDeps, dev: DaxDevice, want:
     await converge(deps, dev, want, rep);
   } catch (e) {
     if ((e as DaxramError).code === 'ECANCELED') {
-      // daxramd is stopping: the transition ended before it changed anything.
+      // daxramd is stopping, or the decision changed under the lock: nothing was changed.
       rep.detail = describeError(e);
       deps.log.info(rep.detail, dev.name);
       return;
@@ -58,6 +63,23 @@ export async function reconcileDevice(deps: ReconcileDeps, dev: DaxDevice, want:
     deps.metrics.failure(dev.name, want.mode === 'ram' ? 'online' : 'offline');
     deps.log.error(`${rep.action === 'refused' ? 'refusing to make it' : 'could not make it'} ${want.mode} (${want.source}): ${rep.detail}`, dev.name);
   }
+}
+
+/** The context of one device's transition: its gates, and the decision checked again under the lock. */
+function deviceContext(deps: ReconcileDeps, dev: DaxDevice, want: Desired | undefined): Context {
+  const ctx = deps.context(want?.gates ?? {});
+  const wantedNow = deps.wantedNow;
+  if (!wantedNow) return ctx;
+  return {
+    ...ctx,
+    stillWanted: () => {
+      const now = wantedNow(dev);
+      if (!want) return now ? `${dev.name} is now wanted ${now.mode} (${now.source})` : daxDriver(ctx.sysfs, dev.name) !== 'kmem' ? `${dev.name} is no longer System RAM` : undefined;
+      if (!now) return `${dev.name} is no longer managed`;
+      if (now.mode !== want.mode || now.online !== want.online || now.zone !== want.zone) return `${dev.name} is now wanted ${now.mode} (${now.source})`;
+      return undefined;
+    },
+  };
 }
 
 async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep: DeviceReport): Promise<void> {
@@ -76,7 +98,7 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
     if (done && (onlineBlocks === 0 || isChecked(deps.context(want.gates), dev))) return;
     log.notice(`making it System RAM on node ${dev.targetNode}, zone ${want.zone} (${want.source})`, dev.name);
     const adopting = done;
-    const r = await online(deps.context(want.gates), dev.name, {zone: want.zone, online: want.online});
+    const r = await online(deviceContext(deps, dev, want), dev.name, {zone: want.zone, online: want.online});
     const n = r.blocks.filter((b) => b.state === 'online').length;
     rep.action = adopting ? 'adopted' : 'online';
     rep.detail = `${n}/${r.blocks.length} blocks online, ${humanSize(r.bytes)} on node ${r.node}${adopting ? ` (found in RAM unchecked; ${r.isolated.length} poisoned page(s) isolated${r.warnings.filter((w) => / stays in /.test(w)).length ? `; ${r.warnings.filter((w) => / stays in /.test(w)).join('; ')}` : ''})` : ''}`;
@@ -90,7 +112,7 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
   } else if (want.mode === 'devdax') {
     if (dev.mode !== 'system-ram') return;
     log.notice(`returning it to devdax (${want.source})`, dev.name);
-    const r = await offline(deps.context(want.gates), dev.name, {});
+    const r = await offline(deviceContext(deps, dev, want), dev.name, {});
     rep.action = 'offline';
     rep.detail = `devdax, ${r.blocks.length} blocks offlined`;
     metrics.transition(dev.name, 'devdax');
@@ -106,7 +128,7 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
  * read and what is in use isolated (protection, not management: its zone is left alone).
  */
 export async function adoptUnmanaged(deps: ReconcileDeps, dev: DaxDevice, rep: DeviceReport): Promise<void> {
-  const ctx = deps.context({});
+  const ctx = deviceContext(deps, dev, undefined);
   if (dev.mode !== 'system-ram' || !dev.memblocks.some((b) => b.state === 'online') || isChecked(ctx, dev)) return;
   try {
     deps.log.notice('System RAM that daxram never checked: reading its poison, isolating what is in use', dev.name);
@@ -119,6 +141,11 @@ export async function adoptUnmanaged(deps: ReconcileDeps, dev: DaxDevice, rep: D
       deps.log.warn(`isolated ${r.isolated.length} poisoned page(s) in use: ${r.isolated.join(' ')}`, dev.name);
     }
   } catch (e) {
+    if ((e as DaxramError).code === 'ECANCELED') {
+      rep.detail = describeError(e);
+      deps.log.info(rep.detail, dev.name);
+      return;
+    }
     rep.action = 'failed';
     rep.detail = describeError(e);
     deps.metrics.failure(dev.name, 'adopt');

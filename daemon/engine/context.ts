@@ -53,6 +53,13 @@ export interface Context {
   afterStep?: (mark: KillPoint) => void;
   /** Aborted when daxramd stops: long waits (a scrub) end early, before anything was changed. */
   signal?: AbortSignal;
+  /**
+   * Asked under the lock, before a transition plans anything: why it is no longer wanted, if it
+   * is not. daxramd decides from records read without the lock, and a CLI command holding the
+   * lock may change them (reassign records its devices inside its transition): the decision is
+   * checked again where nothing can change it. The transition then changes nothing (ECANCELED).
+   */
+  stillWanted?: () => string | undefined;
 }
 
 export const quietLog: Logger = {info() {}, warn() {}};

@@ -13,6 +13,8 @@ export async function transition<T>(ctx: Context, what: string, device: string |
   if (ctx.signal?.aborted) throw new DaxramError(`not starting ${what}: daxramd is stopping`, {device, code: 'ECANCELED'});
   const held = await acquire(ctx, what);
   try {
+    const stale = ctx.stillWanted?.();
+    if (stale) throw new DaxramError(`not starting ${what}: ${stale}`, {device, code: 'ECANCELED'});
     // device undefined: the transition is recovery itself, which reads the journals on its own.
     const superseded = device === undefined ? undefined : await settle(ctx, device);
     return await run(superseded);
