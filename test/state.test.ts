@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {ConfigError} from '../daemon/errors';
 import {StateStore, OperatorRecord} from '../daemon/config/state';
-import {cxlRegionKey, hmemLayoutKey, recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
+import {cxlRegionKey, hmemRangeKey} from '../daemon/model/identity';
+import {recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
 import {deviceKey} from '../daemon/config/config';
 import {scanPlatform} from '../daemon/model/scan';
 import {Sysfs} from '../daemon/sysfs';
@@ -128,7 +129,7 @@ test('a declared CXL region: its memdevs by serial and its size; a malformed one
 
 test('a declared hmem split: the range by its start, its size and the RAM part; a malformed one is refused and never written', (t) => {
   const s = new StateStore(dir());
-  const split = rec({key: hmemLayoutKey(0x50000000n), device: 'hmem.0', mode: 'ram', action: 'reassign', size: String(256 * 2 ** 20), ram: String(128 * 2 ** 20)});
+  const split = rec({key: hmemRangeKey(0x50000000n), device: 'hmem.0', mode: 'ram', action: 'reassign', size: String(256 * 2 ** 20), ram: String(128 * 2 ** 20)});
   t.is(split.key, 'hmem:0x50000000');
   s.record([split]);
   t.deepEqual(new StateStore(s.dir).get('hmem:0x50000000'), split);

@@ -14,8 +14,10 @@ import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
 import {readDaxctlConf} from './daxctl-conf';
 import {bool, configFiles, newRule, readText, type DeviceRule, type Source} from './rules';
 import {MAX_ZONE_RATIO, parseZoneRatio} from '../policy/settings';
+import {regionRule, regionToJson, type RegionRule} from './regions';
 
 export * from './rules';
+export type {RegionRule} from './regions';
 
 export interface DaemonSettings {
   /** Prometheus textfile-collector directory; undefined = metrics off. */
@@ -49,6 +51,8 @@ export interface Conflict {
 export interface Config {
   daemon: DaemonSettings;
   devices: DeviceRule[];
+  /** Capacity to lay out at boot: CXL regions and soft-reserved range splits (config/regions.ts). */
+  regions: RegionRule[];
   /** daxctl rules shadowed by ours. */
   conflicts: Conflict[];
   warnings: string[];
@@ -96,6 +100,7 @@ export function parseConfig(texts: Array<{file: string; text: string}>): Config 
   const cfg: Config = {
     daemon: {metricsDir: DEFAULT_METRICS_DIR, nfdFeatures: DEFAULT_NFD_FEATURES, logLevel: 'info', unmatched: 'ignore', tiering: 'off', deviceTimeoutSec: DEFAULT_DEVICE_TIMEOUT_SEC},
     devices: [],
+    regions: [],
     conflicts: [],
     warnings: [],
     files: texts.map((t) => t.file),
@@ -117,8 +122,15 @@ export function parseConfig(texts: Array<{file: string; text: string}>): Config 
         if (sameLabel) throw iniError(file, s.line, `device name "${rule.label}" already used at ${sameLabel.source.file}:${sameLabel.source.line}`, 'give each [device NAME] a unique NAME');
         if (rule.match.dax && !rule.match.uuid) cfg.warnings.push(`${file}:${s.line}: [device ${rule.label}] matches by kernel name ${rule.match.dax}, which can change across reboots; prefer uuid = (see daxram list)`);
         cfg.devices.push(rule);
+      } else if (s.kind === 'region') {
+        const rule = regionRule(s, file);
+        const dup = cfg.regions.find((r) => r.key === rule.key || r.label === rule.label);
+        if (dup) throw iniError(file, s.line, `[${headerOf(s)}] ${dup.key === rule.key ? 'declares the same capacity' : 'has the same name'} as [region ${dup.label}] at ${dup.source.file}:${dup.source.line}`, 'declare each region once, under a unique NAME');
+        const shared = rule.memdevs && cfg.regions.find((r) => r.memdevs?.some((m) => rule.memdevs!.includes(m)));
+        if (shared) throw iniError(file, s.line, `[${headerOf(s)}] shares a memdev with [region ${shared.label}] at ${shared.source.file}:${shared.source.line}`, 'a memdev belongs to one declared region');
+        cfg.regions.push(rule);
       } else {
-        throw iniError(file, s.line, `unknown section [${headerOf(s)}]`, 'sections are [daemon] and [device NAME]');
+        throw iniError(file, s.line, `unknown section [${headerOf(s)}]`, 'sections are [daemon], [device NAME] and [region NAME]');
       }
     }
   }
@@ -320,6 +332,7 @@ export function configToJson(cfg: Config): unknown {
   return {
     daemon: cfg.daemon,
     devices: cfg.devices.map((r) => ({...r, match: {...r.match, resource: r.match.resource === undefined ? undefined : '0x' + r.match.resource.toString(16)}})),
+    regions: cfg.regions.map(regionToJson),
     conflicts: cfg.conflicts,
     warnings: cfg.warnings,
     files: cfg.files,

@@ -5,7 +5,7 @@
 
 import {Sysfs} from '../sysfs';
 import {readDax} from '../model/dax';
-import {deviceKey} from '../model/identity';
+import {cxlRegionKey, deviceKey, hex, hmemRangeKey, nvdimmRegionKey} from '../model/identity';
 import {STATE_DIR, underRoot} from './paths';
 import type {DeviceMode, Zone} from './rules';
 import {StateStore} from './state';
@@ -81,7 +81,7 @@ export function recordOperatorRegion(argv: OperatorArgs, region: string, action:
   const none = () => undefined;
   if (argv['dry-run']) return none;
   if (!/^region[0-9]+$/.test(region)) return none; // the engine reports a bad name with its own error
-  return new StateStore(stateDirOf(argv)).recordUndoable([{key: `region:${region}`, device: region, mode: 'reserved', action, at: new Date().toISOString()}]);
+  return new StateStore(stateDirOf(argv)).recordUndoable([{key: nvdimmRegionKey(region), device: region, mode: 'reserved', action, at: new Date().toISOString()}]);
 }
 
 /** Run `f`; when it fails having changed nothing (DaxramError.changedNothing), call `undo`. */
@@ -116,14 +116,6 @@ export function forgetOperatorDevices(argv: OperatorArgs, devices: string[]): ()
 }
 
 /**
- * The record key of a CXL region over memdevs with these serial numbers: sorted, since a region
- * is its set of memdevs (the region design orders them as the topology needs).
- */
-export function cxlRegionKey(serials: bigint[]): string {
-  return `cxl:${[...serials].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((x) => '0x' + x.toString(16)).join(',')}`;
-}
-
-/**
  * `daxram provision memA,memB` made a CXL region: declare it, so daxramd programs it again after
  * a power cycle (OS-managed decoders start from nothing). Memdevs are named by serial number, which
  * a reboot does not renumber; one without a serial cannot be declared, and the caller says so.
@@ -134,13 +126,30 @@ export function recordCxlRegion(argv: OperatorArgs, memdevs: string[], size: big
   const serials = memdevs.map((m) => byName.get(m));
   const missing = memdevs.filter((_, i) => serials[i] === undefined);
   if (missing.length) return `not declared for the next boot: ${missing.join(', ')} report(s) no serial number to find them by`;
-  new StateStore(stateDirOf(argv)).record([{key: cxlRegionKey(serials as bigint[]), device: memdevs.join(','), mode, ...opts, zone: opts.zone as Zone | undefined, memdevs: (serials as bigint[]).map((x) => '0x' + x.toString(16)), size: size.toString(), action: 'provision', at: new Date().toISOString()}]);
+  new StateStore(stateDirOf(argv)).record([{key: cxlRegionKey(serials as bigint[]), device: memdevs.join(','), mode, ...opts, zone: opts.zone as Zone | undefined, memdevs: (serials as bigint[]).map(hex), size: size.toString(), action: 'provision', at: new Date().toISOString()}]);
   return undefined;
 }
 
-/** The record key of a soft-reserved range: its start, which a reboot keeps (hmem.N numbers need not). */
-export function hmemLayoutKey(start: bigint): string {
-  return `hmem:0x${start.toString(16)}`;
+/**
+ * `daxram reassign regionN --ram SIZE` split a CXL region (its dax region `owner`): the split is
+ * declared with the region, so daxramd lays the region out again after a power cycle. A region
+ * daxram did not provision (committed by firmware, declared in the config) gets a declaration of
+ * its own: the operator's layout wins over the config until `daxram forget cxl:…`.
+ */
+export function recordCxlSplit(argv: OperatorArgs, owner: string, ram: bigint, opts: {zone?: string; online?: boolean} = {}): string | undefined {
+  if (argv['dry-run']) return undefined;
+  const t = scanCxl(new Sysfs(argv.root ?? '/'));
+  const r = t.regions.find((x) => x.daxRegion === owner);
+  if (!r) return undefined;
+  const serials = r.memdevs.map((m) => t.memdevs.find((x) => x.name === m)?.serial);
+  if (serials.some((x) => x === undefined)) return `the split is not declared for the next boot: a memdev of ${r.name} reports no serial number`;
+  const store = new StateStore(stateDirOf(argv));
+  const key = cxlRegionKey(serials as bigint[]);
+  const before = store.get(key);
+  const zone = opts.zone === 'movable' || opts.zone === 'normal' ? (opts.zone as Zone) : undefined;
+  const base = before ?? {key, device: r.memdevs.join(','), memdevs: (serials as bigint[]).map(hex), size: r.size.toString(), mode: 'ram' as DeviceMode, action: 'reassign', at: ''};
+  store.record([{...base, mode: ram > 0n ? 'ram' : 'devdax', zone, online: opts.online, ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
+  return undefined;
 }
 
 /**
@@ -150,7 +159,7 @@ export function hmemLayoutKey(start: bigint): string {
 export function recordHmemLayout(argv: OperatorArgs, device: string, start: bigint, size: bigint, ram: bigint, opts: {zone?: string; online?: boolean} = {}): void {
   if (argv['dry-run']) return;
   const zone = opts.zone === 'movable' || opts.zone === 'normal' ? (opts.zone as Zone) : undefined;
-  new StateStore(stateDirOf(argv)).record([{key: hmemLayoutKey(start), device, mode: ram > 0n ? 'ram' : 'devdax', zone, online: opts.online, size: size.toString(), ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
+  new StateStore(stateDirOf(argv)).record([{key: hmemRangeKey(start), device, mode: ram > 0n ? 'ram' : 'devdax', zone, online: opts.online, size: size.toString(), ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
 }
 
 /**

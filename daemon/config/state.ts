@@ -35,9 +35,10 @@ export interface OperatorRecord {
   memdevs?: string[];
   size?: string;
   /**
-   * A soft-reserved range the operator split with `daxram reassign hmem.N` (key hmem:<0xstart>):
-   * its size (`size`) and the System RAM part's, in bytes (decimal). A reboot gives the range
-   * back as one device; daxramd lays it out again from this record.
+   * The System RAM part of a split, in bytes (decimal): a soft-reserved range the operator split
+   * with `daxram reassign hmem.N` (key hmem:<0xstart>, `size` the range's), or a CXL region
+   * split with `daxram reassign regionN` (absent: all of it). A reboot gives the range back as
+   * one device, and the CXL region not at all; daxramd lays both out again from this record.
    */
   ram?: string;
   /** CLI verb that produced this record. */
@@ -138,7 +139,7 @@ function validateRecord(r: OperatorRecord, file: string): void {
     r !== null &&
     typeof r.key === 'string' &&
     /^(uuid|res|dax|region|cxl|hmem):/.test(r.key) &&
-    (!r.key.startsWith('cxl:') || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && bytes(r.size))) &&
+    (!r.key.startsWith('cxl:') || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && bytes(r.size) && (r.ram === undefined || r.ram === '0' || bytes(r.ram)))) &&
     (!r.key.startsWith('hmem:') || (/^hmem:0x[0-9a-f]{1,16}$/.test(r.key) && bytes(r.size) && (r.ram === '0' || bytes(r.ram)))) &&
     typeof r.device === 'string' &&
     ['ram', 'devdax', 'reserved'].includes(r.mode) &&

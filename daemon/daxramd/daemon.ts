@@ -10,10 +10,7 @@ import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
 import {scanCxl} from '../model/cxl/scan';
-import type {CxlTopology} from '../model/cxl/types';
-import {hmemRegionAt, holdHotplug, isolate, onlineHotAdded, provisionCxl, reassignDax, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
-import {recordDaxSplit} from '../config/operator';
-import {humanSize} from '../util/size';
+import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths, DeviceRule} from '../config/config';
 import type {DaxDevice} from '../model/types';
@@ -27,6 +24,7 @@ import {ControlServer} from '../ipc/socket';
 import type {DaemonNative} from '../native';
 import {loadConfigKeepingLastGood} from './config-loader';
 import {desiredFor, type Desired} from './desired';
+import {DeclaredCapacity, declarationsOf} from './declared';
 import {adoptUnmanaged, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
@@ -96,8 +94,8 @@ export class Daemon {
   readonly isolated = new Map<string, number>();
   /** Devices found in RAM unchecked and adopted, with what was done, for STATUS. */
   readonly adopted = new Map<string, string>();
-  /** Declared CXL regions (daxram provision records, cxl:<serials>) and what became of each this boot. */
-  readonly declared = new Map<string, string>();
+  /** Capacity declared by the operator's records and [region] sections, laid out at boot (declared.ts). */
+  readonly capacity: DeclaredCapacity;
   /** The kernel's hot-add policy daxramd holds while it runs. */
   hold?: HotplugHold;
   /** Memory tiers and the kernel's tiering switches, as of the last reconcile. */
@@ -125,6 +123,18 @@ export class Daemon {
     this.store = new StateStore(opts.stateDir);
     this.notifier = new Notifier(native, process.env, (e) => log.warn(`sd_notify failed: ${(e as Error).message}`));
     this.poison = new PoisonWatch(this.metrics, log);
+    this.capacity = new DeclaredCapacity({
+      context: () => this.engineContext(),
+      log,
+      metrics: this.metrics,
+      declarationNow: (key) => {
+        try {
+          return declarationsOf(this.cfg, this.store.load().records).find((d) => d.key === key);
+        } catch {
+          return undefined; // unreadable now: the next reconcile holds still and says why
+        }
+      },
+    });
     this.ras = new RasLoop({
       sysfs: this.sysfs,
       stateDir: opts.stateDir,
@@ -226,23 +236,19 @@ export class Daemon {
     if (still && still !== this.stillSaid) this.log.error(`changing no device: ${still}`);
     this.stillSaid = still;
     this.metrics.heldStill = still ? 1 : 0;
-    let unsplit = new Map<string, string>();
-    if (!still) {
-      this.forgetUndeclared(records);
-      await this.restoreDeclaredRegions(records);
-      unsplit = await this.restoreHmemLayouts(records);
-    }
+    // Declared capacity first (declared.ts): the devices it makes then reconcile like any other.
+    const laid = still ? undefined : await this.capacity.layOut(declarationsOf(this.cfg, records));
     let platform = scanPlatform(this.sysfs);
     const reports: DeviceReport[] = [];
     const deps = {
       context: (g: Desired['gates']) => this.engineContext(g),
       metrics: this.metrics,
       log: this.log,
-      wantedNow: (dev: DaxDevice) => desiredFor(this.cfg, dev, this.store.load().records),
+      wantedNow: (dev: DaxDevice) => desiredFor(this.cfg, dev, this.store.load().records, laid?.wanted.get(dev.name)),
     };
     await this.onlineOtherMemory();
     for (const dev of platform.devices) {
-      const desired = desiredFor(this.cfg, dev, records);
+      const desired = desiredFor(this.cfg, dev, records, laid?.wanted.get(dev.name));
       if (desired?.overlap && !this.overlapsSaid.has(desired.overlap)) {
         this.overlapsSaid.add(desired.overlap);
         this.log.warn(`config: ${desired.overlap}`, dev.name);
@@ -250,9 +256,9 @@ export class Daemon {
       const rep = newReport(dev, desired);
       reports.push(rep);
       if (still) rep.detail = `left as it is: ${still}`;
-      // The whole range under the key of its declared RAM part: following that record would
-      // make all of it System RAM.
-      else if (dev.provider && unsplit.has(dev.provider)) rep.detail = `left as it is: ${unsplit.get(dev.provider)}`;
+      // A region not laid out as declared: its whole capacity may sit under the key of the
+      // declared RAM part, and following that record would make all of it System RAM.
+      else if (dev.provider && laid?.leave.has(dev.provider)) rep.detail = `left as it is: ${laid.leave.get(dev.provider)}`;
       else if (desired) await reconcileDevice(deps, dev, desired, rep);
       else await adoptUnmanaged(deps, dev, rep);
     }
@@ -269,119 +275,6 @@ export class Daemon {
     await this.isolateNewPoison(platform, reports);
     await this.afterScan(platform, reports);
     return reports;
-  }
-
-  /**
-   * CXL regions `daxram provision` declared that are not there, made again (decoders the OS
-   * programmed start from nothing after a power cycle): once per boot each, with every memdev
-   * found by its serial number. A region already over exactly those memdevs (made earlier this
-   * boot, or committed by firmware) is left as it is.
-   */
-  private async restoreDeclaredRegions(records: OperatorRecord[]): Promise<void> {
-    const declared = records.filter((r) => r.key.startsWith('cxl:') && r.memdevs && r.size);
-    if (declared.length === 0) return;
-    let t: CxlTopology;
-    try {
-      t = scanCxl(this.sysfs);
-    } catch (e) {
-      this.log.error(`declared CXL regions: cannot read the CXL topology: ${describeError(e)}`);
-      return;
-    }
-    for (const rec of declared) {
-      // A memdev counts once cxl_mem has attached its endpoint: a region needs its decoders.
-      const names = rec.memdevs!.map((serial) => t.memdevs.find((m) => m.serial !== undefined && `0x${m.serial.toString(16)}` === serial && m.endpoint)?.name);
-      const missing = rec.memdevs!.filter((_, i) => names[i] === undefined);
-      if (missing.length) {
-        this.declared.set(rec.key, `waiting for the memdev(s) with serial ${missing.join(', ')}`);
-        continue;
-      }
-      // The same memdevs in any order: the region design puts them in the order the topology needs.
-      const there = t.regions.find((r) => r.memdevs.length === names.length && names.every((m) => r.memdevs.includes(m!)));
-      const before = this.declared.get(rec.key) ?? '';
-      if (there) {
-        if (!before.startsWith('made again')) this.declared.set(rec.key, `present: ${there.name}`);
-        continue;
-      }
-      if (before.startsWith('failed')) continue;
-      // A `daxram release` drops the declaration before its teardown starts: read it again now.
-      let declaredNow: OperatorRecord | undefined;
-      try {
-        declaredNow = this.store.get(rec.key);
-      } catch {
-        continue; // unreadable now: the next reconcile holds still and says why
-      }
-      if (!declaredNow) continue;
-      const over = (names as string[]).join(',');
-      try {
-        const r = await provisionCxl(this.engineContext(), names as string[], {size: BigInt(rec.size!), online: rec.mode === 'ram', zone: rec.zone});
-        this.declared.set(rec.key, `made again: ${r.region}`);
-        this.log.notice(`made ${r.region} over ${over} again, as daxram provision declared it (${rec.at})`, r.region);
-      } catch (e) {
-        this.declared.set(rec.key, `failed: ${describeError(e)}`);
-        this.metrics.failure(over, 'restore-region');
-        this.log.error(`cannot make the region declared over ${over} again: ${describeError(e)}`);
-      }
-    }
-  }
-
-  /** Declarations forgotten or released since the last reconcile leave the status. */
-  private forgetUndeclared(records: OperatorRecord[]): void {
-    for (const k of this.declared.keys()) if (!records.some((r) => r.key === k)) this.declared.delete(k);
-  }
-
-  /**
-   * Soft-reserved ranges `daxram reassign hmem.N` split, laid out again: a reboot gives each back
-   * as one device (kmem may hold it already, its blocks offline under the hot-add hold). Once per
-   * boot each, through the engine's reassign and its gates, found by its start; the devices it
-   * makes then follow their own records (the RAM part online, the rest devdax).
-   */
-  private async restoreHmemLayouts(records: OperatorRecord[]): Promise<Map<string, string>> {
-    const unsplit = new Map<string, string>();
-    for (const rec of records.filter((r) => r.key.startsWith('hmem:') && r.size && r.ram !== undefined)) {
-      const before = this.declared.get(rec.key) ?? '';
-      const start = BigInt(rec.key.slice('hmem:'.length));
-      const ram = BigInt(rec.ram!);
-      const ctx = this.engineContext();
-      let at: ReturnType<typeof hmemRegionAt>;
-      try {
-        at = hmemRegionAt(ctx, start, ram);
-      } catch (e) {
-        this.log.error(`declared hmem split ${rec.key}: cannot read the soft-reserved ranges: ${describeError(e)}`);
-        continue;
-      }
-      if (!at || at.size !== BigInt(rec.size!)) {
-        this.declared.set(rec.key, at ? `not laid out: ${at.name} is ${at.size} bytes, the declaration says ${rec.size}` : `waiting for the soft-reserved range at 0x${start.toString(16)}`);
-        if (at) unsplit.set(at.name, `${at.name} is not the range daxram reassign split (${rec.key}): daxram forget ${rec.key} or reassign it again`);
-        continue;
-      }
-      if (at.laidOut) {
-        if (!before) this.declared.set(rec.key, `present: ${at.name}`);
-        continue;
-      }
-      if (before.startsWith('failed') || before.startsWith('laid out again')) {
-        // Once per boot: a split that failed, or that something undid since, waits for the operator.
-        unsplit.set(at.name, `its declared split (${rec.key}) is not laid out: ${before}`);
-        continue;
-      }
-      try {
-        const online = ram > 0n && rec.online !== false;
-        const args = {root: this.opts.root, 'state-dir': this.opts.stateDir};
-        await reassignDax(ctx, at.name, ram, {
-          online,
-          zone: rec.zone ?? 'movable',
-          // As the CLI's reassign does: each device's record inside the transition.
-          onDone: (x) => recordDaxSplit(args, x.devices, 'reassign', {zone: rec.zone, online}),
-        });
-        this.declared.set(rec.key, `laid out again: ${at.name}`);
-        this.log.notice(`laid ${at.name} out again as daxram reassign declared it (${rec.at}): ${humanSize(ram)} System RAM, the rest devdax`, at.name);
-      } catch (e) {
-        this.declared.set(rec.key, `failed: ${describeError(e)}`);
-        this.metrics.failure(at.name, 'restore-layout');
-        this.log.error(`cannot lay ${at.name} out again as daxram reassign declared it: ${describeError(e)}`, at.name);
-        unsplit.set(at.name, `its declared split (${rec.key}) failed: ${describeError(e)}`);
-      }
-    }
-    return unsplit;
   }
 
   /** New poison in managed RAM goes through the engine's isolate operation, one device at a time. */
@@ -627,7 +520,7 @@ export class Daemon {
   private async awaitConfiguredDevices(): Promise<void> {
     const deadline = Date.now() + this.cfg.daemon.deviceTimeoutSec * 1000;
     let missing = this.missingRamDevices();
-    let regions = this.declaredWaiting();
+    let regions = this.capacity.waiting();
     const waited = missing.length + regions.length;
     let endpoints = this.cxlEndpoints();
     while (missing.length + regions.length > 0 && Date.now() < deadline && !this.stopping) {
@@ -639,7 +532,7 @@ export class Daemon {
       if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
       endpoints = n;
       missing = this.missingRamDevices();
-      regions = this.declaredWaiting();
+      regions = this.capacity.waiting();
     }
     // A device that just appeared may have only a reconcile scheduled (uevents are coalesced):
     // READY must come after the one that makes it RAM.
@@ -647,12 +540,7 @@ export class Daemon {
     if (missing.length && !this.stopping) {
       this.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; each is made RAM when it appears`);
     }
-    for (const k of regions) this.log.warn(`ready without the declared region ${k}: ${this.declared.get(k)} after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; it is made when they come`);
-  }
-
-  /** Declared CXL regions still waiting for their memdevs. */
-  private declaredWaiting(): string[] {
-    return [...this.declared].filter(([, what]) => what.startsWith('waiting')).map(([k]) => k);
+    for (const k of regions) this.log.warn(`ready without the declared region ${k} after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s (${this.capacity.status.get(k)?.detail}); it is laid out when what it needs comes`);
   }
 
   /** How many memdevs cxl_mem has attached an endpoint to (0 when the CXL bus cannot be read). */

@@ -1,8 +1,10 @@
 // What should become of one device, and why: an operator record first (the CLI's decision,
-// kept across restarts), then our config, then daxctl's, then the unmatched policy.
+// kept across restarts), then what a declared region says of its devices (declared.ts), then
+// our config, then daxctl's, then the unmatched policy. A reservation in the config wins over a
+// declared region (the gates enforce it against operator records too).
 
 import type {DaxDevice} from '../model/types';
-import {deviceKey} from '../model/identity';
+import {deviceKey, nvdimmRegionKey} from '../model/identity';
 import {onNdBus} from '../model/dax';
 import {chooseRule, type Config, type DeviceMode, type Zone} from '../config/config';
 import type {OperatorRecord} from '../config/state';
@@ -20,17 +22,18 @@ export interface Desired {
   overlap?: string;
 }
 
-export function desiredFor(cfg: Config, dev: DaxDevice, records: OperatorRecord[]): Desired | undefined {
+export function desiredFor(cfg: Config, dev: DaxDevice, records: OperatorRecord[], declared?: Desired): Desired | undefined {
   const key = deviceKey(dev);
   const choice = chooseRule(cfg, dev);
   const rule = choice?.rule;
   const overlap = choice?.overlap;
   // A device's own record first; then a whole-region one left by reassign/provision.
-  const rec = records.find((r) => r.key === key) ?? (onNdBus(dev.origin) && dev.origin.region ? records.find((r) => r.key === `region:${dev.origin.region}`) : undefined);
+  const rec = records.find((r) => r.key === key) ?? (onNdBus(dev.origin) && dev.origin.region ? records.find((r) => r.key === nvdimmRegionKey(dev.origin.region!)) : undefined);
   const gates = rule?.gates ?? {};
   if (rec) {
     return {mode: rec.mode, zone: rec.zone ?? rule?.zone ?? 'movable', online: rec.online ?? true, source: `operator (${rec.action} at ${rec.at})`, gates, overlap};
   }
+  if (declared && rule?.mode !== 'reserved') return {...declared, node: rule?.node, gates, overlap};
   if (rule) return {mode: rule.mode, zone: rule.zone, online: rule.online, node: rule.node, source: `${rule.source.file}:${rule.source.line}`, gates, overlap};
   if (cfg.daemon.unmatched === 'ram') return {mode: 'ram', zone: 'movable', online: true, source: 'unmatched = ram', gates: {}};
   return undefined;

@@ -16,6 +16,7 @@ import type {StateStore} from '../config/state';
 import type {DaemonLog} from './log';
 import type {HeldReservation} from '../config/reservations';
 import type {DeviceReport} from './reconcile';
+import type {DeclaredState} from './declared';
 
 /** What the verbs need of the daemon (daemon.ts implements it). */
 export interface VerbHost {
@@ -27,7 +28,8 @@ export interface VerbHost {
   readonly last: DeviceReport[];
   readonly isolated: Map<string, number>;
   readonly adopted: Map<string, string>;
-  readonly declared: Map<string, string>;
+  /** Declared capacity and what became of each declaration this run (declared.ts). */
+  readonly capacity: {readonly status: ReadonlyMap<string, DeclaredState>};
   /** CXL media errors followed since start (ras.ts). */
   readonly ras: {readonly seen: {events: number; hard: number; soft: number}};
   readonly hold?: unknown;
@@ -57,7 +59,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), ras: d.ras.seen, declared: Object.fromEntries(d.declared), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), ras: d.ras.seen, declared: Object.fromEntries(d.capacity.status), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;

@@ -30,6 +30,11 @@ import type {ZoneRequest} from './zone';
 export interface DaxLayoutOptions {
   online?: boolean;
   zone?: ZoneRequest;
+  /**
+   * false: System RAM devices are offlined but not zeroed. Only for a region made in this
+   * boot whose blocks were never online (daxramd laying out a region it just made).
+   */
+  zero?: boolean;
   /** Runs inside the transition with the finished layout (the CLI records the devices there). */
   onDone?: (r: DaxLayoutResult) => void;
 }
@@ -88,12 +93,48 @@ function regionStart(ctx: Context, dr: DaxRegion): bigint | undefined {
   return e?.start ?? low;
 }
 
+/** What a dynamic dax region holds now against the layout with `ram` bytes of System RAM. */
+export interface LaidOut {
+  /** The region's owner (hmem.N, dax_regionN) and size. */
+  name: string;
+  size: bigint;
+  /** Its devices hold exactly that layout. */
+  laidOut: boolean;
+  /** "All of it as System RAM": its whole memory blocks, in bytes. */
+  wholeRam: bigint;
+  /** When laid out: the RAM device (device 0) and the devdax one. */
+  ram?: string;
+  devdax?: string;
+}
+
+/**
+ * Whether the dynamic dax region `name` (hmem.N, dax_regionN) holds the layout with `ram` bytes
+ * of System RAM (undefined: all of it in whole memory blocks).
+ */
+export function daxRegionLayout(ctx: Context, name: string, ram: bigint | undefined): LaidOut {
+  return layoutOfRegion(ctx, findDaxRegion(ctx.sysfs, name), ram);
+}
+
+function layoutOfRegion(ctx: Context, dr: DaxRegion, ram: bigint | undefined): LaidOut {
+  const start = regionStart(ctx, dr);
+  const bs = readBlockSize(ctx.sysfs);
+  const out: LaidOut = {name: dr.owner, size: dr.size, laidOut: false, wholeRam: start === undefined ? 0n : wholeBlocks(start, dr.size, bs)};
+  if (start === undefined) return out;
+  try {
+    const m = matches(current(ctx, dr), layoutDaxRegion(start, dr.size, dr.align || 2n << 20n, bs, ram ?? out.wholeRam));
+    if (m) return {...out, laidOut: true, ...m};
+  } catch {
+    /* a split that does not fit this region: not laid out (the caller compares the sizes) */
+  }
+  return out;
+}
+
 /**
  * The soft-reserved range (hmem.N) that starts at `start`, and whether its devices hold the
  * layout with `ram` bytes of System RAM: a reboot gives a split range back as one device, and
  * hmem.N numbers follow the order the ranges probe in, so the start is what names it.
  */
-export function hmemRegionAt(ctx: Context, start: bigint, ram: bigint): {name: string; size: bigint; laidOut: boolean} | undefined {
+export function hmemRegionAt(ctx: Context, start: bigint, ram: bigint | undefined): LaidOut | undefined {
   for (const name of ctx.sysfs.list('/sys/bus/platform/devices', /^hmem\.\d+$/)) {
     let dr: DaxRegion;
     try {
@@ -101,23 +142,22 @@ export function hmemRegionAt(ctx: Context, start: bigint, ram: bigint): {name: s
     } catch {
       continue; // an hmem device without a dax region (dax_hmem not bound yet)
     }
-    if (regionStart(ctx, dr) !== start) continue;
-    let laidOut = false;
-    try {
-      laidOut = matches(current(ctx, dr), layoutDaxRegion(start, dr.size, dr.align || 2n << 20n, readBlockSize(ctx.sysfs), ram)) !== undefined;
-    } catch {
-      /* a split that does not fit this range: not laid out (the caller compares the sizes) */
-    }
-    return {name, size: dr.size, laidOut};
+    if (regionStart(ctx, dr) === start) return layoutOfRegion(ctx, dr, ram);
   }
   return undefined;
+}
+
+/** All of a region as System RAM: the whole memory blocks in it. */
+export function wholeBlocks(start: bigint, size: bigint, bs: bigint): bigint {
+  const first = alignUp(start, bs);
+  const end = alignDown(start + size, bs);
+  return end > first ? end - first : 0n;
 }
 
 export function layoutDaxRegion(start: bigint, size: bigint, align: bigint, bs: bigint, ram: bigint): DaxLayout {
   const notes: string[] = [];
   const firstBlock = alignUp(start, bs);
-  const lastBlockEnd = alignDown(start + size, bs);
-  const maxRam = lastBlockEnd > firstBlock ? lastBlockEnd - firstBlock : 0n;
+  const maxRam = wholeBlocks(start, size, bs);
   if (ram === 0n) {
     notes.push(`all ${humanSize(size)} as one devdax device`);
     return {start, ramSize: 0n, ramBytes: 0n, devdaxSize: size, notes};
@@ -195,7 +235,7 @@ export function planDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxL
       if (hit) throw new PolicyError(`reassign ${name} would destroy ${c.name}, which is reserved (${hit.by})`, {device: c.name, code: 'GATE_RESERVED', fix: hit.fix});
       plan.notes.push(`  rebuild: ${c.name} (${humanSize(c.size)}, ${c.driver === 'kmem' ? 'system-ram: offlined and zeroed first' : c.driver === 'device_dax' ? 'devdax: its contents are not kept' : 'no driver'})`);
     }
-    for (const c of cur) if (c.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: c.name, why: `${c.name} is System RAM: offline, zero, back to devdax before it is resized`});
+    for (const c of cur) if (c.driver === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: c.name, why: `${c.name} is System RAM: offline${o.zero === false ? ' (made this boot, never online: not zeroed)' : ', zero'}, back to devdax before it is resized`});
     for (const c of cur) {
       if (c.driver === 'kmem' || c.driver === 'device_dax') {
         plan.steps.push(sysfsStep(`${DAX_DRIVERS}/device_dax`, 'device_dax', 'unbind', c.name, c.name, `release ${c.name} from device_dax: the bus resizes only devices no driver holds`, {
@@ -269,7 +309,7 @@ export async function doDaxReassign(ctx: Context, name: string, ram: bigint, o: 
     await runPlan(ctx, plan, {
       journal,
       intent,
-      engine: deviceRunner(ctx, o.zone, (r) => (online = r)),
+      engine: deviceRunner(ctx, o.zone, (r) => (online = r), o.zero !== false),
     });
   } catch (e) {
     if (e instanceof PolicyError) journal.clear();

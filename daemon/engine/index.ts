@@ -33,7 +33,7 @@ export {holdHotplug, releaseHotplug} from './hold';
 export {memmapReport, type MemmapReport} from './memmap';
 export {TIERING_RECORD, type TieringOutcome} from './tiering';
 export {isChecked} from './checked';
-export {hmemRegionAt} from './dax-layout';
+export {daxRegionLayout, hmemRegionAt, type LaidOut} from './dax-layout';
 export type {ZoneRequest} from './zone';
 export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';

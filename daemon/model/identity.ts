@@ -72,3 +72,37 @@ export function deviceKey(dev: Identified): string {
 export function deviceUuids(dev: Pick<DaxDevice, 'uuids'>): string[] {
   return [dev.uuids.infoBlock, dev.uuids.namespace].filter((u): u is string => !!u);
 }
+
+// Keys of whole regions: what persists of each, so a reboot that renumbers kernel names keeps them.
+
+/**
+ * An NVDIMM region the operator laid out (reassign, provision): by its kernel name, which the
+ * platform's interleave set keeps stable on the boxes daxram has met; the record only marks the
+ * region's devices as the operator's until a device has its own record.
+ */
+export function nvdimmRegionKey(region: string): string {
+  return `region:${region}`;
+}
+
+/**
+ * A CXL region is its set of memdevs, by serial number (a reboot can renumber memN, not the
+ * serial), sorted: the region design orders them as the topology needs.
+ */
+export function cxlRegionKey(serials: readonly bigint[]): string {
+  return `cxl:${[...serials].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(hex).join(',')}`;
+}
+
+/** A soft-reserved range, by its start: hmem.N numbers follow the order the ranges probe in. */
+export function hmemRangeKey(start: bigint): string {
+  return `hmem:${hex(start)}`;
+}
+
+/** The start an hmem range key names. */
+export function hmemKeyStart(key: string): bigint {
+  return BigInt(key.slice('hmem:'.length));
+}
+
+/** A serial number or address as keys and records write it. */
+export function hex(v: bigint): string {
+  return `0x${v.toString(16)}`;
+}

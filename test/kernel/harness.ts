@@ -29,8 +29,11 @@ export interface InstallFile {
 
 /** CXL: a q35 machine with one CXL host bridge and type-3 volatile memory devices behind it. */
 export interface CxlOptions {
-  /** Type-3 devices, each on its own root port of the one host bridge (2: a region can interleave them). */
-  memdevs: 1 | 2;
+  /**
+   * Type-3 devices, each on its own root port of the one host bridge (2: a region can interleave
+   * them; 4: two such regions), with serial numbers 0x1000 + I for QEMU's cxl-vmemI.
+   */
+  memdevs: 1 | 2 | 3 | 4;
   /**
    * Volatile capacity of each device, MiB (default 512: four memory blocks each). QEMU emulates
    * every load and store to type-3 memory, so a region's online, offline and zeroing cost guest

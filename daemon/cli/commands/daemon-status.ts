@@ -18,8 +18,8 @@ interface StatusReply {
   records: Array<{device: string; key: string; mode: string; action: string; at: string}>;
   /** Poisoned pages daxramd isolated in RAM since it started, by device. */
   isolated?: Record<string, number>;
-  /** Declared CXL regions (daxram provision) and what became of each this boot. */
-  declared?: Record<string, string>;
+  /** Declared capacity (daxram provision/reassign records, [region] sections) and what became of each. */
+  declared?: Record<string, {state: string; by: string; declared: string; region?: string; detail: string}>;
   tiering?: {enabled: string; tiers?: {id: number; nodes: number[]}[]; demotion?: boolean; promotion?: boolean; numaBalancing?: number};
   memmap?: {summary: string};
 }
@@ -42,7 +42,9 @@ export const statusCommand: CommandModule<{}, Args> = {
       out.push(`  ${d.device} (node ${d.node}, ${d.key}): ${d.actual}${d.desired ? `, wants ${d.desired.mode} per ${d.desired.source}` : ', not managed'}${d.action !== 'none' ? ` [${d.action}${d.detail ? `: ${d.detail}` : ''}]` : ''}`);
     }
     for (const [dev, n] of Object.entries(r.isolated ?? {})) out.push(`  ${dev}: ${n} poisoned page(s) isolated since daxramd started`);
-    for (const [key, what] of Object.entries(r.declared ?? {})) out.push(`  declared region ${key}: ${what}`);
+    for (const [key, d] of Object.entries(r.declared ?? {})) {
+      out.push(`  declared ${key} (${d.by}): ${d.declared}`, `    actual: ${d.state}${d.region ? ` ${d.region}` : ''}: ${d.detail}`);
+    }
     if (r.configError) out.push(`  config rejected (previous kept): ${r.configError}`);
     const t = r.tiering;
     if (t?.tiers?.length) {

@@ -1,4 +1,4 @@
-import {recordDaxSplit, recordHmemLayout, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
+import {recordCxlSplit, recordDaxSplit, recordHmemLayout, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
 import {ND_DEVICES} from '../../model/bus';
@@ -52,8 +52,9 @@ export const reassignCommand: CommandModule<{}, Args> = {
             'hmem and CXL regions have no namespaces: their dax region is split into device 0 (the RAM part, from the region start, ' +
             'ending on a memory block boundary) and one devdax device with the rest, through the dax bus (create, size, delete). ' +
             'A region name on both the nd and the cxl bus means the NVDIMM one: name the CXL one by its dax_regionN. ' +
-            'A soft-reserved range comes back as one device after a reboot: its split is declared in /var/lib/daxram and ' +
-            'daxramd lays it out again at boot (daxram forget hmem:0x<start> drops the declaration).',
+            'A soft-reserved range comes back as one device after a reboot, and a CXL region not at all: the split is declared in ' +
+            '/var/lib/daxram and daxramd lays it out again at boot (daxram forget hmem:0x<start> or cxl:<serials> drops the declaration; ' +
+            'a [region] section in daxram.conf declares a layout without running this).',
         )
         .example('$0 reassign region0 --ram 1G --dry-run', 'show the layout and every sysfs write')
         .example('$0 reassign hmem.0 --ram 512M', 'half a 1 GiB soft-reserved range as System RAM, half as /dev/daxX.1'),
@@ -68,9 +69,13 @@ export const reassignCommand: CommandModule<{}, Args> = {
       // finds the operator's layout rather than devices its config would decide about.
       const record = (x: DaxLayoutResult) => {
         recordDaxSplit(argv, x.devices, 'reassign', {zone: argv.zone, online: argv.online});
-        // A soft-reserved range comes back as one device after a reboot: the split is declared
-        // for daxramd to lay out again (a CXL region's is made again whole by its provision record).
+        // A soft-reserved range comes back as one device after a reboot, and a CXL region not at
+        // all: the split is declared for daxramd to lay out again.
         if (/^hmem\.\d+$/.test(x.owner)) recordHmemLayout(argv, x.owner, x.layout.start, x.size, x.layout.ramBytes, {zone: argv.zone, online: argv.online});
+        else if (/^dax_region\d+$/.test(x.owner)) {
+          const undeclared = recordCxlSplit(argv, x.owner, x.layout.ramBytes, {zone: argv.zone, online: argv.online});
+          if (undeclared) process.stderr.write(`daxram: warning: ${argv.region}: ${undeclared}\n`);
+        }
       };
       const r = await reassignDax(ctx, argv.region, ram, {online: argv.online, zone: argv.zone as 'movable', onDone: record});
       printPlanOrResult(argv, r, () => daxLayoutLines(r));
