@@ -27,6 +27,13 @@ export interface InstallFile {
   dest: string;
 }
 
+export interface HmatOptions {
+  /** Access bandwidth, MB/s: [node 0, node 1]. */
+  bandwidthMBps: [number, number];
+  /** Access latency, ns: [node 0, node 1]. */
+  latencyNs: [number, number];
+}
+
 /** CXL: a q35 machine with one CXL host bridge and type-3 volatile memory devices behind it. */
 export interface CxlOptions {
   /**
@@ -58,6 +65,12 @@ export interface GuestOptions {
   root?: GuestRoot;
   /** CXL memory expanders (q35, QEMU >= 9, the 6.12 kernel). No NVDIMM unless asked. */
   cxl?: CxlOptions;
+  /**
+   * An ACPI HMAT (`-machine hmat=on`): node 0's CPUs are the initiator of both nodes, with these
+   * access bandwidths (MB/s) and latencies (ns), node 1 (the NVDIMM's) slower. The kernel shows
+   * them in nodeN/access0/initiators once the node has memory online.
+   */
+  hmat?: HmatOptions;
   /** Working directory of the script in the guest (same paths as on the host). Default: repo root. */
   cwd?: string;
   /** Load the nfit_test chain (nfit_test.0 / nfit_test.1 buses with ARS and clear-error). */
@@ -366,7 +379,7 @@ function qemuOptValue(v: string): string {
 
 /** The qemu argv for a guest (exported for debugging; spawned as an argv array, never via a shell). */
 export function qemuArgv(lab: KernelLab, o: {
-  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean; qmp?: string; rootImage?: string;
+  outDir: string; image?: string; imageSize?: number; smp: number; append: string; cxl?: CxlOptions; warmReset?: boolean; qmp?: string; rootImage?: string; hmat?: HmatOptions;
 }): string[] {
   const smp = o.smp;
   const cxl = o.cxl;
@@ -375,17 +388,25 @@ export function qemuArgv(lab: KernelLab, o: {
     // With the hypervisor bit set the kernel refuses to commit a CXL region ("Failed to
     // synchronize CPU cache state").
     '-accel', 'tcg,thread=multi', '-cpu', cxl ? 'max,hypervisor=off' : 'max',
-    '-machine', cxl ? `q35,cxl=on,nvdimm=${o.image ? 'on' : 'off'}` : `pc,nvdimm=${o.image ? 'on' : 'off'}`,
+    '-machine', `${cxl ? 'q35,cxl=on' : 'pc'},nvdimm=${o.image ? 'on' : 'off'}${o.hmat ? ',hmat=on' : ''}`,
     '-smp', String(smp),
     '-m', '2G,slots=4,maxmem=16G',
     '-object', 'memory-backend-ram,id=ram0,size=2G',
-    '-numa', `node,nodeid=0,cpus=0-${smp - 1},memdev=ram0`,
+    '-numa', `node,nodeid=0,cpus=0-${smp - 1},memdev=ram0${o.hmat ? ',initiator=0' : ''}`,
   ];
   if (!cxl) {
     // 4 GiB pad first, so the NVDIMM lands at 8 GiB, outside nfit_test's made-up addresses.
     argv.push('-object', 'memory-backend-ram,id=pad,size=4G', '-device', 'pc-dimm,id=pad0,memdev=pad,node=0');
   }
-  argv.push('-numa', 'node,nodeid=1');
+  argv.push('-numa', `node,nodeid=1${o.hmat ? ',initiator=0' : ''}`);
+  if (o.hmat) {
+    for (const target of [0, 1]) {
+      argv.push(
+        '-numa', `hmat-lb,initiator=0,target=${target},hierarchy=memory,data-type=access-latency,latency=${o.hmat.latencyNs[target]}`,
+        '-numa', `hmat-lb,initiator=0,target=${target},hierarchy=memory,data-type=access-bandwidth,bandwidth=${o.hmat.bandwidthMBps[target]}M`,
+      );
+    }
+  }
   if (cxl) {
     // One host bridge (pxb-cxl) on pcie.0, a root port per type-3 device, one fixed memory
     // window targeting the host bridge (docs/kernel-lab.md).
@@ -546,7 +567,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
     ...(opts.kernelArgs ?? []),
   ].join(' ');
   const qmpSocket = opts.host ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-qmp-')), 'qmp.sock') : undefined;
-  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset, qmp: qmpSocket, rootImage});
+  const argv = qemuArgv(lab, {outDir, image, imageSize, smp, append, cxl: opts.cxl, warmReset: opts.warmReset, qmp: qmpSocket, rootImage, hmat: opts.hmat});
 
   const verbose = process.env.DAXRAM_GUEST_VERBOSE === '1';
   const site = callSite();
