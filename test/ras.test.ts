@@ -34,7 +34,7 @@ test('a general-media event line: memdev, log, DPA and the HPA the kernel decode
   t.is(parseMediaEvent(GM.replace('dpa=1000', 'dpa=zz')), undefined, 'a garbled address is no event');
 });
 
-function loop(managed: Record<string, Range>, stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-ras-'))) {
+function loop(managed: Record<string, Range>, stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-ras-')), mediaErrors: 'offline' | 'report' = 'offline') {
   const calls: Array<{device: string; ranges: Range[]; how: IsolateHow}> = [];
   const lines: string[] = [];
   const metrics = new Metrics();
@@ -46,6 +46,7 @@ function loop(managed: Record<string, Range>, stateDir = fs.mkdtempSync(path.joi
       calls.push({device, ranges, how});
       return {pages: 1};
     },
+    mediaErrors: () => mediaErrors,
     metrics,
     log: new DaemonLog({journal: true, level: 'debug', stream: new Writable({write(c, _e, cb) { lines.push(String(c)); cb(); }})}),
   });
@@ -66,6 +67,16 @@ test('uncorrectable in managed RAM: the page hard-offlined; a threshold: soft-of
   t.regex(prom, /^daxram_cxl_media_events_total\{action="hard-offline",memdev="mem0",severity="uncorrectable"\} 1$/m);
   t.regex(prom, /^daxram_pages_soft_offlined_total\{device="dax0.0"\} 1$/m);
   t.regex(prom, /^daxram_poison_isolated_pages_total\{device="dax0.0"\} 1$/m);
+});
+
+test('media-errors = report: both kinds logged and counted, the pages left in use', async (t) => {
+  const {r, calls, lines, metrics} = loop({'dax0.0': {start: 0x590000000n, size: 0x20000000n}}, undefined, 'report');
+  t.is(await r.handle(parseMediaEvent(GM)!), 'reported');
+  t.is(await r.handle(parseMediaEvent(GM.replace("'UNCORRECTABLE_EVENT|THRESHOLD_EVENT'", "'THRESHOLD_EVENT'"))!), 'reported');
+  t.deepEqual(calls, [], 'nothing offlined');
+  t.deepEqual(r.seen, {events: 2, hard: 0, soft: 0});
+  t.true(lines.some((l) => /^<4>mem0: .*page 0x590001000 of dax0\.0 left in use \(media-errors = report; media-errors = offline would hard-offline it\)/.test(l)));
+  t.regex(metrics.render(), /action="reported",memdev="mem0",severity="uncorrectable"\} 1/);
 });
 
 test('memory daxramd does not manage, or no region: nothing changed, the event counted and logged', async (t) => {

@@ -33,6 +33,16 @@ export interface DaemonSettings {
    */
   tiering: 'on' | 'off';
   /**
+   * on: while managed RAM is online on a node, the weighted-interleave weights of it and of the
+   * DRAM nodes follow their access bandwidth (engine/interleave.ts); off: leave them.
+   */
+  interleaveWeights: 'on' | 'off';
+  /**
+   * A CXL media error (uncorrectable, or a corrected-error threshold) in managed RAM: take the
+   * page out of use (offline) or only log and count it (report; daxramd/ras.ts).
+   */
+  mediaErrors: 'offline' | 'report';
+  /**
    * How long daxramd waits at start, before READY=1 (and so before daxram-online.target), for
    * the devices its `mode = ram` rules name to appear, as systemd waits for an fstab device:
    * NVDIMM namespaces and CXL regions probe during udev's coldplug, which can finish after
@@ -98,7 +108,7 @@ export function loadConfig(paths: ConfigPaths = DEFAULT_PATHS): Config {
 /** Parse our own files (already read), in order. Exposed for tests and `config check FILE`. */
 export function parseConfig(texts: Array<{file: string; text: string}>): Config {
   const cfg: Config = {
-    daemon: {metricsDir: DEFAULT_METRICS_DIR, nfdFeatures: DEFAULT_NFD_FEATURES, logLevel: 'info', unmatched: 'ignore', tiering: 'off', deviceTimeoutSec: DEFAULT_DEVICE_TIMEOUT_SEC},
+    daemon: {metricsDir: DEFAULT_METRICS_DIR, nfdFeatures: DEFAULT_NFD_FEATURES, logLevel: 'info', unmatched: 'ignore', tiering: 'off', interleaveWeights: 'on', mediaErrors: 'offline', deviceTimeoutSec: DEFAULT_DEVICE_TIMEOUT_SEC},
     devices: [],
     regions: [],
     conflicts: [],
@@ -163,8 +173,14 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
       case 'tiering':
         d.tiering = oneOf(e, file, ['on', 'off'] as const);
         break;
+      case 'interleave-weights':
+        d.interleaveWeights = oneOf(e, file, ['on', 'off'] as const);
+        break;
+      case 'media-errors':
+        d.mediaErrors = oneOf(e, file, ['offline', 'report'] as const);
+        break;
       default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, nfd-features, device-timeout, log-level, unmatched, tiering');
+        throw iniError(file, e.line, `unknown key "${e.key}" in [daemon]`, 'known keys: metrics-dir, nfd-features, device-timeout, log-level, unmatched, tiering, interleave-weights, media-errors');
     }
   }
 }

@@ -10,7 +10,7 @@ import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
 import {scanCxl} from '../model/cxl/scan';
-import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setTiering, type Context, type HotplugHold} from '../engine';
+import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setInterleave, setTiering, type Context, type HotplugHold, type InterleaveOutcome} from '../engine';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths, DeviceRule} from '../config/config';
 import type {DaxDevice} from '../model/types';
@@ -100,6 +100,8 @@ export class Daemon {
   hold?: HotplugHold;
   /** Memory tiers and the kernel's tiering switches, as of the last reconcile. */
   tiering?: TieringState;
+  /** The weighted-interleave weights and who sets them, as of the last reconcile. */
+  interleave?: InterleaveOutcome;
   /** Where the struct pages of dax System RAM are, as of the last reconcile (STATUS reports it). */
   memmap?: MemmapReport;
   private stopping = false;
@@ -145,6 +147,7 @@ export class Daemon {
         this.chain = run.catch(() => undefined);
         return run;
       },
+      mediaErrors: () => this.cfg.daemon.mediaErrors,
       metrics: this.metrics,
       log,
     });
@@ -297,6 +300,7 @@ export class Daemon {
     const managed = reports.filter((r) => r.desired);
     this.managedRam = platform.devices.filter((d) => d.mode === 'system-ram' && managed.some((r) => r.device === d.name)).map((d) => ({device: d.name, ranges: d.ranges}));
     await this.applyTiering(managed);
+    await this.applyInterleave(platform, managed);
     this.memmap = memmapReport(this.sysfs, platform.devices);
     this.metrics.devicesManaged = managed.length;
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');
@@ -334,6 +338,21 @@ export class Daemon {
     this.metrics.demotion = t.demotion;
     this.metrics.promotion = t.promotion;
     this.tiering = t;
+  }
+
+  /** [daemon] interleave-weights: the weights follow the bandwidth of nodes with managed RAM online (engine/interleave.ts). */
+  private async applyInterleave(platform: Platform, managed: DeviceReport[]): Promise<void> {
+    const nodes = [...new Set(platform.devices.filter((d) => managed.some((r) => r.device === d.name && r.desired?.mode === 'ram') && d.memblocks.some((b) => b.state === 'online')).map((d) => d.targetNode))].filter((n) => n >= 0);
+    try {
+      const out = await setInterleave(this.engineContext(), this.cfg.daemon.interleaveWeights === 'on', nodes);
+      if (out.action === 'applied') this.log.notice(`interleave weights from the nodes' bandwidth: ${out.detail}`);
+      if (out.action === 'restored') this.log.notice(`interleave weights restored: ${out.detail}`);
+      if (out.action === 'none' && out.detail !== this.interleave?.detail) this.log.info(`interleave weights: ${out.detail}`);
+      this.interleave = out;
+      this.metrics.interleave = out.supported ? {weights: out.weights, setBy: out.setBy} : undefined;
+    } catch (e) {
+      this.log.error(`interleave weights: ${describeError(e)}`);
+    }
   }
 
   private writeMetrics(): void {

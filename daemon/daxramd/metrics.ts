@@ -44,6 +44,8 @@ export class Metrics {
   tiers: {node: number; tier: number}[] = [];
   demotion?: boolean;
   promotion?: boolean;
+  /** Weighted-interleave weight of each node (the kernel's, whoever set them), and who sets them. */
+  interleave?: {weights: Record<string, number>; setBy: 'daxram' | 'kernel' | 'none'};
   /** 1 while the files on disk are rejected and the configuration loaded before is in force. */
   configRejected = 0;
   /** Reservations no longer in the configuration, still enforced until `daxram forget`. */
@@ -101,6 +103,10 @@ export class Metrics {
     family('daxram_memory_tier', 'gauge', 'Memory tier (memory_tierN) of each node holding device-dax capacity; lower is faster.', this.tiers.map((t) => ({labels: {node: String(t.node)}, value: t.tier})));
     if (this.demotion !== undefined) family('daxram_tiering_demotion_enabled', 'gauge', 'The kernel demotes cold pages to lower tiers under reclaim (1) or not (0).', [{labels: {}, value: this.demotion ? 1 : 0}]);
     if (this.promotion !== undefined) family('daxram_tiering_promotion_enabled', 'gauge', "NUMA balancing's memory-tiering mode promotes hot pages from lower tiers (1) or not (0).", [{labels: {}, value: this.promotion ? 1 : 0}]);
+    if (this.interleave) {
+      const by = this.interleave.setBy;
+      family('daxram_interleave_weight', 'gauge', 'Weighted-interleave weight of each node, and who set it from the bandwidth (daxram, the kernel\'s auto mode, or none).', Object.entries(this.interleave.weights).map(([n, w]) => ({labels: {node: n.slice(4), set_by: by}, value: w})));
+    }
     family('daxram_config_rejected', 'gauge', 'The configuration files were rejected; the last good configuration is in force (1) or not (0).', [{labels: {}, value: this.configRejected}]);
     family('daxram_reservations_retired', 'gauge', 'Reservations gone from the configuration and still enforced until daxram forget.', [{labels: {}, value: this.reservationsRetired}]);
     family('daxram_held_still', 'gauge', 'daxramd changes no device because the operator records or reservations cannot be read (1).', [{labels: {}, value: this.heldStill}]);

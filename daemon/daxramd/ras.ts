@@ -7,6 +7,8 @@
 //     signalled, as the kernel does for a machine check);
 //   - a corrected-error threshold (the data is still good, the media is failing): soft-offlined
 //     (the content migrates to another page first);
+//   with `[daemon] media-errors = report`, both are logged and counted and the page left in use
+//   (the operator's tooling decides);
 //   - anything else, and events for memory daxramd does not manage (another tool's, the
 //     kernel's own, devdax): counted and logged, nothing changed. rasdaemon reads the
 //     top-level trace buffer, not this instance: both see every event, and only daxramd acts
@@ -36,11 +38,13 @@ export interface RasDeps {
   managedRamAt(hpa: bigint): string | undefined;
   /** The engine's isolate transition; resolves with the pages newly taken. */
   isolate(device: string, ranges: Range[], how: IsolateHow): Promise<{pages: number}>;
+  /** [daemon] media-errors: take the page out of use (offline, the default) or only report it. */
+  mediaErrors(): 'offline' | 'report';
   metrics: Metrics;
   log: DaemonLog;
 }
 
-export type RasAction = 'hard-offline' | 'soft-offline' | 'failed' | 'not-managed' | 'unmapped' | 'logged';
+export type RasAction = 'hard-offline' | 'soft-offline' | 'reported' | 'failed' | 'not-managed' | 'unmapped' | 'logged';
 
 export class RasLoop {
   /** Events seen and pages taken, across restarts (ras.json), for STATUS. */
@@ -116,6 +120,10 @@ export class RasLoop {
     }
     const how: IsolateHow = severity === 'uncorrectable' ? 'hard' : 'soft';
     const page = ev.hpa - (ev.hpa % PAGE);
+    if (this.d.mediaErrors() === 'report') {
+      log.warn(`${where}: page 0x${page.toString(16)} of ${device} left in use (media-errors = report; media-errors = offline would ${how}-offline it)`, ev.memdev);
+      return 'reported';
+    }
     try {
       const r = await this.d.isolate(device, [{start: page, size: PAGE}], how);
       this.seen[how] += r.pages;

@@ -34,6 +34,8 @@ export interface VerbHost {
   readonly ras: {readonly seen: {events: number; hard: number; soft: number}};
   readonly hold?: unknown;
   readonly tiering?: unknown;
+  /** Weighted-interleave weights and who sets them (engine/interleave.ts). */
+  readonly interleave?: unknown;
   /** Where the struct pages of dax System RAM are, as of the last reconcile. */
   readonly memmap?: MemmapReport;
   /** Reservations remembered across configurations, retired ones included. */
@@ -59,7 +61,7 @@ export function verbs(d: VerbHost): Record<string, Handler> {
   };
   return {
     ping: () => ({pid: process.pid}),
-    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), ras: d.ras.seen, declared: Object.fromEntries(d.capacity.status), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap}),
+    status: () => ({status: d.statusLine(), devices: d.last, configError: d.configError, records: records(), isolated: Object.fromEntries(d.isolated), adopted: Object.fromEntries(d.adopted), ras: d.ras.seen, declared: Object.fromEntries(d.capacity.status), reservations: d.held, hotplugHold: d.hold, tiering: {enabled: d.cfg.daemon.tiering, ...(d.tiering as object | undefined)}, memmap: d.memmap, interleave: d.interleave}),
     config: () => configToJson(d.cfg),
     reload: async () => {
       const before = d.cfg;

@@ -10,6 +10,7 @@ import {transition} from './transition';
 import type {IsolateHow} from './plan';
 import {locked} from './lock';
 import {journalledClear, refuseClearOfRam} from './clear';
+import {doInterleave, type InterleaveOutcome} from './interleave';
 import {doTiering, type TieringOutcome} from './tiering';
 import {onlineOtherMemory, readHold} from './hotplug-policy';
 import {doOnline, dryOnline, type OnlineOptions, type OnlineResult} from './online';
@@ -32,6 +33,7 @@ export {readHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy'
 export {holdHotplug, releaseHotplug} from './hold';
 export {memmapReport, type MemmapReport} from './memmap';
 export {TIERING_RECORD, type TieringOutcome} from './tiering';
+export {INTERLEAVE_RECORD, weightsFromBandwidth, type InterleaveOutcome} from './interleave';
 export {isChecked} from './checked';
 export {daxRegionLayout, hmemRegionAt, type LaidOut} from './dax-layout';
 export type {ZoneRequest} from './zone';
@@ -133,4 +135,12 @@ export async function clearPoison<T>(ctx: Context, name: string, run: () => Prom
  */
 export async function setTiering(ctx: Context, enabled: boolean, ramOnline: boolean): Promise<TieringOutcome> {
   return locked(ctx, 'tiering switches', () => doTiering(ctx.sysfs, ctx.stateDir, enabled, ramOnline));
+}
+
+/**
+ * [daemon] interleave-weights: the weighted-interleave weights follow the bandwidth of the nodes
+ * with managed RAM online (engine/interleave.ts), written under the lock.
+ */
+export async function setInterleave(ctx: Context, enabled: boolean, nodes: number[]): Promise<InterleaveOutcome> {
+  return locked(ctx, 'interleave weights', () => doInterleave(ctx.sysfs, ctx.stateDir, enabled, nodes));
 }

@@ -5,14 +5,12 @@
 // write, so a daxramd that crashed or was stopped restores them on its next start. A record from
 // an earlier boot is dropped: the kernel started again from its own defaults and sysctl.d.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
-import {writeAtomic} from '../util/atomic';
+import {bootRecord} from './boot-record';
 import {DEMOTION, NUMA_BALANCING_TIERING, readTiering} from '../model/tiers';
 
 export const TIERING_RECORD = 'tiering.json';
-const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 export interface TieringRecord {
   version: 1;
@@ -29,31 +27,18 @@ export interface TieringOutcome {
   record?: TieringRecord;
 }
 
-function readRecord(file: string): TieringRecord | undefined {
-  try {
-    const r = JSON.parse(fs.readFileSync(file, 'utf8')) as TieringRecord;
-    return r.version === 1 ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Bring the switches to what `enabled` and the RAM online say; record before changing anything.
  * Callers hold the lock (engine/index.ts setTiering).
  */
 export function doTiering(sysfs: Sysfs, stateDir: string, enabled: boolean, ramOnline: boolean): TieringOutcome {
-  const file = path.join(stateDir, TIERING_RECORD);
-  const bootId = sysfs.readOptional(BOOT_ID)?.trim() ?? '';
-  let rec = readRecord(file);
-  if (rec && rec.bootId !== bootId) {
-    fs.rmSync(file, {force: true});
-    rec = undefined;
-  }
+  const record = bootRecord<TieringRecord>(sysfs, stateDir, TIERING_RECORD, (r) => (r as TieringRecord).version === 1);
+  const {bootId} = record;
+  let rec = record.rec;
   const now = readTiering(sysfs);
   if (enabled && ramOnline && !rec) {
     rec = {version: 1, bootId, demotion: now.demotion, numaBalancing: now.numaBalancing, at: new Date().toISOString()};
-    writeAtomic(file, JSON.stringify(rec, null, 2) + '\n');
+    record.save(rec);
     const done: string[] = [];
     if (now.demotion === false) {
       sysfs.writeAttr(path.posix.dirname(DEMOTION), 'numa', 'demotion_enabled', '1');
@@ -76,7 +61,7 @@ export function doTiering(sysfs: Sysfs, stateDir: string, enabled: boolean, ramO
       sysfs.writeSysctl('kernel/numa_balancing', String(rec.numaBalancing));
       done.push(`kernel.numa_balancing → ${rec.numaBalancing}`);
     }
-    fs.rmSync(file, {force: true});
+    record.drop();
     return {action: 'restored', detail: done.length ? done.join(', ') : 'already as they were'};
   }
   return {action: 'none', record: rec};

@@ -22,6 +22,7 @@ interface StatusReply {
   declared?: Record<string, {state: string; by: string; declared: string; region?: string; detail: string}>;
   tiering?: {enabled: string; tiers?: {id: number; nodes: number[]}[]; demotion?: boolean; promotion?: boolean; numaBalancing?: number};
   memmap?: {summary: string};
+  interleave?: {supported: boolean; auto?: boolean; weights: Record<string, number>; detail: string};
 }
 
 export const statusCommand: CommandModule<{}, Args> = {
@@ -51,6 +52,8 @@ export const statusCommand: CommandModule<{}, Args> = {
       out.push(`  memory tiers: ${t.tiers.map((x) => `${x.id} (node ${x.nodes.join(',')})`).join(', ')}; demotion ${t.demotion ? 'on' : 'off'}, promotion ${t.promotion ? 'on' : 'off'}; [daemon] tiering = ${t.enabled}`);
     }
     if (r.memmap?.summary) out.push(`  ${r.memmap.summary}`);
+    const iw = r.interleave;
+    if (iw?.supported) out.push(`  interleave weights: ${Object.entries(iw.weights).map(([n, w]) => `${n} ${w}`).join(', ') || 'none'} (${iw.detail})`);
     process.stdout.write(out.join('\n') + '\n');
   },
 };

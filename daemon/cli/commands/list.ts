@@ -5,6 +5,7 @@
 import type {Argv, CommandModule} from 'yargs';
 import {Sysfs} from '../../sysfs';
 import {readTiering, tierOf, type TieringState} from '../../model/tiers';
+import {readInterleaveWeights, type InterleaveWeights} from '../../model/mempolicy';
 import {readNodeZones, type NodeZones} from '../../model/node';
 import {ratioText, zoneTotals} from '../../policy/zone-balance';
 import {DEFAULT_POLICY} from '../../policy/settings';
@@ -72,6 +73,8 @@ export function filterDevices(p: Platform, a: {device?: string[]; region?: strin
  */
 export interface ListFacts {
   tiering?: TieringState;
+  /** The weighted-interleave weights (6.9+), and whether the kernel sets them (auto, 6.16+). */
+  interleave?: InterleaveWeights;
   /** Each node's Movable and kernel-zone bytes (/proc/zoneinfo), for the zone-balance line. */
   zones?: NodeZones[];
   /** Poison records of every memdev asked, and the count per CXL dax device. */
@@ -302,6 +305,8 @@ function human(p: Platform, devs: DaxDevice[], a: ListArgs, f: ListFacts, memmap
     const sw = [tiering.demotion === undefined ? undefined : `demotion ${tiering.demotion ? 'on' : 'off'}`, tiering.promotion === undefined ? undefined : `promotion ${tiering.promotion ? 'on' : 'off'} (kernel.numa_balancing ${tiering.numaBalancing})`].filter(Boolean);
     out += `memory tiers: ${tiering.tiers.map((t) => `${t.id} (node${t.nodes.length > 1 ? 's' : ''} ${t.nodes.join(',')})`).join(', ')}${sw.length ? `; ${sw.join(', ')}` : ''}\n`;
   }
+  const iw = f.interleave;
+  if (iw?.supported) out += `interleave weights: ${[...iw.weights].map(([n, w]) => `node${n} ${w}`).join(', ') || 'none'}${iw.auto === undefined ? '' : iw.auto ? ' (the kernel sets them: auto)' : ' (auto off)'}\n`;
   if (f.zones?.length) out += zonesLine(f.zones) + '\n';
   if (memmap && memmap.devices.length) out += `${memmap.summary}\n`;
   if (a.buses) {
@@ -344,6 +349,7 @@ export function listJson(p: Platform, devs: DaxDevice[], a: ListArgs, f: ListFac
   const tiering = f.tiering;
   if (a.tiers) {
     o.tiering = {tiers: tiering?.tiers ?? [], demotion_enabled: tiering?.demotion, numa_balancing: tiering?.numaBalancing, promotion: tiering?.promotion, memmap: memmap && {param: memmap.param, devices: memmap.devices, dram: memmap.dram, savable: memmap.savable}};
+    o.interleave = f.interleave?.supported ? {auto: f.interleave.auto, weights: Object.fromEntries([...f.interleave.weights].map(([n, w]) => [`node${n}`, w]))} : undefined;
     o.zones = (f.zones ?? []).map((z) => ({node: z.node, movable: z.movable, kernel: z.kernel, cpus: z.cpus, movable_kernel: ratioText(z)}));
   }
   if (a.buses) o.buses = p.buses.filter((b) => !a.bus || busMatches(b, a.bus)).map(busJson);
@@ -439,6 +445,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     const devs = filterDevices(p, a);
     const facts: ListFacts = {
       tiering: readTiering(sysfs),
+      interleave: readInterleaveWeights(sysfs),
       zones: readNodeZones(sysfs),
       media: a['media-errors'] ? readMediaErrors(sysfs, p, devs, !!a.cxl, p.warnings) : undefined,
     };
