@@ -191,3 +191,19 @@ test('a corrupt reservations file: daxramd changes no device, and the CLI refuse
   t.is(r.status, 1);
   t.regex(r.stderr, /reservations\.json is corrupt .*nothing is changed/);
 });
+
+test('config check shows each [region] with its key and what it lays out; a bad one names its line', (t) => {
+  const root = tmp();
+  const etc = path.join(root, 'etc/daxram');
+  fs.mkdirSync(etc, {recursive: true});
+  fs.writeFileSync(path.join(etc, 'daxram.conf'), '[region exp]\nmemdevs = 4097, 0x1000\nram = 512M\n\n[region hbm]\nrange = 0x50000000\nram = 0\n');
+  const ok = cli(root, ['config', 'check', '--config-dir', etc]);
+  t.is(ok.status, 0, ok.stderr);
+  t.regex(ok.stdout, /\[region exp\] cxl:0x1000,0x1001: CXL memdevs 0x1001,0x1000, size all → 512\.00 MiB System RAM \(zone movable\), the rest devdax +\(.*daxram\.conf:1\)/);
+  t.regex(ok.stdout, /\[region hbm\] hmem:0x50000000: soft-reserved range at 0x50000000 → all devdax/);
+  t.regex(ok.stdout, /configuration OK/);
+  fs.writeFileSync(path.join(etc, 'daxram.conf'), '[region exp]\nmemdevs = mem0\n');
+  const bad = cli(root, ['config', 'check', '--config-dir', etc]);
+  t.not(bad.status, 0);
+  t.regex(bad.stderr, /daxram\.conf:2: memdevs = "mem0" is not a list of memdev serial numbers/);
+});

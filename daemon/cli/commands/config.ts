@@ -6,6 +6,7 @@ import type {CommandModule} from 'yargs';
 import {configToJson, DEFAULT_PATHS, loadConfig, matchKey} from '../../config/config';
 import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {printJson} from '../output';
+import {humanSize} from '../../util/size';
 
 interface Args {
   action: string;
@@ -50,6 +51,12 @@ export const configCommand: CommandModule<{}, Args> = {
     for (const r of cfg.devices) {
       const gates = Object.entries(r.gates).map(([k, v]) => `${k}=${v}`).join(' ');
       out.push(`  ${r.label}: ${matchKey(r.match)} → ${r.mode}${r.mode === 'ram' ? ` (zone ${r.zone}${r.online ? '' : ', blocks offline'})` : ''}${r.node !== undefined ? ` on node ${r.node}` : ''}${gates ? ` [${gates}]` : ''}  (${r.source.file}:${r.source.line})`);
+    }
+    for (const g of cfg.regions) {
+      const size = (v: bigint | undefined) => (v === undefined ? 'all' : humanSize(v));
+      const what = g.memdevs ? `CXL memdevs ${g.memdevs.map((m) => `0x${m.toString(16)}`).join(',')}, size ${size(g.size)}` : `soft-reserved range at 0x${g.range!.toString(16)}`;
+      const ram = g.ram === 0n ? 'all devdax' : `${size(g.ram)} System RAM (zone ${g.zone}${g.online ? '' : ', blocks offline'})${g.ram === undefined ? '' : ', the rest devdax'}`;
+      out.push(`  [region ${g.label}] ${g.key}: ${what} → ${ram}  (${g.source.file}:${g.source.line})`);
     }
     for (const c of cfg.conflicts) {
       out.push(`note: ${c.key}: ${c.ours.file}:${c.ours.line} overrides daxctl's ${c.daxctl.file}:${c.daxctl.line}${c.differs.length ? ` (${c.differs.join('; ')})` : ' (they agree)'}`);
