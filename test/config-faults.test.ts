@@ -125,6 +125,8 @@ test('two rules written two ways meet on one device: the reservation wins and bo
   t.is(driver(tb.k), 'device_dax');
   const warn = lines.find((l) => /config: dax0\.0 is named by/.test(l)) ?? '';
   t.regex(warn, /\[device n1\] \(.*daxram\.conf:1, mode = ram\) and \[device trace\] \(.*daxram\.conf:6, mode = reserved\); a reservation wins/);
+  // n1 names a present device, though the reservation wins on it: not a device to wait for.
+  t.false(lines.some((l) => /ready without \[device n1\]/.test(l)), lines.join(''));
 });
 
 test('res:0: beside res:*: is one device, an error naming both places', (t) => {

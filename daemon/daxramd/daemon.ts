@@ -14,7 +14,7 @@ import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setInterl
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths, DeviceRule} from '../config/config';
 import type {DaxDevice} from '../model/types';
-import {DEFAULT_PATHS, ruleFor} from '../config/config';
+import {DEFAULT_PATHS, rulesFor} from '../config/config';
 import {addReservations, forgetReservation, heldReservations, rememberReservations, type HeldReservation} from '../config/reservations';
 import {StateStore, type OperatorRecord} from '../config/state';
 import {LOCK_PATH, SOCKET_PATH, STATE_DIR} from '../config/paths';
@@ -526,7 +526,8 @@ export class Daemon {
     } catch {
       return []; // the reconcile that just ran failed on the same scan, and said so
     }
-    return ram.filter((r) => !devices.some((d) => ruleFor(this.cfg, d) === r));
+    // A rule that names a present device is not missing, even where another rule wins on it (a reservation).
+    return ram.filter((r) => !devices.some((d) => rulesFor(this.cfg, d).includes(r)));
   }
 
   /**
