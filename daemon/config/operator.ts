@@ -10,6 +10,7 @@ import {STATE_DIR, underRoot} from './paths';
 import type {DeviceMode, Zone} from './rules';
 import {StateStore} from './state';
 import {scanCxl} from '../model/cxl/scan';
+import type {CxlTopology} from '../model/cxl/types';
 
 export interface OperatorArgs {
   root?: string;
@@ -19,6 +20,16 @@ export interface OperatorArgs {
 
 export function stateDirOf(argv: OperatorArgs): string {
   return argv['state-dir'] ?? underRoot(argv.root, STATE_DIR);
+}
+
+/** The zone a record keeps: movable or normal; `auto` (the kernel's choice) is kept as no zone. */
+function zoneOf(zone: string | undefined): Zone | undefined {
+  return zone === 'movable' || zone === 'normal' ? zone : undefined;
+}
+
+/** The serial numbers of these memdevs (undefined where one reports none): what a CXL region's key is made of. */
+function serialsOf(t: CxlTopology, memdevs: readonly string[]): Array<bigint | undefined> {
+  return memdevs.map((m) => t.memdevs.find((x) => x.name === m)?.serial);
 }
 
 interface OperatorRequest {
@@ -40,8 +51,7 @@ function recordIntents(argv: OperatorArgs, intents: OperatorRequest[], action: s
   const records = intents.map((i) => {
     // Only the device's own identity, not a platform scan: the engine reads the rest itself.
     const key = deviceKey(readDax(sysfs, i.device, {blockSize: 0n})); // NotFoundError naming the device and the fix
-    const zone = i.zone === 'movable' || i.zone === 'normal' ? (i.zone as Zone) : undefined;
-    return {key, device: i.device, mode: i.mode, zone, online: i.online, action, at};
+    return {key, device: i.device, mode: i.mode, zone: zoneOf(i.zone), online: i.online, action, at};
   });
   return new StateStore(stateDirOf(argv)).recordUndoable(records);
 }
@@ -122,11 +132,10 @@ export function forgetOperatorDevices(argv: OperatorArgs, devices: string[]): ()
  */
 export function recordCxlRegion(argv: OperatorArgs, memdevs: string[], size: bigint, mode: DeviceMode, opts: {zone?: string; online?: boolean} = {}): string | undefined {
   if (argv['dry-run']) return undefined;
-  const byName = new Map(scanCxl(new Sysfs(argv.root ?? '/')).memdevs.map((m) => [m.name, m.serial]));
-  const serials = memdevs.map((m) => byName.get(m));
+  const serials = serialsOf(scanCxl(new Sysfs(argv.root ?? '/')), memdevs);
   const missing = memdevs.filter((_, i) => serials[i] === undefined);
   if (missing.length) return `not declared for the next boot: ${missing.join(', ')} report(s) no serial number to find them by`;
-  new StateStore(stateDirOf(argv)).record([{key: cxlRegionKey(serials as bigint[]), device: memdevs.join(','), mode, ...opts, zone: opts.zone as Zone | undefined, memdevs: (serials as bigint[]).map(hex), size: size.toString(), action: 'provision', at: new Date().toISOString()}]);
+  new StateStore(stateDirOf(argv)).record([{key: cxlRegionKey(serials as bigint[]), device: memdevs.join(','), mode, online: opts.online, zone: zoneOf(opts.zone), memdevs: (serials as bigint[]).map(hex), size: size.toString(), action: 'provision', at: new Date().toISOString()}]);
   return undefined;
 }
 
@@ -141,14 +150,13 @@ export function recordCxlSplit(argv: OperatorArgs, owner: string, ram: bigint, o
   const t = scanCxl(new Sysfs(argv.root ?? '/'));
   const r = t.regions.find((x) => x.daxRegion === owner);
   if (!r) return undefined;
-  const serials = r.memdevs.map((m) => t.memdevs.find((x) => x.name === m)?.serial);
+  const serials = serialsOf(t, r.memdevs);
   if (serials.some((x) => x === undefined)) return `the split is not declared for the next boot: a memdev of ${r.name} reports no serial number`;
   const store = new StateStore(stateDirOf(argv));
   const key = cxlRegionKey(serials as bigint[]);
   const before = store.get(key);
-  const zone = opts.zone === 'movable' || opts.zone === 'normal' ? (opts.zone as Zone) : undefined;
   const base = before ?? {key, device: r.memdevs.join(','), memdevs: (serials as bigint[]).map(hex), size: r.size.toString(), mode: 'ram' as DeviceMode, action: 'reassign', at: ''};
-  store.record([{...base, mode: ram > 0n ? 'ram' : 'devdax', zone, online: opts.online, ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
+  store.record([{...base, mode: ram > 0n ? 'ram' : 'devdax', zone: zoneOf(opts.zone), online: opts.online, ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
   return undefined;
 }
 
@@ -158,8 +166,7 @@ export function recordCxlSplit(argv: OperatorArgs, owner: string, ram: bigint, o
  */
 export function recordHmemLayout(argv: OperatorArgs, device: string, start: bigint, size: bigint, ram: bigint, opts: {zone?: string; online?: boolean} = {}): void {
   if (argv['dry-run']) return;
-  const zone = opts.zone === 'movable' || opts.zone === 'normal' ? (opts.zone as Zone) : undefined;
-  new StateStore(stateDirOf(argv)).record([{key: hmemRangeKey(start), device, mode: ram > 0n ? 'ram' : 'devdax', zone, online: opts.online, size: size.toString(), ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
+  new StateStore(stateDirOf(argv)).record([{key: hmemRangeKey(start), device, mode: ram > 0n ? 'ram' : 'devdax', zone: zoneOf(opts.zone), online: opts.online, size: size.toString(), ram: ram.toString(), action: 'reassign', at: new Date().toISOString()}]);
 }
 
 /**
@@ -172,7 +179,7 @@ export function forgetCxlRegion(argv: OperatorArgs, region: string): () => void 
   if (argv['dry-run']) return none;
   const t = scanCxl(new Sysfs(argv.root ?? '/'));
   const r = t.regions.find((x) => x.name === region);
-  const serials = r?.memdevs.map((m) => t.memdevs.find((x) => x.name === m)?.serial);
+  const serials = r && serialsOf(t, r.memdevs);
   if (!serials?.length || serials.some((x) => x === undefined)) return none;
   const store = new StateStore(stateDirOf(argv));
   const key = cxlRegionKey(serials as bigint[]);
