@@ -104,12 +104,15 @@ interface Deps {
 export class DeclaredCapacity {
   /** By declaration key: what became of it, for STATUS. */
   readonly status = new Map<string, DeclaredState>();
+  /** Declarations this run has split: a layout undone since waits for the operator. */
+  private readonly splitDone = new Set<string>();
 
   constructor(private readonly deps: Deps) {}
 
   /** Lay out what is declared and not there; say what each device of a declared region wants. */
   async layOut(decls: Declaration[]): Promise<LaidOutDevices> {
     for (const k of this.status.keys()) if (!decls.some((d) => d.key === k)) this.status.delete(k);
+    for (const k of this.splitDone) if (!decls.some((d) => d.key === k)) this.splitDone.delete(k);
     const out: LaidOutDevices = {wanted: new Map(), leave: new Map()};
     const cxl = decls.filter((d) => d.memdevs);
     let topo: CxlTopology | undefined;
@@ -218,7 +221,7 @@ export class DeclaredCapacity {
     const ctx = this.deps.context();
     let lay = now ?? daxRegionLayout(ctx, owner, d.ram);
     if (!lay.laidOut) {
-      if ((before && ['failed', 'gone'].includes(before.state)) || (!fresh && before?.detail.startsWith('split'))) {
+      if ((before && ['failed', 'gone'].includes(before.state)) || this.splitDone.has(d.key)) {
         // Once per run: a split that failed, or that something undid since, waits for the operator.
         out.leave.set(owner, `${region} is not laid out as ${d.by} declared (${d.key}): ${before!.detail}`);
         return;
@@ -233,6 +236,7 @@ export class DeclaredCapacity {
         return;
       }
       this.deps.log.notice(`split ${region} as ${d.by} declared it: ${d.ram === undefined ? 'all' : humanSize(d.ram)} System RAM, the rest devdax`, region);
+      this.splitDone.add(d.key);
       this.set(d, fresh ? 'made' : 'present', `split: ${d.ram === undefined ? 'all' : humanSize(d.ram)} System RAM`, region);
       lay = daxRegionLayout(ctx, owner, d.ram);
     } else if (!before || before.state === 'waiting') {

@@ -86,7 +86,7 @@ export function doInterleave(sysfs: Sysfs, stateDir: string, enabled: boolean, n
     const a = readAccess(sysfs, n);
     const b = a && (a.readBandwidth !== undefined && a.writeBandwidth !== undefined ? Math.min(a.readBandwidth, a.writeBandwidth) : a.readBandwidth ?? a.writeBandwidth);
     if (b === undefined) {
-      if (nodes.includes(n) || readAccess(sysfs, n) !== undefined) return report('none', `node${n} has no access bandwidth (no HMAT or CDAT numbers for it): weights left as they are`);
+      if (nodes.includes(n) || a !== undefined) return report('none', `node${n} has no access bandwidth (no HMAT or CDAT numbers for it): weights left as they are`);
       continue; // a CPU node without memory
     }
     bw.set(n, b);
