@@ -54,3 +54,25 @@ test('device-timeout is whole seconds', (t) => {
   t.is(parseConfig([{file: 'x.conf', text: ''}]).daemon.deviceTimeoutSec, 30);
   for (const bad of ['-1', '1.5', '30s', '']) t.throws(() => parseConfig([{file: 'x.conf', text: `[daemon]\ndevice-timeout = ${bad}\n`}]), {instanceOf: ConfigError, message: /device-timeout/}, bad);
 });
+
+test('a configured device that shows its identity while the start reconcile runs: ready only once it is RAM', async (t) => {
+  const s = setup(`[daemon]\ndevice-timeout = 20\n\n[device late]\nuuid = ${LATE}\nmode = ram\n`);
+  t.teardown(s.cleanup);
+  // The namespace takes the configured identity once the start reconcile has handled the devices
+  // it scanned (the race seen under systemd on 6.12): in a --once run no uevent reconciles it.
+  const k = s.tb.k;
+  const read = k.readOptional.bind(k);
+  let fired = false;
+  k.readOptional = (p: string, device?: string) => {
+    const v = read(p, device);
+    if (!fired && /afterScan/.test(new Error().stack ?? '')) {
+      fired = true;
+      fs.writeFileSync(k.p(`/sys/bus/nd/devices/${s.ns}/uuid`), LATE + '\n');
+    }
+    return v;
+  };
+  await s.d.start();
+  t.true(fired, 'the start reconcile read the namespace before it changed');
+  t.is(driver(k), 'kmem', 'RAM before READY');
+  t.false(s.lines.some((l) => /ready without/.test(l)));
+});

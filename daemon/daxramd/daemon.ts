@@ -516,47 +516,62 @@ export class Daemon {
     await this.awaitConfiguredDevices();
   }
 
-  /** `mode = ram` rules that no present device matches. */
-  private missingRamDevices(): DeviceRule[] {
+  /**
+   * What the `mode = ram` rules still wait for: rules no present device matches, and present
+   * devices such a rule names that the last reconcile did not handle under a rule (they appeared,
+   * or showed their uuid, after its scan).
+   */
+  private configuredDevices(): {missing: DeviceRule[]; unhandled: string[]} {
     const ram = this.cfg.devices.filter((r) => r.mode === 'ram');
-    if (ram.length === 0) return [];
+    if (ram.length === 0) return {missing: [], unhandled: []};
     let devices: DaxDevice[];
     try {
       devices = scanPlatform(this.sysfs).devices;
     } catch {
-      return []; // the reconcile that just ran failed on the same scan, and said so
+      return {missing: [], unhandled: []}; // the reconcile that just ran failed on the same scan, and said so
     }
-    // A rule that names a present device is not missing, even where another rule wins on it (a reservation).
-    return ram.filter((r) => !devices.some((d) => rulesFor(this.cfg, d).includes(r)));
+    const named = new Map(devices.map((d) => [d.name, rulesFor(this.cfg, d)]));
+    const handled = new Set(this.last.filter((r) => r.desired).map((r) => r.device));
+    return {
+      // A rule that names a present device is not missing, even where another rule wins on it (a reservation).
+      missing: ram.filter((r) => ![...named.values()].some((rules) => rules.includes(r))),
+      unhandled: [...named].filter(([name, rules]) => rules.some((r) => r.mode === 'ram') && !handled.has(name)).map(([name]) => name),
+    };
   }
 
   /**
    * Units that need the memory start after daxram-online.target, which READY=1 reaches. The
    * devices the rules name can still be probing (udev's coldplug loads nd_pmem, dax_pmem and the
    * CXL drivers while daxramd starts; on 7.x the dax bus is up before the namespaces): wait for
-   * them, as systemd waits for an fstab device, up to device-timeout. Uevents reconcile each
-   * as it appears; what is still missing then is handled whenever it comes.
+   * them, as systemd waits for an fstab device, up to device-timeout. A device that comes while
+   * we wait may have only a coalesced reconcile scheduled: READY comes after the one that makes
+   * it RAM. What is still missing then is handled whenever it comes.
    */
   private async awaitConfiguredDevices(): Promise<void> {
     const deadline = Date.now() + this.cfg.daemon.deviceTimeoutSec * 1000;
-    let missing = this.missingRamDevices();
+    let {missing, unhandled} = this.configuredDevices();
     let regions = this.capacity.waiting();
-    const waited = missing.length + regions.length;
     let endpoints = this.cxlEndpoints();
-    while (missing.length + regions.length > 0 && Date.now() < deadline && !this.stopping) {
-      this.notifier.status(`${this.statusLine()}; waiting for ${[...missing.map((r) => `[device ${r.label}]`), ...regions.map((k) => `declared region ${k}`)].join(', ')}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      await this.chain.catch(() => undefined);
-      // Declared regions are made in a reconcile: run one when more memdevs have their endpoint.
-      const n = this.cxlEndpoints();
-      if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
-      endpoints = n;
-      missing = this.missingRamDevices();
+    // Each device gets one reconcile of its own here: one that fails is not retried in a loop.
+    const tried = new Set<string>();
+    let fresh = unhandled;
+    while (fresh.length + missing.length + regions.length > 0 && Date.now() < deadline && !this.stopping) {
+      if (fresh.length) {
+        for (const d of fresh) tried.add(d);
+        await this.reconcile(`configured device(s) appeared: ${fresh.join(', ')}`).catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
+      } else {
+        this.notifier.status(`${this.statusLine()}; waiting for ${[...missing.map((r) => `[device ${r.label}]`), ...regions.map((k) => `declared region ${k}`)].join(', ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        await this.chain.catch(() => undefined);
+        // Declared regions are made in a reconcile: run one when more memdevs have their endpoint.
+        const n = this.cxlEndpoints();
+        if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
+        endpoints = n;
+      }
+      ({missing, unhandled} = this.configuredDevices());
+      fresh = unhandled.filter((d) => !tried.has(d));
       regions = this.capacity.waiting();
     }
-    // A device that just appeared may have only a reconcile scheduled (uevents are coalesced):
-    // READY must come after the one that makes it RAM.
-    if (waited > missing.length + regions.length && !this.stopping) await this.reconcile('configured devices appeared').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
     if (missing.length && !this.stopping) {
       this.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; each is made RAM when it appears`);
     }
