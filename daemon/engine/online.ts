@@ -108,20 +108,48 @@ function deviceFacts(ctx: Context, name: string): {dev: DaxDevice; bs: bigint; i
 export async function planOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineContextFacts & {plan: Plan}> {
   const zone = o.zone ?? 'movable';
   const {dev, bs, ids} = deviceFacts(ctx, name);
-  const kr = kmemRanges(dev.ranges, bs);
   const bytes = BigInt(ids.length) * bs;
   const plan = newPlan('online', name, `online ${name} → System RAM on node ${dev.targetNode}, zone ${zoneWord(zone)}: ${ids.length} block(s), ${humanSize(bytes)} of ${humanSize(dev.size)}`);
+  const found = await checkPoison(ctx, plan, dev, bs, ids, zone);
+  alignmentNotes(plan, dev, bs);
+  const bind = planBind(ctx, plan, dev, bs, ids, found, zone, o);
+  const wantOnline = o.online !== false;
+  const toOnline = wantOnline ? ids.filter((id) => !found.onlineNow.has(id) && !found.keepOffline.includes(id)) : [];
+  const normalIds = zoneBalance(ctx, dev, bs, toOnline, bind, zone, found.gates);
+  bindSteps(ctx, plan, dev, ids, bind);
+  if (wantOnline) onlineSteps(ctx, plan, dev, bs, ids, found, normalIds, zone);
+  const split = normalIds.size ? ` (${normalIds.size} in Normal: zone-balance=split)` : '';
+  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}${split}` : 'blocks present'} on node ${dev.targetNode}${found.isolate.length ? `; ${pagesOf(found.isolate).length} page(s) hwpoisoned` : ''}`});
+  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline, ...(normalIds.size ? {normal: [...normalIds].map((i) => `memory${i}`)} : {})};
+  const {adopt, keepOffline, gates, isolate} = found;
+  return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: bind.rules, normalIds};
+}
 
-  // Memory already in the allocator that daxram never checked (the kernel's auto-online at boot,
-  // daxctl, a udev rule): adopt it. Its poison is read without clearing (clearing overwrites
-  // what may be live data), poison in online blocks is isolated whatever the policy (refusing
-  // cannot take the memory back), and blocks go to the zone asked where the kernel lets them.
+interface PoisonFacts {
+  /** Blocks online before this run. */
+  onlineNow: Set<number>;
+  adopt: boolean;
+  gates: GateResult[];
+  poison: {remaining: Range[]};
+  isolate: Range[];
+  keepOffline: number[];
+}
+
+/**
+ * The device's poison, cleared where that is safe, and the gates on it. Memory already in the
+ * allocator that daxram never checked (the kernel's auto-online at boot, daxctl, a udev rule) is
+ * adopted: its poison is read without clearing (clearing overwrites what may be live data),
+ * poison in online blocks is isolated whatever the policy (refusing cannot take the memory
+ * back), and blocks go to the zone asked where the kernel lets them.
+ */
+async function checkPoison(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: number[], zone: ZoneRequest): Promise<PoisonFacts> {
+  const name = dev.name;
   const onlineNow = new Set(dev.driver === 'kmem' ? ids.filter((id) => readBlockState(ctx.sysfs, id) === 'online') : []);
   const adopt = onlineNow.size > 0 && !isChecked(ctx, dev);
   const settled = dev.driver === 'kmem' && onlineNow.size === ids.length && !adopt && ids.every((id) => zoneMatches(zone, readMemBlock(ctx.sysfs, id, bs)?.validZones ?? []));
   if (adopt) plan.warnings.push(`${name} is System RAM daxram has not checked (onlined by the kernel or another tool): its poison is read without clearing, poison in use is isolated, blocks move to the ${zoneWord(zone)} zone where the kernel allows`);
 
-  // Gates. A device daxram already checked and that is where it was asked to be needs none.
+  // A device daxram already checked and that is where it was asked to be needs no scrub.
   const source = ctx.poison ?? badblocksPoison(ctx.sysfs);
   if (ctx.dryRun && source.describe && !settled) plan.scrub = source.describe(dev);
   const poison = settled ? {scrubSupported: true, found: [], cleared: [], remaining: [], source: 'checked earlier this boot'} : await journalledClear(ctx, name, !adopt, () => source(dev, {clear: !adopt}));
@@ -137,30 +165,46 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   if (keepOffline.length) plan.warnings.push(`${keepOffline.map((id) => `memory${id}`).join(' ')} hold(s) poison and stay offline`);
   const outside = pagesOf(poisoned).length - pagesOf(isolate).length;
   if (!adopt && outside > 0) plan.notes.push(`${outside} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
+  return {onlineNow, adopt, gates, poison, isolate, keepOffline};
+}
 
-  for (const k of kr) {
+/** What kmem's inward alignment to the block size makes of each range. */
+function alignmentNotes(plan: Plan, dev: DaxDevice, bs: bigint): void {
+  for (const k of kmemRanges(dev.ranges, bs)) {
     plan.notes.push(
       `range 0x${k.range.start.toString(16)}-0x${(k.range.start + k.range.size - 1n).toString(16)}: ` +
         (k.blocks ? `memory${k.firstBlock}..memory${k.firstBlock + k.blocks - 1} (${k.blocks} × ${humanSize(bs)}); lost to alignment: head ${humanSize(k.lostHead)}, tail ${humanSize(k.lostTail)}` : `smaller than one block after alignment: not added`),
     );
   }
+}
 
+interface BindFacts {
+  /** kmem will (re)bind the device and add its blocks. */
+  binds: boolean;
+  /** kmem holds the device with every block offline and its struct pages are to move: unbind first. */
+  rebind: boolean;
+  memmap: ReturnType<typeof decideMemmap>;
+  mf: ReturnType<typeof memmapFacts>;
+  /** The hot-add policy to hold at "offline" while kmem binds. */
+  hold?: string;
+  rules?: string[];
+}
+
+/** Whether kmem binds, where the struct pages go, and whether the kernel's hot-add policy must be held for it. */
+function planBind(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: number[], found: PoisonFacts, zone: ZoneRequest, o: OnlineOptions): BindFacts {
+  const name = dev.name;
   const auto = readAutoOnline(ctx.sysfs);
   const wantOnline = o.online !== false;
-  // A zone asked for (or blocks to stay offline) means the kernel must not online the blocks
-  // as kmem adds them: hold its policy for the bind (engine/hotplug-policy.ts). --zone auto
-  // leaves the policy alone: the kernel decides.
-  const kmemDir = `${DAX_DRIVERS}/kmem`;
-  const ddDir = `${DAX_DRIVERS}/device_dax`;
-  const driverNow = () => daxDriver(ctx.sysfs, name);
   // Struct pages: on the device or in DRAM, decided before kmem adds the blocks. A device kmem
   // already holds with every block offline (6.3+ binds CXL/hmem by itself) is re-bound when its
   // struct pages are not where the policy wants them.
   const mf = memmapFacts(ctx.sysfs, name, bs);
-  const memmap = decideMemmap(ctx.policy.memmap, mf, name, ids.length, poisonInMemmapArea(poison.remaining, ids, bs, mf.perBlock));
-  const rebind = dev.driver === 'kmem' && onlineNow.size === 0 && memmap.write !== undefined && mf.param !== 'off' && mf.param !== 'absent';
-  // binds: kmem will (re)bind the device and add its blocks.
+  const memmap = decideMemmap(ctx.policy.memmap, mf, name, ids.length, poisonInMemmapArea(found.poison.remaining, ids, bs, mf.perBlock));
+  const rebind = dev.driver === 'kmem' && found.onlineNow.size === 0 && memmap.write !== undefined && mf.param !== 'off' && mf.param !== 'absent';
   const binds = dev.driver !== 'kmem' || rebind;
+  // A zone asked for (or blocks to stay offline) means the kernel must not online the blocks
+  // as kmem adds them: hold its policy for the bind (engine/hotplug-policy.ts). --zone auto
+  // leaves the policy alone: the kernel decides.
   const hold = binds && (zone !== 'auto' || !wantOnline) ? policyToTake(ctx) : undefined;
   // A normal online sees a racing rule in its result (blocks onlined by someone else); only
   // --no-online depends on the rules up front, and a dry run explains them.
@@ -174,106 +218,116 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   if (hold) plan.notes.push(`auto_online_blocks is "${hold}": daxram holds it at "offline" while kmem binds ${name}, then gives it back; other memory hot-added in that window is onlined as "${hold}" says`);
   else if (binds && auto !== 'offline' && auto !== 'unsupported') plan.warnings.push(`auto_online_blocks is "${auto}": with --zone auto the kernel onlines the blocks itself when kmem binds; the zone they land in is reported`);
   if (rules?.length) plan.warnings.push(`udev rule(s) online hot-added memory: ${rules.join(', ')}`);
-
-  // Zone balance: what this online leaves Movable:Kernel at, with the struct pages where they go.
-  const toOnline = wantOnline ? ids.filter((id) => !onlineNow.has(id) && !keepOffline.includes(id)) : [];
-  const meminfo = readMeminfo(ctx.sysfs);
-  const zb = zoneBalanceGate({
-    device: name, nodes: readNodeZones(ctx.sysfs), node: dev.targetNode, blocks: toOnline.length, blockSize: bs, zone,
-    // Bound already: where kmem put them when it bound.
-    memmapOnDevice: binds ? memmap.where === 'device' : mf.attr === true && (mf.param === 'on' || mf.param === 'force'),
-    demotion: readTiering(ctx.sysfs).demotion, swapBytes: meminfo.get('SwapTotal') ?? 0n, policy: ctx.policy,
-  });
-  gates.push(zb);
-  // Split: the lowest blocks go Normal, as movablecore= lays a node out at boot (Normal below Movable).
-  const normalIds = new Set(zb.verdict === 'split' ? toOnline.slice(0, toOnline.length - zb.movableBlocks) : []);
-
-  // Driver: device_dax → kmem.
   if (binds) {
     plan.notes.push(memmap.note);
     if (memmap.warning) plan.warnings.push(memmap.warning);
   }
-  if (rebind) {
+  return {binds, rebind, memmap, mf, hold, rules};
+}
+
+/**
+ * The zone-balance gate: what this online leaves Movable:Kernel at, with the struct pages where
+ * they go. Returns the blocks it sends to Normal: on a split the lowest ones, as movablecore=
+ * lays a node out at boot (Normal below Movable).
+ */
+function zoneBalance(ctx: Context, dev: DaxDevice, bs: bigint, toOnline: number[], bind: BindFacts, zone: ZoneRequest, gates: GateResult[]): Set<number> {
+  const meminfo = readMeminfo(ctx.sysfs);
+  const zb = zoneBalanceGate({
+    device: dev.name, nodes: readNodeZones(ctx.sysfs), node: dev.targetNode, blocks: toOnline.length, blockSize: bs, zone,
+    // Bound already: where kmem put them when it bound.
+    memmapOnDevice: bind.binds ? bind.memmap.where === 'device' : bind.mf.attr === true && (bind.mf.param === 'on' || bind.mf.param === 'force'),
+    demotion: readTiering(ctx.sysfs).demotion, swapBytes: meminfo.get('SwapTotal') ?? 0n, policy: ctx.policy,
+  });
+  gates.push(zb);
+  return new Set(zb.verdict === 'split' ? toOnline.slice(0, toOnline.length - zb.movableBlocks) : []);
+}
+
+/** Driver: device_dax → kmem, with the struct pages placed and the hot-add policy held around the bind. */
+function bindSteps(ctx: Context, plan: Plan, dev: DaxDevice, ids: number[], bind: BindFacts): void {
+  const name = dev.name;
+  const {memmap, hold} = bind;
+  const kmemDir = `${DAX_DRIVERS}/kmem`;
+  const ddDir = `${DAX_DRIVERS}/device_dax`;
+  const driverNow = () => daxDriver(ctx.sysfs, name);
+  if (bind.rebind) {
     plan.steps.push(
       sysfsStep(kmemDir, 'kmem', 'unbind', name, name, `release ${name} from kmem (its blocks are all offline) to move its struct pages ${memmap.where === 'device' ? 'onto the device' : 'to DRAM'}`, {
         skip: () => (driverNow() !== 'kmem' ? `${name} is not bound to kmem` : undefined),
       }),
     );
   }
-  if (binds) {
-    if (memmap.write !== undefined) {
-      plan.steps.push(
-        sysfsStep(dev.sysPath, name, 'memmap_on_memory', memmap.write, name, memmap.write === '1' ? `struct pages on ${name} itself: saves ${humanSize(memmap.bytes)} of DRAM` : `struct pages in DRAM (${humanSize(memmap.bytes)})`, {
-          skip: () => ((ctx.sysfs.readOptional(`${dev.sysPath}/memmap_on_memory`) ?? '').trim() === memmap.write ? `memmap_on_memory is ${memmap.write}` : undefined),
-        }),
-      );
-    }
-    if (hold) plan.steps.push(takePolicyStep(ctx, name, hold));
-    if (!ctx.sysfs.exists(kmemDir)) {
-      plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
-    }
-    if (dev.driver === 'device_dax' && !rebind) {
-      plan.steps.push(
-        sysfsStep(ddDir, 'device_dax', 'unbind', name, name, `release ${name} from device_dax (its /dev/${name} goes away)`, {
-          unless: `${name} is not bound to device_dax`,
-          skip: () => (driverNow() !== 'device_dax' ? `${name} is not bound to device_dax` : undefined),
-          mark: 'unbind',
-        }),
-      );
-    }
+  if (!bind.binds) return;
+  if (memmap.write !== undefined) {
     plan.steps.push(
-      sysfsStep(kmemDir, 'kmem', 'new_id', name, name, `let kmem match ${name}; the kernel probes it right away`, {
-        unless: `${name} is already bound to kmem`,
-        skip: () => (driverNow() === 'kmem' ? `${name} is already bound to kmem` : undefined),
-        tolerate: ['EEXIST', 'EBUSY', 'EINVAL', 'ENXIO', 'ENODEV'],
-      }),
-      sysfsStep(kmemDir, 'kmem', 'bind', name, name, `bind kmem: hot-add ${ids.length} block(s) on node ${dev.targetNode}`, {
-        unless: `${name} is already bound to kmem (new_id probed it)`,
-        skip: () => (driverNow() === 'kmem' ? `${name} is bound to kmem` : undefined),
-        mark: 'bind',
+      sysfsStep(dev.sysPath, name, 'memmap_on_memory', memmap.write, name, memmap.write === '1' ? `struct pages on ${name} itself: saves ${humanSize(memmap.bytes)} of DRAM` : `struct pages in DRAM (${humanSize(memmap.bytes)})`, {
+        skip: () => ((ctx.sysfs.readOptional(`${dev.sysPath}/memmap_on_memory`) ?? '').trim() === memmap.write ? `memmap_on_memory is ${memmap.write}` : undefined),
       }),
     );
-    if (hold) plan.steps.push(restorePolicyStep(name, hold, listMemBlockIds(ctx.sysfs), ids));
   }
+  if (hold) plan.steps.push(takePolicyStep(ctx, name, hold));
+  if (!ctx.sysfs.exists(kmemDir)) {
+    plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
+  }
+  if (dev.driver === 'device_dax' && !bind.rebind) {
+    plan.steps.push(
+      sysfsStep(ddDir, 'device_dax', 'unbind', name, name, `release ${name} from device_dax (its /dev/${name} goes away)`, {
+        unless: `${name} is not bound to device_dax`,
+        skip: () => (driverNow() !== 'device_dax' ? `${name} is not bound to device_dax` : undefined),
+        mark: 'unbind',
+      }),
+    );
+  }
+  plan.steps.push(
+    sysfsStep(kmemDir, 'kmem', 'new_id', name, name, `let kmem match ${name}; the kernel probes it right away`, {
+      unless: `${name} is already bound to kmem`,
+      skip: () => (driverNow() === 'kmem' ? `${name} is already bound to kmem` : undefined),
+      tolerate: ['EEXIST', 'EBUSY', 'EINVAL', 'ENXIO', 'ENODEV'],
+    }),
+    sysfsStep(kmemDir, 'kmem', 'bind', name, name, `bind kmem: hot-add ${ids.length} block(s) on node ${dev.targetNode}`, {
+      unless: `${name} is already bound to kmem (new_id probed it)`,
+      skip: () => (driverNow() === 'kmem' ? `${name} is bound to kmem` : undefined),
+      mark: 'bind',
+    }),
+  );
+  if (hold) plan.steps.push(restorePolicyStep(name, hold, listMemBlockIds(ctx.sysfs), ids));
+}
 
-  if (wantOnline) {
-    // Blocks online now that this run moves to another zone; the others online stay as they are.
-    const moved = new Set<number>();
-    if (adopt && zone !== 'auto') {
-      // Blocks in another zone: offline (its pages migrate; EBUSY when some cannot) and online
-      // again in the zone asked, block by block; a block the kernel keeps is reported, not fatal.
-      for (const id of [...onlineNow].sort((a, b) => a - b)) {
-        const zones = readMemBlock(ctx.sysfs, id, bs)?.validZones ?? [];
-        if (zoneMatches(zone, zones)) continue;
-        moved.add(id);
-        plan.steps.push(
-          sysfsStep(memblockDir(id), `memory${id}`, 'state', 'offline', name, `move memory${id} from ${zones.join(' ')} to ${zoneWord(zone)}: offline it first (its pages migrate)`, {
-            unless: `memory${id} is not online in another zone`,
-            skip: () => (readBlockState(ctx.sysfs, id) !== 'online' ? `memory${id} is not online` : undefined),
-            tolerate: ['EBUSY', 'EAGAIN'],
-          }),
-        );
-      }
-    }
-    ids.forEach((id, i) => {
-      // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise
-      // plan, and re-read, 24,576 of them).
-      if (keepOffline.includes(id) || (onlineNow.has(id) && !moved.has(id))) return;
-      const z = normalIds.has(id) ? 'normal' : zone;
+/** Blocks: those adopted in another zone offlined first, then every block not online (or kept offline) onlined, then poison isolated. */
+function onlineSteps(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: number[], found: PoisonFacts, normalIds: Set<number>, zone: ZoneRequest): void {
+  const name = dev.name;
+  const {onlineNow, keepOffline} = found;
+  // Blocks online now that this run moves to another zone; the others online stay as they are.
+  const moved = new Set<number>();
+  if (found.adopt && zone !== 'auto') {
+    // Blocks in another zone: offline (its pages migrate; EBUSY when some cannot) and online
+    // again in the zone asked, block by block; a block the kernel keeps is reported, not fatal.
+    for (const id of [...onlineNow].sort((a, b) => a - b)) {
+      const zones = readMemBlock(ctx.sysfs, id, bs)?.validZones ?? [];
+      if (zoneMatches(zone, zones)) continue;
+      moved.add(id);
       plan.steps.push(
-        sysfsStep(memblockDir(id), `memory${id}`, 'state', onlineValue(z), name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${z === 'auto' ? '' : `in the ${zoneWord(z)} zone`}${z !== zone ? ' (zone-balance=split)' : ''}`, {
-          unless: `memory${id} is already online`,
-          skip: () => (readBlockState(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
-          mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+        sysfsStep(memblockDir(id), `memory${id}`, 'state', 'offline', name, `move memory${id} from ${zones.join(' ')} to ${zoneWord(zone)}: offline it first (its pages migrate)`, {
+          unless: `memory${id} is not online in another zone`,
+          skip: () => (readBlockState(ctx.sysfs, id) !== 'online' ? `memory${id} is not online` : undefined),
+          tolerate: ['EBUSY', 'EAGAIN'],
         }),
       );
-    });
-    plan.steps.push(...isolateSteps(name, isolate));
+    }
   }
-  const split = normalIds.size ? ` (${normalIds.size} in Normal: zone-balance=split)` : '';
-  plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}${split}` : 'blocks present'} on node ${dev.targetNode}${isolate.length ? `; ${pagesOf(isolate).length} page(s) hwpoisoned` : ''}`});
-  plan.expect = {node: dev.targetNode, zone, blocks: ids.map((i) => `memory${i}`), bytes, online: wantOnline, ...(normalIds.size ? {normal: [...normalIds].map((i) => `memory${i}`)} : {})};
-  return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: rules, normalIds};
+  ids.forEach((id, i) => {
+    // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise
+    // plan, and re-read, 24,576 of them).
+    if (keepOffline.includes(id) || (onlineNow.has(id) && !moved.has(id))) return;
+    const z = normalIds.has(id) ? 'normal' : zone;
+    plan.steps.push(
+      sysfsStep(memblockDir(id), `memory${id}`, 'state', onlineValue(z), name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${z === 'auto' ? '' : `in the ${zoneWord(z)} zone`}${z !== zone ? ' (zone-balance=split)' : ''}`, {
+        unless: `memory${id} is already online`,
+        skip: () => (readBlockState(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
+        mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+      }),
+    );
+  });
+  plan.steps.push(...isolateSteps(name, found.isolate));
 }
 
 /**
