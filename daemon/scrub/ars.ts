@@ -181,168 +181,180 @@ export async function arsCapability(
   return {supported: true, cap};
 }
 
+/** One scrub in progress: what every step needs, and the counters they add to. */
+interface ArsRun {
+  bus: NdBusHandle;
+  cap: ArsCapResult;
+  opts: ArsOptions;
+  clock: Clock;
+  scan: ArsScan;
+  maxShort: number;
+  maxRestarts: number;
+  progress(phase: ScrubPhase, message: string): void;
+  timedOut(what: string): KernelError;
+}
+
 /** Run one complete scrub of `range`; the range must be inside the ARS_CAP range. */
 export async function runArs(bus: NdBusHandle, cap: ArsCapResult, range: Range, opts: ArsOptions): Promise<ArsScan> {
   const clock = opts.clock ?? realClock;
   const t0 = clock.now();
   const startedAt = opts.startedAt ?? t0;
-  const maxRestarts = opts.maxRestarts ?? 8;
-  const maxShort = opts.maxShortReturns ?? 16;
-  const scan: ArsScan = {
-    records: [],
-    recordCount: 0,
-    starts: 0,
-    polls: 0,
-    kernelScrubBusy: 0,
-    kernelScrubWaitMs: 0,
-    firmwareBusy: 0,
-    interrupted: 0,
-    overflows: 0,
-    shortReturns: 0,
-    restarts: 0,
-    durationMs: 0,
+  const run: ArsRun = {
+    bus, cap, opts, clock,
+    scan: {records: [], recordCount: 0, starts: 0, polls: 0, kernelScrubBusy: 0, kernelScrubWaitMs: 0, firmwareBusy: 0, interrupted: 0, overflows: 0, shortReturns: 0, restarts: 0, durationMs: 0},
+    maxRestarts: opts.maxRestarts ?? 8,
+    maxShort: opts.maxShortReturns ?? 16,
+    progress: (phase, message) => opts.onProgress?.({phase, device: opts.device, elapsedMs: Math.round(clock.now() - startedAt), message}),
+    timedOut: (what) =>
+      new KernelError(`scrub of ${opts.device} timed out ${what}`, {
+        device: opts.device,
+        path: bus.dev,
+        code: 'ETIMEDOUT',
+        fix: 'raise --timeout; a full-device scrub on real NVDIMMs can take minutes per terabyte',
+      }),
   };
-  const progress = (phase: ScrubPhase, message: string) =>
-    opts.onProgress?.({phase, device: opts.device, elapsedMs: Math.round(clock.now() - startedAt), message});
-  const timedOut = (what: string) =>
-    new KernelError(`scrub of ${opts.device} timed out ${what}`, {
-      device: opts.device,
-      path: bus.dev,
-      code: 'ETIMEDOUT',
-      fix: 'raise --timeout; a full-device scrub on real NVDIMMs can take minutes per terabyte',
-    });
-
   const found: Range[] = [];
   const pending: Range[] = [range];
   let guard = 0;
   while (pending.length > 0) {
     const r = pending.shift()!;
-    if (++guard > maxRestarts * 4 + 64) throw new KernelError(`scrub of ${opts.device} did not converge`, {device: opts.device, path: bus.dev});
+    if (++guard > run.maxRestarts * 4 + 64) throw new KernelError(`scrub of ${opts.device} did not converge`, {device: opts.device, path: bus.dev});
+    const scrubTime = await startArs(run, r);
+    const status = await awaitArsStatus(run, r, scrubTime);
+    // Superseded: another scrub's status, or none this boot. Scrub the range again.
+    if (!status) pending.unshift(r);
+    else pending.unshift(...takeRecords(run, r, status.st, status.short, found));
+  }
+  run.scan.records = normalize(found);
+  run.scan.durationMs = clock.now() - t0;
+  return run.scan;
+}
 
-    // Start, waiting out the kernel's scrub and the firmware's busy state.
-    let startAttempt = 0;
-    let scrubTime = 0;
-    for (;;) {
-      if (clock.now() >= opts.deadline) throw timedOut('waiting to start');
-      try {
-        progress('ars-start', `ARS_START ${r.start.toString(16)}+${r.size.toString(16)}`);
-        const st = await bus.arsStart(r.start, r.size, opts.type, 0);
-        if (st.status === 0) {
-          scan.starts++;
-          scrubTime = st.scrubTime;
-          break;
-        }
-        if (st.status === ARS_START_BUSY) {
-          scan.firmwareBusy++;
-          await clock.sleep(backoff(startAttempt++, 1000));
-          continue;
-        }
-        throw new KernelError(`ARS_START for ${opts.device} returned firmware status ${st.status}`, {
-          device: opts.device,
-          path: bus.dev,
-          fix: 'the firmware rejected the range or the scrub type; check ARS_CAP for this range',
-        });
-      } catch (e) {
-        if (errnoName(e) !== 'EBUSY') throw e;
-        scan.kernelScrubBusy++;
-        const w0 = clock.now();
-        progress('kernel-scrub-wait', `the kernel is scrubbing ${bus.dev}; waiting for it to finish`);
-        if (opts.kernelScrub) {
-          const idle = await opts.kernelScrub.waitIdle(opts.deadline, (count) =>
-            progress('kernel-scrub-wait', `kernel scrub ${count + 1} still running`),
-          );
-          if (!idle) throw timedOut("waiting for the kernel's own scrub");
-          // The scrub work may still be queued for a moment after the "+" drops.
-          if (scan.kernelScrubBusy > 1) await clock.sleep(backoff(Math.min(scan.kernelScrubBusy, 5), 500));
-        } else {
-          await clock.sleep(backoff(startAttempt++, 1000));
-        }
-        scan.kernelScrubWaitMs += clock.now() - w0;
+/** ARS_START for `r`, waiting out the kernel's scrub and the firmware's busy state; returns the firmware's estimate (s). */
+async function startArs(run: ArsRun, r: Range): Promise<number> {
+  const {bus, opts, clock, scan} = run;
+  let startAttempt = 0;
+  for (;;) {
+    if (clock.now() >= opts.deadline) throw run.timedOut('waiting to start');
+    try {
+      run.progress('ars-start', `ARS_START ${r.start.toString(16)}+${r.size.toString(16)}`);
+      const st = await bus.arsStart(r.start, r.size, opts.type, 0);
+      if (st.status === 0) {
+        scan.starts++;
+        return st.scrubTime;
       }
-    }
-
-    // Wait for the status of this scrub: one early look (small ranges finish at once), then
-    // sleep until the firmware's own estimate (scrub_time), then poll in steps growing to a cap.
-    const pollCap = scrubTime > 10 ? 5000 : 1000;
-    const estimate = scrubTime * 1000;
-    const startedScrub = clock.now();
-    let attempt = 0;
-    let late = 0;
-    let short = 0;
-    const nextDelay = (): number => {
-      const elapsed = clock.now() - startedScrub;
-      if (attempt++ === 0) return 20;
-      if (elapsed < estimate) return Math.min(estimate - elapsed, 5000);
-      return Math.min(pollCap, 50 * 2 ** late++);
-    };
-    for (;;) {
-      if (clock.now() >= opts.deadline) throw timedOut('waiting for ARS_STATUS');
-      let st: ArsStatusResult;
-      try {
-        scan.polls++;
-        st = await bus.arsStatus(cap.maxArsOut);
-      } catch (e) {
-        // Some providers translate "in progress" into EBUSY on the ioctl itself.
-        if (errnoName(e) === 'EBUSY') {
-          await clock.sleep(nextDelay());
-          continue;
-        }
-        throw e;
-      }
-      if (st.outLength < ARS_STATUS_HEADER || (st.unfilled > 0 && st.outLength === 0)) {
-        if (++short > maxShort) throw new KernelError(`ARS_STATUS for ${opts.device} keeps returning short headers (${st.outLength} bytes)`, {device: opts.device, path: bus.dev});
-        scan.shortReturns++;
-        await clock.sleep(nextDelay());
+      if (st.status === ARS_START_BUSY) {
+        scan.firmwareBusy++;
+        await clock.sleep(backoff(startAttempt++, 1000));
         continue;
       }
-      if (st.extendedStatus === ARS_EXT_IN_PROGRESS) {
-        progress('ars-wait', `scrub in progress`);
-        await clock.sleep(nextDelay());
-        continue;
+      throw new KernelError(`ARS_START for ${opts.device} returned firmware status ${st.status}`, {
+        device: opts.device,
+        path: bus.dev,
+        fix: 'the firmware rejected the range or the scrub type; check ARS_CAP for this range',
+      });
+    } catch (e) {
+      if (errnoName(e) !== 'EBUSY') throw e;
+      scan.kernelScrubBusy++;
+      const w0 = clock.now();
+      run.progress('kernel-scrub-wait', `the kernel is scrubbing ${bus.dev}; waiting for it to finish`);
+      if (opts.kernelScrub) {
+        const idle = await opts.kernelScrub.waitIdle(opts.deadline, (count) => run.progress('kernel-scrub-wait', `kernel scrub ${count + 1} still running`));
+        if (!idle) throw run.timedOut("waiting for the kernel's own scrub");
+        // The scrub work may still be queued for a moment after the "+" drops.
+        if (scan.kernelScrubBusy > 1) await clock.sleep(backoff(Math.min(scan.kernelScrubBusy, 5), 500));
+      } else {
+        await clock.sleep(backoff(startAttempt++, 1000));
       }
-      if (st.status !== 0) {
-        throw new KernelError(`ARS_STATUS for ${opts.device} returned firmware status ${st.status}`, {device: opts.device, path: bus.dev});
-      }
-      const foreign = st.length > 0n && (st.address > r.start || st.address + st.length < end(r));
-      if (st.extendedStatus === ARS_EXT_NONE_THIS_BOOT || foreign) {
-        if (++scan.restarts > maxRestarts) {
-          throw new KernelError(`scrub of ${opts.device} keeps being superseded (no ARS result for our range)`, {
-            device: opts.device,
-            path: bus.dev,
-            fix: 'another agent is starting scrubs on this bus; stop it and retry',
-          });
-        }
-        pending.unshift(r);
-        break;
-      }
-      for (const rec of st.records) {
-        const c = intersect({start: rec.address, size: rec.length}, r);
-        if (c) found.push(c);
-      }
-      scan.recordCount += st.records.length;
-      const interrupted = st.extendedStatus === ARS_EXT_INTERRUPTED;
-      const overflow = (st.flags & ARS_F_OVERFLOW) !== 0;
-      if (interrupted || overflow) {
-        if (interrupted) scan.interrupted++;
-        if (overflow) scan.overflows++;
-        const rs = {start: st.restartAddress, size: st.restartLength};
-        const rest = intersect(rs, r);
-        if (rest) pending.unshift(rest);
-      } else if (st.records.length < st.numRecords) {
-        // The rest of the records did not fit: scan again after the last whole record.
-        scan.shortReturns++;
-        const last = st.records.reduce((m, rec) => (rec.address + rec.length > m ? rec.address + rec.length : m), r.start);
-        if (st.records.length === 0 || last >= end(r)) {
-          if (++short > maxShort) throw new KernelError(`ARS_STATUS for ${opts.device} cannot return its records`, {device: opts.device, path: bus.dev});
-          if (st.records.length === 0) pending.unshift(r);
-        } else {
-          pending.unshift({start: last, size: end(r) - last});
-        }
-      }
-      break;
+      scan.kernelScrubWaitMs += clock.now() - w0;
     }
   }
-  scan.records = normalize(found);
-  scan.durationMs = clock.now() - t0;
-  return scan;
+}
+
+/**
+ * The completed status of the scrub of `r`: one early look (small ranges finish at once), then
+ * sleep until the firmware's own estimate (scrub_time), then poll in steps growing to a cap.
+ * Undefined when the status is not ours (superseded): the caller starts `r` again. `short`
+ * counts the unusable headers seen, which takeRecords goes on counting.
+ */
+async function awaitArsStatus(run: ArsRun, r: Range, scrubTime: number): Promise<{st: ArsStatusResult; short: number} | undefined> {
+  const {bus, opts, clock, scan} = run;
+  const pollCap = scrubTime > 10 ? 5000 : 1000;
+  const estimate = scrubTime * 1000;
+  const startedScrub = clock.now();
+  let attempt = 0;
+  let late = 0;
+  let short = 0;
+  const nextDelay = (): number => {
+    const elapsed = clock.now() - startedScrub;
+    if (attempt++ === 0) return 20;
+    if (elapsed < estimate) return Math.min(estimate - elapsed, 5000);
+    return Math.min(pollCap, 50 * 2 ** late++);
+  };
+  for (;;) {
+    if (clock.now() >= opts.deadline) throw run.timedOut('waiting for ARS_STATUS');
+    let st: ArsStatusResult;
+    try {
+      scan.polls++;
+      st = await bus.arsStatus(run.cap.maxArsOut);
+    } catch (e) {
+      // Some providers translate "in progress" into EBUSY on the ioctl itself.
+      if (errnoName(e) === 'EBUSY') {
+        await clock.sleep(nextDelay());
+        continue;
+      }
+      throw e;
+    }
+    if (st.outLength < ARS_STATUS_HEADER || (st.unfilled > 0 && st.outLength === 0)) {
+      if (++short > run.maxShort) throw new KernelError(`ARS_STATUS for ${opts.device} keeps returning short headers (${st.outLength} bytes)`, {device: opts.device, path: bus.dev});
+      scan.shortReturns++;
+      await clock.sleep(nextDelay());
+      continue;
+    }
+    if (st.extendedStatus === ARS_EXT_IN_PROGRESS) {
+      run.progress('ars-wait', `scrub in progress`);
+      await clock.sleep(nextDelay());
+      continue;
+    }
+    if (st.status !== 0) {
+      throw new KernelError(`ARS_STATUS for ${opts.device} returned firmware status ${st.status}`, {device: opts.device, path: bus.dev});
+    }
+    const foreign = st.length > 0n && (st.address > r.start || st.address + st.length < end(r));
+    if (st.extendedStatus === ARS_EXT_NONE_THIS_BOOT || foreign) {
+      if (++scan.restarts > run.maxRestarts) {
+        throw new KernelError(`scrub of ${opts.device} keeps being superseded (no ARS result for our range)`, {
+          device: opts.device,
+          path: bus.dev,
+          fix: 'another agent is starting scrubs on this bus; stop it and retry',
+        });
+      }
+      return undefined;
+    }
+    return {st, short};
+  }
+}
+
+/** Adds the status's records (clipped to `r`) to `found`; returns what of `r` is still to scrub. */
+function takeRecords(run: ArsRun, r: Range, st: ArsStatusResult, short: number, found: Range[]): Range[] {
+  const {opts, scan} = run;
+  for (const rec of st.records) {
+    const c = intersect({start: rec.address, size: rec.length}, r);
+    if (c) found.push(c);
+  }
+  scan.recordCount += st.records.length;
+  const interrupted = st.extendedStatus === ARS_EXT_INTERRUPTED;
+  const overflow = (st.flags & ARS_F_OVERFLOW) !== 0;
+  if (interrupted || overflow) {
+    if (interrupted) scan.interrupted++;
+    if (overflow) scan.overflows++;
+    const rest = intersect({start: st.restartAddress, size: st.restartLength}, r);
+    return rest ? [rest] : [];
+  }
+  if (st.records.length >= st.numRecords) return [];
+  // The rest of the records did not fit: scan again after the last whole record.
+  scan.shortReturns++;
+  const last = st.records.reduce((m, rec) => (rec.address + rec.length > m ? rec.address + rec.length : m), r.start);
+  if (st.records.length > 0 && last < end(r)) return [{start: last, size: end(r) - last}];
+  if (++short > run.maxShort) throw new KernelError(`ARS_STATUS for ${opts.device} cannot return its records`, {device: opts.device, path: run.bus.dev});
+  return st.records.length === 0 ? [r] : [];
 }
