@@ -42,9 +42,12 @@ function readDaxHalfRemoved(sysfs: Sysfs, n: string, blockSize: bigint, warnings
   }
 }
 
+/** Runs a reader; a half-removed device is skipped with a warning (or, strict, thrown). */
+type Skip = <T>(fn: () => T) => T | undefined;
+
 export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
   const warnings: string[] = [];
-  const skip = <T>(fn: () => T): T | undefined => {
+  const skip: Skip = (fn) => {
     try {
       return fn();
     } catch (e) {
@@ -55,10 +58,32 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
       throw e;
     }
   };
-
   const hotplug = readHotplug(sysfs, warnings);
+  const nd = scanNd(sysfs, skip, warnings);
+  const devices = scanDaxBus(sysfs, nd, hotplug.blockSize, skip, warnings);
+  const cxl = sysfs.exists(CXL_DEVICES) ? scanCxl(sysfs) : undefined;
+  linkCxlAndHmem(sysfs, devices, cxl);
+  const memblocks = opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0 ? readDeviceBlocks(sysfs, devices, hotplug.blockSize, opts.devices) : new Map<number, MemBlock>();
+  const p: Platform = {buses: nd.buses, dimms: nd.dimms, regions: nd.regions, namespaces: nd.namespaces, devices, hotplug, memblocks, warnings};
+  if (cxl) p.cxl = cxl;
+  return p;
+}
 
-  // nd bus: resolve each device once; parents in /sys/devices give the hierarchy.
+interface NdScan {
+  buses: Bus[];
+  dimms: Dimm[];
+  regions: Region[];
+  namespaces: Namespace[];
+  busByName: Map<string, Bus>;
+  regionByName: Map<string, Region>;
+  nsByName: Map<string, Namespace>;
+}
+
+const parentName = (p: string) => p.slice(0, p.lastIndexOf('/')).split('/').pop()!;
+const parentDir = (p: string) => p.slice(0, p.lastIndexOf('/'));
+
+/** The nd bus: each device resolved once; parents in /sys/devices give the hierarchy. */
+function scanNd(sysfs: Sysfs, skip: Skip, warnings: string[]): NdScan {
   const ndNames = sysfs.list(ND_DEVICES);
   const real = new Map<string, string>();
   for (const n of ndNames) {
@@ -71,9 +96,48 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
     });
     if (r !== undefined) real.set(n, r);
   }
-  const parentName = (p: string) => p.slice(0, p.lastIndexOf('/')).split('/').pop()!;
-  const parentDir = (p: string) => p.slice(0, p.lastIndexOf('/'));
+  const named = (re: RegExp) => ndNames.filter((n) => re.test(n) && real.has(n)).map((n) => [n, real.get(n)!] as const);
+  const {buses, busByName} = readBuses(sysfs, ndNames, real, skip);
 
+  const dimms: Dimm[] = [];
+  const dimmByName = new Map<string, Dimm>();
+  for (const [n, r] of named(/^nmem\d+$/)) {
+    const bus = busByName.get(parentName(r));
+    const d = bus && skip(() => readDimm(sysfs, n, r, bus));
+    if (!bus || !d) continue;
+    dimms.push(d);
+    dimmByName.set(n, d);
+    bus.dimms.push(d);
+  }
+
+  const regions: Region[] = [];
+  const regionByName = new Map<string, Region>();
+  const regionDir = new Map<Region, string>();
+  for (const [n, r] of named(/^region\d+$/)) {
+    const bus = busByName.get(parentName(r));
+    const reg = bus && skip(() => readRegion(sysfs, n, r, bus));
+    if (!bus || !reg) continue;
+    regions.push(reg);
+    regionByName.set(n, reg);
+    regionDir.set(reg, r);
+    bus.regions.push(reg);
+    linkDimms(reg, dimmByName, warnings);
+  }
+
+  const namespaces: Namespace[] = [];
+  const nsByName = new Map<string, Namespace>();
+  for (const [n, r] of named(/^namespace\d+\.\d+$/)) {
+    const reg = regionByName.get(parentName(r));
+    const ns = reg && skip(() => readNamespace(sysfs, n, regionDir.get(reg)!, reg));
+    if (!reg || !ns) continue;
+    namespaces.push(ns);
+    nsByName.set(n, ns);
+    reg.namespaces.push(ns);
+  }
+  return {buses, dimms, regions, namespaces, busByName, regionByName, nsByName};
+}
+
+function readBuses(sysfs: Sysfs, ndNames: string[], real: Map<string, string>, skip: Skip): {buses: Bus[]; busByName: Map<string, Bus>} {
   const buses: Bus[] = [];
   const busByName = new Map<string, Bus>();
   const busDirs = new Set<string>();
@@ -88,81 +152,46 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
     busByName.set(name, bus);
   }
   buses.sort((a, b) => a.id - b.id);
+  return {buses, busByName};
+}
 
-  const dimms: Dimm[] = [];
-  const dimmByName = new Map<string, Dimm>();
-  for (const n of ndNames) {
-    if (!/^nmem\d+$/.test(n) || !real.has(n)) continue;
-    const r = real.get(n)!;
-    const bus = busByName.get(parentName(r));
-    if (!bus) continue;
-    const d = skip(() => readDimm(sysfs, n, r, bus));
-    if (!d) continue;
-    dimms.push(d);
-    dimmByName.set(n, d);
-    bus.dimms.push(d);
-  }
-
-  const regions: Region[] = [];
-  const regionByName = new Map<string, Region>();
-  const regionDir = new Map<Region, string>();
-  for (const n of ndNames) {
-    if (!/^region\d+$/.test(n) || !real.has(n)) continue;
-    const r = real.get(n)!;
-    const bus = busByName.get(parentName(r));
-    if (!bus) continue;
-    const reg = skip(() => readRegion(sysfs, n, r, bus));
-    if (!reg) continue;
-    regions.push(reg);
-    regionByName.set(n, reg);
-    regionDir.set(reg, r);
-    bus.regions.push(reg);
-    for (const m of reg.mappings ?? []) {
-      const d = dimmByName.get(m.dimm);
-      if (!d) {
-        warnings.push(`${n}: mapping names ${m.dimm}, which is not on the nd bus`);
-        continue;
-      }
-      if (!reg.dimms.includes(d)) reg.dimms.push(d);
-      if (!d.regions.includes(reg)) d.regions.push(reg);
+/** A region and the DIMMs its mappings name, linked both ways. */
+function linkDimms(reg: Region, dimmByName: Map<string, Dimm>, warnings: string[]): void {
+  for (const m of reg.mappings ?? []) {
+    const d = dimmByName.get(m.dimm);
+    if (!d) {
+      warnings.push(`${reg.name}: mapping names ${m.dimm}, which is not on the nd bus`);
+      continue;
     }
+    if (!reg.dimms.includes(d)) reg.dimms.push(d);
+    if (!d.regions.includes(reg)) d.regions.push(reg);
   }
+}
 
-  const namespaces: Namespace[] = [];
-  const nsByName = new Map<string, Namespace>();
-  for (const n of ndNames) {
-    if (!/^namespace\d+\.\d+$/.test(n) || !real.has(n)) continue;
-    const r = real.get(n)!;
-    const reg = regionByName.get(parentName(r));
-    if (!reg) continue;
-    const ns = skip(() => readNamespace(sysfs, n, regionDir.get(reg)!, reg));
-    if (!ns) continue;
-    namespaces.push(ns);
-    nsByName.set(n, ns);
-    reg.namespaces.push(ns);
-  }
-
-  // dax bus.
+/** The dax bus, each device linked to its NVDIMM bus, region and namespace. */
+function scanDaxBus(sysfs: Sysfs, nd: NdScan, blockSize: bigint, skip: Skip, warnings: string[]): DaxDevice[] {
   const devices: DaxDevice[] = [];
   for (const n of listDax(sysfs)) {
-    const dev = skip(() => readDaxHalfRemoved(sysfs, n, hotplug.blockSize, warnings));
+    const dev = skip(() => readDaxHalfRemoved(sysfs, n, blockSize, warnings));
     if (!dev) continue;
     devices.push(dev);
     const o = dev.origin;
     if (!onNdBus(o)) continue;
-    dev.bus = o.bus ? busByName.get(o.bus) : undefined;
-    dev.region = o.region ? regionByName.get(o.region) : undefined;
-    const ns = dev.uuids.namespaceName ? nsByName.get(dev.uuids.namespaceName) : undefined;
+    dev.bus = o.bus ? nd.busByName.get(o.bus) : undefined;
+    dev.region = o.region ? nd.regionByName.get(o.region) : undefined;
+    const ns = dev.uuids.namespaceName ? nd.nsByName.get(dev.uuids.namespaceName) : undefined;
     if (ns && ns.region === dev.region) {
       dev.namespace = ns;
       ns.daxDevices.push(dev);
     }
     if (dev.region) dev.region.daxDevices.push(dev);
   }
-  for (const r of regions) if (r.namespaces.some((ns) => !ns.labelled)) r.labelless = true;
+  for (const r of nd.regions) if (r.namespaces.some((ns) => !ns.labelled)) r.labelless = true;
+  return devices;
+}
 
-  // CXL: the topology, and each CXL device's region.
-  const cxl = sysfs.exists(CXL_DEVICES) ? scanCxl(sysfs) : undefined;
+/** Each CXL device's region, and each hmem device's Soft Reserved range in /proc/iomem. */
+function linkCxlAndHmem(sysfs: Sysfs, devices: DaxDevice[], cxl: Platform['cxl']): void {
   let iomem: IomemEntry[] | undefined;
   for (const dev of devices) {
     if (dev.origin.kind === 'cxl') dev.cxl = cxl?.regions.find((r) => r.name === dev.origin.region);
@@ -172,32 +201,28 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
       if (e) dev.iomem = {name: e.name, start: e.start, end: e.end};
     }
   }
+}
 
-  // Memory blocks: only those kmem would add for each device, present ones only.
+/** Memory blocks: only those kmem would add for each device (of `only`, when given), present ones only. */
+function readDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint, only?: string[]): Map<number, MemBlock> {
   const memblocks = new Map<number, MemBlock>();
-  if (opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0) {
-    const want = opts.devices ? new Set(opts.devices) : undefined;
-    const bscan = blockScan(sysfs, hotplug.blockSize);
-    for (const dev of devices) {
-      if (want && !want.has(dev.name)) continue;
-      const spans = kmemCapacity(dev.ranges, hotplug.blockSize).firstBlocks;
-      for (const [first, count] of spans) {
-        for (let id = first; id < first + count; id++) {
-          let b = memblocks.get(id);
-          if (!b) {
-            b = scanMemBlock(sysfs, id, bscan);
-            if (!b) continue;
-            memblocks.set(id, b);
-          }
-          dev.memblocks.push(b);
+  const want = only ? new Set(only) : undefined;
+  const bscan = blockScan(sysfs, blockSize);
+  for (const dev of devices) {
+    if (want && !want.has(dev.name)) continue;
+    for (const [first, count] of kmemCapacity(dev.ranges, blockSize).firstBlocks) {
+      for (let id = first; id < first + count; id++) {
+        let b = memblocks.get(id);
+        if (!b) {
+          b = scanMemBlock(sysfs, id, bscan);
+          if (!b) continue;
+          memblocks.set(id, b);
         }
+        dev.memblocks.push(b);
       }
     }
   }
-
-  const p: Platform = {buses, dimms, regions, namespaces, devices, hotplug, memblocks, warnings};
-  if (cxl) p.cxl = cxl;
-  return p;
+  return memblocks;
 }
 
 /** daxctl's view of a device's blocks: online count, total, and movable (only when any is online). */
