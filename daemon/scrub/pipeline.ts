@@ -166,9 +166,7 @@ function abortable(clock: Clock, signal: AbortSignal | undefined, device: string
 export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubTarget, opts: ScrubOptions): Promise<ScrubResult> {
   const clock = abortable(opts.clock ?? realClock, opts.signal, t.device);
   const t0 = clock.now();
-  const deadline = t0 + (opts.timeoutMs ?? 3600_000);
-  const dryRun = opts.dryRun ?? false;
-  const res = emptyResult(t, dryRun);
+  const res = emptyResult(t, opts.dryRun ?? false);
   const finish = () => {
     res.durations.totalMs = Math.round(clock.now() - t0);
     return res;
@@ -179,18 +177,10 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
     res.reason = 'soft-reserved (hmem) memory: the platform exposes no poison list or address range scrub to user space, and the kernel keeps no badblocks for it';
     return finish();
   }
-
-  const badblocksNow = (): Range[] => (t.region ? readRegionBadblocks(sysfs, t.region) : []);
-  const bb0 = badblocksNow();
+  const bb0 = t.region ? readRegionBadblocks(sysfs, t.region) : [];
   res.foundInBadblocks = normalize(t.ranges.flatMap((r) => clip(bb0, r)));
   res.badblocksElsewhere = subtract(bb0, t.ranges);
-
-  if (!t.bus) {
-    res.reason = 'no NVDIMM bus behind this device: the platform offers no address range scrub to user space';
-  } else if (!ARS_COMMANDS.every((c) => t.bus!.commands.includes(c))) {
-    const have = t.bus.commands.length ? t.bus.commands.join(' ') : 'none';
-    res.reason = `${t.bus.name} (${t.bus.provider}) does not implement ${ARS_COMMANDS.join('/')} (commands: ${have})`;
-  }
+  res.reason = arsUnavailable(t);
   if (res.reason) {
     res.found = res.foundInBadblocks;
     res.remaining = res.found;
@@ -199,101 +189,18 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
   const bus = t.bus!;
   const type = t.region?.devtype === 'nd_volatile' ? ND_ARS_VOLATILE : ND_ARS_PERSISTENT;
   res.scrubType = type === ND_ARS_PERSISTENT ? 'persistent' : 'volatile';
-  const kernelScrub = opts.kernelScrub ?? new ScrubAttr(native, sysfs.p(`${ND_DEVICES}/${bus.name}/nfit/scrub`), clock);
-  const progress = (phase: ScrubProgress['phase'], message: string) =>
-    opts.onProgress?.({phase, device: t.device, elapsedMs: Math.round(clock.now() - t0), message});
-
   const handle = NdBusHandle.open(native, sysfs.p(bus.dev), {device: t.device});
   try {
-    // Capability and scope, per range.
     const c0 = clock.now();
-    const caps: ArsCapResult[] = [];
-    for (const r of t.ranges) {
-      const c = await arsCapability(handle, r, type);
-      if (!c.supported) {
-        res.reason = c.reason;
-        res.found = res.foundInBadblocks;
-        res.remaining = res.found;
-        res.durations.capMs = Math.round(clock.now() - c0);
-        return finish();
-      }
-      caps.push(c.cap);
-    }
-    res.scrubSupported = true;
-    res.clearErrUnit = caps[0].clearErrUnit;
+    const caps = await capabilities(handle, t, type, res);
     res.durations.capMs = Math.round(clock.now() - c0);
-
-    const scrubAll = async (phase: 'ars' | 'verify'): Promise<Range[]> => {
-      const found: Range[] = [];
-      for (let i = 0; i < t.ranges.length; i++) {
-        const scan = await runArs(handle, caps[i], t.ranges[i], {
-          device: t.device,
-          type,
-          clock,
-          deadline,
-          kernelScrub,
-          startedAt: t0,
-          onProgress: (p) => opts.onProgress?.(phase === 'verify' ? {...p, phase: 'verify'} : p),
-        });
-        const {records, ...stats} = scan;
-        res.ars.push(stats);
-        if (scan.kernelScrubBusy > 0) res.waitedForKernelScrub = true;
-        res.kernelScrubWaitMs += Math.round(scan.kernelScrubWaitMs);
-        found.push(...records);
-      }
-      return normalize(found);
+    if (!caps) return finish();
+    const run: ScrubRun = {
+      handle, t, caps, type, clock, t0, sysfs, opts, res,
+      deadline: t0 + (opts.timeoutMs ?? 3600_000),
+      kernelScrub: opts.kernelScrub ?? new ScrubAttr(native, sysfs.p(`${ND_DEVICES}/${bus.name}/nfit/scrub`), clock),
     };
-
-    const s0 = clock.now();
-    res.foundByArs = await scrubAll('ars');
-    res.durations.scrubMs = Math.round(clock.now() - s0);
-    // The kernel's scrub may have run while we waited; read badblocks again.
-    const bb1 = badblocksNow();
-    res.foundInBadblocks = normalize(t.ranges.flatMap((r) => clip(bb1, r)));
-    res.found = normalize([...res.foundByArs, ...res.foundInBadblocks]);
-
-    if (!opts.clear) {
-      res.remaining = res.found;
-      return finish();
-    }
-
-    // Plan per device range, each clamped to what ARS_CAP said the firmware covers.
-    const unit = BigInt(res.clearErrUnit || 1);
-    for (let i = 0; i < t.ranges.length; i++) {
-      const capRange = caps[i].length > 0n ? {start: caps[i].address, size: caps[i].length} : t.ranges[i];
-      const within = intersect(t.ranges[i], capRange) ?? t.ranges[i];
-      const plan = planClears(res.found, within, unit);
-      res.planned.push(...plan.clears);
-      res.unclearable.push(...plan.unclearable);
-    }
-    res.planned = normalize(res.planned);
-    res.unclearable = normalize(res.unclearable);
-    res.ioctls = res.planned.map((r) => ({ioctl: 'ND_IOCTL_CLEAR_ERROR', dev: bus.dev, address: r.start, length: r.size}));
-    if (dryRun) {
-      res.remaining = res.found;
-      return finish();
-    }
-
-    const k0 = clock.now();
-    const outcomes: ClearOutcome[] = await executeClears(handle, res.planned, unit, (r) =>
-      progress('clear', `CLEAR_ERROR ${hex(r.start)}+${hex(r.size)}`),
-    );
-    res.durations.clearMs = Math.round(clock.now() - k0);
-    res.cleared = normalize(outcomes.filter((o) => o.ok).map((o) => o.range));
-    res.failed = outcomes.filter((o) => !o.ok).map((o) => ({range: o.range, error: o.error ?? 'incomplete'}));
-
-    // Verify: what a fresh scrub and the kernel's badblocks still see.
-    if (opts.verify ?? res.planned.length > 0) {
-      const v0 = clock.now();
-      progress('verify', 'second scrub to verify');
-      const again = await scrubAll('verify');
-      const bb2 = normalize(t.ranges.flatMap((r) => clip(badblocksNow(), r)));
-      res.remaining = normalize([...again, ...bb2]);
-      res.verified = res.remaining.length === 0;
-      res.durations.verifyMs = Math.round(clock.now() - v0);
-    } else {
-      res.remaining = subtract(res.found, res.cleared);
-    }
+    await scrubAndClear(run);
     return finish();
   } catch (e) {
     if (e instanceof DaxramError) throw e;
@@ -301,6 +208,130 @@ export async function scrubDevice(native: NativeBinding, sysfs: Sysfs, t: ScrubT
   } finally {
     handle.close();
   }
+}
+
+/** Why this device's bus offers no address range scrub, if it does not. */
+function arsUnavailable(t: ScrubTarget): string | undefined {
+  if (!t.bus) return 'no NVDIMM bus behind this device: the platform offers no address range scrub to user space';
+  if (ARS_COMMANDS.every((c) => t.bus!.commands.includes(c))) return undefined;
+  const have = t.bus.commands.length ? t.bus.commands.join(' ') : 'none';
+  return `${t.bus.name} (${t.bus.provider}) does not implement ${ARS_COMMANDS.join('/')} (commands: ${have})`;
+}
+
+/** ARS_CAP for each range; undefined (with res.reason and badblocks as what was found) where the firmware cannot scrub one. */
+async function capabilities(handle: NdBusHandle, t: ScrubTarget, type: number, res: ScrubResult): Promise<ArsCapResult[] | undefined> {
+  const caps: ArsCapResult[] = [];
+  for (const r of t.ranges) {
+    const c = await arsCapability(handle, r, type);
+    if (!c.supported) {
+      res.reason = c.reason;
+      res.found = res.foundInBadblocks;
+      res.remaining = res.found;
+      return undefined;
+    }
+    caps.push(c.cap);
+  }
+  res.scrubSupported = true;
+  res.clearErrUnit = caps[0].clearErrUnit;
+  return caps;
+}
+
+/** One device's scrub once ARS is known to work on every range. */
+interface ScrubRun {
+  handle: NdBusHandle;
+  t: ScrubTarget;
+  caps: ArsCapResult[];
+  type: number;
+  clock: Clock;
+  t0: number;
+  deadline: number;
+  kernelScrub: KernelScrub;
+  sysfs: Sysfs;
+  opts: ScrubOptions;
+  res: ScrubResult;
+}
+
+/** Scrub, then (with opts.clear, not a dry run) clear what can be cleared and verify with a second scrub. */
+async function scrubAndClear(run: ScrubRun): Promise<void> {
+  const {t, clock, res, opts} = run;
+  const s0 = clock.now();
+  res.foundByArs = await scrubRanges(run, 'ars');
+  res.durations.scrubMs = Math.round(clock.now() - s0);
+  // The kernel's scrub may have run while we waited; read badblocks again.
+  res.foundInBadblocks = badblocksIn(run);
+  res.found = normalize([...res.foundByArs, ...res.foundInBadblocks]);
+  if (!opts.clear) {
+    res.remaining = res.found;
+    return;
+  }
+  const unit = planClearsOf(run);
+  if (res.dryRun) {
+    res.remaining = res.found;
+    return;
+  }
+  const progress = (phase: ScrubProgress['phase'], message: string) => opts.onProgress?.({phase, device: t.device, elapsedMs: Math.round(clock.now() - run.t0), message});
+  const k0 = clock.now();
+  const outcomes: ClearOutcome[] = await executeClears(run.handle, res.planned, unit, (r) => progress('clear', `CLEAR_ERROR ${hex(r.start)}+${hex(r.size)}`));
+  res.durations.clearMs = Math.round(clock.now() - k0);
+  res.cleared = normalize(outcomes.filter((o) => o.ok).map((o) => o.range));
+  res.failed = outcomes.filter((o) => !o.ok).map((o) => ({range: o.range, error: o.error ?? 'incomplete'}));
+  // Verify: what a fresh scrub and the kernel's badblocks still see.
+  if (opts.verify ?? res.planned.length > 0) {
+    const v0 = clock.now();
+    progress('verify', 'second scrub to verify');
+    const again = await scrubRanges(run, 'verify');
+    res.remaining = normalize([...again, ...badblocksIn(run)]);
+    res.verified = res.remaining.length === 0;
+    res.durations.verifyMs = Math.round(clock.now() - v0);
+  } else {
+    res.remaining = subtract(res.found, res.cleared);
+  }
+}
+
+/** The region's badblocks inside the device's ranges, read now. */
+function badblocksIn(run: ScrubRun): Range[] {
+  const bb = run.t.region ? readRegionBadblocks(run.sysfs, run.t.region) : [];
+  return normalize(run.t.ranges.flatMap((r) => clip(bb, r)));
+}
+
+/** One ARS pass over every range of the device; what it found, merged. */
+async function scrubRanges(run: ScrubRun, phase: 'ars' | 'verify'): Promise<Range[]> {
+  const {t, res, opts} = run;
+  const found: Range[] = [];
+  for (let i = 0; i < t.ranges.length; i++) {
+    const scan = await runArs(run.handle, run.caps[i], t.ranges[i], {
+      device: t.device,
+      type: run.type,
+      clock: run.clock,
+      deadline: run.deadline,
+      kernelScrub: run.kernelScrub,
+      startedAt: run.t0,
+      onProgress: (p) => opts.onProgress?.(phase === 'verify' ? {...p, phase: 'verify'} : p),
+    });
+    const {records, ...stats} = scan;
+    res.ars.push(stats);
+    if (scan.kernelScrubBusy > 0) res.waitedForKernelScrub = true;
+    res.kernelScrubWaitMs += Math.round(scan.kernelScrubWaitMs);
+    found.push(...records);
+  }
+  return normalize(found);
+}
+
+/** The clears, per device range, each clamped to what ARS_CAP said the firmware covers; returns the clear unit. */
+function planClearsOf(run: ScrubRun): bigint {
+  const {t, caps, res} = run;
+  const unit = BigInt(res.clearErrUnit || 1);
+  for (let i = 0; i < t.ranges.length; i++) {
+    const capRange = caps[i].length > 0n ? {start: caps[i].address, size: caps[i].length} : t.ranges[i];
+    const within = intersect(t.ranges[i], capRange) ?? t.ranges[i];
+    const plan = planClears(res.found, within, unit);
+    res.planned.push(...plan.clears);
+    res.unclearable.push(...plan.unclearable);
+  }
+  res.planned = normalize(res.planned);
+  res.unclearable = normalize(res.unclearable);
+  res.ioctls = res.planned.map((r) => ({ioctl: 'ND_IOCTL_CLEAR_ERROR', dev: t.bus!.dev, address: r.start, length: r.size}));
+  return unit;
 }
 
 /**
