@@ -127,6 +127,8 @@ function hostBridgeId(topo: CxlTopology, hb: CxlPort): number {
   return d.id;
 }
 
+type MemdevPath = {memdev: string} & ReturnType<typeof pathOf>;
+
 /**
  * Which root decoder, ways, granularity, size, endpoint decoders and positions. Pure: reads
  * only the topology, so every refusal happens before the first write.
@@ -144,61 +146,96 @@ export function designCxlRegion(topo: CxlTopology, memdevs: string[], o: {size?:
       fix: 'the platform (CEDT CFMWS) offers no window for this combination: choose memdevs under the host bridge(s) one window interleaves (daxram list --cxl shows root decoders and their targets)',
     });
   }
+  checkInterleave(topo, paths, hbIds);
+  const minFree = leastFree(topo, memdevs);
+  // The window with the most host address space left.
+  const hpaFree = (root: CxlDecoder) => {
+    const used = topo.regions.filter((r) => r.rootDecoder === root.name).reduce((a, r) => a + r.size, 0n);
+    return root.size > used ? root.size - used : 0n;
+  };
+  const root = roots.reduce((best, r) => (hpaFree(r) > hpaFree(best) ? r : best));
+  const free = hpaFree(root);
+  const size = regionSize(root.name, free, memdevs, minFree, o.size, notes);
+  const perDevice = size / BigInt(ways);
+  const targets = placeTargets(topo, root, paths, hbIds);
+  // The kernel requires the root decoder's granularity once host bridges interleave; otherwise
+  // it is still the natural choice (and cxl create-region's default).
+  const granularity = root.interleaveGranularity || 256;
+  if (!root.nextRegion) throw new KernelError(`${root.name} offers no region name (create_ram_region)`, {device: root.name, fix: 'this kernel cannot create CXL RAM regions (6.3 or later needed)'});
+  notes.push(
+    `region: ${root.nextRegion} under ${root.name} (window 0x${root.start.toString(16)}, ${humanSize(root.size)}, ${humanSize(free)} free)`,
+    `interleave: ${ways} way(s)${ways > 1 ? `, ${granularity} B granularity (${hbIds.length > 1 ? "the root decoder's, which the kernel requires across host bridges" : "the root decoder's, cxl create-region's default"}): consecutive ${granularity}-byte lines rotate over ${targets.map((t) => t.memdev).join(', ')}` : ''}`,
+    `capacity: ${humanSize(perDevice)} from each memdev = ${humanSize(size)}${o.size === undefined ? ' (all the free volatile capacity the memdevs have in common)' : ''}`,
+    ...targets.map((t) => `  position ${t.position}: ${t.memdev} via ${t.decoder} (host bridge ${t.hostBridge}, root port ${t.dport})`),
+  );
+  return {rootDecoder: root.name, region: root.nextRegion, ways, granularity, perDevice, size, targets, notes};
+}
+
+/** The memdevs form an interleave the kernel builds: a power-of-two ways per host bridge, the same under each. */
+function checkInterleave(topo: CxlTopology, paths: MemdevPath[], hbIds: number[]): void {
+  const ways = paths.length;
   const hbWays = hbIds.length;
+  const device = paths.map((p) => p.memdev).join(',');
   if (!WAYS.includes(ways) || ways % hbWays !== 0 || !Number.isInteger(Math.log2(ways / hbWays))) {
     throw new UsageError(`${ways} memdev(s) across ${hbWays} host bridge(s) is not an interleave the kernel builds`, {
-      device: memdevs.join(','),
+      device,
       fix: `use 1, 2, 4, 8 or 16 memdevs per host bridge, the same number under each (ways: ${WAYS.join(', ')})`,
     });
   }
   const perHb = ways / hbWays;
   for (const id of hbIds) {
     const n = paths.filter((p) => hostBridgeId(topo, p.hb) === id).length;
-    if (n !== perHb) throw new UsageError(`host bridge ${id} has ${n} of the memdevs, the others ${perHb}`, {device: memdevs.join(','), fix: 'an interleave needs the same number of memdevs under each host bridge'});
+    if (n !== perHb) throw new UsageError(`host bridge ${id} has ${n} of the memdevs, the others ${perHb}`, {device, fix: 'an interleave needs the same number of memdevs under each host bridge'});
   }
-  // Memdevs' free volatile capacity, and the HPA the window has left.
+}
+
+/** The free volatile capacity the memdevs have in common; a memdev with none is refused, naming what holds it. */
+function leastFree(topo: CxlTopology, memdevs: string[]): bigint {
   const free = memdevs.map((m) => topo.memdevs.find((x) => x.name === m)!.ramFree);
   for (let i = 0; i < memdevs.length; i++) {
-    if (free[i] < CXL_GRANULE) {
-      const used = topo.regions.filter((r) => r.memdevs.includes(memdevs[i])).map((r) => r.name);
-      throw new UsageError(`${memdevs[i]} has no free volatile capacity (${humanSize(free[i])})`, {
-        device: memdevs[i],
-        fix: used.length ? `it is in ${used.join(', ')}: daxram release ${used[0]} frees it` : 'its volatile partition is allocated to other decoders',
-      });
-    }
+    if (free[i] >= CXL_GRANULE) continue;
+    const used = topo.regions.filter((r) => r.memdevs.includes(memdevs[i])).map((r) => r.name);
+    throw new UsageError(`${memdevs[i]} has no free volatile capacity (${humanSize(free[i])})`, {
+      device: memdevs[i],
+      fix: used.length ? `it is in ${used.join(', ')}: daxram release ${used[0]} frees it` : 'its volatile partition is allocated to other decoders',
+    });
   }
-  const minFree = free.reduce((a, b) => (b < a ? b : a));
-  let best: {root: CxlDecoder; hpaFree: bigint} | undefined;
-  for (const root of roots) {
-    const used = topo.regions.filter((r) => r.rootDecoder === root.name).reduce((a, r) => a + r.size, 0n);
-    const hpaFree = root.size > used ? root.size - used : 0n;
-    if (!best || hpaFree > best.hpaFree) best = {root, hpaFree};
-  }
-  const root = best!.root;
-  const unit = CXL_GRANULE * BigInt(ways);
+  return free.reduce((a, b) => (b < a ? b : a));
+}
+
+/** The size asked (checked against the memdevs and the window), or all the memdevs have in common that the window still fits. */
+function regionSize(root: string, hpaFree: bigint, memdevs: string[], minFree: bigint, asked: bigint | undefined, notes: string[]): bigint {
+  const ways = BigInt(memdevs.length);
+  const unit = CXL_GRANULE * ways;
   let size: bigint;
-  if (o.size !== undefined) {
-    if (o.size <= 0n || o.size % unit !== 0n) {
-      throw new UsageError(`--size ${humanSize(o.size)} is not a multiple of ${humanSize(unit)} (256 MiB per memdev × ${ways})`, {device: memdevs.join(','), fix: `try --size ${humanSize(((o.size + unit - 1n) / unit) * unit)}`});
+  if (asked !== undefined) {
+    if (asked <= 0n || asked % unit !== 0n) {
+      throw new UsageError(`--size ${humanSize(asked)} is not a multiple of ${humanSize(unit)} (256 MiB per memdev × ${ways})`, {device: memdevs.join(','), fix: `try --size ${humanSize(((asked + unit - 1n) / unit) * unit)}`});
     }
-    if (o.size / BigInt(ways) > minFree) {
-      throw new UsageError(`--size ${humanSize(o.size)} needs ${humanSize(o.size / BigInt(ways))} from each memdev; the least free has ${humanSize(minFree)}`, {device: memdevs.join(','), fix: `at most --size ${humanSize((minFree / CXL_GRANULE) * unit)}`});
+    if (asked / ways > minFree) {
+      throw new UsageError(`--size ${humanSize(asked)} needs ${humanSize(asked / ways)} from each memdev; the least free has ${humanSize(minFree)}`, {device: memdevs.join(','), fix: `at most --size ${humanSize((minFree / CXL_GRANULE) * unit)}`});
     }
-    size = o.size;
+    size = asked;
   } else {
     size = (minFree / CXL_GRANULE) * unit;
-    const fit = (best!.hpaFree / unit) * unit;
+    const fit = (hpaFree / unit) * unit;
     if (fit < size) {
-      notes.push(`${root.name} has ${humanSize(best!.hpaFree)} of host address space left: the region is cut to ${humanSize(fit)}`);
+      notes.push(`${root} has ${humanSize(hpaFree)} of host address space left: the region is cut to ${humanSize(fit)}`);
       size = fit;
     }
   }
-  if (size === 0n || size > best!.hpaFree) {
-    throw new UsageError(`${root.name} has ${humanSize(best!.hpaFree)} of host address space left, not ${humanSize(size)}`, {device: root.name, fix: 'release a region under it, or ask for less with --size'});
+  if (size === 0n || size > hpaFree) {
+    throw new UsageError(`${root} has ${humanSize(hpaFree)} of host address space left, not ${humanSize(size)}`, {device: root, fix: 'release a region under it, or ask for less with --size'});
   }
-  const perDevice = size / BigInt(ways);
-  // Positions: the root decoder interleaves host bridges in target_list order (position p goes to
-  // host bridge p mod hbWays); under each bridge, memdevs in root-port order.
+  return size;
+}
+
+/**
+ * Positions: the root decoder interleaves host bridges in target_list order (position p goes to
+ * host bridge p mod hbWays); under each bridge, memdevs in root-port order. Each memdev's first
+ * free endpoint decoder takes its position.
+ */
+function placeTargets(topo: CxlTopology, root: CxlDecoder, paths: MemdevPath[], hbIds: number[]): CxlTarget[] {
   const hbOrder = root.targets.map(Number).filter((id) => hbIds.includes(id));
   const targets: CxlTarget[] = [];
   hbOrder.forEach((id, i) => {
@@ -209,21 +246,10 @@ export function designCxlRegion(topo: CxlTopology, memdevs: string[], o: {size?:
         .sort((a, b) => Number(a.name.split('.')[1]) - Number(b.name.split('.')[1]))
         .find((d) => (d.dpaSize ?? 0n) === 0n && !d.region);
       if (!decoder) throw new UsageError(`every endpoint decoder of ${p.memdev} is in use`, {device: p.memdev, fix: `release a region of ${p.memdev} first (daxram list --cxl)`});
-      targets.push({position: k * hbWays + i, memdev: p.memdev, decoder: decoder.name, hostBridge: p.hb.host, dport: p.dport});
+      targets.push({position: k * hbIds.length + i, memdev: p.memdev, decoder: decoder.name, hostBridge: p.hb.host, dport: p.dport});
     });
   });
-  targets.sort((a, b) => a.position - b.position);
-  // The kernel requires the root decoder's granularity once host bridges interleave; otherwise
-  // it is still the natural choice (and cxl create-region's default).
-  const granularity = root.interleaveGranularity || 256;
-  if (!root.nextRegion) throw new KernelError(`${root.name} offers no region name (create_ram_region)`, {device: root.name, fix: 'this kernel cannot create CXL RAM regions (6.3 or later needed)'});
-  notes.push(
-    `region: ${root.nextRegion} under ${root.name} (window 0x${root.start.toString(16)}, ${humanSize(root.size)}, ${humanSize(best!.hpaFree)} free)`,
-    `interleave: ${ways} way(s)${ways > 1 ? `, ${granularity} B granularity (${hbWays > 1 ? "the root decoder's, which the kernel requires across host bridges" : "the root decoder's, cxl create-region's default"}): consecutive ${granularity}-byte lines rotate over ${targets.map((t) => t.memdev).join(', ')}` : ''}`,
-    `capacity: ${humanSize(perDevice)} from each memdev = ${humanSize(size)}${o.size === undefined ? ' (all the free volatile capacity the memdevs have in common)' : ''}`,
-    ...targets.map((t) => `  position ${t.position}: ${t.memdev} via ${t.decoder} (host bridge ${t.hostBridge}, root port ${t.dport})`),
-  );
-  return {rootDecoder: root.name, region: root.nextRegion, ways, granularity, perDevice, size, targets, notes};
+  return targets.sort((a, b) => a.position - b.position);
 }
 
 /** A region's or decoder's directory on the cxl bus. */
