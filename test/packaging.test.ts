@@ -5,13 +5,14 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import {DEVICE_KEYS} from '../daemon/config/config';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const read = (p: string) => fs.readFileSync(path.join(REPO, p), 'utf8');
 
 test('every key daxram.conf accepts is documented in daxram.conf(5)', (t) => {
-  const keys = [...read('daemon/config/config.ts').matchAll(/^\s*case '([a-z-]+)':/gm)].map((m) => m[1]);
-  t.true(keys.length >= 15, `found ${keys.length} keys: the parser's shape changed, update this test`);
+  const keys = [...read('daemon/config/config.ts').matchAll(/^\s*case '([a-z-]+)':/gm)].map((m) => m[1]).concat(DEVICE_KEYS);
+  t.true(keys.length >= 20, `found ${keys.length} keys: the parser's shape changed, update this test`);
   const page = read('docs/daxram.conf.5.md');
   const missing = keys.filter((k) => !page.includes(`\`${k}\` =`));
   t.deepEqual(missing, [], 'keys the parser accepts but the man page does not describe');

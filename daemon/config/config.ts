@@ -186,79 +186,61 @@ function applyDaemon(d: DaemonSettings, s: IniSection, file: string): void {
 }
 
 
+/** Each key a [device] section may hold, and how it sets the rule (the error text lists them in this order). */
+const RULE_KEYS: Record<string, (rule: DeviceRule, e: IniEntry, file: string) => void> = {
+  uuid: (rule, e, file) => {
+    if (!isUuid(e.value)) throw iniError(file, e.line, `uuid "${e.value}" is not a uuid`, 'copy the namespace uuid from `daxram list` or `ndctl list -N`');
+    rule.match.uuid = e.value.toLowerCase();
+  },
+  region: (rule, e, file) => {
+    const m = /^(?:dax)?([0-9]{1,10})$/.exec(e.value);
+    if (!m || Number(m[1]) > MAX_ID) throw iniError(file, e.line, `region "${e.value}" is not a dax region id`, 'give the X of daxX.Y, e.g. region = 1');
+    rule.match.daxRegion = Number(m[1]);
+  },
+  resource: (rule, e, file) => {
+    // A physical address: 64 bits at most.
+    if (!/^0x[0-9a-fA-F]{1,16}$/.test(e.value)) throw iniError(file, e.line, `resource "${e.value}" is not a 0x-prefixed 64-bit physical address`, 'copy it from /sys/bus/dax/devices/daxX.Y/mapping0/start or `daxram list`');
+    rule.match.resource = BigInt(e.value);
+  },
+  dax: (rule, e, file) => {
+    if (!isDaxName(e.value)) throw iniError(file, e.line, `dax "${e.value}" is not a dax device name`, 'write e.g. dax = dax0.0');
+    rule.match.dax = e.value;
+  },
+  mode: (rule, e, file) => void (rule.mode = oneOf(e, file, ['ram', 'devdax', 'reserved'] as const)),
+  zone: (rule, e, file) => void (rule.zone = oneOf(e, file, ['movable', 'normal'] as const)),
+  online: (rule, e, file) => void (rule.online = bool(e, file)),
+  node: (rule, e, file) => {
+    if (!/^[0-9]{1,4}$/.test(e.value) || Number(e.value) >= MAX_NUMNODES) throw iniError(file, e.line, `node "${e.value}" is not a NUMA node number (0 to ${MAX_NUMNODES - 1})`);
+    rule.node = Number(e.value);
+  },
+  poison: (rule, e, file) => void (rule.gates.poison = oneOf(e, file, ['refuse', 'online-and-isolate'] as const)),
+  'mce-recovery': (rule, e, file) => void (rule.gates.mceRecovery = oneOf(e, file, ['refuse', 'warn'] as const)),
+  security: (rule, e, file) => void (rule.gates.security = oneOf(e, file, ['warn', 'refuse', 'ignore'] as const)),
+  unscanned: (rule, e, file) => void (rule.gates.unscanned = oneOf(e, file, ['warn', 'refuse'] as const)),
+  memmap: (rule, e, file) => void (rule.gates.memmap = oneOf(e, file, ['device', 'dram'] as const)),
+  'zone-ratio': (rule, e, file) => {
+    try {
+      rule.gates.zoneRatio = parseZoneRatio(e.value);
+    } catch (err) {
+      throw iniError(file, e.line, (err as Error).message, `write e.g. zone-ratio = 3 (0: no limit, at most ${MAX_ZONE_RATIO})`);
+    }
+  },
+  'zone-balance': (rule, e, file) => void (rule.gates.zoneBalance = oneOf(e, file, ['refuse', 'warn', 'split'] as const)),
+  cpuless: (rule, e, file) => void (rule.gates.cpuless = oneOf(e, file, ['warn', 'refuse', 'allow'] as const)),
+};
+
+/** The keys of a [device] section. */
+export const DEVICE_KEYS = Object.keys(RULE_KEYS);
+
 function deviceRule(s: IniSection, file: string): DeviceRule {
   if (!s.name || /\s/.test(s.name)) throw iniError(file, s.line, `[device] needs one NAME without spaces`, 'write e.g. [device fast-tier]');
   const rule = newRule(s.name, file, s.line, 'daxram');
-  let modeSeen = false;
   for (const e of s.entries) {
-    switch (e.key) {
-      case 'uuid':
-        if (!isUuid(e.value)) throw iniError(file, e.line, `uuid "${e.value}" is not a uuid`, 'copy the namespace uuid from `daxram list` or `ndctl list -N`');
-        rule.match.uuid = e.value.toLowerCase();
-        break;
-      case 'region': {
-        const m = /^(?:dax)?([0-9]{1,10})$/.exec(e.value);
-        if (!m || Number(m[1]) > MAX_ID) throw iniError(file, e.line, `region "${e.value}" is not a dax region id`, 'give the X of daxX.Y, e.g. region = 1');
-        rule.match.daxRegion = Number(m[1]);
-        break;
-      }
-      case 'resource':
-        // A physical address: 64 bits at most.
-        if (!/^0x[0-9a-fA-F]{1,16}$/.test(e.value)) throw iniError(file, e.line, `resource "${e.value}" is not a 0x-prefixed 64-bit physical address`, 'copy it from /sys/bus/dax/devices/daxX.Y/mapping0/start or `daxram list`');
-        rule.match.resource = BigInt(e.value);
-        break;
-      case 'dax':
-        if (!isDaxName(e.value)) throw iniError(file, e.line, `dax "${e.value}" is not a dax device name`, 'write e.g. dax = dax0.0');
-        rule.match.dax = e.value;
-        break;
-      case 'mode':
-        rule.mode = oneOf(e, file, ['ram', 'devdax', 'reserved'] as const);
-        modeSeen = true;
-        break;
-      case 'zone':
-        rule.zone = oneOf(e, file, ['movable', 'normal'] as const);
-        break;
-      case 'online':
-        rule.online = bool(e, file);
-        break;
-      case 'node': {
-        if (!/^[0-9]{1,4}$/.test(e.value) || Number(e.value) >= MAX_NUMNODES) throw iniError(file, e.line, `node "${e.value}" is not a NUMA node number (0 to ${MAX_NUMNODES - 1})`);
-        rule.node = Number(e.value);
-        break;
-      }
-      case 'poison':
-        rule.gates.poison = oneOf(e, file, ['refuse', 'online-and-isolate'] as const);
-        break;
-      case 'mce-recovery':
-        rule.gates.mceRecovery = oneOf(e, file, ['refuse', 'warn'] as const);
-        break;
-      case 'security':
-        rule.gates.security = oneOf(e, file, ['warn', 'refuse', 'ignore'] as const);
-        break;
-      case 'unscanned':
-        rule.gates.unscanned = oneOf(e, file, ['warn', 'refuse'] as const);
-        break;
-      case 'memmap':
-        rule.gates.memmap = oneOf(e, file, ['device', 'dram'] as const);
-        break;
-      case 'zone-ratio':
-        try {
-          rule.gates.zoneRatio = parseZoneRatio(e.value);
-        } catch (err) {
-          throw iniError(file, e.line, (err as Error).message, `write e.g. zone-ratio = 3 (0: no limit, at most ${MAX_ZONE_RATIO})`);
-        }
-        break;
-      case 'zone-balance':
-        rule.gates.zoneBalance = oneOf(e, file, ['refuse', 'warn', 'split'] as const);
-        break;
-      case 'cpuless':
-        rule.gates.cpuless = oneOf(e, file, ['warn', 'refuse', 'allow'] as const);
-        break;
-      default:
-        throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, 'known keys: uuid, region, resource, dax, mode, zone, online, node, poison, mce-recovery, security, unscanned, memmap, zone-ratio, zone-balance, cpuless');
-    }
+    const set = Object.hasOwn(RULE_KEYS, e.key) ? RULE_KEYS[e.key] : undefined;
+    if (!set) throw iniError(file, e.line, `unknown key "${e.key}" in [${headerOf(s)}]`, `known keys: ${DEVICE_KEYS.join(', ')}`);
+    set(rule, e, file);
   }
-  if (!modeSeen) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');
+  if (!s.entries.some((e) => e.key === 'mode')) throw iniError(file, s.line, `[${headerOf(s)}] has no mode`, 'add mode = ram, devdax or reserved');
   const m = rule.match;
   if (m.daxRegion !== undefined && m.resource === undefined) {
     throw iniError(file, s.line, `[${headerOf(s)}] has region = but no resource =: the start of the range is what identifies a device without a namespace`);

@@ -17,7 +17,46 @@ import type {DaemonNative} from '../native';
 export async function main(argv: string[], inject?: ContextInjection): Promise<void> {
   // The guard's verbs are guard.ts's (their own bundle on a host); yargs below only lists them.
   if (isGuardCall(argv)) return guardMain(argv);
-  const a = yargs(argv)
+  const a = parseArgs(argv);
+  const log = new DaemonLog({level: (a['log-level'] as Level | undefined) ?? 'info'});
+  let native: DaemonNative | undefined;
+  try {
+    native = loadDaemonNative();
+  } catch (e) {
+    log.warn(`native addon unavailable (${describeError(e)}): no sd_notify, no event watching`);
+  }
+  const d = new Daemon(
+    {
+      paths: {etcDir: a['config-dir'], daxctlDir: a['daxctl-dir'] || undefined},
+      stateDir: a['state-dir'],
+      lockPath: a.lock,
+      socketPath: a.socket,
+      root: a.root,
+      metricsDir: a['metrics-dir'],
+      once: a.once,
+      inject,
+    },
+    log,
+    native,
+  );
+  handleSignals(d, log);
+  try {
+    await d.start();
+    if (!a['log-level']) log.setLevel(d.cfg.daemon.logLevel);
+  } catch (e) {
+    log.error(`cannot start: ${describeError(e)}`);
+    log.flushThenExit(1);
+    return;
+  }
+  if (a.once) {
+    const failed = d.last.some((r) => r.action === 'failed' || r.action === 'refused');
+    log.info(d.statusLine());
+    log.flushThenExit(failed ? 1 : 0);
+  }
+}
+
+function parseArgs(argv: string[]) {
+  return yargs(argv)
     .scriptName('daxramd')
     .usage('daxramd: apply /etc/daxram (and /etc/daxctl.conf.d) to device-dax devices and keep it applied.\n\nUsage: $0 [options]')
     .option('config-dir', {type: 'string', default: DEFAULT_OPTIONS.paths.etcDir, describe: 'Directory with daxram.conf and conf.d/'})
@@ -42,31 +81,14 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
     .help()
     .version(VERSION)
     .parseSync();
+}
 
-  const log = new DaemonLog({level: (a['log-level'] as Level | undefined) ?? 'info'});
-  let native: DaemonNative | undefined;
-  try {
-    native = loadDaemonNative();
-  } catch (e) {
-    log.warn(`native addon unavailable (${describeError(e)}): no sd_notify, no event watching`);
-  }
-  const d = new Daemon(
-    {
-      paths: {etcDir: a['config-dir'], daxctlDir: a['daxctl-dir'] || undefined},
-      stateDir: a['state-dir'],
-      lockPath: a.lock,
-      socketPath: a.socket,
-      root: a.root,
-      metricsDir: a['metrics-dir'],
-      once: a.once,
-      inject,
-    },
-    log,
-    native,
-  );
-
-  // An exception nothing caught (a watcher callback included: the addon routes those here) ends
-  // the process with status 1, logged: systemd restarts daxramd, which takes its hold back over.
+/**
+ * An exception nothing caught (a watcher callback included: the addon routes those here) ends
+ * the process with status 1, logged: systemd restarts daxramd, which takes its hold back over.
+ * SIGTERM/SIGINT stop (memory left as it is), SIGHUP reloads the configuration.
+ */
+function handleSignals(d: Daemon, log: DaemonLog): void {
   process.on('uncaughtException', (e) => {
     log.error(`uncaught exception, exiting: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     log.flushThenExit(1);
@@ -81,18 +103,4 @@ export async function main(argv: string[], inject?: ContextInjection): Promise<v
   process.on('SIGHUP', () => {
     d.reload().catch((e) => log.error(`reload: ${describeError(e)}`));
   });
-
-  try {
-    await d.start();
-    if (!a['log-level']) log.setLevel(d.cfg.daemon.logLevel);
-  } catch (e) {
-    log.error(`cannot start: ${describeError(e)}`);
-    log.flushThenExit(1);
-    return;
-  }
-  if (a.once) {
-    const failed = d.last.some((r) => r.action === 'failed' || r.action === 'refused');
-    log.info(d.statusLine());
-    log.flushThenExit(failed ? 1 : 0);
-  }
 }
