@@ -6,7 +6,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {designCxlRegion, isMemdevList, parseMemdevList} from '../daemon/engine/cxl-region';
+import {designCxlRegion, isMemdevList, parseMemdevList} from '../daemon/engine/cxl-design';
 import {layoutDaxRegion} from '../daemon/engine/dax-layout';
 import {decideMemmap, memmapPerBlock, poisonInMemmapArea, type MemmapFacts} from '../daemon/engine/memmap';
 import {doTiering as applyTiering, TIERING_RECORD} from '../daemon/engine/tiering';

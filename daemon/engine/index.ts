@@ -39,7 +39,8 @@ export {daxRegionLayout, hmemRegionAt, type LaidOut} from './dax-layout';
 export type {ZoneRequest} from './zone';
 export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
 export {layoutRegion, describeLayout, type Layout} from './layout';
-export {isMemdevList, parseMemdevList, designCxlRegion, type CxlProvisionOptions, type CxlRegionResult, type CxlReleaseOptions, type CxlDesign} from './cxl-region';
+export {isMemdevList, parseMemdevList, designCxlRegion, type CxlDesign} from './cxl-design';
+export {type CxlProvisionOptions, type CxlRegionResult, type CxlReleaseOptions} from './cxl-region';
 export {layoutDaxRegion, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
 /** dax device → System RAM through the gates (engine/online.ts). */
