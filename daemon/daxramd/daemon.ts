@@ -2,19 +2,19 @@
 // daxctl's) with what the kernel shows, and ask the engine to close the gap, one device at a
 // time under the engine's lock. It runs at start, on kernel events for dax and nd devices, on
 // SIGHUP or `daxram config reload`, and after CLI actions. The parts: config-loader.ts (all or
-// nothing), desired.ts (what is wanted), reconcile.ts (one device), poison-watch.ts (new
-// poison in RAM), verbs.ts (the control socket), events.ts (what wakes it).
+// nothing), ready.ts (the wait before READY=1), desired.ts (what is wanted), reconcile.ts (one
+// device), poison-watch.ts (new poison in RAM), verbs.ts (the control socket), events.ts (what
+// wakes it).
 
 import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
-import {scanCxl} from '../model/cxl/scan';
 import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setInterleave, setTiering, type Context, type HotplugHold, type InterleaveOutcome} from '../engine';
 import {makePolicy} from '../policy/settings';
-import type {Config, ConfigPaths, DeviceRule} from '../config/config';
+import type {Config, ConfigPaths} from '../config/config';
 import type {DaxDevice} from '../model/types';
-import {DEFAULT_PATHS, rulesFor} from '../config/config';
+import {DEFAULT_PATHS} from '../config/config';
 import {addReservations, forgetReservation, heldReservations, rememberReservations, type HeldReservation} from '../config/reservations';
 import {StateStore, type OperatorRecord} from '../config/state';
 import {LOCK_PATH, SOCKET_PATH, STATE_DIR} from '../config/paths';
@@ -25,6 +25,7 @@ import type {DaemonNative} from '../native';
 import {loadConfigKeepingLastGood} from './config-loader';
 import {desiredFor, type Desired} from './desired';
 import {DeclaredCapacity, declarationsOf} from './declared';
+import {awaitConfiguredDevices} from './ready';
 import {adoptUnmanaged, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
@@ -513,78 +514,18 @@ export class Daemon {
     } catch (e) {
       this.log.error(`reconcile failed: ${describeError(e)}`);
     }
-    await this.awaitConfiguredDevices();
-  }
-
-  /**
-   * What the `mode = ram` rules still wait for: rules no present device matches, and present
-   * devices such a rule names that the last reconcile did not handle under a rule (they appeared,
-   * or showed their uuid, after its scan).
-   */
-  private configuredDevices(): {missing: DeviceRule[]; unhandled: string[]} {
-    const ram = this.cfg.devices.filter((r) => r.mode === 'ram');
-    if (ram.length === 0) return {missing: [], unhandled: []};
-    let devices: DaxDevice[];
-    try {
-      devices = scanPlatform(this.sysfs).devices;
-    } catch {
-      return {missing: [], unhandled: []}; // the reconcile that just ran failed on the same scan, and said so
-    }
-    const named = new Map(devices.map((d) => [d.name, rulesFor(this.cfg, d)]));
-    const handled = new Set(this.last.filter((r) => r.desired).map((r) => r.device));
-    return {
-      // A rule that names a present device is not missing, even where another rule wins on it (a reservation).
-      missing: ram.filter((r) => ![...named.values()].some((rules) => rules.includes(r))),
-      unhandled: [...named].filter(([name, rules]) => rules.some((r) => r.mode === 'ram') && !handled.has(name)).map(([name]) => name),
-    };
-  }
-
-  /**
-   * Units that need the memory start after daxram-online.target, which READY=1 reaches. The
-   * devices the rules name can still be probing (udev's coldplug loads nd_pmem, dax_pmem and the
-   * CXL drivers while daxramd starts; on 7.x the dax bus is up before the namespaces): wait for
-   * them, as systemd waits for an fstab device, up to device-timeout. A device that comes while
-   * we wait may have only a coalesced reconcile scheduled: READY comes after the one that makes
-   * it RAM. What is still missing then is handled whenever it comes.
-   */
-  private async awaitConfiguredDevices(): Promise<void> {
-    const deadline = Date.now() + this.cfg.daemon.deviceTimeoutSec * 1000;
-    let {missing, unhandled} = this.configuredDevices();
-    let regions = this.capacity.waiting();
-    let endpoints = this.cxlEndpoints();
-    // Each device gets one reconcile of its own here: one that fails is not retried in a loop.
-    const tried = new Set<string>();
-    let fresh = unhandled;
-    while (fresh.length + missing.length + regions.length > 0 && Date.now() < deadline && !this.stopping) {
-      if (fresh.length) {
-        for (const d of fresh) tried.add(d);
-        await this.reconcile(`configured device(s) appeared: ${fresh.join(', ')}`).catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
-      } else {
-        this.notifier.status(`${this.statusLine()}; waiting for ${[...missing.map((r) => `[device ${r.label}]`), ...regions.map((k) => `declared region ${k}`)].join(', ')}`);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        await this.chain.catch(() => undefined);
-        // Declared regions are made in a reconcile: run one when more memdevs have their endpoint.
-        const n = this.cxlEndpoints();
-        if (regions.length && n !== endpoints) await this.reconcile('memdevs attached').catch((e) => this.log.error(`reconcile failed: ${describeError(e)}`));
-        endpoints = n;
-      }
-      ({missing, unhandled} = this.configuredDevices());
-      fresh = unhandled.filter((d) => !tried.has(d));
-      regions = this.capacity.waiting();
-    }
-    if (missing.length && !this.stopping) {
-      this.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s; each is made RAM when it appears`);
-    }
-    for (const k of regions) this.log.warn(`ready without the declared region ${k} after device-timeout = ${this.cfg.daemon.deviceTimeoutSec} s (${this.capacity.status.get(k)?.detail}); it is laid out when what it needs comes`);
-  }
-
-  /** How many memdevs cxl_mem has attached an endpoint to (0 when the CXL bus cannot be read). */
-  private cxlEndpoints(): number {
-    try {
-      return scanCxl(this.sysfs).memdevs.filter((m) => m.endpoint).length;
-    } catch {
-      return 0;
-    }
+    await awaitConfiguredDevices({
+      config: () => this.cfg,
+      sysfs: this.sysfs,
+      log: this.log,
+      last: () => this.last,
+      waitingRegions: () => this.capacity.waiting(),
+      regionDetail: (k) => this.capacity.status.get(k)?.detail,
+      reconcile: (reason) => this.reconcile(reason),
+      idle: () => this.chain.catch(() => undefined),
+      status: (text) => this.notifier.status(`${this.statusLine()}; ${text}`),
+      stopping: () => this.stopping,
+    });
   }
 
   async reload(): Promise<void> {
