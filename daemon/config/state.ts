@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import {ConfigError} from '../errors';
 import {writeAtomic} from '../util/atomic';
 import type {DeviceMode, Zone} from './config';
+import {keyKind} from '../model/identity';
 
 export const STATE_FILE = 'desired.json';
 const VERSION = 1;
@@ -139,8 +140,8 @@ function validateRecord(r: OperatorRecord, file: string): void {
     r !== null &&
     typeof r.key === 'string' &&
     /^(uuid|res|dax|region|cxl|hmem):/.test(r.key) &&
-    (!r.key.startsWith('cxl:') || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && bytes(r.size) && (r.ram === undefined || r.ram === '0' || bytes(r.ram)))) &&
-    (!r.key.startsWith('hmem:') || (/^hmem:0x[0-9a-f]{1,16}$/.test(r.key) && bytes(r.size) && (r.ram === '0' || bytes(r.ram)))) &&
+    (keyKind(r.key) !== 'cxl' || (Array.isArray(r.memdevs) && r.memdevs.length > 0 && r.memdevs.every((m) => typeof m === 'string' && /^0x[0-9a-f]{1,16}$/.test(m)) && bytes(r.size) && (r.ram === undefined || r.ram === '0' || bytes(r.ram)))) &&
+    (keyKind(r.key) !== 'hmem' || (/^hmem:0x[0-9a-f]{1,16}$/.test(r.key) && bytes(r.size) && (r.ram === '0' || bytes(r.ram)))) &&
     typeof r.device === 'string' &&
     ['ram', 'devdax', 'reserved'].includes(r.mode) &&
     (r.zone === undefined || r.zone === 'movable' || r.zone === 'normal') &&

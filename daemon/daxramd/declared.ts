@@ -15,7 +15,7 @@
 
 import {describeError, type DaxramError} from '../errors';
 import {humanSize} from '../util/size';
-import {hex, hmemKeyStart} from '../model/identity';
+import {hex, hmemKeyStart, keyKind, liveCxlRegionKey} from '../model/identity';
 import {scanCxl} from '../model/cxl/scan';
 import type {CxlTopology} from '../model/cxl/types';
 import {daxRegionLayout, hmemRegionAt, provisionCxl, reassignDax, type Context, type LaidOut} from '../engine';
@@ -63,8 +63,8 @@ export function declarationsOf(cfg: Config, records: OperatorRecord[]): Declarat
   for (const r of records) {
     const by = `daxram ${r.action} at ${r.at}`;
     const common = {key: r.key, by, config: false, zone: r.zone ?? 'movable', ram: r.ram === undefined ? undefined : BigInt(r.ram)} as const;
-    if (r.key.startsWith('cxl:') && r.memdevs && r.size) out.push({...common, memdevs: r.memdevs.map((m) => BigInt(m)), size: BigInt(r.size), online: r.mode === 'ram' && r.online !== false});
-    else if (r.key.startsWith('hmem:') && r.size && r.ram !== undefined) out.push({...common, start: hmemKeyStart(r.key), size: BigInt(r.size), online: r.online !== false});
+    if (keyKind(r.key) === 'cxl' && r.memdevs && r.size) out.push({...common, memdevs: r.memdevs.map((m) => BigInt(m)), size: BigInt(r.size), online: r.mode === 'ram' && r.online !== false});
+    else if (keyKind(r.key) === 'hmem' && r.size && r.ram !== undefined) out.push({...common, start: hmemKeyStart(r.key), size: BigInt(r.size), online: r.online !== false});
   }
   for (const g of cfg.regions) {
     if (out.some((d) => d.key === g.key)) continue;
@@ -154,8 +154,8 @@ export class DeclaredCapacity {
       return;
     }
     const memdevs = names as string[];
-    // The same memdevs in any order: the region design orders them as the topology needs.
-    const there = topo.regions.find((r) => r.memdevs.length === memdevs.length && memdevs.every((m) => r.memdevs.includes(m)));
+    // The region over exactly these memdevs, by their serials: whatever the kernel named it.
+    const there = topo.regions.find((r) => liveCxlRegionKey(topo, r) === d.key);
     if (there) {
       if (d.size !== undefined && there.size !== d.size) {
         // Committed by firmware, or made by hand: adopted, never torn down to match.

@@ -5,6 +5,7 @@
 // first range: hmem, CXL); else the kernel name, which can move across reboots.
 
 import type {DaxDevice} from './types';
+import type {CxlMemdev, CxlRegion} from './cxl/types';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -90,6 +91,24 @@ export function nvdimmRegionKey(region: string): string {
  */
 export function cxlRegionKey(serials: readonly bigint[]): string {
   return `cxl:${[...serials].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(hex).join(',')}`;
+}
+
+/**
+ * The key of a live CXL region, from its memdevs' serials: the same key the operator's record
+ * and a [region] section give it, whatever the kernel named the region and its memdevs this boot.
+ * Undefined when a memdev of it has no serial to read.
+ */
+export function liveCxlRegionKey(topo: {memdevs: readonly Pick<CxlMemdev, 'name' | 'serial'>[]}, region: Pick<CxlRegion, 'memdevs'>): string | undefined {
+  const serials = region.memdevs.map((name) => topo.memdevs.find((m) => m.name === name)?.serial);
+  return serials.length && serials.every((s) => s !== undefined) ? cxlRegionKey(serials as bigint[]) : undefined;
+}
+
+/** What a key names: one device (uuid, res, dax) or a whole region's capacity (region, cxl, hmem). */
+export type KeyKind = 'uuid' | 'res' | 'dax' | 'region' | 'cxl' | 'hmem';
+
+export function keyKind(key: string): KeyKind | undefined {
+  const kind = key.slice(0, key.indexOf(':'));
+  return (['uuid', 'res', 'dax', 'region', 'cxl', 'hmem'] as const).find((k) => k === kind);
 }
 
 /** A soft-reserved range, by its start: hmem.N numbers follow the order the ranges probe in. */
