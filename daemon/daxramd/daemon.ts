@@ -2,9 +2,9 @@
 // daxctl's) with what the kernel shows, and ask the engine to close the gap, one device at a
 // time under the engine's lock. It runs at start, on kernel events for dax and nd devices, on
 // SIGHUP or `daxram config reload`, and after CLI actions. The parts: config-loader.ts (all or
-// nothing), ready.ts (the wait before READY=1), desired.ts (what is wanted), reconcile.ts (one
-// device), poison-watch.ts (new poison in RAM), verbs.ts (the control socket), events.ts (what
-// wakes it).
+// nothing), ready.ts (the wait before READY=1), status-line.ts (STATUS=), desired.ts (what is
+// wanted), reconcile.ts (one device), poison-watch.ts (new poison in RAM), verbs.ts (the control
+// socket), events.ts (what wakes it).
 
 import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
@@ -26,6 +26,7 @@ import {loadConfigKeepingLastGood} from './config-loader';
 import {desiredFor, type Desired} from './desired';
 import {DeclaredCapacity, declarationsOf} from './declared';
 import {awaitConfiguredDevices} from './ready';
+import {statusLine} from './status-line';
 import {adoptUnmanaged, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
@@ -405,24 +406,15 @@ export class Daemon {
   });
 
   statusLine(): string {
-    const r = this.last;
-    const managed = r.filter((x) => x.desired);
-    const ram = managed.filter((x) => x.actual.startsWith('system-ram'));
-    const failed = r.filter((x) => x.action === 'failed' || x.action === 'refused');
-    const parts = [`${managed.length}/${r.length} device(s) managed`];
-    if (ram.length) parts.push(`RAM: ${ram.map((x) => `${x.device} ${x.actual.replace('system-ram ', '')} node ${x.node}`).join(', ')}`);
-    const dd = managed.filter((x) => x.actual === 'devdax');
-    if (dd.length) parts.push(`devdax: ${dd.map((x) => x.device).join(', ')}`);
-    if (this.adopted.size) parts.push(`adopted: ${[...this.adopted].map(([d, why]) => `${d} (${why})`).join(', ')}`);
-    if (this.isolated.size) parts.push(`poison isolated: ${[...this.isolated].map(([d, n]) => `${d} ${n} page(s)`).join(', ')}`);
-    const ras = this.ras.summary();
-    if (ras) parts.push(ras);
-    if (failed.length) parts.push(`FAILED: ${failed.map((x) => x.device).join(', ')}`);
-    if (this.configError) parts.push('config rejected, previous kept');
-    const retired = this.held.filter((h) => h.retiredAt !== undefined).length;
-    if (retired) parts.push(`${retired} retired reservation(s) still enforced`);
-    if (this.stillSaid) parts.push(`CHANGING NOTHING: ${this.stillSaid}`);
-    return parts.join('; ');
+    return statusLine({
+      reports: this.last,
+      adopted: this.adopted,
+      isolated: this.isolated,
+      ras: this.ras.summary() || undefined,
+      configRejected: !!this.configError,
+      retiredReservations: this.held.filter((h) => h.retiredAt !== undefined).length,
+      still: this.stillSaid,
+    });
   }
 
   /**
