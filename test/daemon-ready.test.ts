@@ -61,15 +61,15 @@ test('a configured device that shows its identity while the start reconcile runs
   // The namespace takes the configured identity once the start reconcile has handled the devices
   // it scanned (the race seen under systemd on 6.12): in a --once run no uevent reconciles it.
   const k = s.tb.k;
-  const read = k.readOptional.bind(k);
+  const reconcile = s.d.reconcile.bind(s.d);
   let fired = false;
-  k.readOptional = (p: string, device?: string) => {
-    const v = read(p, device);
-    if (!fired && /afterScan/.test(new Error().stack ?? '')) {
+  s.d.reconcile = async (reason: string) => {
+    const reports = await reconcile(reason);
+    if (!fired && reason === 'start') {
       fired = true;
       fs.writeFileSync(k.p(`/sys/bus/nd/devices/${s.ns}/uuid`), LATE + '\n');
     }
-    return v;
+    return reports;
   };
   await s.d.start();
   t.true(fired, 'the start reconcile read the namespace before it changed');

@@ -9,9 +9,8 @@
 import type {Config, DeviceRule} from '../config/config';
 import {rulesFor} from '../config/config';
 import {describeError} from '../errors';
-import {scanCxl} from '../model/cxl/scan';
 import {scanPlatform} from '../model/scan';
-import type {DaxDevice} from '../model/types';
+import type {Platform} from '../model/types';
 import type {Sysfs} from '../sysfs';
 import type {DaemonLog} from './log';
 import type {DeviceReport} from './reconcile';
@@ -38,65 +37,66 @@ export interface ReadyWait {
 export async function awaitConfiguredDevices(w: ReadyWait): Promise<void> {
   const timeout = w.config().daemon.deviceTimeoutSec;
   const deadline = Date.now() + timeout * 1000;
-  const again = (reason: string) => w.reconcile(reason).catch((e) => w.log.error(`reconcile failed: ${describeError(e)}`));
-  let {missing, unhandled} = configuredDevices(w);
-  let regions = w.waitingRegions();
-  let endpoints = cxlEndpoints(w.sysfs);
+  const again = async (reason: string) => {
+    await w.reconcile(reason).catch((e) => w.log.error(`reconcile failed: ${describeError(e)}`));
+    return look(w);
+  };
   // Each device gets one reconcile of its own here: one that fails is not retried in a loop.
   const tried = new Set<string>();
-  let fresh = unhandled;
-  while (fresh.length + missing.length + regions.length > 0 && Date.now() < deadline && !w.stopping()) {
-    if (fresh.length) {
-      for (const d of fresh) tried.add(d);
-      await again(`configured device(s) appeared: ${fresh.join(', ')}`);
+  const fresh = (s: Look) => s.unhandled.filter((d) => !tried.has(d));
+  let seen = look(w);
+  let regions = w.waitingRegions();
+  while (fresh(seen).length + seen.missing.length + regions.length > 0 && Date.now() < deadline && !w.stopping()) {
+    const appeared = fresh(seen);
+    if (appeared.length) {
+      for (const d of appeared) tried.add(d);
+      seen = await again(`configured device(s) appeared: ${appeared.join(', ')}`);
     } else {
-      w.status(`waiting for ${[...missing.map((r) => `[device ${r.label}]`), ...regions.map((k) => `declared region ${k}`)].join(', ')}`);
+      w.status(`waiting for ${[...seen.missing.map((r) => `[device ${r.label}]`), ...regions.map((k) => `declared region ${k}`)].join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
       await w.idle();
+      const now = look(w);
       // Declared regions are made in a reconcile: run one when more memdevs have their endpoint.
-      const n = cxlEndpoints(w.sysfs);
-      if (regions.length && n !== endpoints) await again('memdevs attached');
-      endpoints = n;
+      seen = regions.length && now.endpoints !== seen.endpoints ? await again('memdevs attached') : now;
     }
-    ({missing, unhandled} = configuredDevices(w));
-    fresh = unhandled.filter((d) => !tried.has(d));
     regions = w.waitingRegions();
   }
   if (w.stopping()) return;
+  const {missing} = seen;
   if (missing.length) {
     w.log.warn(`ready without ${missing.map((r) => `[device ${r.label}] (${r.source.file}:${r.source.line})`).join(', ')}: not present after device-timeout = ${timeout} s; each is made RAM when it appears`);
   }
   for (const k of regions) w.log.warn(`ready without the declared region ${k} after device-timeout = ${timeout} s (${w.regionDetail(k)}); it is laid out when what it needs comes`);
 }
 
-/**
- * What the `mode = ram` rules still wait for: rules no present device matches, and present
- * devices such a rule names that the last reconcile did not handle under a rule.
- */
-function configuredDevices(w: ReadyWait): {missing: DeviceRule[]; unhandled: string[]} {
+/** One scan's answers to what the wait asks. */
+interface Look {
+  /** `mode = ram` rules no present device matches. */
+  missing: DeviceRule[];
+  /** Present devices such a rule names that the last reconcile did not handle under a rule. */
+  unhandled: string[];
+  /** How many memdevs cxl_mem has attached an endpoint to (0 without a CXL bus). */
+  endpoints: number;
+}
+
+function look(w: ReadyWait): Look {
+  let platform: Platform;
+  try {
+    platform = scanPlatform(w.sysfs);
+  } catch {
+    // The reconcile that just ran failed on the same scan, and said so.
+    return {missing: [], unhandled: [], endpoints: 0};
+  }
+  const endpoints = platform.cxl?.memdevs.filter((m) => m.endpoint).length ?? 0;
   const cfg = w.config();
   const ram = cfg.devices.filter((r) => r.mode === 'ram');
-  if (ram.length === 0) return {missing: [], unhandled: []};
-  let devices: DaxDevice[];
-  try {
-    devices = scanPlatform(w.sysfs).devices;
-  } catch {
-    return {missing: [], unhandled: []}; // the reconcile that just ran failed on the same scan, and said so
-  }
-  const named = new Map(devices.map((d) => [d.name, rulesFor(cfg, d)]));
+  if (ram.length === 0) return {missing: [], unhandled: [], endpoints};
+  const named = new Map(platform.devices.map((d) => [d.name, rulesFor(cfg, d)]));
   const handled = new Set(w.last().filter((r) => r.desired).map((r) => r.device));
   return {
     // A rule that names a present device is not missing, even where another rule wins on it (a reservation).
     missing: ram.filter((r) => ![...named.values()].some((rules) => rules.includes(r))),
     unhandled: [...named].filter(([name, rules]) => rules.some((r) => r.mode === 'ram') && !handled.has(name)).map(([name]) => name),
+    endpoints,
   };
-}
-
-/** How many memdevs cxl_mem has attached an endpoint to (0 when the CXL bus cannot be read). */
-function cxlEndpoints(sysfs: Sysfs): number {
-  try {
-    return scanCxl(sysfs).memdevs.filter((m) => m.endpoint).length;
-  } catch {
-    return 0;
-  }
 }

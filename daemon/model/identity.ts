@@ -104,11 +104,12 @@ export function liveCxlRegionKey(topo: {memdevs: readonly Pick<CxlMemdev, 'name'
 }
 
 /** What a key names: one device (uuid, res, dax) or a whole region's capacity (region, cxl, hmem). */
-export type KeyKind = 'uuid' | 'res' | 'dax' | 'region' | 'cxl' | 'hmem';
+const KEY_KINDS = ['uuid', 'res', 'dax', 'region', 'cxl', 'hmem'] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
 
 export function keyKind(key: string): KeyKind | undefined {
   const kind = key.slice(0, key.indexOf(':'));
-  return (['uuid', 'res', 'dax', 'region', 'cxl', 'hmem'] as const).find((k) => k === kind);
+  return KEY_KINDS.find((k) => k === kind);
 }
 
 /** A soft-reserved range, by its start: hmem.N numbers follow the order the ranges probe in. */
