@@ -44,6 +44,9 @@ echo "$(( (t1-t0)/1000000 )) $(( (t3-t2)/1000000 ))" > $O/ms
 daxctl list -D > $O/list-offline.json
 echo "$(mem1)" > $O/mem2
 /usr/bin/python3 test/kernel/daxmap.py check dax0.0 > $O/zero.txt
+# Progress on a terminal (script(1) gives the CLI a pty): drawn, then wiped; nothing with --json.
+script -qec 'node bin/daxram online dax0.0' /dev/null > $O/tty-online.txt 2>&1; echo $? > $O/tty-online.rc
+script -qec 'node bin/daxram offline dax0.0 --zero=false --json' /dev/null > $O/tty-offline.txt 2>&1; echo $? > $O/tty-offline.rc
 
 # Poison isolation: a page 20 KiB into the second memory block of the device.
 BS=$((0x$(cat /sys/devices/system/memory/block_size_bytes)))
@@ -131,6 +134,26 @@ test('offline: devdax again, node 1 shrank back, device zeroed (the pattern writ
   t.is(num('mem2'), num('mem0'));
   t.is(r.readFile('zero.txt').trim(), 'zero');
   t.log('online/offline ms', r.readFile('ms').trim());
+});
+
+test('progress on a terminal: one line per update, rewritten in place and wiped before the result; none with --json', (t) => {
+  t.is(num('tty-online.rc'), 0, r.readFile('tty-online.txt'));
+  const tty = r.readFile('tty-online.txt');
+  // The transcript as the operator's terminal got it (carriage returns and erase-line shown).
+  t.log(JSON.stringify(tty));
+  const pieces = tty.split('\r\x1b[K');
+  const updates = pieces.filter((u) => u.startsWith('daxram: dax0.0: online '));
+  t.true(updates.length >= 1, 'at least one progress line');
+  // Each update alone between two erase-lines: the result is never printed onto a progress line.
+  t.true(updates.every((u) => /^daxram: dax0\.0: online [1-6]\/7 blocks(, [\d.]+ blocks?\/s, \d+ s left)?$/.test(u)), JSON.stringify(updates));
+  // Wiped before the result: what follows the last erase-line is the result, not progress.
+  const result = pieces[pieces.length - 1];
+  t.true(result.trim().length > 0 && !result.startsWith('daxram: dax0.0: online '), JSON.stringify(result));
+  t.is(num('tty-offline.rc'), 0, r.readFile('tty-offline.txt'));
+  const json = r.readFile('tty-offline.txt');
+  t.false(json.includes('\x1b[K'), 'no terminal control with --json');
+  t.false(/offline \d+\/\d+ blocks/.test(json));
+  t.is(typeof JSON.parse(json.replace(/\r/g, '')), 'object');
 });
 
 test('online-and-isolate hard-offlines exactly the poisoned page (HardwareCorrupted grows by 4 kB); default policy refuses', (t) => {
