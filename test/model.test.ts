@@ -13,7 +13,7 @@ import {parseScrub, parseWords} from '../daemon/model/bus';
 import {parseBadblocks, parseRegionMapping} from '../daemon/model/region';
 import {parseMapLocation, parseNamespaceMode} from '../daemon/model/namespace';
 import {kmemCapacity, modeOfDriver, parseDaxOrigin, readDax} from '../daemon/model/dax';
-import {buildFixture, FixtureSpec, GiB, MiB, NFIT_TEST_COMMANDS} from './helpers/fixture';
+import {buildFixture, FixtureSpec, GiB, MiB, NFIT_TEST_COMMANDS, writeZoneinfo} from './helpers/fixture';
 
 /** The guest's shape: QEMU NVDIMM at 8 GiB on node 1, a 1 GiB devdax namespace onlined by kmem, a 512 MiB one in devdax. */
 const QEMU: FixtureSpec = {
@@ -245,6 +245,7 @@ test('memory blocks: offline and kernel-zone states, summary like daxctl', (t) =
   t.deepEqual(memblockSummary(ker), {online: 7, total: 7, movable: false});
   // Half online: one block offlined by hand.
   fx.write(`/sys/devices/system/memory/memory${ker.memblocks[0].id}/state`, 'offline\n');
+  writeZoneinfo(fx.root); // the kernel's zones lose the block's pages as it goes offline
   p = scanPlatform(fx.sysfs);
   t.deepEqual(memblockSummary(p.devices[1]), {online: 6, total: 7, movable: false});
   // A removed block (kmem never added it) is simply not there.
@@ -435,6 +436,22 @@ test('blocks of a node that zoneinfo shows wholly online (or offline) are not re
   t.true(d.memblocks.length > 0 && d.memblocks.every((b) => b.state === 'online' && b.validZones[0] === 'Movable'));
   // zoneinfo one block short (a block is offline): node 1 is mixed, so every block is read.
   const zi = fx.read('/proc/zoneinfo').replace(/(Node 1, zone\s+Movable\n(?:.*\n)*?\s+present\s+)(\d+)/, (_m, a, n) => `${a}${Number(n) - 32768}`);
+  fx.write('/proc/zoneinfo', zi);
+  t.throws(() => scanPlatform(fx.sysfs), {instanceOf: SysfsError, message: /memory65\/state/});
+});
+
+test('a node with boot DRAM beside its dax memory: a zone whose span is all present vouches for the blocks inside it; one page short, each is read', (t) => {
+  const fx = buildFixture(QEMU);
+  t.teardown(fx.cleanup);
+  fx.write('/sys/devices/system/memory/memory65/state', 'melting\n');
+  // Node 1 gains boot DRAM with holes (spanned > present, as below 4 GiB on a real host): the
+  // node's zones no longer add up to its blocks, but its Movable zone is still all present.
+  const dram = 'Node 1, zone   Normal\n  pages free     0\n        spanned  262144\n        present  200000\n        managed  200000\n  start_pfn:           4194304\n';
+  fx.write('/proc/zoneinfo', fx.read('/proc/zoneinfo') + dram);
+  const d = scanPlatform(fx.sysfs).devices.find((x) => x.name === 'dax0.0')!;
+  t.true(d.memblocks.length > 0 && d.memblocks.every((b) => b.state === 'online' && b.validZones[0] === 'Movable'));
+  // One page of the Movable span not present (a block offline in it): every block is read.
+  const zi = fx.read('/proc/zoneinfo').replace(/(Node 1, zone\s+Movable\n(?:.*\n)*?\s+present\s+)(\d+)/, (_m, a, n) => `${a}${Number(n) - 1}`);
   fx.write('/proc/zoneinfo', zi);
   t.throws(() => scanPlatform(fx.sysfs), {instanceOf: SysfsError, message: /memory65\/state/});
 });

@@ -150,6 +150,8 @@ export interface BlockScan {
   zones?: Map<number, ZoneSpan[]>;
   /** Per node: every present block online (and the one zone they are in, if one), or every one offline. */
   whole: Map<number, {state: 'online' | 'offline'; zone?: string}>;
+  /** Per node: zones with every page of their span present, so every block inside one is online in it. */
+  full: Map<number, ZoneSpan[]>;
 }
 
 /**
@@ -175,14 +177,26 @@ export function blockScan(sysfs: Sysfs, bs: bigint): BlockScan {
       }
     }
   }
-  return {bs, nodes, zones, whole};
+  // A node that holds both boot DRAM and dax memory (pmem on the CPU's socket) is rarely whole:
+  // the boot zones have holes. Its Movable zone usually has none, and an offline block's pages
+  // are not present, so a zone whose span is all present pages vouches for the blocks inside it.
+  const full = new Map<number, ZoneSpan[]>();
+  for (const [node, spans] of zones ?? []) full.set(node, spans.filter((z) => z.present > 0n && z.present * 4096n === z.end - z.start));
+  return {bs, nodes, zones, whole, full};
 }
 
 /** A block the scan knows without reading (see blockScan), else read; undefined when absent. */
 export function scanMemBlock(sysfs: Sysfs, id: number, s: BlockScan): MemBlock | undefined {
   const node = s.nodes.get(id);
   const w = node === undefined ? undefined : s.whole.get(node);
-  if (w === undefined || node === undefined) return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
+  if (node === undefined) return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
+  if (w === undefined) {
+    const start = BigInt(id) * s.bs;
+    const z = s.full.get(node)?.find((f) => f.start <= start && start + s.bs <= f.end);
+    // Present pages say the block is online, not that the block exists: the node's link does.
+    if (z) return new Block(id, 'online', node, s.bs, sysfs, [z.zone]);
+    return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
+  }
   if (w.state === 'offline') return new Block(id, 'offline', node, s.bs, sysfs);
   let zone = w.zone;
   if (zone === undefined) {
