@@ -34,7 +34,7 @@ import {RasLoop} from './ras';
 import type {Range} from '../util/ranges';
 import {verbs} from './verbs';
 import {releaseHeap} from './heap';
-import {memmapReport, type MemmapReport} from '../engine';
+import {memmapReport, type MemmapReport} from '../model/memmap';
 import {readTiering, tierOf, type TieringState} from '../model/tiers';
 import {DaemonLog} from './log';
 import {describeError, LockError} from '../errors';

@@ -3,7 +3,7 @@
 // CLI, which records them first; the daemon only hears of them through the records and the
 // kernel's events.
 
-import type {MemmapReport} from '../engine';
+import type {MemmapReport} from '../model/memmap';
 import {DaxramError} from '../errors';
 import {scanPlatform} from '../model/scan';
 import {deviceKey} from '../model/identity';

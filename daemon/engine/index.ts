@@ -31,7 +31,6 @@ export {describePlan, type IsolateHow, type Plan, type Step} from './plan';
 export {Journal, type JournalEntry} from './journal';
 export {readHold, type HotplugHold, type ReleaseOutcome} from './hotplug-policy';
 export {holdHotplug, releaseHotplug} from './hold';
-export {memmapReport, type MemmapReport} from './memmap';
 export {TIERING_RECORD, type TieringOutcome} from './tiering';
 export {INTERLEAVE_RECORD, weightsFromBandwidth, type InterleaveOutcome} from './interleave';
 export {isChecked} from './checked';

@@ -9,9 +9,9 @@
 
 import {humanSize} from '../util/size';
 import {alignDown, alignUp, PAGE} from '../util/ranges';
+import {STRUCT_PAGE} from '../model/memmap';
 
 export const INFO_BLOCK = 8192n;
-export const STRUCT_PAGE = 64n;
 
 export type MapLocation = 'dev' | 'mem';
 

@@ -27,7 +27,8 @@ import {journalledClear} from './clear';
 import {heldPolicyArgs, policyToTake, restorePolicyStep, takePolicyStep} from './hotplug-policy';
 import {doOffline} from './offline';
 import {isChecked, markChecked} from './checked';
-import {decideMemmap, memmapFacts, poisonInMemmapArea} from './memmap';
+import {decideMemmap, poisonInMemmapArea} from './memmap';
+import {memmapFacts} from '../model/memmap';
 
 export interface OnlineOptions {
   /** movable (online_movable, default), normal (online_kernel) or auto (online: the kernel picks). */

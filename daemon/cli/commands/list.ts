@@ -9,7 +9,7 @@ import {readInterleaveWeights, type InterleaveWeights} from '../../model/mempoli
 import {readNodeZones, type NodeZones} from '../../model/node';
 import {ratioText, zoneTotals} from '../../policy/zone-balance';
 import {DEFAULT_POLICY} from '../../policy/settings';
-import {memmapReport, type MemmapReport} from '../../engine';
+import {memmapReport, type MemmapReport} from '../../model/memmap';
 import {NotFoundError, UsageError} from '../../errors';
 import {memblockSummary, scanPlatform} from '../../model/scan';
 import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from '../../model/types';
