@@ -99,6 +99,11 @@ export interface GuestOptions {
    * Default false (the long-standing 2 GiB device, whose region ends 128 KiB short of a block).
    */
   blockAlignedRegion?: boolean;
+  /**
+   * The NVDIMM's size in GiB (default 2), for the scale bench. The file is sparse: only what the
+   * guest writes (labels, info blocks, struct pages on the device) takes host disk.
+   */
+  nvdimmGiB?: number;
   /** Boot with systemd as PID 1; the script runs as daxram-harness.service after multi-user.target. */
   systemd?: boolean;
   /**
@@ -390,7 +395,8 @@ export function qemuArgv(lab: KernelLab, o: {
     '-accel', 'tcg,thread=multi', '-cpu', cxl ? 'max,hypervisor=off' : 'max',
     '-machine', `${cxl ? 'q35,cxl=on' : 'pc'},nvdimm=${o.image ? 'on' : 'off'}${o.hmat ? ',hmat=on' : ''}`,
     '-smp', String(smp),
-    '-m', '2G,slots=4,maxmem=16G',
+    // Room for the boot RAM, the pad DIMM and the NVDIMM above them.
+    '-m', `2G,slots=4,maxmem=${Math.max(16, 8 + Math.ceil((o.imageSize ?? NVDIMM_SIZE) / 1024 ** 3))}G`,
     '-object', 'memory-backend-ram,id=ram0,size=2G',
     '-numa', `node,nodeid=0,cpus=0-${smp - 1},memdev=ram0${o.hmat ? ',initiator=0' : ''}`,
   ];
@@ -505,7 +511,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
 
   // NVDIMM backing file.
   let image: string | undefined;
-  const imageSize = NVDIMM_SIZE + (opts.blockAlignedRegion ? LABEL_SIZE : 0);
+  const imageSize = (opts.nvdimmGiB ? opts.nvdimmGiB * 1024 ** 3 : NVDIMM_SIZE) + (opts.blockAlignedRegion ? LABEL_SIZE : 0);
   let tempImage = false;
   let freshImage = false;
   if (opts.nvdimm ?? !opts.cxl) {
