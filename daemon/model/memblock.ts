@@ -50,10 +50,13 @@ export function readBlockNodes(sysfs: Sysfs): Map<number, number> {
     } catch (e) {
       throw new SysfsError(`cannot list ${NODE_DIR}/${n}: ${(e as Error).message}`, {path: `${NODE_DIR}/${n}`, cause: e});
     }
+    // Tens of thousands of names per node: a prefix test and Number() instead of a regex match
+    // and its captures (a third of a 6 TiB list's scan went here).
     for (const name of names) {
-      if (name.charCodeAt(0) !== 109 /* m */) continue;
-      const m = MEMORY_RE.exec(name);
-      if (m) nodes.set(Number(m[1]), node);
+      if (name.length < 7 || !name.startsWith('memory')) continue;
+      const c = name.charCodeAt(6);
+      const id = c >= 48 && c <= 57 ? Number(name.slice(6)) : NaN;
+      if (Number.isSafeInteger(id)) nodes.set(id, node);
     }
   }
   return nodes;
