@@ -7,8 +7,9 @@
 // grows by the capacity less what the kernel put on the device), and the memory subsystem's
 // kernel uevents per block as udev's netlink saw them (udevadm monitor, in a separate run so
 // printing them is not timed).
-// Boot: memory_hotplug.memmap_on_memory=1, the switch daxram's default memmap = device needs;
-// daxctl leaves the device's own attribute as it is (0 for pmem), so its struct pages go to DRAM.
+// Boot: memory_hotplug.memmap_on_memory=1, the switch daxram's default memmap = device needs.
+// daxctl leaves the device's own memmap_on_memory as it finds it, and daxram set it to 1 on the
+// round's first online, so both put the struct pages on the device: like for like.
 // Memory blocks are 128 MiB: x86 uses 2 GiB blocks only when boot memory ends at or above
 // 64 GiB (probe_memory_block_size), which a guest with 2 GiB of boot RAM does not reach.
 // Run: npx tsc -p tsconfig.json && node dist/bench/scale.js [sizes, default 1,4,16] [rounds, default 2]
@@ -42,13 +43,18 @@ total1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo; }
 # Kernel uevents of the memory subsystem while a command runs. udevadm prints its header once it
 # listens; a change uevent on the first block after the command marks the end of the stream.
 FIRST=$(ls /sys/devices/system/memory | grep -m1 '^memory[0-9]')
+# stdbuf: udevadm's stdout is a file here, which stdio would buffer until exit.
+waitfor() { # pattern file: up to 60 s
+  local i=0
+  until grep -q "$1" $2 2>/dev/null; do i=$((i + 1)); [ $i -lt 1200 ] || { echo "no '$1' in $2" >> $E; exit 30; }; sleep 0.05; done
+}
 uevents() { # file command...
   local f=$1; shift
-  udevadm monitor -k -s memory > $f 2>> $E & local m=$!
-  until grep -q '^KERNEL - ' $f 2>/dev/null; do sleep 0.05; done
+  stdbuf -oL udevadm monitor -k -s memory > $f 2>> $E & local m=$!
+  waitfor '^KERNEL - ' $f
   "$@"
   echo change > /sys/devices/system/memory/$FIRST/uevent
-  until grep -q "change.*/$FIRST " $f; do sleep 0.05; done
+  waitfor "change.*/$FIRST " $f
   kill $m; wait $m 2>/dev/null
   return 0
 }
