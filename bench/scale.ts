@@ -5,8 +5,8 @@
 // against `daxctl reconfigure-device`, alternating, `rounds` times. Reported per N: the medians,
 // ms per memory block (is the growth linear?), where the struct pages went (node 1's MemTotal
 // grows by the capacity less what the kernel put on the device), and the memory subsystem's
-// kernel uevents per block as udev's netlink saw them (udevadm monitor, in a separate run so
-// printing them is not timed).
+// kernel uevents per block on udev's netlink group (bench/count-uevents.py, in a separate run so
+// counting them is not timed).
 // Boot: memory_hotplug.memmap_on_memory=1, the switch daxram's default memmap = device needs.
 // daxctl leaves the device's own memmap_on_memory as it finds it, and daxram set it to 1 on the
 // round's first online, so both put the struct pages on the device: like for like.
@@ -39,23 +39,22 @@ echo $BS > $O/block-size
 t0=0
 start() { t0=${'$'}{EPOCHREALTIME/[.,]/}; }
 since() { echo $(( (${'$'}{EPOCHREALTIME/[.,]/} - t0) / 1000 )); }
-total1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo; }
-# Kernel uevents of the memory subsystem while a command runs. udevadm prints its header once it
-# listens; a change uevent on the first block after the command marks the end of the stream.
+# Node 1 leaves sysfs while it has no memory online.
+total1() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node1/meminfo 2>/dev/null || echo 0; }
+# Kernel uevents of the memory subsystem while a command runs (bench/count-uevents.py), up to a
+# change uevent on the first block sent after the command.
 FIRST=$(ls /sys/devices/system/memory | grep -m1 '^memory[0-9]')
-# stdbuf: udevadm's stdout is a file here, which stdio would buffer until exit.
 waitfor() { # pattern file: up to 60 s
   local i=0
   until grep -q "$1" $2 2>/dev/null; do i=$((i + 1)); [ $i -lt 1200 ] || { echo "no '$1' in $2" >> $E; exit 30; }; sleep 0.05; done
 }
 uevents() { # file command...
   local f=$1; shift
-  stdbuf -oL udevadm monitor -k -s memory > $f 2>> $E & local m=$!
-  waitfor '^KERNEL - ' $f
+  /usr/bin/python3 bench/count-uevents.py $FIRST > $f 2>> $E & local m=$!
+  waitfor '^listening' $f
   "$@"
   echo change > /sys/devices/system/memory/$FIRST/uevent
-  waitfor "change.*/$FIRST " $f
-  kill $m; wait $m 2>/dev/null
+  wait $m
   return 0
 }
 for N in ${sizes.join(' ')}; do
@@ -114,7 +113,8 @@ async function main(): Promise<void> {
     samples.set(k, s);
   }
   const ms = (n: number, key: string) => median(samples.get(`${n} ${key}`)!.ms);
-  const countUevents = (file: string) => (r.readFile(file).match(/^KERNEL\[.*\] (online|offline|add|remove) /gm) ?? []).length;
+  // Every action but the end mark's change: add and online for an online, offline and remove for an offline.
+  const countUevents = (file: string) => r.readFile(file).split('\n').reduce((a, l) => a + (/^(add|remove|online|offline) (\d+)$/.exec(l) ? Number(l.split(' ')[1]) : 0), 0);
   const rows: Row[] = sizes.map((n) => {
     const blocks = r.readJson<Array<{online_memblocks: number}>>(`list-${n}.json`)[0].online_memblocks;
     // MemTotal grows by the capacity less the struct pages the kernel put on the device.
