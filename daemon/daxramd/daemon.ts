@@ -3,14 +3,15 @@
 // time under the engine's lock. It runs at start, on kernel events for dax and nd devices, on
 // SIGHUP or `daxram config reload`, and after CLI actions. The parts: config-loader.ts (all or
 // nothing), ready.ts (the wait before READY=1), status-line.ts (STATUS=), desired.ts (what is
-// wanted), reconcile.ts (one device), poison-watch.ts (new poison in RAM), verbs.ts (the control
-// socket), events.ts (what wakes it).
+// wanted), reconcile.ts (one device), follow.ts (tiering and interleave weights after each
+// reconcile), poison-watch.ts (new poison in RAM), verbs.ts (the control socket), events.ts
+// (what wakes it).
 
 import * as fs from 'node:fs';
 import {Sysfs} from '../sysfs';
 import {scanPlatform} from '../model/scan';
 import type {Platform} from '../model/types';
-import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, setInterleave, setTiering, type Context, type HotplugHold, type InterleaveOutcome} from '../engine';
+import {holdHotplug, isolate, onlineHotAdded, recover, releaseHotplug, type Context, type HotplugHold, type InterleaveOutcome} from '../engine';
 import {makePolicy} from '../policy/settings';
 import type {Config, ConfigPaths} from '../config/config';
 import type {DaxDevice} from '../model/types';
@@ -27,7 +28,7 @@ import {desiredFor, type Desired} from './desired';
 import {DeclaredCapacity, declarationsOf} from './declared';
 import {awaitConfiguredDevices} from './ready';
 import {statusLine} from './status-line';
-import {adoptUnmanaged, newReport, reconcileDevice, actualOf, type DeviceReport} from './reconcile';
+import {adoptUnmanaged, newReport, observe, reconcileDevice, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
 import {RasLoop} from './ras';
@@ -35,7 +36,8 @@ import type {Range} from '../util/ranges';
 import {verbs} from './verbs';
 import {releaseHeap} from './heap';
 import {memmapReport, type MemmapReport} from '../model/memmap';
-import {readTiering, tierOf, type TieringState} from '../model/tiers';
+import type {TieringState} from '../model/tiers';
+import {followInterleave, followTiering, type FollowDeps} from './follow';
 import {DaemonLog} from './log';
 import {describeError, LockError} from '../errors';
 import {Metrics} from './metrics';
@@ -46,7 +48,6 @@ import {EventSource, Uevent} from './events';
 
 export type {Desired} from './desired';
 export type {DeviceReport} from './reconcile';
-export {actualOf} from './reconcile';
 
 export interface DaemonOptions {
   paths: ConfigPaths;
@@ -270,7 +271,7 @@ export class Daemon {
     if (reports.some((r) => r.action !== 'none')) platform = scanPlatform(this.sysfs);
     for (const r of reports) {
       const d = platform.devices.find((x) => x.name === r.device);
-      if (d) r.actual = actualOf(d);
+      if (d) observe(r, d);
     }
     for (const r of reports) {
       if (r.isolated) this.isolated.set(r.device, (this.isolated.get(r.device) ?? 0) + r.isolated);
@@ -301,8 +302,9 @@ export class Daemon {
   private async afterScan(platform: Platform, reports: DeviceReport[]): Promise<void> {
     const managed = reports.filter((r) => r.desired);
     this.managedRam = platform.devices.filter((d) => d.mode === 'system-ram' && managed.some((r) => r.device === d.name)).map((d) => ({device: d.name, ranges: d.ranges}));
-    await this.applyTiering(managed);
-    await this.applyInterleave(platform, managed);
+    const follow: FollowDeps = {context: () => this.engineContext(), daemon: this.cfg.daemon, sysfs: this.sysfs, log: this.log, metrics: this.metrics};
+    this.tiering = await followTiering(follow, reports);
+    this.interleave = (await followInterleave(follow, platform, reports, this.interleave)) ?? this.interleave;
     this.memmap = memmapReport(this.sysfs, platform.devices);
     this.metrics.devicesManaged = managed.length;
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');
@@ -318,42 +320,6 @@ export class Daemon {
     if (this.events && platform.cxl) {
       const pipe = this.ras.open();
       if (pipe) this.events.watchTrace(pipe);
-    }
-  }
-
-  /** [daemon] tiering: the kernel's demotion/promotion switches follow managed RAM (tiering.ts). */
-  private async applyTiering(managed: DeviceReport[]): Promise<void> {
-    const ramOnline = managed.some((r) => r.desired?.mode === 'ram' && /^system-ram [1-9]/.test(r.actual));
-    try {
-      const out = await setTiering(this.engineContext(), this.cfg.daemon.tiering === 'on', ramOnline);
-      if (out.action === 'applied') this.log.notice(`tiering on while daxram's RAM is online: ${out.detail}`);
-      if (out.action === 'restored') this.log.notice(`tiering switches restored: ${out.detail}`);
-    } catch (e) {
-      this.log.error(`tiering: ${describeError(e)}`);
-    }
-    const t = readTiering(this.sysfs);
-    const nodes = [...new Set(this.last.map((r) => r.node))].filter((n) => n >= 0);
-    this.metrics.tiers = nodes.flatMap((n) => {
-      const tier = tierOf(t.tiers, n);
-      return tier === undefined ? [] : [{node: n, tier}];
-    });
-    this.metrics.demotion = t.demotion;
-    this.metrics.promotion = t.promotion;
-    this.tiering = t;
-  }
-
-  /** [daemon] interleave-weights: the weights follow the bandwidth of nodes with managed RAM online (engine/interleave.ts). */
-  private async applyInterleave(platform: Platform, managed: DeviceReport[]): Promise<void> {
-    const nodes = [...new Set(platform.devices.filter((d) => managed.some((r) => r.device === d.name && r.desired?.mode === 'ram') && d.memblocks.some((b) => b.state === 'online')).map((d) => d.targetNode))].filter((n) => n >= 0);
-    try {
-      const out = await setInterleave(this.engineContext(), this.cfg.daemon.interleaveWeights === 'on', nodes);
-      if (out.action === 'applied') this.log.notice(`interleave weights from the nodes' bandwidth: ${out.detail}`);
-      if (out.action === 'restored') this.log.notice(`interleave weights restored: ${out.detail}`);
-      if (out.action === 'none' && out.detail !== this.interleave?.detail) this.log.info(`interleave weights: ${out.detail}`);
-      this.interleave = out;
-      this.metrics.interleave = out.supported ? {weights: out.weights, setBy: out.setBy} : undefined;
-    } catch (e) {
-      this.log.error(`interleave weights: ${describeError(e)}`);
     }
   }
 

@@ -14,10 +14,19 @@ import type {Desired} from './desired';
 import type {DaemonLog} from './log';
 import type {Metrics} from './metrics';
 
+/** What the kernel shows of a device: its mode and, as System RAM, how many of its blocks are online. */
+export interface ActualState {
+  mode: DaxDevice['mode'];
+  online: number;
+  blocks: number;
+}
+
 export interface DeviceReport {
   device: string;
   key: string;
   node: number;
+  /** What the kernel shows, as data (`state`) and in words for STATUS and `daxram status` (`actual`). */
+  state: ActualState;
   actual: string;
   desired?: Desired;
   action: 'none' | 'online' | 'offline' | 'adopted' | 'refused' | 'failed';
@@ -37,14 +46,17 @@ export interface ReconcileDeps {
   log: DaemonLog;
 }
 
-export function actualOf(dev: DaxDevice): string {
-  if (dev.mode !== 'system-ram') return dev.mode;
-  const on = dev.memblocks.filter((b) => b.state === 'online').length;
-  return `system-ram ${on}/${dev.memblocks.length} online (${humanSize(memblockBytes(dev).online)})`;
+/** The report's `state` and `actual` from what the scan shows of `dev` now. */
+export function observe(rep: DeviceReport, dev: DaxDevice): void {
+  const online = dev.memblocks.filter((b) => b.state === 'online').length;
+  rep.state = {mode: dev.mode, online, blocks: dev.memblocks.length};
+  rep.actual = dev.mode === 'system-ram' ? `system-ram ${online}/${dev.memblocks.length} online (${humanSize(memblockBytes(dev).online)})` : dev.mode;
 }
 
 export function newReport(dev: DaxDevice, desired: Desired | undefined): DeviceReport {
-  return {device: dev.name, key: deviceKey(dev), node: dev.targetNode, actual: actualOf(dev), desired, action: 'none'};
+  const rep: DeviceReport = {device: dev.name, key: deviceKey(dev), node: dev.targetNode, state: {mode: dev.mode, online: 0, blocks: 0}, actual: '', desired, action: 'none'};
+  observe(rep, dev);
+  return rep;
 }
 
 /** Converge one device; never throws (the outcome is in the report). */

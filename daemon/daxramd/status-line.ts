@@ -22,11 +22,11 @@ export interface StatusFacts {
 export function statusLine(f: StatusFacts): string {
   const r = f.reports;
   const managed = r.filter((x) => x.desired);
-  const ram = managed.filter((x) => x.actual.startsWith('system-ram'));
+  const ram = managed.filter((x) => x.state.mode === 'system-ram');
   const failed = r.filter((x) => x.action === 'failed' || x.action === 'refused');
   const parts = [`${managed.length}/${r.length} device(s) managed`];
   if (ram.length) parts.push(`RAM: ${ram.map((x) => `${x.device} ${x.actual.replace('system-ram ', '')} node ${x.node}`).join(', ')}`);
-  const dd = managed.filter((x) => x.actual === 'devdax');
+  const dd = managed.filter((x) => x.state.mode === 'devdax');
   if (dd.length) parts.push(`devdax: ${dd.map((x) => x.device).join(', ')}`);
   if (f.adopted.size) parts.push(`adopted: ${[...f.adopted].map(([d, why]) => `${d} (${why})`).join(', ')}`);
   if (f.isolated.size) parts.push(`poison isolated: ${[...f.isolated].map(([d, n]) => `${d} ${n} page(s)`).join(', ')}`);
