@@ -88,7 +88,9 @@ export class Sysfs {
   /** Resolved kernel path (symlinks followed), e.g. /sys/bus/dax/devices/dax0.0 → /sys/devices/…/dax0.0 */
   real(kernelPath: string): string {
     try {
-      return this.unroot(fs.realpathSync(this.p(kernelPath)));
+      // realpath(3) in one call: the JS resolver's lstat per component, twice for every
+      // validated write, was a tenth of onlining 16 GiB in a TCG guest's profile.
+      return this.unroot(fs.realpathSync.native(this.p(kernelPath)));
     } catch (e) {
       throw new SysfsError(`cannot resolve ${kernelPath}: ${(e as Error).message}`, {path: kernelPath, cause: e});
     }
@@ -137,7 +139,7 @@ export class Sysfs {
     let st: fs.Stats;
     let realFile: string;
     try {
-      realFile = this.unroot(fs.realpathSync(this.p(file)));
+      realFile = this.unroot(fs.realpathSync.native(this.p(file)));
       st = fs.statSync(this.p(file));
     } catch (e) {
       throw new PathValidationError(`refusing to write ${file}: ${(e as Error).message}`, {
