@@ -122,6 +122,11 @@ export function errnoName(e: unknown): string | undefined {
   return undefined;
 }
 
+/** A transition that did not start because daxramd is stopping or its grounds changed (ECANCELED): nothing to report as a failure. */
+export function isCancelled(e: unknown): boolean {
+  return (e as {code?: unknown} | undefined)?.code === 'ECANCELED';
+}
+
 /** Any error as one log line: a DaxramError's describe() (device, code, fix) without its line breaks. */
 export function describeError(e: unknown): string {
   return e instanceof DaxramError ? e.describe().replace(/\n\s*/g, ' ') : String((e as Error)?.message ?? e);

@@ -13,7 +13,7 @@
 // out as declared then want what it says (the RAM part System RAM, the rest devdax), unless a
 // device has an operator record of its own.
 
-import {describeError, type DaxramError} from '../errors';
+import {describeError, isCancelled} from '../errors';
 import {humanSize} from '../util/size';
 import {hex, hmemKeyStart, keyKind, liveCxlRegionKey} from '../model/identity';
 import {scanCxl} from '../model/cxl/scan';
@@ -80,7 +80,6 @@ export function describeDeclaration(d: Declaration): string {
 }
 
 /** A transition that started nothing: no longer wanted under the lock (Context.stillWanted), or daxramd is stopping. */
-const cancelled = (e: unknown) => (e as DaxramError).code === 'ECANCELED';
 
 export interface LaidOutDevices {
   /** What the devices of regions laid out as declared want, by dax device. */
@@ -185,7 +184,7 @@ export class DeclaredCapacity {
       const r = await provisionCxl({...ctx, stillWanted}, memdevs, {size: d.size, online: !split && d.online, zone: d.zone});
       region = r.region;
     } catch (e) {
-      if (!cancelled(e)) this.fail(d, over, 'restore-region', `cannot make the region over ${over}: ${describeError(e)}`);
+      if (!isCancelled(e)) this.fail(d, over, 'restore-region', `cannot make the region over ${over}: ${describeError(e)}`);
       return;
     }
     this.deps.log.notice(`made ${region} over ${over}, as ${d.by} declared it`, region);
@@ -230,7 +229,7 @@ export class DeclaredCapacity {
         const stillWanted = () => this.changed(d) ?? (daxRegionLayout(ctx, owner, d.ram).laidOut ? `${region} was laid out meanwhile` : undefined);
         await reassignDax({...ctx, stillWanted}, owner, d.ram ?? lay.wholeRam, {online: false, zone: d.zone, zero: fresh ? false : undefined});
       } catch (e) {
-        if (cancelled(e)) return;
+        if (isCancelled(e)) return;
         this.fail(d, region, 'restore-layout', `cannot split ${region} as declared: ${describeError(e)}`, region);
         out.leave.set(owner, `its declared layout (${d.key}) failed: ${describeError(e)}`);
         return;

@@ -3,7 +3,7 @@
 // "refused"; anything else that goes wrong is "failed". Either way the device is left as the
 // engine left it and the other devices still converge.
 
-import {describeError, type DaxramError, PolicyError} from '../errors';
+import {describeError, isCancelled, PolicyError} from '../errors';
 import {humanSize} from '../util/size';
 import type {DaxDevice} from '../model/types';
 import {deviceKey} from '../model/identity';
@@ -64,7 +64,7 @@ export async function reconcileDevice(deps: ReconcileDeps, dev: DaxDevice, want:
   try {
     await converge(deps, dev, want, rep);
   } catch (e) {
-    if ((e as DaxramError).code === 'ECANCELED') {
+    if (isCancelled(e)) {
       // daxramd is stopping, or the decision changed under the lock: nothing was changed.
       rep.detail = describeError(e);
       deps.log.info(rep.detail, dev.name);
@@ -153,7 +153,7 @@ export async function adoptUnmanaged(deps: ReconcileDeps, dev: DaxDevice, rep: D
       deps.log.warn(`isolated ${r.isolated.length} poisoned page(s) in use: ${r.isolated.join(' ')}`, dev.name);
     }
   } catch (e) {
-    if ((e as DaxramError).code === 'ECANCELED') {
+    if (isCancelled(e)) {
       rep.detail = describeError(e);
       deps.log.info(rep.detail, dev.name);
       return;
