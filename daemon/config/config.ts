@@ -5,6 +5,10 @@
 //
 // A config is all-or-nothing: one malformed line rejects the whole load, and the caller keeps
 // the configuration it had (daemon/daxramd/config-loader.ts).
+//
+// One file over 300 lines: every [daemon] and [device] key parsed and validated in one
+// table-driven pass, so the unknown-key error and daxram.conf(5) read the same list; keys and
+// matching are identity.ts's.
 
 import * as path from 'node:path';
 import type {DaxDevice} from '../model/types';

@@ -12,6 +12,9 @@
 // goes forward (bound and onlined), anything less is torn down, and DPA left allocated by a
 // run that never got as far as a region is freed. After a reset the platform has dropped what
 // the OS programmed, and the journal only says so.
+//
+// One file over 300 lines: both transitions and their recovery, which must agree on the order
+// of decoder operations; the region's design is cxl-design.ts.
 
 import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';

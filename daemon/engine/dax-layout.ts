@@ -8,6 +8,9 @@
 // the rest as devdax, and device 0 is onlined through the gates. Rebuilding is also how an
 // interrupted run converges: the journal keeps the arguments, and re-planning from whatever
 // state the kernel holds reaches the same layout.
+//
+// One file over 300 lines: the plan and the rebuild's steps of one transition, which recovery
+// re-plans from whatever the kernel holds; the pure layout arithmetic is in layout.ts.
 
 import * as path from 'node:path';
 import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';

@@ -1,6 +1,9 @@
 // dax device → System RAM: unbind from device_dax, bind kmem (which hot-adds the ranges rounded
 // inward to the memory block size), online every block in the requested zone on the device's
 // target node, verify, and hard-offline residual poison when the policy says isolate.
+//
+// One file over 300 lines: the plan, the run, the rollback and the check afterwards share one
+// online's facts (OnlineContextFacts) and must agree on them; the gates and poison are elsewhere.
 
 import {beforeAnyChange, DaxramError, KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';

@@ -9,6 +9,9 @@
 // the result says scrubSupported=false with the reason, and policy decides what that means.
 // Region badblocks are still reported for NVDIMM devices, since the kernel may know poison even
 // where user space cannot scrub.
+//
+// One file over 300 lines: the steps of one scrub, in order, each a named function over one
+// ScrubRun.
 
 import {DaxramError, NotFoundError} from '../errors';
 import type {Bus, DaxDevice, Range, Region} from '../model/types';

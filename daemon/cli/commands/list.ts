@@ -1,6 +1,9 @@
 // daxram list: what device-dax capacity there is, where it comes from (bus, region, namespace)
 // and what kmem would make of it. Read-only; the JSON speaks daxctl's field names where the
 // concept is the same so scripts written against `daxctl list` keep working.
+//
+// One file over 300 lines: the table and the JSON shapes print the same facts and must agree;
+// the JSON is a contract (docs/list-json.md) checked by its own tests.
 
 import type {Argv, CommandModule} from 'yargs';
 import {Sysfs} from '../../sysfs';
