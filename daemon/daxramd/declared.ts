@@ -79,8 +79,6 @@ export function describeDeclaration(d: Declaration): string {
   return `${what}: ${ram}${d.ram !== 0n ? ` (${d.online ? `online, ${d.zone}` : 'left offline'})` : ''}`;
 }
 
-/** A transition that started nothing: no longer wanted under the lock (Context.stillWanted), or daxramd is stopping. */
-
 export interface LaidOutDevices {
   /** What the devices of regions laid out as declared want, by dax device. */
   wanted: Map<string, Desired>;
