@@ -24,8 +24,6 @@ export class DaxramError extends Error {
   readonly code?: string;
   readonly errno?: number;
   readonly syscall?: string;
-  /** Set where the error is known to have come before any change to the machine. */
-  changedNothing?: boolean;
 
   constructor(message: string, init: DaxramErrorInit = {}) {
     super(message, init.cause === undefined ? undefined : {cause: init.cause});
@@ -92,20 +90,6 @@ function syscallOf(e: unknown): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
-
-/**
- * Run the part of a command that comes before its first change to the machine: a DaxramError
- * from it is marked changedNothing, so the CLI can take back the operator record it wrote in
- * advance, and refused input leaves daxramd's view as it was.
- */
-export async function beforeAnyChange<T>(f: () => Promise<T> | T): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof DaxramError) e.changedNothing = true;
-    throw e;
-  }
-}
 
 const EHWPOISON = 133;
 

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import {dataOffset, layoutRegion, describeLayout} from '../daemon/engine/layout';
-import {provision, reassign, describePlan, online} from '../daemon/engine';
+import {provision, reassign, describePlan, online, type IntentHook} from '../daemon/engine';
 import {PolicyError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
 import {qemuSpec, testbed} from './helpers/engine-context';
@@ -155,16 +155,19 @@ test('reassign never destroys a reserved namespace: by device, namespace uuid or
   }
 });
 
-test('errors before the first write are marked changedNothing: a gate refusal, a bad size, a provision over namespaces', async (t) => {
+test('errors before the first write record no decision: a gate refusal, a bad size, a provision over namespaces', async (t) => {
+  const calls: string[] = [];
+  const hook: IntentHook = {record: (d, s) => void calls.push(`record ${d.action} ${s.kind}`), confirm: () => void calls.push('confirm'), abandon: () => void calls.push('abandon')};
+  const decision = {action: 'reassign', zone: 'movable', online: true} as const;
   const tb = testbed(qemuSpec({}, {driver: 'kmem', online: 'movable'}), {serP: false});
   t.teardown(tb.cleanup);
-  const gate = await t.throwsAsync(reassign(tb.ctx, 'region0', 512n * MiB));
-  t.true((gate as PolicyError).changedNothing);
+  tb.ctx.intent = hook;
+  await t.throwsAsync(reassign(tb.ctx, 'region0', 512n * MiB, {decision}), {instanceOf: PolicyError});
   const ok = testbed(qemuSpec({}, {driver: 'kmem', online: 'movable'}));
   t.teardown(ok.cleanup);
-  const size = await t.throwsAsync(reassign(ok.ctx, 'region0', 4n * GiB), {instanceOf: UsageError});
-  t.true((size as UsageError).changedNothing);
-  const busy = await t.throwsAsync(provision(ok.ctx, 'region0'), {instanceOf: UsageError});
-  t.true((busy as UsageError).changedNothing);
+  ok.ctx.intent = hook;
+  await t.throwsAsync(reassign(ok.ctx, 'region0', 4n * GiB, {decision}), {instanceOf: UsageError});
+  await t.throwsAsync(provision(ok.ctx, 'region0', {decision: {...decision, action: 'provision'}}), {instanceOf: UsageError});
   t.is(ok.k.writes.length + tb.k.writes.length, 0);
+  t.deepEqual(calls, []);
 });

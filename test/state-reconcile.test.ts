@@ -10,7 +10,8 @@ import {Writable} from 'node:stream';
 import {Daemon} from '../daemon/daxramd/daemon';
 import {DaemonLog} from '../daemon/daxramd/log';
 import {StateStore} from '../daemon/config/state';
-import {recordOperatorAction, recordOperatorLayout, recordOperatorRegion} from '../daemon/config/operator';
+import {recordDevices} from '../daemon/config/operator';
+import {operatorIntents} from '../daemon/live/intent';
 import {GiB} from './helpers/fixture';
 import {qemuSpec, testbed, driver, blockStates} from './helpers/engine-context';
 
@@ -128,9 +129,10 @@ test('after a CLI reassign the region is the operator\'s: the config does not on
 
 test('reassign records each new device: after a reboot the RAM part comes back, the devdax part stays', async (t) => {
   const {tb, mk} = setup(`[daemon]\nunmatched = ram\n`);
-  const argv = {root: tb.k.root, 'state-dir': tb.ctx.stateDir};
-  recordOperatorRegion(argv, 'region0', 'reassign');
-  recordOperatorLayout(argv, [{dax: 'dax0.0', role: 'ram'}], 'reassign', {zone: 'movable', online: true});
+  const intents = operatorIntents(tb.k, tb.ctx.stateDir);
+  const decision = {action: 'reassign', zone: 'movable', online: true} as const;
+  intents.record(decision, {kind: 'nvdimm-region', region: 'region0'});
+  intents.confirm(decision, {kind: 'nvdimm-region', region: 'region0'}, {devices: [{dax: 'dax0.0', role: 'ram'}]});
   const recs = new StateStore(tb.ctx.stateDir).load().records.map((r) => [r.key, r.device, r.mode, r.action, r.zone ?? '']);
   t.deepEqual(recs, [
     ['region:region0', 'region0', 'reserved', 'reassign', ''],
@@ -144,12 +146,9 @@ test('reassign records each new device: after a reboot the RAM part comes back, 
   t.regex(d.last[0].desired!.source, /^operator \(reassign/);
 
   // The devdax role is recorded as devdax: the daemon, even with unmatched = ram, returns it.
-  recordOperatorLayout(argv, [{dax: 'dax0.0', role: 'devdax'}], 'reassign', {});
+  intents.confirm({action: 'reassign'}, {kind: 'nvdimm-region', region: 'region0'}, {devices: [{dax: 'dax0.0', role: 'devdax'}]});
   await d.reconcile('devdax');
   t.is(driver(tb.k), 'device_dax');
-  // A dry run records nothing.
-  recordOperatorLayout({...argv, 'dry-run': true}, [{dax: 'dax0.0', role: 'ram'}], 'reassign', {});
-  t.is(new StateStore(tb.ctx.stateDir).load().records.find((r) => r.key === `uuid:${UUID}`)!.mode, 'devdax');
   tb.cleanup();
 });
 
@@ -161,8 +160,7 @@ test('a two-range hmem device: the CLI record and daxramd key it alike (range at
   const etc = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-dconf-'));
   t.teardown(() => fs.rmSync(etc, {recursive: true, force: true}));
   fs.writeFileSync(path.join(etc, 'daxram.conf'), '[daemon]\nunmatched = ram\n');
-  const argv = {root: tb.k.root, 'state-dir': tb.ctx.stateDir};
-  recordOperatorAction(argv, 'dax0.0', 'devdax', 'offline');
+  recordDevices(tb.k, new StateStore(tb.ctx.stateDir), [{device: 'dax0.0', mode: 'devdax'}], 'offline');
   const rec = new StateStore(tb.ctx.stateDir).load().records[0];
   t.is(rec.key, 'res:0:0xa00000000');
   const d = new Daemon(

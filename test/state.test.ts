@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import {ConfigError} from '../daemon/errors';
 import {StateStore, OperatorRecord} from '../daemon/config/state';
 import {cxlRegionKey, hmemRangeKey} from '../daemon/model/identity';
-import {recordOperatorAction, recordOperatorRegion, undoIfUnchanged} from '../daemon/config/operator';
+import {recordDevices} from '../daemon/config/operator';
 import {deviceKey} from '../daemon/config/config';
 import {scanPlatform} from '../daemon/model/scan';
 import {Sysfs} from '../daemon/sysfs';
@@ -89,30 +89,11 @@ test("an operator record is keyed like daxramd keys the live device (its namespa
     });
     const sysfs = new Sysfs(fx.root);
     const dev = scanPlatform(sysfs).devices[0];
-    recordOperatorAction({root: fx.root, 'state-dir': state}, dev.name, 'ram', 'online', {zone: 'movable'});
+    recordDevices(sysfs, new StateStore(state), [{device: dev.name, mode: 'ram', zone: 'movable'}], 'online');
     const rec = new StateStore(state).load().records[0];
     t.is(rec.key, deviceKey(dev));
     t.regex(rec.key, spec.buses?.length ? /^uuid:/ : /^res:/);
   }
-});
-
-test('a reassign refused before it changed anything takes its region record back (and restores an older one)', async (t) => {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'daxram-undo-'));
-  t.teardown(() => fs.rmSync(state, {recursive: true, force: true}));
-  const store = new StateStore(state);
-  const refused = Object.assign(new Error('refused by the mce-recovery gate'), {changedNothing: true});
-  let undo = recordOperatorRegion({'state-dir': state}, 'region0', 'reassign');
-  await t.throwsAsync(undoIfUnchanged(undo, async () => { throw refused; }));
-  t.deepEqual(store.load().records, []);
-  const older = {key: 'region:region0', device: 'region0', mode: 'reserved' as const, action: 'provision', at: '2026-11-20T10:00:00.000Z'};
-  store.record([older]);
-  undo = recordOperatorRegion({'state-dir': state}, 'region0', 'reassign');
-  await t.throwsAsync(undoIfUnchanged(undo, async () => { throw refused; }));
-  t.deepEqual(store.load().records, [older]);
-  // A failure after the layout changed keeps the new record: daxramd must not undo a half-made layout.
-  undo = recordOperatorRegion({'state-dir': state}, 'region0', 'reassign');
-  await t.throwsAsync(undoIfUnchanged(undo, async () => { throw new Error('EIO writing the labels'); }));
-  t.is(store.get('region:region0')!.action, 'reassign');
 });
 
 test('a declared CXL region: its memdevs by serial and its size; a malformed one is refused and never written', (t) => {

@@ -1,5 +1,5 @@
-// The desired-state store: what the operator asked for from the CLI (reassign, online,
-// offline), kept in /var/lib/daxram/desired.json so the daemon never undoes an operator's
+// The desired-state store: what the operator asked for from the CLI (online, offline, reassign,
+// provision, release), kept in /var/lib/daxram/desired.json so the daemon never undoes an operator's
 // decision, across daemon restarts and reboots. An operator record wins over the config file
 // until the operator forgets it (`daxram forget DEVICE`, or a new CLI action replaces it).
 //
@@ -86,19 +86,6 @@ export class StateStore {
       else st.records.push(r);
     }
     this.save(st);
-  }
-
-  /** record(), returning what puts those keys back as they were (an older record, or none). */
-  recordUndoable(recs: OperatorRecord[]): () => void {
-    const before = this.load().records;
-    this.record(recs);
-    return () => {
-      for (const r of recs) {
-        const prev = before.find((x) => x.key === r.key);
-        if (prev) this.record([prev]);
-        else this.forget(r.key);
-      }
-    };
   }
 
   /** Drop the record for a key (or for a kernel name); true when one was removed. */

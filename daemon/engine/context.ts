@@ -6,6 +6,7 @@ import type {Policy} from '../policy/settings';
 import type {PoisonSource, MceSource} from '../policy/sources';
 import type {ModuleLoader} from '../kmod';
 import type {KillPoint} from './plan';
+import type {IntentHook} from './intent';
 
 /** The two syscalls the engine needs from the addon (native/engine.cc). */
 export interface EngineNative {
@@ -60,6 +61,11 @@ export interface Context {
    * checked again where nothing can change it. The transition then changes nothing (ECANCELED).
    */
   stillWanted?: () => string | undefined;
+  /**
+   * Where an operator's decision is kept (intent.ts): recorded before a transition's first write,
+   * confirmed after it, also when recover finishes it. Without one, decisions are not kept.
+   */
+  intent?: IntentHook;
 }
 
 export const quietLog: Logger = {info() {}, warn() {}};

@@ -16,7 +16,7 @@
 // One file over 300 lines: both transitions and their recovery, which must agree on the order
 // of decoder operations; the region's design is cxl-design.ts.
 
-import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
+import {KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {CXL_DEVICES, CXL_DRIVERS, scanCxl} from '../model/cxl/scan';
 import type {CxlDecoder, CxlRegion, CxlTopology} from '../model/cxl/types';
@@ -29,6 +29,7 @@ import {reservationOf} from '../policy/gates';
 import type {Context} from './context';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
 import {Journal, LAYOUT_JOURNAL, newJournalEntry, type JournalEntry} from './journal';
+import {abandonDecision, confirmDecision, decisionArgs, decisionOf, recordDecision, type Decision} from './intent';
 import {runPlan} from './exec';
 import {doOnline, type OnlineResult} from './online';
 import {deviceRunner} from './device-runner';
@@ -41,8 +42,8 @@ export interface CxlProvisionOptions {
   size?: bigint;
   online?: boolean;
   zone?: ZoneRequest;
-  /** Runs inside the transition once the region's dax device exists (the CLI records it there, before daxramd can look). */
-  onDevice?: (daxDevice: string) => void;
+  /** The operator's decision this transition carries out (intent.ts); daxramd's own transitions carry none. */
+  decision?: Decision;
 }
 
 export interface CxlRegionResult {
@@ -153,10 +154,12 @@ export async function dryCxlProvision(ctx: Context, memdevs: string[], o: CxlPro
 
 /** Under the lock. */
 export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisionOptions): Promise<CxlRegionResult> {
-  const {plan, design} = await beforeAnyChange(async () => planCxlProvision(ctx, memdevs, o));
+  const {plan, design} = planCxlProvision(ctx, memdevs, o);
+  const subject = {kind: 'cxl-region', memdevs, size: design.size} as const;
+  recordDecision(ctx, o.decision, subject);
   const journal = journalFor(ctx);
   const held = plan.steps.find((s) => s.kind === 'hotplug-restore');
-  const intent = newJournalEntry('cxl-provision', design.region, {memdevs, decoders: design.targets.map((t) => t.decoder), rootDecoder: design.rootDecoder, size: design.size.toString(), online: o.online !== false, zone: o.zone, ...heldPolicyArgs(plan)}, plan.steps.length);
+  const intent = newJournalEntry('cxl-provision', design.region, {memdevs, decoders: design.targets.map((t) => t.decoder), rootDecoder: design.rootDecoder, size: design.size.toString(), online: o.online !== false, zone: o.zone, ...heldPolicyArgs(plan), ...decisionArgs(o.decision)}, plan.steps.length);
   let online: OnlineResult | undefined;
   let daxDevice: string | undefined;
   let region = design.region;
@@ -167,7 +170,6 @@ export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProv
       engine: async (_call, r) => {
         region = r;
         daxDevice = await regionDaxDevice(ctx, r);
-        o.onDevice?.(daxDevice);
         online = await doOnline(ctx, daxDevice, {zone: o.zone}, {enforce: true});
       },
     });
@@ -177,12 +179,10 @@ export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProv
     if (e instanceof PolicyError) journal.clear();
     throw e;
   }
-  if (!daxDevice && o.online === false) {
-    daxDevice = await regionDaxDevice(ctx, region);
-    o.onDevice?.(daxDevice);
-  }
+  if (!daxDevice && o.online === false) daxDevice = await regionDaxDevice(ctx, region);
   const r = scanCxl(ctx.sysfs).regions.find((x) => x.name === region);
   if (!r || r.decodeState !== 'commit') throw new KernelError(`${region} is not committed after provision`, {device: region, fix: 'see dmesg for cxl region errors; daxram recover tears it down'});
+  confirmDecision(ctx, o.decision, subject, {devices: [{dax: daxDevice, role: o.online !== false ? 'ram' : 'devdax'}]});
   journal.clear();
   return {op: 'provision', dryRun: false, plan, region, rootDecoder: design.rootDecoder, memdevs, ways: design.ways, granularity: design.granularity, size: design.size, resource: r.resource, daxDevice, online};
 }
@@ -191,9 +191,11 @@ export async function doCxlProvision(ctx: Context, memdevs: string[], o: CxlProv
 export interface CxlReleaseOptions {
   /** false: System RAM devices are offlined but not zeroed (the operator says nothing in them matters). */
   zero?: boolean;
+  /** The operator's decision this transition carries out (intent.ts); daxramd's own transitions carry none. */
+  decision?: Decision;
 }
 
-export function planCxlRelease(ctx: Context, name: string, extra: string[] = [], o: CxlReleaseOptions = {}): {plan: Plan; r: CxlRegion; topo: CxlTopology} {
+export function planCxlRelease(ctx: Context, name: string, extra: string[] = [], o: CxlReleaseOptions = {}): {plan: Plan; r: CxlRegion; topo: CxlTopology; devices: string[]} {
   const zero = o.zero ?? true;
   if (!/^region\d+$/.test(name)) throw new UsageError(`"${name}" is not a CXL region name`, {device: name, fix: 'name a region like region0 (see daxram list --cxl)'});
   const topo = scanCxl(ctx.sysfs);
@@ -214,7 +216,7 @@ export function planCxlRelease(ctx: Context, name: string, extra: string[] = [],
     if (drv === 'kmem') plan.steps.push({kind: 'engine', call: 'offline', device: d, why: `${d} is System RAM: offline${zero ? ', zero' : ''}, back to devdax before the region goes`});
   }
   plan.steps.push(...teardownSteps(ctx, r.name, r.rootDecoder, eps.map((d) => d.name), r.interleaveWays));
-  return {plan, r, topo};
+  return {plan, r, topo, devices};
 }
 
 /** commit 0, detach targets, free DPA, delete: each step skipped when already so. */
@@ -245,9 +247,12 @@ export function dryCxlRelease(ctx: Context, name: string, o: CxlReleaseOptions =
 
 /** Under the lock. */
 export async function doCxlRelease(ctx: Context, name: string, o: CxlReleaseOptions = {}): Promise<CxlRegionResult> {
-  const {plan, r, topo} = await beforeAnyChange(async () => planCxlRelease(ctx, name, [], o));
+  const {plan, r, topo, devices} = planCxlRelease(ctx, name, [], o);
+  // The declaration goes before the teardown starts: a daxramd woken by its uevents must not make the region again.
+  const subject = {kind: 'cxl-release', region: name, devices} as const;
+  recordDecision(ctx, o.decision, subject);
   const journal = journalFor(ctx);
-  const intent = newJournalEntry('cxl-release', name, {memdevs: r.memdevs, decoders: r.targets, rootDecoder: r.rootDecoder}, plan.steps.length);
+  const intent = newJournalEntry('cxl-release', name, {memdevs: r.memdevs, decoders: r.targets, rootDecoder: r.rootDecoder, ...decisionArgs(o.decision)}, plan.steps.length);
   await runPlan(ctx, plan, {
     journal,
     intent,
@@ -256,6 +261,7 @@ export async function doCxlRelease(ctx: Context, name: string, o: CxlReleaseOpti
   const after = scanCxl(ctx.sysfs);
   if (after.regions.some((x) => x.name === name)) throw new KernelError(`${name} still exists after release`, {device: name, fix: 'see dmesg; daxram recover retries'});
   const freed = r.targets.map((t, i) => ({memdev: r.memdevs[i], decoder: t, bytes: topo.decoders.find((d) => d.name === t)?.dpaSize ?? 0n}));
+  confirmDecision(ctx, o.decision, subject);
   journal.clear();
   return {op: 'release', dryRun: false, plan, region: name, rootDecoder: r.rootDecoder, memdevs: r.memdevs, ways: r.interleaveWays, granularity: r.interleaveGranularity, size: r.size, resource: r.resource, freed};
 }
@@ -279,14 +285,17 @@ async function convergeCxlRegion(ctx: Context, entry: JournalEntry): Promise<str
   const decoders = a.decoders ?? [];
   const topo = scanCxl(ctx.sysfs);
   const r = topo.regions.find((x) => x.name === entry.device || x.targets.some((t) => decoders.includes(t)));
+  // An operator's provision: its declaration follows what recover makes of the region.
+  const decision = entry.op === 'cxl-provision' ? decisionOf(entry) : undefined;
+  const subject = {kind: 'cxl-region', memdevs: a.memdevs ?? [], size: BigInt(a.size ?? '0')} as const;
   if (entry.op === 'cxl-provision' && r && r.decodeState === 'commit') {
     if (!ctx.sysfs.linkName(`${cxlDir(r.name)}/driver`)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
-    if (a.online !== false) {
-      const dev = await regionDaxDevice(ctx, r.name);
-      await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
-    }
+    const dev = await regionDaxDevice(ctx, r.name);
+    if (a.online !== false) await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
+    confirmDecision(ctx, decision, subject, {devices: [{dax: dev, role: a.online !== false ? 'ram' : 'devdax'}]});
     return `${r.name} was committed: bound${a.online !== false ? ' and onlined' : ''}`;
   }
+  abandonDecision(ctx, decision, subject);
   if (r) {
     const {plan} = planCxlRelease(ctx, r.name, decoders);
     await runPlan(ctx, plan, {

@@ -13,7 +13,7 @@
 // re-plans from whatever the kernel holds; the pure layout arithmetic is in layout.ts.
 
 import * as path from 'node:path';
-import {beforeAnyChange, KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
+import {KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {alignDown, alignUp} from '../util/ranges';
 import {optBig} from '../model/attr';
@@ -25,6 +25,7 @@ import {reservationOf} from '../policy/gates';
 import type {Context} from './context';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
 import {Journal, LAYOUT_JOURNAL, newJournalEntry, type JournalEntry} from './journal';
+import {confirmDecision, decisionArgs, decisionOf, recordDecision, type Decision} from './intent';
 import {runPlan} from './exec';
 import type {OnlineResult} from './online';
 import {deviceRunner} from './device-runner';
@@ -38,8 +39,8 @@ export interface DaxLayoutOptions {
    * boot whose blocks were never online (daxramd laying out a region it just made).
    */
   zero?: boolean;
-  /** Runs inside the transition with the finished layout (the CLI records the devices there). */
-  onDone?: (r: DaxLayoutResult) => void;
+  /** The operator's decision this transition carries out (intent.ts); daxramd's own transitions carry none. */
+  decision?: Decision;
 }
 
 export interface DaxLayout {
@@ -304,9 +305,11 @@ export async function dryDaxReassign(ctx: Context, name: string, ram: bigint, o:
 
 /** Under the lock. Also recovery's forward path. */
 export async function doDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxLayoutOptions): Promise<DaxLayoutResult> {
-  const {plan, layout, dr, before} = await beforeAnyChange(async () => planDaxReassign(ctx, name, ram, o));
+  const {plan, layout, dr, before} = planDaxReassign(ctx, name, ram, o);
+  const subject = {kind: 'dax-split', owner: dr.owner, start: layout.start, size: dr.size, ram: layout.ramBytes} as const;
+  recordDecision(ctx, o.decision, subject);
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
-  const intent = newJournalEntry('dax-reassign', name, {ram: ram.toString(), online: o.online !== false, zone: o.zone}, plan.steps.length);
+  const intent = newJournalEntry('dax-reassign', name, {ram: ram.toString(), online: o.online !== false, zone: o.zone, ...decisionArgs(o.decision)}, plan.steps.length);
   let online: OnlineResult | undefined;
   try {
     await runPlan(ctx, plan, {
@@ -322,9 +325,10 @@ export async function doDaxReassign(ctx: Context, name: string, ram: bigint, o: 
   if (!matches(cur, layout)) {
     throw new KernelError(`${name} does not hold the planned layout after reassign: ${cur.map((c) => `${c.name} ${humanSize(c.size)}`).join(', ')}`, {device: name, fix: 'daxram recover retries; see dmesg for dax bus errors'});
   }
-  journal.clear();
   const result = daxLayoutResult(ctx, name, dr, plan, layout, before, false, online);
-  o.onDone?.(result);
+  // A device left offline (--no-online) is devdax in the records too.
+  confirmDecision(ctx, o.decision, subject, {devices: result.devices.map((d) => ({dax: d.name, role: d.role === 'ram' && o.online !== false ? 'ram' : 'devdax'}))});
+  journal.clear();
   return result;
 }
 
@@ -336,6 +340,6 @@ export async function convergeDaxReassign(ctx: Context, entry: JournalEntry): Pr
     if (e instanceof NotFoundError) return `${entry.device} is gone: nothing to finish`;
     throw e;
   }
-  const r = await doDaxReassign(ctx, entry.device, BigInt(entry.args.ram ?? '0'), {online: entry.args.online, zone: entry.args.zone as ZoneRequest | undefined});
+  const r = await doDaxReassign(ctx, entry.device, BigInt(entry.args.ram ?? '0'), {online: entry.args.online, zone: entry.args.zone as ZoneRequest | undefined, decision: decisionOf(entry)});
   return `laid out again: ${r.devices.map((d) => `${d.name} ${d.role} ${humanSize(d.size)}`).join(', ')}`;
 }

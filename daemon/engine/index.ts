@@ -2,7 +2,6 @@
 // nothing written) or a transition (transition.ts: lock → settle → do → release) around the
 // operation's do* function, which journals its intent and verifies its result.
 
-import {beforeAnyChange} from '../errors';
 import {enforceGates} from '../policy/gates';
 import type {Range} from '../util/ranges';
 import type {Context} from './context';
@@ -22,6 +21,7 @@ import {doCxlProvision, doCxlRelease, dryCxlProvision, dryCxlRelease, type CxlPr
 import {doDaxReassign, dryDaxReassign, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
 export type {Context, EngineNative, Logger} from './context';
+export type {Decision, IntentHook, OperatorAction} from './intent';
 export {quietLog} from './context';
 export {planOnline, refuseIfReserved, type OnlineOptions, type OnlineResult} from './online';
 export {planOffline, type OfflineOptions, type OfflineResult} from './offline';
@@ -84,7 +84,7 @@ async function layoutOp(ctx: Context, op: 'provision' | 'reassign', region: stri
     return layoutResult(ctx, region, plan, layout, before, true);
   }
   // A gate that does not depend on the new device's range refuses before anything is destroyed.
-  const gates = await beforeAnyChange(async () => enforceGates(region, await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o)));
+  const gates = enforceGates(region, await preflightGates(ctx, region, layoutRegionOf(ctx, region, o), o));
   return transition(ctx, `${op} ${region}`, '', () => doLayout(ctx, op, region, o, gates));
 }
 

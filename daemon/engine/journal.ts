@@ -38,6 +38,8 @@ export interface JournalEntry {
     decoders?: string[];
     rootDecoder?: string;
     size?: string;
+    /** The operator's verb when one started the transition (intent.ts): recover confirms its decision. */
+    action?: string;
   };
   /** Index of the step about to run, and the plan's step count. */
   step: number;

@@ -12,6 +12,7 @@ import type {Context} from './context';
 import {onlineValue, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {Journal, newJournalEntry} from './journal';
+import {confirmDecision, decisionArgs, recordDecision, type Decision} from './intent';
 import {runPlan} from './exec';
 import {forgetChecked} from './checked';
 
@@ -20,6 +21,8 @@ export interface OfflineOptions {
   zero?: boolean;
   busyRetries?: number;
   busyDelayMs?: number;
+  /** The operator's decision this transition carries out (intent.ts); daxramd's own transitions carry none. */
+  decision?: Decision;
 }
 
 export interface OfflineResult {
@@ -125,12 +128,15 @@ function result(ctx: Context, name: string, plan: Plan, ids: number[], zero: boo
 /** The transition itself, under the lock. Also the forward path of recover() and the online rollback. */
 export async function doOffline(ctx: Context, name: string, o: OfflineOptions): Promise<OfflineResult> {
   const {plan, ids, zone, zero} = planOffline(ctx, name, o);
+  const subject = {kind: 'device', device: name, mode: 'devdax'} as const;
+  recordDecision(ctx, o.decision, subject);
   const journal = new Journal(ctx.stateDir);
   if (plan.steps.length === 0) {
+    confirmDecision(ctx, o.decision, subject);
     journal.clear();
     return result(ctx, name, plan, ids, false, false);
   }
-  const intent = newJournalEntry('offline', name, {zone, zero}, plan.steps.length);
+  const intent = newJournalEntry('offline', name, {zone, zero, ...decisionArgs(o.decision)}, plan.steps.length);
   try {
     await runPlan(ctx, plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
   } catch (e) {
@@ -146,6 +152,7 @@ export async function doOffline(ctx: Context, name: string, o: OfflineOptions): 
     });
   }
   forgetChecked(ctx, readDax(ctx.sysfs, name, {blockSize: 0n}));
+  confirmDecision(ctx, o.decision, subject);
   journal.clear();
   return result(ctx, name, plan, ids, zero, false);
 }

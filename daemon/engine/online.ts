@@ -5,7 +5,7 @@
 // One file over 300 lines: the plan, the run, the rollback and the check afterwards share one
 // online's facts (OnlineContextFacts) and must agree on them; the gates and poison are elsewhere.
 
-import {beforeAnyChange, DaxramError, KernelError, UsageError} from '../errors';
+import {DaxramError, KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
@@ -22,6 +22,7 @@ import {newPlan, sysfsStep, type Plan} from './plan';
 import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, providerOf, unknownMce} from '../policy/sources';
 import {Journal, newJournalEntry} from './journal';
+import {confirmDecision, decisionArgs, recordDecision, type Decision} from './intent';
 import {runPlan, type StepLog} from './exec';
 import {pagesOf} from './hwpoison';
 import {freshlyIsolated, isolateSteps, verifyIsolation} from './isolate';
@@ -41,6 +42,8 @@ export interface OnlineOptions {
   force?: boolean;
   busyRetries?: number;
   busyDelayMs?: number;
+  /** The operator's decision this transition carries out (intent.ts); daxramd's own transitions carry none. */
+  decision?: Decision;
 }
 
 export interface BlockReport {
@@ -368,16 +371,15 @@ function readBlocks(ctx: Context, f: OnlineContextFacts): Map<number, MemBlock |
 
 /** The transition itself, under the lock. Also the forward path of recover(). */
 export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how: {enforce: boolean}): Promise<OnlineResult> {
-  const f = await beforeAnyChange(async () => {
-    const p = await planOnline(ctx, name, o);
-    // Gates guard a range on its way to the allocator; a device already there is verified,
-    // and adopted when daxram never checked it.
-    if (how.enforce && !p.adopt && p.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, p.gates);
-    return p;
-  });
+  const f = await planOnline(ctx, name, o);
+  // Gates guard a range on its way to the allocator; a device already there is verified,
+  // and adopted when daxram never checked it.
+  if (how.enforce && !f.adopt && f.plan.steps.some((s) => s.kind !== 'verify')) enforceGates(name, f.gates);
   for (const g of f.gates) if (g.verdict === 'warn') ctx.log.warn(`${name}: ${g.gate}: ${g.detail}`);
+  const subject = {kind: 'device', device: name, mode: 'ram'} as const;
+  recordDecision(ctx, o.decision, subject);
   const journal = new Journal(ctx.stateDir);
-  const intent = newJournalEntry('online', name, {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`), ...heldPolicyArgs(f.plan)}, f.plan.steps.length);
+  const intent = newJournalEntry('online', name, {zone: o.zone ?? 'movable', online: o.online !== false, ranges: f.isolate.map((r) => `0x${r.start.toString(16)}+0x${r.size.toString(16)}`), ...heldPolicyArgs(f.plan), ...decisionArgs(o.decision)}, f.plan.steps.length);
   const hcBefore = readMeminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
   let log: StepLog[];
   let result: OnlineResult;
@@ -394,6 +396,7 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
     throw e;
   }
   markChecked(ctx, f.dev, f.adopt ? 'adopted' : 'online', checkedNote(f));
+  confirmDecision(ctx, o.decision, subject);
   journal.clear();
   return result;
 }

@@ -15,6 +15,7 @@ import {doOffline} from './offline';
 import {doIsolate, parseRangeArg} from './isolate';
 import type {ZoneRequest} from './zone';
 import {giveBackHeldPolicy} from './hotplug-policy';
+import {decisionOf} from './intent';
 
 export interface RecoverResult {
   dryRun: boolean;
@@ -45,7 +46,7 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
       return 'abandoned-clear';
     case 'reassign':
     case 'provision':
-      await doLayout(ctx, 'reassign', entry.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined});
+      await doLayout(ctx, 'reassign', entry.device, {ram: a.ram === undefined ? undefined : BigInt(a.ram), force: a.force, online: a.online, zone: a.zone as ZoneRequest | undefined, decision: decisionOf(entry)});
       return 'completed-layout';
     case 'cxl-provision':
     case 'cxl-release': {
@@ -61,13 +62,13 @@ export async function converge(ctx: Context, entry: JournalEntry): Promise<Recov
       return 'completed-dax-layout';
     }
     case 'online':
-      await doOnline(ctx, entry.device, {zone: (a.zone as ZoneRequest) ?? 'movable', online: a.online !== false}, {enforce: false});
+      await doOnline(ctx, entry.device, {zone: (a.zone as ZoneRequest) ?? 'movable', online: a.online !== false, decision: decisionOf(entry)}, {enforce: false});
       return 'completed-online';
     case 'isolate':
       await doIsolate(ctx, entry.device, (a.ranges ?? []).map(parseRangeArg), a.how === 'soft' ? 'soft' : 'hard');
       return 'completed-isolate';
     case 'offline':
-      await doOffline(ctx, entry.device, {zero: a.zero !== false});
+      await doOffline(ctx, entry.device, {zero: a.zero !== false, decision: decisionOf(entry)});
       return 'completed-offline';
   }
 }

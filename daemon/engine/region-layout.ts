@@ -6,7 +6,7 @@
 // finally hand the RAM device to online(). Tearing down is the reverse: every RAM device
 // offlined (and zeroed) first, the claim released, the namespace sized to 0.
 
-import {beforeAnyChange, KernelError, PolicyError, UsageError} from '../errors';
+import {KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {kmemCapacity} from '../model/dax';
 import {readBlockSize} from '../model/hotplug';
@@ -19,6 +19,7 @@ import {dimmSecurity, unknownMce} from '../policy/sources';
 import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
 import {Journal, LAYOUT_JOURNAL, newJournalEntry} from './journal';
+import {confirmDecision, decisionArgs, recordDecision, type Decision} from './intent';
 import {runPlan} from './exec';
 import type {OnlineOptions} from './online';
 import {deviceRunner} from './device-runner';
@@ -31,6 +32,8 @@ export interface LayoutOptions {
   /** Online the new RAM device (default true). */
   online?: boolean;
   zone?: OnlineOptions['zone'];
+  /** The operator's decision this transition carries out (intent.ts); daxramd's own transitions carry none. */
+  decision?: Decision;
 }
 
 export interface LayoutResult {
@@ -211,10 +214,12 @@ export async function preflightGates(ctx: Context, region: string, layout: Layou
 
 /** Under the lock. Also the forward path of recover() for an interrupted layout. */
 export async function doLayout(ctx: Context, op: 'provision' | 'reassign', region: string, o: LayoutOptions, gates: GateResult[] = []): Promise<LayoutResult> {
-  const {plan, layout, before} = await beforeAnyChange(async () => planLayout(ctx, op, region, o));
+  const {plan, layout, before} = planLayout(ctx, op, region, o);
   plan.gates = gates;
+  const subject = {kind: 'nvdimm-region', region} as const;
+  recordDecision(ctx, o.decision, subject);
   const journal = new Journal(ctx.stateDir, LAYOUT_JOURNAL);
-  const intent = newJournalEntry(op, region, {ram: o.ram?.toString(), force: o.force, online: o.online !== false, zone: o.zone}, plan.steps.length);
+  const intent = newJournalEntry(op, region, {ram: o.ram?.toString(), force: o.force, online: o.online !== false, zone: o.zone, ...decisionArgs(o.decision)}, plan.steps.length);
   // A recovering run may be re-planned from a half-destroyed region: op reassign is the general one.
   if (op === 'provision') intent.op = 'reassign';
   try {
@@ -235,8 +240,10 @@ export async function doLayout(ctx: Context, op: 'provision' | 'reassign', regio
       fix: 'daxram recover retries; see dmesg for libnvdimm errors',
     });
   }
+  const result = layoutResult(ctx, region, plan, layout, before, false);
+  confirmDecision(ctx, o.decision, subject, result);
   journal.clear();
-  return layoutResult(ctx, region, plan, layout, before, false);
+  return result;
 }
 
 export function layoutResult(ctx: Context, region: string, plan: Plan, layout: Layout, before: bigint, dryRun: boolean): LayoutResult {

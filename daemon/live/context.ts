@@ -14,6 +14,7 @@ import {readMcgCap} from '../mce';
 import {modprobeLoader, type ModuleLoader} from '../kmod';
 import {mountPseudoFs} from '../mounts';
 import {describeScrub, scrubPoisonSource, targetByName} from '../scrub/pipeline';
+import {operatorIntents} from './intent';
 
 export interface HostContextOptions {
   sysfs: Sysfs;
@@ -38,9 +39,11 @@ export type ContextInjection = Partial<Pick<Context, 'poison' | 'mce' | 'native'
 
 export function hostContext(o: HostContextOptions, inject: ContextInjection = {}): Context {
   const modules = o.loadModules ? modprobeLoader(o.sysfs, (m) => o.log.info(`loaded the ${m} module`)) : undefined;
+  const base = holdContext(o);
   return {
     // The hold's context (the lock, the journal directory, sysfs) is every context's base.
-    ...holdContext(o),
+    ...base,
+    intent: operatorIntents(o.sysfs, base.stateDir),
     native: inject.native ?? liveEngineNative(),
     dryRun: !!o.dryRun,
     policy: o.policy,

@@ -21,6 +21,7 @@ ndctl create-namespace -r region0 -m devdax -a 2M -s 512M > $O/ns.json || exit 1
 for K in ${POINTS.join(' ')}; do
   DAXRAM_TEST_KILL_AFTER=$K dxk online dax0.0 > /dev/null 2> $O/on-$K.err; echo $? > $O/on-$K.rc
   cp /var/lib/daxram/journal.json $O/on-$K.journal 2> /dev/null
+  cp /var/lib/daxram/desired.json $O/on-$K.desired.json 2> /dev/null
   readlink /sys/bus/dax/devices/dax0.0/driver > $O/on-$K.mid-driver
   dx recover --json > $O/on-$K.recover.json 2> $O/on-$K.recover.err; echo $? > $O/on-$K.recover.rc
   daxctl list -D > $O/on-$K.after.json
@@ -28,6 +29,7 @@ for K in ${POINTS.join(' ')}; do
 
   DAXRAM_TEST_KILL_AFTER=$K dxk offline dax0.0 > /dev/null 2> $O/off-$K.err; echo $? > $O/off-$K.rc
   cp /var/lib/daxram/journal.json $O/off-$K.journal 2> /dev/null
+  cp /var/lib/daxram/desired.json $O/off-$K.desired.json 2> /dev/null
   readlink /sys/bus/dax/devices/dax0.0/driver > $O/off-$K.mid-driver
   dx recover --json > $O/off-$K.recover.json 2> $O/off-$K.recover.err; echo $? > $O/off-$K.recover.rc
   daxctl list -D > $O/off-$K.after.json
@@ -45,6 +47,7 @@ for K in destroy create; do
   dx recover --json > $O/re-$K.recover.json 2> $O/re-$K.recover.err; echo $? > $O/re-$K.recover.rc
   daxctl list -D > $O/re-$K.after.json
   ndctl list -N -r region0 > $O/re-$K.ns.json
+  cp /var/lib/daxram/desired.json $O/re-$K.desired.json 2> /dev/null
   ls /var/lib/daxram > $O/re-$K.jdir
 done
 `;
@@ -59,6 +62,8 @@ const f = (n: string) => r.readFile(n).trim();
 /** readlink of the driver link, as the driver's name ('' when unbound). */
 const drv = (n: string) => f(n).split('/').pop() ?? '';
 const dev = (n: string) => r.readJson<Array<Record<string, unknown>>>(n)[0];
+/** The operator records desired.json held at that point. */
+const records = (n: string) => r.readJson<{records: Array<{key: string; device: string; mode: string; action: string}>}>(`${n}.desired.json`).records;
 
 for (const k of POINTS) {
   test(`online killed after ${k}: journal left, recover finishes it (all blocks online, movable)`, (t) => {
@@ -68,6 +73,8 @@ for (const k of POINTS) {
     t.is(j.op, 'online');
     t.is(j.device, 'dax0.0');
     t.is(drv(`on-${k}.mid-driver`), k === 'unbind' ? '' : 'kmem');
+    t.is(j.args.action, 'online', 'the journal carries the decision');
+    t.deepEqual(records(`on-${k}`).map((x) => [x.device, x.mode, x.action]), [['dax0.0', 'ram', 'online']], 'recorded before the first write');
     t.is(f(`on-${k}.recover.rc`), '0', f(`on-${k}.recover.err`));
     t.is(r.readJson<{action: string}>(`on-${k}.recover.json`).action, 'completed-online');
     const d = dev(`on-${k}.after.json`);
@@ -81,6 +88,7 @@ for (const k of POINTS) {
   test(`offline killed after ${k}: recover ends in devdax, zeroed, nothing stranded`, (t) => {
     t.is(f(`off-${k}.rc`), '137', 'SIGKILLed');
     t.is(JSON.parse(f(`off-${k}.journal`)).op, 'offline');
+    t.deepEqual(records(`off-${k}`).map((x) => [x.device, x.mode, x.action]), [['dax0.0', 'devdax', 'offline']], 'recorded before the first write');
     t.is(drv(`off-${k}.mid-driver`), k === 'half' ? 'kmem' : k === 'unbind' ? '' : 'device_dax');
     t.is(f(`off-${k}.recover.rc`), '0', f(`off-${k}.recover.err`));
     t.is(r.readJson<{action: string}>(`off-${k}.recover.json`).action, 'completed-offline');
@@ -98,6 +106,18 @@ test('reassign killed after destroying the old namespace, and after naming the n
     t.is(f(`re-${k}.recover.rc`), '0', f(`re-${k}.recover.err`));
     t.is(r.readJson<{action: string}>(`re-${k}.recover.json`).action, 'completed-layout', k);
     t.false(f(`re-${k}.jdir`).split('\n').includes('layout.json'), k);
+  }
+  // recover confirmed the operator's layout: each new device is recorded by its namespace uuid,
+  // as the layout made it (RAM as ram, the rest devdax), beside the region's own record.
+  for (const k of ['destroy', 'create']) {
+    const ns = ([] as Array<{uuid: string; chardev?: string}>).concat(r.readJson(`re-${k}.ns.json`));
+    const keys = new Set(ns.map((n) => `uuid:${n.uuid}`));
+    const want = ([] as Array<{chardev: string; mode: string}>).concat(r.readJson(`re-${k}.after.json`)).map((d) => [`uuid:${ns.find((n) => n.chardev === d.chardev)?.uuid}`, d.chardev, d.mode === 'system-ram' ? 'ram' : 'devdax']);
+    t.is(want.length, k === 'destroy' ? 2 : 1, k);
+    // Records of the namespaces the earlier runs destroyed stay until forgotten: only these devices' are compared.
+    const got = records(`re-${k}`).filter((x) => keys.has(x.key)).map((x) => [x.key, x.device, x.mode]);
+    t.deepEqual(got.sort(), want.sort(), k);
+    t.true(records(`re-${k}`).some((x) => x.key === 'region:region0' && x.mode === 'reserved'), k);
   }
   const ram = r.readJson<Array<Record<string, unknown>>>('re-destroy.after.json').filter((d) => d.mode === 'system-ram');
   t.is(ram.length, 1);

@@ -1,7 +1,6 @@
 import type {CommandModule} from 'yargs';
 import {offline} from '../../engine';
 import {humanSize} from '../../util/size';
-import {recordOperatorAction} from '../../config/operator';
 import {checkDaxName} from '../../model/dax';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
@@ -28,8 +27,8 @@ export const offlineCommand: CommandModule<{}, Args> = {
     ) as any,
   handler: async (argv) => {
     checkDaxName(argv.device); // a usage error (exit 2) before anything is recorded
-    recordOperatorAction(argv, argv.device, 'devdax', 'offline'); // daxramd must not undo it
-    const r = await offline(engineContext(argv), argv.device, {zero: argv.zero});
+    // Recorded as the operator's inside the transition, before its first write: daxramd must not undo it.
+    const r = await offline(engineContext(argv), argv.device, {zero: argv.zero, decision: {action: 'offline'}});
     printPlanOrResult(argv, r, () => [
       `${r.device}: devdax (driver ${r.driver ?? 'none'}), ${r.blocks.length} block(s) removed${r.zeroed ? `, ${humanSize(r.zeroed)} zeroed` : ''}`,
       ...r.warnings.map((w) => `  warning: ${w}`),

@@ -2,7 +2,6 @@ import type {CommandModule} from 'yargs';
 import {online, refuseIfReserved} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize} from '../../util/size';
-import {recordOperatorAction, undoIfUnchanged} from '../../config/operator';
 import {checkDaxName} from '../../model/dax';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
 
@@ -38,9 +37,9 @@ export const onlineCommand: CommandModule<{}, Args> = {
     checkDaxName(argv.device); // a usage error (exit 2) before anything is recorded
     const ctx = engineContext(argv, {reservations: true});
     if (!ctx.dryRun) refuseIfReserved(ctx, argv.device); // a dry run shows it as the reserved gate's refusal
-    const undo = recordOperatorAction(argv, argv.device, 'ram', 'online', {zone: argv.zone, online: argv.online}); // daxramd must not undo it
     const zone = argv.zone;
-    const r = await undoIfUnchanged(undo, () => online(ctx, argv.device, {zone, online: argv.online, force: argv.force}));
+    // Recorded as the operator's inside the transition, before its first write: daxramd must not undo it.
+    const r = await online(ctx, argv.device, {zone, online: argv.online, force: argv.force, decision: {action: 'online', zone, online: argv.online}});
     printPlanOrResult(argv, r, () => {
       const out = [`${r.device}: system-ram on node ${r.node}, ${r.blocks.filter((b) => b.state === 'online').length}/${r.blocks.length} block(s) online, ${humanSize(r.bytes)} of ${humanSize(r.size)}`];
       const zones = [...new Set(r.blocks.map((b) => b.zone).filter(Boolean))];

@@ -1,5 +1,4 @@
 import type {CommandModule} from 'yargs';
-import {recordCxlRegion, recordOperatorAction, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import {isMemdevList, parseMemdevList, provision, provisionCxl, type CxlRegionResult} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize, parseSize} from '../../util/size';
@@ -52,24 +51,21 @@ export const provisionCommand: CommandModule<{}, Args> = {
   handler: async (argv) => {
     // Bad input (a size, the config) fails before anything is recorded.
     const ctx = engineContext(argv, {reservations: true});
+    const decision = {action: 'provision', zone: argv.zone, online: argv.online} as const;
     if (isMemdevList(argv.target)) {
       const memdevs = parseMemdevList(argv.target);
       if (argv.ram !== undefined) throw new UsageError('--ram is for NVDIMM regions', {device: argv.target, fix: 'a CXL region is sized with --size; split it afterwards with daxram reassign REGION --ram SIZE'});
       const size = argv.size === undefined ? undefined : parseSize(argv.size, '--size');
-      const mode = argv.online ? 'ram' : 'devdax';
-      // The record is written inside the transition, as soon as the device exists: daxramd
-      // (waiting on the lock) then sees the operator's decision, not an unknown device.
-      const r = await provisionCxl(ctx, memdevs, {size, online: argv.online, zone: argv.zone as 'movable', onDevice: (d) => recordOperatorAction(argv, d, mode, 'provision', {zone: argv.zone, online: argv.online})});
-      // Declared for the next boot too: nothing else programs these decoders after a power cycle.
-      const undeclared = r.dryRun ? undefined : recordCxlRegion(argv, r.memdevs, r.size, mode, {zone: argv.zone, online: argv.online});
-      if (undeclared) process.stderr.write(`daxram: warning: ${r.region}: ${undeclared}\n`);
+      // Declared for the next boot inside the transition (nothing else programs these decoders
+      // after a power cycle), and its device recorded as the operator's once it exists.
+      const r = await provisionCxl(ctx, memdevs, {size, online: argv.online, zone: argv.zone as 'movable', decision});
       printPlanOrResult(argv, r, () => cxlRegionLines(r));
       return;
     }
     const ram = argv.ram === undefined ? undefined : parseSize(argv.ram, '--ram');
-    const undo = recordOperatorRegion(argv, argv.target, 'provision'); // daxramd must not act on the half-made layout
-    const r = await undoIfUnchanged(undo, () => provision(ctx, argv.target, {ram, online: argv.online, zone: argv.zone as 'movable'}));
-    if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'provision', {zone: argv.zone, online: argv.online});
+    // The region is the operator's before its first write (daxramd must not act on the half-made
+    // layout); its new devices are recorded once they exist.
+    const r = await provision(ctx, argv.target, {ram, online: argv.online, zone: argv.zone as 'movable', decision});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },
 };

@@ -1,4 +1,3 @@
-import {recordCxlSplit, recordDaxSplit, recordHmemLayout, recordOperatorLayout, recordOperatorRegion, undoIfUnchanged} from '../../config/operator';
 import type {CommandModule} from 'yargs';
 import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
 import {ND_DEVICES} from '../../model/bus';
@@ -64,26 +63,16 @@ export const reassignCommand: CommandModule<{}, Args> = {
     // Bad input (a size, the config) fails before anything is recorded.
     const ctx = engineContext(argv, {reservations: true});
     const ram = parseSize(argv.ram, '--ram');
+    // The operator's layout is recorded inside the transition, before its first write (daxramd,
+    // waiting on the lock, finds it rather than devices its config would decide about), and its
+    // new devices once they exist; a split hmem or CXL region is declared for the next boot.
+    const decision = {action: 'reassign', zone: argv.zone, online: argv.online} as const;
     if (!isNvdimmRegion(ctx.sysfs, argv.region)) {
-      // Each device's record is written inside the transition: daxramd, waiting on the lock,
-      // finds the operator's layout rather than devices its config would decide about.
-      const record = (x: DaxLayoutResult) => {
-        recordDaxSplit(argv, x.devices, 'reassign', {zone: argv.zone, online: argv.online});
-        // A soft-reserved range comes back as one device after a reboot, and a CXL region not at
-        // all: the split is declared for daxramd to lay out again.
-        if (/^hmem\.\d+$/.test(x.owner)) recordHmemLayout(argv, x.owner, x.layout.start, x.size, x.layout.ramBytes, {zone: argv.zone, online: argv.online});
-        else if (/^dax_region\d+$/.test(x.owner)) {
-          const undeclared = recordCxlSplit(argv, x.owner, x.layout.ramBytes, {zone: argv.zone, online: argv.online});
-          if (undeclared) process.stderr.write(`daxram: warning: ${argv.region}: ${undeclared}\n`);
-        }
-      };
-      const r = await reassignDax(ctx, argv.region, ram, {online: argv.online, zone: argv.zone as 'movable', onDone: record});
+      const r = await reassignDax(ctx, argv.region, ram, {online: argv.online, zone: argv.zone as 'movable', decision});
       printPlanOrResult(argv, r, () => daxLayoutLines(r));
       return;
     }
-    const undo = recordOperatorRegion(argv, argv.region, 'reassign'); // daxramd must not undo the new layout
-    const r = await undoIfUnchanged(undo, () => reassign(ctx, argv.region, ram, {force: argv.force, online: argv.online, zone: argv.zone as 'movable'}));
-    if (!r.dryRun) recordOperatorLayout(argv, r.devices, 'reassign', {zone: argv.zone, online: argv.online});
+    const r = await reassign(ctx, argv.region, ram, {force: argv.force, online: argv.online, zone: argv.zone as 'movable', decision});
     printPlanOrResult(argv, r, () => layoutLines(r));
   },
 };

@@ -1,19 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {releaseCxl, type CxlRegionResult} from '../../engine';
 import {humanSize} from '../../util/size';
-import {forgetCxlRegion, forgetOperatorDevices, undoIfUnchanged} from '../../config/operator';
-import {findDaxRegion} from '../../model/dax-region';
-import type {Sysfs} from '../../sysfs';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
-
-/** The region's dax devices, if it has any (the engine reports a bad name itself). */
-function regionDevices(sysfs: Sysfs, region: string): string[] {
-  try {
-    return findDaxRegion(sysfs, region).devices;
-  } catch {
-    return [];
-  }
-}
 
 interface Args extends EngineArgs {
   region: string;
@@ -48,11 +36,9 @@ export const releaseCommand: CommandModule<{}, Args> = {
     ) as any,
   handler: async (argv) => {
     const ctx = engineContext(argv, {reservations: true});
-    const forget = forgetOperatorDevices(argv, regionDevices(ctx.sysfs, argv.region));
-    // The declaration goes before the teardown starts (daxramd would make the region again).
-    const redeclare = forgetCxlRegion(argv, argv.region);
-    const r = await undoIfUnchanged(redeclare, () => releaseCxl(ctx, argv.region, {zero: argv.zero}));
-    if (!r.dryRun) forget();
+    // The declaration and the devices' records go inside the transition, before its first write
+    // (daxramd would make the region again).
+    const r = await releaseCxl(ctx, argv.region, {zero: argv.zero, decision: {action: 'release'}});
     printPlanOrResult(argv, r, () => lines(r));
   },
 };
