@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import {evaluateGates, poisonPages, type GateInput} from '../daemon/policy/gates';
-import {DEFAULT_POLICY, makePolicy} from '../daemon/policy/settings';
+import {DEFAULT_POLICY, makePolicy, parseGateSettings} from '../daemon/policy/settings';
 import {badblocksPoison, dimmSecurity} from '../daemon/policy/sources';
 import {online} from '../daemon/engine';
 import {readDax} from '../daemon/model/dax';
@@ -28,8 +28,8 @@ test('defaults are the safe choices', (t) => {
 });
 
 test('policy settings are validated', (t) => {
-  t.throws(() => makePolicy({poison: 'ignore'}), {instanceOf: UsageError, message: /poison: "ignore" is not one of refuse, online-and-isolate/});
-  t.throws(() => makePolicy({bogus: 'x'} as never), {instanceOf: UsageError});
+  t.throws(() => parseGateSettings({poison: 'ignore'}), {instanceOf: UsageError, message: /poison: "ignore" is not one of refuse, online-and-isolate/});
+  t.throws(() => parseGateSettings({bogus: 'x'} as never), {instanceOf: UsageError});
   t.is(makePolicy({mceRecovery: 'warn'}).mceRecovery, 'warn');
 });
 

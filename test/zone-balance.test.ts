@@ -5,7 +5,7 @@
 
 import test from 'ava';
 import {ratioText, zoneBalance, zoneBalanceGate, type ZoneBalanceInput} from '../daemon/policy/zone-balance';
-import {makePolicy} from '../daemon/policy/settings';
+import {makePolicy, parseGateSettings} from '../daemon/policy/settings';
 import {online} from '../daemon/engine';
 import {PolicyError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';
@@ -96,10 +96,10 @@ test('zone sizes that cannot be read are said, not guessed', (t) => {
 });
 
 test('zone-ratio is validated', (t) => {
-  t.is(makePolicy({zoneRatio: '4'}).zoneRatio, 4);
-  t.is(makePolicy({zoneRatio: '2.5'}).zoneRatio, 2.5);
-  for (const bad of ['-1', '64', 'three', '', '1e3']) t.throws(() => makePolicy({zoneRatio: bad}), {instanceOf: UsageError, message: /zone-ratio/}, bad);
-  t.throws(() => makePolicy({zoneBalance: 'ignore'}), {instanceOf: UsageError});
+  t.is(parseGateSettings({zoneRatio: '4'}).zoneRatio, 4);
+  t.is(parseGateSettings({zoneRatio: '2.5'}).zoneRatio, 2.5);
+  for (const bad of ['-1', '64', 'three', '', '1e3']) t.throws(() => parseGateSettings({zoneRatio: bad}), {instanceOf: UsageError, message: /zone-ratio/}, bad);
+  t.throws(() => parseGateSettings({zoneBalance: 'ignore'}), {instanceOf: UsageError});
 });
 
 // The fixture host: 4 GiB of Normal DRAM on node 0; dax0.0 is 7 blocks (896 MiB) on node 1.

@@ -17,7 +17,7 @@ import {isDaxName} from '../model/dax';
 import {headerOf, iniError, IniEntry, IniSection, parseIni} from './ini';
 import {readDaxctlConf} from './daxctl-conf';
 import {bool, configFiles, newRule, readText, type DeviceRule, type Source} from './rules';
-import {MAX_ZONE_RATIO, parseZoneRatio} from '../policy/settings';
+import {GATE_CHOICES, MAX_ZONE_RATIO, parseZoneRatio} from '../policy/settings';
 import {regionRule, regionToJson, type RegionRule} from './regions';
 
 export * from './rules';
@@ -217,11 +217,11 @@ const RULE_KEYS: Record<string, (rule: DeviceRule, e: IniEntry, file: string) =>
     if (!/^[0-9]{1,4}$/.test(e.value) || Number(e.value) >= MAX_NUMNODES) throw iniError(file, e.line, `node "${e.value}" is not a NUMA node number (0 to ${MAX_NUMNODES - 1})`);
     rule.node = Number(e.value);
   },
-  poison: (rule, e, file) => void (rule.gates.poison = oneOf(e, file, ['refuse', 'online-and-isolate'] as const)),
-  'mce-recovery': (rule, e, file) => void (rule.gates.mceRecovery = oneOf(e, file, ['refuse', 'warn'] as const)),
-  security: (rule, e, file) => void (rule.gates.security = oneOf(e, file, ['warn', 'refuse', 'ignore'] as const)),
-  unscanned: (rule, e, file) => void (rule.gates.unscanned = oneOf(e, file, ['warn', 'refuse'] as const)),
-  memmap: (rule, e, file) => void (rule.gates.memmap = oneOf(e, file, ['device', 'dram'] as const)),
+  poison: (rule, e, file) => void (rule.gates.poison = oneOf(e, file, GATE_CHOICES.poison)),
+  'mce-recovery': (rule, e, file) => void (rule.gates.mceRecovery = oneOf(e, file, GATE_CHOICES.mceRecovery)),
+  security: (rule, e, file) => void (rule.gates.security = oneOf(e, file, GATE_CHOICES.security)),
+  unscanned: (rule, e, file) => void (rule.gates.unscanned = oneOf(e, file, GATE_CHOICES.unscanned)),
+  memmap: (rule, e, file) => void (rule.gates.memmap = oneOf(e, file, GATE_CHOICES.memmap)),
   'zone-ratio': (rule, e, file) => {
     try {
       rule.gates.zoneRatio = parseZoneRatio(e.value);
@@ -229,8 +229,8 @@ const RULE_KEYS: Record<string, (rule: DeviceRule, e: IniEntry, file: string) =>
       throw iniError(file, e.line, (err as Error).message, `write e.g. zone-ratio = 3 (0: no limit, at most ${MAX_ZONE_RATIO})`);
     }
   },
-  'zone-balance': (rule, e, file) => void (rule.gates.zoneBalance = oneOf(e, file, ['refuse', 'warn', 'split'] as const)),
-  cpuless: (rule, e, file) => void (rule.gates.cpuless = oneOf(e, file, ['warn', 'refuse', 'allow'] as const)),
+  'zone-balance': (rule, e, file) => void (rule.gates.zoneBalance = oneOf(e, file, GATE_CHOICES.zoneBalance)),
+  cpuless: (rule, e, file) => void (rule.gates.cpuless = oneOf(e, file, GATE_CHOICES.cpuless)),
 };
 
 /** The keys of a [device] section. */

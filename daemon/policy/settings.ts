@@ -3,13 +3,25 @@
 
 import {UsageError} from '../errors';
 
-export type PoisonPolicy = 'refuse' | 'online-and-isolate';
-export type MceRecoveryPolicy = 'refuse' | 'warn';
-export type SecurityPolicy = 'warn' | 'refuse' | 'ignore';
-export type UnscannedPolicy = 'warn' | 'refuse';
-export type MemmapPolicy = 'device' | 'dram';
-export type ZoneBalancePolicy = 'refuse' | 'warn' | 'split';
-export type CpulessPolicy = 'warn' | 'refuse' | 'allow';
+/** Each gate's choices, the default first: the one list the types, the config parser and the CLI options come from. */
+export const GATE_CHOICES = {
+  poison: ['refuse', 'online-and-isolate'],
+  mceRecovery: ['refuse', 'warn'],
+  security: ['warn', 'refuse', 'ignore'],
+  unscanned: ['warn', 'refuse'],
+  memmap: ['device', 'dram'],
+  zoneBalance: ['refuse', 'warn', 'split'],
+  cpuless: ['warn', 'refuse', 'allow'],
+} as const;
+type ChoiceKey = keyof typeof GATE_CHOICES;
+
+export type PoisonPolicy = (typeof GATE_CHOICES.poison)[number];
+export type MceRecoveryPolicy = (typeof GATE_CHOICES.mceRecovery)[number];
+export type SecurityPolicy = (typeof GATE_CHOICES.security)[number];
+export type UnscannedPolicy = (typeof GATE_CHOICES.unscanned)[number];
+export type MemmapPolicy = (typeof GATE_CHOICES.memmap)[number];
+export type ZoneBalancePolicy = (typeof GATE_CHOICES.zoneBalance)[number];
+export type CpulessPolicy = (typeof GATE_CHOICES.cpuless)[number];
 
 export interface Policy {
   /** Residual poison after the scrub: refuse the device, or online it and hard-offline exactly those pages. */
@@ -65,38 +77,38 @@ export type GateSettings = Partial<Omit<Policy, 'reserved' | 'reservedBy'>>;
 /** The largest zone-ratio accepted: the guide's "impossible" 63:1. */
 export const MAX_ZONE_RATIO = 63;
 
-const CHOICES: Record<string, readonly string[]> = {
-  poison: ['refuse', 'online-and-isolate'],
-  mceRecovery: ['refuse', 'warn'],
-  security: ['warn', 'refuse', 'ignore'],
-  unscanned: ['warn', 'refuse'],
-  memmap: ['device', 'dram'],
-  zoneBalance: ['refuse', 'warn', 'split'],
-  cpuless: ['warn', 'refuse', 'allow'],
-};
+/** A policy: the defaults with these settings over them (typed: validated where they came in). */
+export function makePolicy(over: GateSettings & {reserved?: string[]} = {}): Policy {
+  const p: Policy = {...DEFAULT_POLICY, reserved: [...(over.reserved ?? DEFAULT_POLICY.reserved)]};
+  for (const [k, v] of Object.entries(over)) if (v !== undefined && k !== 'reserved') (p as unknown as Record<string, unknown>)[k] = v;
+  return p;
+}
 
-/** A policy with overrides checked against the allowed values. */
-export function makePolicy(over: Partial<Record<keyof Policy, unknown>> = {}): Policy {
-  const p: Policy = {...DEFAULT_POLICY, reserved: [...DEFAULT_POLICY.reserved]};
-  for (const [k, v] of Object.entries(over)) {
+/**
+ * Gate settings from outside (command-line options), checked once, here: a value not among a
+ * gate's choices, a zone-ratio out of range or an unknown setting is a usage error naming it.
+ */
+export function parseGateSettings(raw: Partial<Record<keyof GateSettings, unknown>>): GateSettings {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
     if (v === undefined) continue;
-    if (k === 'reserved') {
-      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new UsageError('policy reserved: expected a list of device, region or uuid names');
-      p.reserved = v as string[];
-      continue;
-    }
     if (k === 'zoneRatio') {
-      p.zoneRatio = parseZoneRatio(v);
+      out.zoneRatio = parseZoneRatio(v);
       continue;
     }
-    const allowed = CHOICES[k];
-    if (!allowed) throw new UsageError(`unknown policy setting "${k}"`, {fix: `settings: ${Object.keys(CHOICES).join(', ')}, reserved`});
+    const allowed = (GATE_CHOICES as Record<string, readonly string[]>)[k];
+    if (!allowed) throw new UsageError(`unknown policy setting "${k}"`, {fix: `settings: ${Object.keys(GATE_CHOICES).join(', ')}, zoneRatio`});
     if (typeof v !== 'string' || !allowed.includes(v)) {
       throw new UsageError(`policy ${k}: "${String(v)}" is not one of ${allowed.join(', ')}`, {fix: `use --${kebab(k)} ${allowed.join('|')}`});
     }
-    (p as unknown as Record<string, string>)[k] = v;
+    out[k] = v;
   }
-  return p;
+  return out as GateSettings;
+}
+
+/** A setting's choices as an option offers them. */
+export function choicesOf(k: ChoiceKey): string[] {
+  return [...GATE_CHOICES[k]];
 }
 
 /** A whole or decimal ratio from 0 (no limit) to MAX_ZONE_RATIO, as a number or its text. */
