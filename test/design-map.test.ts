@@ -31,3 +31,18 @@ test('every module in daemon/ is in docs/design.md\'s module map, and nothing el
   t.deepEqual(actual.filter((m) => !named.has(m)), [], 'modules missing from the map');
   t.deepEqual([...named].filter((m) => !actual.includes(m)).sort(), [], 'names in the map that are no module');
 });
+
+// The engine reads the kernel through the model's readers (one reader per attribute); only the
+// plan executor reads an attribute itself, just before writing it (read before write). udev's
+// rules files are configuration, not the kernel.
+const READS_ITSELF = new Set(['exec.ts', 'udev-rules.ts']);
+const SYSFS_READ = /\bsysfs\.(read\w*|exists|list|real|linkName|p)\(/g;
+
+test('no engine module but the plan executor reads sysfs itself', (t) => {
+  const dir = path.join(ROOT, 'daemon', 'engine');
+  const found = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && !READS_ITSELF.has(f))
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').flatMap((l, i) => [...l.matchAll(SYSFS_READ)].map((m) => `engine/${f}:${i + 1}: ${m[0]}`)));
+  t.deepEqual(found, []);
+});

@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {Sysfs} from '../sysfs';
 import {writeAtomic} from '../util/atomic';
-
-const BOOT_ID = '/proc/sys/kernel/random/boot_id';
+import {readBootId} from '../model/boot';
 
 export interface BootRecord<T> {
   bootId: string;
@@ -20,7 +19,7 @@ export interface BootRecord<T> {
 
 export function bootRecord<T>(sysfs: Sysfs, stateDir: string, name: string, valid: (r: unknown) => boolean): BootRecord<T> {
   const file = path.join(stateDir, name);
-  const bootId = sysfs.readOptional(BOOT_ID)?.trim() ?? '';
+  const bootId = readBootId(sysfs);
   const drop = () => fs.rmSync(file, {force: true});
   let rec: (T & {bootId: string}) | undefined;
   try {

@@ -18,11 +18,11 @@
 
 import {KernelError, NotFoundError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
-import {CXL_DEVICES, CXL_DRIVERS, scanCxl} from '../model/cxl/scan';
+import {CXL_DEVICES, CXL_DRIVERS, cxlDriverLoaded, cxlRegionBound, cxlRegionDaxDir, readNextRamRegion, scanCxl} from '../model/cxl/scan';
 import type {CxlDecoder, CxlRegion, CxlTopology} from '../model/cxl/types';
 import {findDaxRegion, readDaxRegion} from '../model/dax-region';
 import {optBig} from '../model/attr';
-import {DAX_DRIVERS, daxDriver} from '../model/dax';
+import {daxDriver, daxDriverDir, daxDriverLoaded} from '../model/dax';
 import {readAutoOnline} from '../model/hotplug';
 import {listMemBlockIds} from '../model/memblock';
 import {reservationOf} from '../policy/gates';
@@ -72,9 +72,9 @@ const sizeNow = (ctx: Context, p: string, name: string): bigint => optBig(ctx.sy
 export async function regionDaxDevice(ctx: Context, region: string, waitMs = 10_000): Promise<string> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const dr = ctx.sysfs.list(cxlDir(region), /^dax_region\d+$/)[0];
-    if (dr) {
-      const d = readDaxRegion(ctx.sysfs, ctx.sysfs.real(`${cxlDir(region)}/${dr}`));
+    const dir = cxlRegionDaxDir(ctx.sysfs, region);
+    if (dir) {
+      const d = readDaxRegion(ctx.sysfs, dir);
       const dev = d.devices.find((x) => sizeNow(ctx, `${d.ownerDir}/${x}/size`, x) > 0n);
       if (dev) return dev;
     }
@@ -98,8 +98,8 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
 
   // dax_cxl turns the bound region into a dax region; kmem must be there before the bind so
   // the device is claimed inside the bind, while the hot-add policy is held.
-  if (!ctx.sysfs.exists(`${CXL_DRIVERS}/cxl_dax_region`)) plan.steps.push({kind: 'modprobe', module: 'dax_cxl', device: label, why: 'dax_cxl makes a dax region of a bound CXL RAM region', skip: () => (ctx.sysfs.exists(`${CXL_DRIVERS}/cxl_dax_region`) ? 'dax_cxl is loaded' : undefined)});
-  if (!ctx.sysfs.exists(`${DAX_DRIVERS}/kmem`)) plan.steps.push({kind: 'modprobe', module: 'kmem', device: label, why: 'kmem hot-adds the region as System RAM', skip: () => (ctx.sysfs.exists(`${DAX_DRIVERS}/kmem`) ? 'kmem is loaded' : undefined)});
+  if (!cxlDriverLoaded(ctx.sysfs, 'cxl_dax_region')) plan.steps.push({kind: 'modprobe', module: 'dax_cxl', device: label, why: 'dax_cxl makes a dax region of a bound CXL RAM region', present: `${CXL_DRIVERS}/cxl_dax_region`});
+  if (!daxDriverLoaded(ctx.sysfs, 'kmem')) plan.steps.push({kind: 'modprobe', module: 'kmem', device: label, why: 'kmem hot-adds the region as System RAM', present: daxDriverDir('kmem')});
   const hold = o.online !== false || o.zone !== 'auto' ? policyToTake(ctx) : undefined;
   if (hold) {
     plan.notes.push(`auto_online_blocks is "${hold}": since 6.3 kmem claims a new CXL region's device by itself, so daxram holds the policy at "offline" until the region has been checked and onlined`);
@@ -109,7 +109,7 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
     sysfsStep(rootDir, design.rootDecoder, 'create_ram_region', design.region, label, `name a new RAM region under ${design.rootDecoder}`, {
       // Another creator may have taken the name meanwhile: take the one offered now.
       resolve: () => {
-        region = (ctx.sysfs.readOptional(`${rootDir}/create_ram_region`) ?? '').trim() || region;
+        region = readNextRamRegion(ctx.sysfs, design.rootDecoder) || region;
         return {objectDir: rootDir, object: design.rootDecoder, value: region};
       },
       mark: 'create',
@@ -120,7 +120,7 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
   for (const t of design.targets) {
     const dir = cxlDir(t.decoder);
     plan.steps.push(
-      sysfsStep(dir, t.decoder, 'mode', 'ram', t.memdev, `${t.decoder} maps ${t.memdev}'s volatile partition`, {skip: () => ((ctx.sysfs.readOptional(`${dir}/mode`) ?? '').trim() === 'ram' ? `${t.decoder} is in ram mode` : undefined)}),
+      sysfsStep(dir, t.decoder, 'mode', 'ram', t.memdev, `${t.decoder} maps ${t.memdev}'s volatile partition`, {already: `${t.decoder} is in ram mode`}),
       sysfsStep(dir, t.decoder, 'dpa_size', String(design.perDevice), t.memdev, `allocate ${humanSize(design.perDevice)} of ${t.memdev}'s device capacity`, {mark: 'decoders'}),
     );
   }
@@ -132,7 +132,7 @@ export function planCxlProvision(ctx: Context, memdevs: string[], o: CxlProvisio
     regionStep('commit', '1', 'program and commit every decoder on the path (endpoints, host bridge)', {mark: 'commit'}),
     sysfsStep(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', design.region, label, 'bind cxl_region: the region becomes a dax region with one device', {
       resolve: () => ({objectDir: `${CXL_DRIVERS}/cxl_region`, object: 'cxl_region', value: region}),
-      skip: () => (ctx.sysfs.linkName(`${cxlDir(region)}/driver`) ? `${region} is bound` : undefined),
+      skip: () => (cxlRegionBound(ctx.sysfs, region) ? `${region} is bound` : undefined),
       mark: 'bind',
     }),
   );
@@ -222,21 +222,18 @@ export function planCxlRelease(ctx: Context, name: string, extra: string[] = [],
 /** commit 0, detach targets, free DPA, delete: each step skipped when already so. */
 function teardownSteps(ctx: Context, region: string, rootDecoder: string, decoders: string[], ways: number): SysfsStep[] {
   const rdir = cxlDir(region);
-  const gone = () => !ctx.sysfs.exists(rdir);
+  const gone = {path: rdir, why: `${region} is gone`};
   const steps: SysfsStep[] = [
-    sysfsStep(rdir, region, 'commit', '0', region, 'reset every decoder of the region (the kernel unbinds it first: its dax region goes)', {
-      skip: () => (gone() ? `${region} is gone` : (ctx.sysfs.readOptional(`${rdir}/commit`) ?? '').trim() === '0' ? `${region} is not committed` : undefined),
-      mark: 'destroy',
-    }),
+    sysfsStep(rdir, region, 'commit', '0', region, 'reset every decoder of the region (the kernel unbinds it first: its dax region goes)', {gone, already: `${region} is not committed`, mark: 'destroy'}),
   ];
   for (let i = ways - 1; i >= 0; i--) {
-    steps.push(sysfsStep(rdir, region, `target${i}`, '\n', region, `detach position ${i}`, {skip: () => (gone() ? `${region} is gone` : (ctx.sysfs.readOptional(`${rdir}/target${i}`) ?? '').trim() === '' ? `position ${i} is empty` : undefined)}));
+    steps.push(sysfsStep(rdir, region, `target${i}`, '\n', region, `detach position ${i}`, {gone, already: `position ${i} is empty`}));
   }
   for (const d of decoders) {
     const dir = cxlDir(d);
     steps.push(sysfsStep(dir, d, 'dpa_size', '0', region, `free ${d}'s device capacity`, {skip: () => (sizeNow(ctx, `${dir}/dpa_size`, d) === 0n ? `${d} holds no capacity` : undefined)}));
   }
-  steps.push(sysfsStep(cxlDir(rootDecoder), rootDecoder, 'delete_region', region, region, `delete ${region} from ${rootDecoder}`, {skip: () => (gone() ? `${region} is gone` : undefined)}));
+  steps.push(sysfsStep(cxlDir(rootDecoder), rootDecoder, 'delete_region', region, region, `delete ${region} from ${rootDecoder}`, {gone}));
   return steps;
 }
 
@@ -289,7 +286,7 @@ async function convergeCxlRegion(ctx: Context, entry: JournalEntry): Promise<str
   const decision = entry.op === 'cxl-provision' ? decisionOf(entry) : undefined;
   const subject = {kind: 'cxl-region', memdevs: a.memdevs ?? [], size: BigInt(a.size ?? '0')} as const;
   if (entry.op === 'cxl-provision' && r && r.decodeState === 'commit') {
-    if (!ctx.sysfs.linkName(`${cxlDir(r.name)}/driver`)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
+    if (!cxlRegionBound(ctx.sysfs, r.name)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
     const dev = await regionDaxDevice(ctx, r.name);
     if (a.online !== false) await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
     confirmDecision(ctx, decision, subject, {devices: [{dax: dev, role: a.online !== false ? 'ram' : 'devdax'}]});

@@ -18,7 +18,7 @@ import {humanSize} from '../util/size';
 import {alignDown, alignUp} from '../util/ranges';
 import {optBig} from '../model/attr';
 import {DAX_DEVICES, DAX_DRIVERS, daxDriver, kmemCapacity, readDax} from '../model/dax';
-import {findDaxRegion, readDaxRegion, type DaxRegion} from '../model/dax-region';
+import {findDaxRegion, listHmem, readCreateSeed, readDaxRegion, type DaxRegion} from '../model/dax-region';
 import {readBlockSize} from '../model/hotplug';
 import {readIomem} from '../model/iomem';
 import {reservationOf} from '../policy/gates';
@@ -139,7 +139,7 @@ function layoutOfRegion(ctx: Context, dr: DaxRegion, ram: bigint | undefined): L
  * hmem.N numbers follow the order the ranges probe in, so the start is what names it.
  */
 export function hmemRegionAt(ctx: Context, start: bigint, ram: bigint | undefined): LaidOut | undefined {
-  for (const name of ctx.sysfs.list('/sys/bus/platform/devices', /^hmem\.\d+$/)) {
+  for (const name of listHmem(ctx.sysfs)) {
     let dr: DaxRegion;
     try {
       dr = findDaxRegion(ctx.sysfs, name);
@@ -252,7 +252,7 @@ export function planDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxL
     for (const c of [...cur].sort((a, b) => yOf(b.name) - yOf(a.name))) {
       plan.steps.push(sizeStep(c.name, 0n, `empty ${c.name}: its capacity goes back to ${region}`));
       if (yOf(c.name) > 0) {
-        plan.steps.push(sysfsStep(dr.attrDir, 'dax_region', 'delete', c.name, c.name, `delete ${c.name}`, {skip: () => (ctx.sysfs.exists(`${dr.ownerDir}/${c.name}`) ? undefined : `${c.name} is gone`)}));
+        plan.steps.push(sysfsStep(dr.attrDir, 'dax_region', 'delete', c.name, c.name, `delete ${c.name}`, {gone: {path: `${dr.ownerDir}/${c.name}`, why: `${c.name} is gone`}}));
       }
     }
     const first = layout.ramSize > 0n ? layout.ramSize : layout.devdaxSize;
@@ -262,7 +262,7 @@ export function planDaxReassign(ctx: Context, name: string, ram: bigint, o: DaxL
         sysfsStep(dr.attrDir, 'dax_region', 'create', '1', name, `create a new device in ${region} for the devdax part`, {mark: 'create'}),
         sizeStep(created, layout.devdaxSize, `the new device takes the remaining ${humanSize(layout.devdaxSize)}`, {
           resolve: () => {
-            created = (ctx.sysfs.readOptional(`${dr.attrDir}/create`) ?? '').trim() || created;
+            created = readCreateSeed(ctx.sysfs, dr) || created;
             return {objectDir: `${DAX_DEVICES}/${created}`, object: created};
           },
         }, () => created),

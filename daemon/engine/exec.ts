@@ -104,8 +104,7 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
     case 'verify':
       return {done: 'skipped', detail: 'verified after the run'};
     case 'modprobe': {
-      const why = s.skip?.();
-      if (why) return {done: 'skipped', detail: why};
+      if (ctx.sysfs.exists(s.present)) return {done: 'skipped', detail: `${s.module} is loaded`};
       if (!ctx.modules) {
         throw new KernelError(`the ${s.module} module is not loaded`, {device: s.device, fix: `modprobe ${s.module}: ${MODULE_PURPOSE[s.module] ?? 'daxram needs it'}`});
       }
@@ -140,7 +139,7 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
         if (r.value !== undefined) s.value = r.value;
       };
       resolve(false);
-      const why = s.skip?.();
+      const why = skipReason(ctx, s);
       if (why) return {done: 'skipped', detail: why};
       s.guard?.();
       const retries = s.attr === 'state' && s.value === 'offline' ? o.busyRetries ?? 5 : 0;
@@ -159,7 +158,7 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
           }
           if (s.tolerate && code && s.tolerate.includes(code)) return {done: 'tolerated', detail: code};
           // A racing writer (udev rule, auto-online) may have done it: re-read before failing.
-          const now = s.skip?.();
+          const now = skipReason(ctx, s);
           if (now) return {done: 'skipped', detail: `${now} (after ${code})`};
           if (code === 'EBUSY' && attempt < retries) {
             ctx.log.warn(`${s.device}: ${s.object} busy going offline, retry ${attempt + 1}/${retries}`);
@@ -171,6 +170,13 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
       }
     }
   }
+}
+
+/** Read before write: the step's target gone, its attribute already so, or its own check. */
+function skipReason(ctx: Context, s: SysfsStep): string | undefined {
+  if (s.gone && !ctx.sysfs.exists(s.gone.path)) return s.gone.why;
+  if (s.already !== undefined && (ctx.sysfs.readOptional(s.path) ?? '').trim() === s.value.trim()) return s.already;
+  return s.skip?.();
 }
 
 const CHUNK = 64n << 20n;

@@ -1,37 +1,17 @@
-// Hardware-poisoned pages: which pages a range covers, whether the kernel has already taken one
-// (KPF_HWPOISON), and taking them: hard_offline_page (memory_failure: the content is lost, its
+// Hardware-poisoned pages: which pages a range covers, and taking those the kernel has not taken
+// yet (model/pageflags.ts reads KPF_HWPOISON): hard_offline_page (memory_failure: the content is lost, its
 // users are signalled) or soft_offline_page (the content is migrated first, then the page is
 // taken: for corrected errors, whose data is still good). Below the plan runner, which
 // executes an isolate step with these.
 
-import * as fs from 'node:fs';
 import {errnoName, KernelError} from '../errors';
 import {PAGE, pagesOf} from '../util/ranges';
 import {MEMORY_DIR} from '../model/hotplug';
+import {isHwpoisoned} from '../model/pageflags';
 import type {Context} from './context';
 import type {IsolateStep} from './plan';
 
 export {PAGE, pagesOf};
-
-/** KPF_HWPOISON (bit 19) of a page, when /proc/kpageflags is readable; false otherwise. */
-export function isHwpoisoned(ctx: Context, phys: bigint): boolean {
-  const f = kpageflags(ctx, phys);
-  return f !== undefined && (f & (1n << 19n)) !== 0n;
-}
-
-export function kpageflags(ctx: Context, phys: bigint): bigint | undefined {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(ctx.sysfs.p('/proc/kpageflags'), 'r');
-    const b = Buffer.alloc(8);
-    const n = fs.readSync(fd, b, 0, 8, Number((phys / PAGE) * 8n));
-    return n === 8 ? b.readBigUInt64LE(0) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
 
 /**
  * Run one isolate step: hard_ or soft_offline_page for every page not yet hwpoisoned, yielding to the
@@ -42,7 +22,7 @@ export async function runIsolate(ctx: Context, s: IsolateStep, o: BusyRetry = {}
   let n = 0;
   for (const p of pagesOf([s.range])) {
     if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
-    if (!isHwpoisoned(ctx, p) && (await offlinePage(ctx, s.device, s.how, p, o))) fresh++;
+    if (!isHwpoisoned(ctx.sysfs, p) && (await offlinePage(ctx, s.device, s.how, p, o))) fresh++;
   }
   return fresh;
 }

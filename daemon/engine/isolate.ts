@@ -16,7 +16,8 @@ import type {Context} from './context';
 import {newPlan, type IsolateHow, type IsolateStep, type Plan} from './plan';
 import {Journal, newJournalEntry} from './journal';
 import {runPlan, type StepLog} from './exec';
-import {isHwpoisoned, kpageflags, PAGE, pagesOf} from './hwpoison';
+import {PAGE, pagesOf} from './hwpoison';
+import {isHwpoisoned, kpageflags} from '../model/pageflags';
 
 export interface IsolationPlan {
   plan: Plan;
@@ -76,7 +77,7 @@ export function planIsolate(ctx: Context, device: string, ranges: Range[], how: 
 export function verifyIsolation(ctx: Context, device: string, ranges: Range[], before: bigint, fresh: number): {before: bigint; after: bigint} {
   const after = readMeminfo(ctx.sysfs).get('HardwareCorrupted') ?? 0n;
   const pages = pagesOf(ranges);
-  const unverified = pages.filter((p) => kpageflags(ctx, p) !== undefined && !isHwpoisoned(ctx, p)).slice(0, 8);
+  const unverified = pages.filter((p) => kpageflags(ctx.sysfs, p) !== undefined && !isHwpoisoned(ctx.sysfs, p)).slice(0, 8);
   if (unverified.length || after < before + BigInt(fresh) * PAGE) {
     throw new KernelError(`offlining ${pages.length} page(s) not confirmed: HardwareCorrupted ${before} → ${after} bytes${unverified.length ? `; not hwpoisoned: ${unverified.map((p) => `0x${p.toString(16)}`).join(' ')}` : ''}`, {
       device,

@@ -8,7 +8,7 @@
 import {DaxramError, KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {clip, normalize, type Range} from '../util/ranges';
-import {DAX_DRIVERS, daxDriver, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
+import {DAX_DRIVERS, daxDriver, daxDriverLoaded, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
 import {listMemBlockIds, memblockDir, readBlockState, readMemBlock} from '../model/memblock';
 import {readMeminfo, readNodeZones} from '../model/node';
@@ -267,13 +267,13 @@ function bindSteps(ctx: Context, plan: Plan, dev: DaxDevice, ids: number[], bind
   if (memmap.write !== undefined) {
     plan.steps.push(
       sysfsStep(dev.sysPath, name, 'memmap_on_memory', memmap.write, name, memmap.write === '1' ? `struct pages on ${name} itself: saves ${humanSize(memmap.bytes)} of DRAM` : `struct pages in DRAM (${humanSize(memmap.bytes)})`, {
-        skip: () => ((ctx.sysfs.readOptional(`${dev.sysPath}/memmap_on_memory`) ?? '').trim() === memmap.write ? `memmap_on_memory is ${memmap.write}` : undefined),
+        already: `memmap_on_memory is ${memmap.write}`,
       }),
     );
   }
   if (hold) plan.steps.push(takePolicyStep(ctx, name, hold));
-  if (!ctx.sysfs.exists(kmemDir)) {
-    plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', skip: () => (ctx.sysfs.exists(kmemDir) ? 'kmem is loaded' : undefined)});
+  if (!daxDriverLoaded(ctx.sysfs, 'kmem')) {
+    plan.steps.push({kind: 'modprobe', module: 'kmem', device: name, why: 'the kmem driver hot-adds a dax range as System RAM', present: kmemDir});
   }
   if (dev.driver === 'device_dax' && !bind.rebind) {
     plan.steps.push(

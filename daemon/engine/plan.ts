@@ -22,7 +22,14 @@ export interface SysfsStep {
   unless?: string;
   /** A point a crash test may stop at (Context.afterStep). */
   mark?: KillPoint;
-  /** Run-time re-read of the state: a reason to skip, or undefined to write. Not serialized. */
+  /**
+   * Skipped when the attribute already reads the value to write (both trimmed; '\n' reads as
+   * empty): the step is done. Says why. The executor reads it, the one engine module that does.
+   */
+  already?: string;
+  /** Skipped when this path is gone: what the step acts on went with an earlier step (or run). */
+  gone?: {path: string; why: string};
+  /** Run-time re-read of the state through the model: a reason to skip, or undefined to write. Not serialized. */
   skip?: () => string | undefined;
   /** Run-time precondition that must hold before writing (throws otherwise). Not serialized. */
   guard?: () => void;
@@ -43,7 +50,8 @@ export interface ModprobeStep {
   device: string;
   why: string;
   mark?: KillPoint;
-  skip?: () => string | undefined;
+  /** The driver directory that exists once the module is loaded: skipped when it does. */
+  present: string;
 }
 
 /** A whole device transition run as one step of a region transition (its own plan and journal). */
@@ -141,7 +149,7 @@ export function sysfsStep(
   value: string,
   device: string,
   why: string,
-  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'skip' | 'tolerate' | 'guard' | 'resolve' | 'retryVanished'>> = {},
+  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'already' | 'gone' | 'skip' | 'tolerate' | 'guard' | 'resolve' | 'retryVanished'>> = {},
 ): SysfsStep {
   return {kind: 'sysfs', objectDir, object, attr, path: `${objectDir}/${attr}`, value, device, why, ...extra};
 }
@@ -149,9 +157,9 @@ export function sysfsStep(
 export function describeStep(s: Step): string {
   switch (s.kind) {
     case 'sysfs':
-      return `write "${s.value.replace(/\n/g, '\\n')}" > ${s.path}${s.unless ? `  (skipped if ${s.unless})` : ''}\n       # ${s.why}`;
+      return `write "${s.value.replace(/\n/g, '\\n')}" > ${s.path}${s.unless ? `  (skipped if ${s.unless})` : s.already ? '  (skipped if it reads so)' : ''}\n       # ${s.why}`;
     case 'modprobe':
-      return `modprobe ${s.module}  (skipped if /sys/bus/dax/drivers/${s.module} exists)\n       # ${s.why}`;
+      return `modprobe ${s.module}  (skipped if ${s.present} exists)\n       # ${s.why}`;
     case 'native':
       return `zeroDax ${s.path}: mmap(MAP_SHARED) offset ${s.offset} length ${s.length} (${humanSize(s.length)}) in ${humanSize(s.align)}-aligned chunks, non-temporal stores + sfence\n       # ${s.why}`;
     case 'verify':

@@ -9,6 +9,8 @@
 import {KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {kmemCapacity} from '../model/dax';
+import {readSeeds} from '../model/region';
+import {ndDriver, readNamedUuid} from '../model/namespace';
 import {readBlockSize} from '../model/hotplug';
 import {scanRegion} from '../model/scan';
 import {ND_DRIVERS} from '../model/bus';
@@ -130,24 +132,30 @@ function destroySteps(ctx: Context, r: Region, ns: string, holder: string | unde
   const nsDir = `${r.dir}/${ns}`;
   if (holder) {
     const hDir = `${r.dir}/${holder}`;
-    const drv = ctx.sysfs.linkName(`${hDir}/driver`);
-    if (drv) steps.push(sysfsStep(`${ND_DRIVERS}/${drv}`, drv, 'unbind', holder, ns, `disable ${holder}: its device-dax devices go away`, {skip: () => (ctx.sysfs.linkName(`${hDir}/driver`) ? undefined : `${holder} is disabled`), mark: 'destroy'}));
-    steps.push(sysfsStep(hDir, holder, 'namespace', '\n', ns, `release ${holder}'s claim on ${ns}`, {skip: () => ((ctx.sysfs.readOptional(`${hDir}/namespace`) ?? '').trim() === '' ? `${holder} claims nothing` : undefined)}));
+    const drv = ndDriver(ctx.sysfs, hDir);
+    // A bound device has a link of its name in its driver's directory.
+    if (drv) steps.push(sysfsStep(`${ND_DRIVERS}/${drv}`, drv, 'unbind', holder, ns, `disable ${holder}: its device-dax devices go away`, {gone: {path: `${ND_DRIVERS}/${drv}/${holder}`, why: `${holder} is disabled`}, mark: 'destroy'}));
+    steps.push(sysfsStep(hDir, holder, 'namespace', '\n', ns, `release ${holder}'s claim on ${ns}`, {already: `${holder} claims nothing`}));
   }
-  if (driver) steps.push(sysfsStep(`${ND_DRIVERS}/${driver}`, driver, 'unbind', ns, ns, `disable ${ns} (it has no claim; it was exposed as a raw/pmem block device)`, {skip: () => (ctx.sysfs.linkName(`${nsDir}/driver`) ? undefined : `${ns} is disabled`)}));
-  steps.push(sysfsStep(nsDir, ns, 'size', '0', ns, `free ${ns}'s capacity (deletes its labels)`, {skip: () => (ctx.sysfs.readBig(`${nsDir}/size`) === 0n ? `${ns} is already empty` : undefined)}));
+  if (driver) steps.push(sysfsStep(`${ND_DRIVERS}/${driver}`, driver, 'unbind', ns, ns, `disable ${ns} (it has no claim; it was exposed as a raw/pmem block device)`, {gone: {path: `${ND_DRIVERS}/${driver}/${ns}`, why: `${ns} is disabled`}}));
+  steps.push(sysfsStep(nsDir, ns, 'size', '0', ns, `free ${ns}'s capacity (deletes its labels)`, {already: `${ns} is already empty`}));
   return steps;
 }
 
 function createSteps(ctx: Context, r: Region, p: PlannedNamespace, i: number): SysfsStep[] {
   // The seeds the kernel will offer when this step runs; for the first they are the current ones.
-  const seedNs = () => (ctx.sysfs.readOptional(`${r.dir}/namespace_seed`) ?? '').trim();
-  const seedDax = () => (ctx.sysfs.readOptional(`${r.dir}/dax_seed`) ?? '').trim();
+
   const nsName = i === 0 && r.namespaces.length === 0 ? r.namespaceSeed ?? '<namespace_seed>' : `<${r.name}/namespace_seed>`;
   const daxName = i === 0 && r.namespaces.length === 0 ? r.daxSeed ?? '<dax_seed>' : `<${r.name}/dax_seed>`;
   // One namespace and one dax seed are pinned for all of this namespace's steps.
   let pinned: {ns: string; dax: string} | undefined;
-  const pin = (fresh = false) => (fresh || !pinned ? (pinned = {ns: seedNs(), dax: seedDax()}) : pinned);
+  const pin = (fresh = false) => {
+    if (fresh || !pinned) {
+      const s = readSeeds(ctx.sysfs, r.dir, r.name);
+      pinned = {ns: s.namespace, dax: s.dax};
+    }
+    return pinned;
+  };
   const onNs = (fresh?: boolean) => ({objectDir: `${r.dir}/${pin(fresh).ns}`, object: pin().ns});
   const onDax = () => ({objectDir: `${r.dir}/${pin().dax}`, object: pin().dax});
   const named = namedBy(ctx);
@@ -172,10 +180,11 @@ function createSteps(ctx: Context, r: Region, p: PlannedNamespace, i: number): S
   ];
 }
 
+/** A uuid is written once: a seed an interrupted run named keeps its name. */
 function namedBy(ctx: Context) {
   return (dir: string): string | undefined => {
-    const u = (ctx.sysfs.readOptional(`${dir}/uuid`) ?? '').trim();
-    return u && !/^[0-]*$/.test(u) ? `already named ${u}` : undefined;
+    const u = readNamedUuid(ctx.sysfs, dir);
+    return u ? `already named ${u}` : undefined;
   };
 }
 

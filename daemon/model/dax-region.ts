@@ -32,6 +32,8 @@ export interface DaxRegion {
   devices: string[];
 }
 
+/** Soft-reserved ranges are platform devices named hmem.N. */
+const HMEM_DEVICES = '/sys/bus/platform/devices';
 const DAX_RE = /^dax(\d+)\.(\d+)$/;
 
 export function readDaxRegion(sysfs: Sysfs, ownerDir: string): DaxRegion {
@@ -73,7 +75,7 @@ export function daxRegionOf(sysfs: Sysfs, device: string): DaxRegion {
 export function findDaxRegion(sysfs: Sysfs, name: string): DaxRegion {
   let ownerDir: string | undefined;
   if (/^hmem\.\d+$/.test(name)) {
-    const p = `/sys/bus/platform/devices/${name}`;
+    const p = `${HMEM_DEVICES}/${name}`;
     if (sysfs.exists(p)) ownerDir = sysfs.real(p);
   } else if (/^dax_region\d+$/.test(name)) {
     const p = `${CXL_DEVICES}/${name}`;
@@ -99,4 +101,14 @@ export function findDaxRegion(sysfs: Sysfs, name: string): DaxRegion {
     throw new NotFoundError('no such dax region', {device: name, fix: `dynamic dax regions present: ${known.join(', ') || 'none'} (see daxram list)`});
   }
   return readDaxRegion(sysfs, ownerDir);
+}
+
+/** The soft-reserved ranges' platform devices (hmem.N), whether or not dax_hmem made a region of each yet. */
+export function listHmem(sysfs: Sysfs): string[] {
+  return sysfs.list(HMEM_DEVICES, /^hmem\.\d+$/);
+}
+
+/** The device a dynamic region's `create` offers next (its seed), '' when it offers none. */
+export function readCreateSeed(sysfs: Sysfs, dr: DaxRegion): string {
+  return sysfs.readOptional(`${dr.attrDir}/create`)?.trim() ?? '';
 }

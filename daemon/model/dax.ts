@@ -253,6 +253,15 @@ export function daxDriver(sysfs: Sysfs, name: string): string | undefined {
   return sysfs.linkName(`${DAX_DEVICES}/${name}/driver`);
 }
 
+/** Whether a dax bus driver (kmem, device_dax) is registered: its directory exists once its module is loaded. */
+export function daxDriverLoaded(sysfs: Sysfs, driver: string): boolean {
+  return sysfs.exists(daxDriverDir(driver));
+}
+
+export function daxDriverDir(driver: string): string {
+  return `${DAX_DRIVERS}/${driver}`;
+}
+
 /** Names of every dax device present, naturally sorted. */
 export function listDax(sysfs: Sysfs): string[] {
   return sysfs.list(DAX_DEVICES, DAX_NAME_RE);

@@ -78,3 +78,14 @@ export function readNamespace(sysfs: Sysfs, name: string, regionDir: string, reg
   }
   return ns;
 }
+
+/** The uuid of a namespace or of its claiming seed (`dir`), undefined while it is unnamed (empty or all zeros). */
+export function readNamedUuid(sysfs: Sysfs, dir: string): string | undefined {
+  const u = sysfs.readOptional(`${dir}/uuid`)?.trim() ?? '';
+  return u && !/^[0-]*$/.test(u) ? u : undefined;
+}
+
+/** The nd bus driver a namespace or seed (`dir`) is bound to, if any. */
+export function ndDriver(sysfs: Sysfs, dir: string): string | undefined {
+  return sysfs.linkName(`${dir}/driver`);
+}

@@ -92,10 +92,9 @@ export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): R
   if (pd !== undefined && pd.trim() !== '') region.persistenceDomain = pd.trim();
   const mae = optBig(sysfs, `${dir}/max_available_extent`, name);
   if (mae !== undefined) region.maxAvailableExtent = nstype === ND_DEVICE_NAMESPACE_IO ? 0n : mae;
-  const nsSeed = sysfs.readOptional(`${dir}/namespace_seed`, name)?.trim();
-  if (nsSeed) region.namespaceSeed = nsSeed;
-  const daxSeed = sysfs.readOptional(`${dir}/dax_seed`, name)?.trim();
-  if (daxSeed) region.daxSeed = daxSeed;
+  const seeds = readSeeds(sysfs, dir, name);
+  if (seeds.namespace) region.namespaceSeed = seeds.namespace;
+  if (seeds.dax) region.daxSeed = seeds.dax;
   region.badblocks = readBadblocks(sysfs, dir, name, resource);
   for (const m of sysfs.list(dir, /^mapping\d+$/)) {
     const p = `${dir}/${m}`;
@@ -103,4 +102,12 @@ export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): R
     if (raw !== undefined) region.mappings!.push(parseRegionMapping(raw, p, name));
   }
   return region;
+}
+
+/**
+ * The namespace and dax seeds a region offers now ('' where none): each create takes a seed and
+ * the kernel offers the next, so a layout re-reads them between its steps.
+ */
+export function readSeeds(sysfs: Sysfs, dir: string, name?: string): {namespace: string; dax: string} {
+  return {namespace: sysfs.readOptional(`${dir}/namespace_seed`, name)?.trim() ?? '', dax: sysfs.readOptional(`${dir}/dax_seed`, name)?.trim() ?? ''};
 }

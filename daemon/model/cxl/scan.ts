@@ -188,3 +188,24 @@ export function cxlRegionByName(sysfs: Sysfs, name: string): CxlRegion {
   if (!r) throw new NotFoundError('no such CXL region', {device: name, path: `${CXL_DEVICES}/${name}`, fix: 'list CXL regions with: daxram list --cxl'});
   return r;
 }
+
+/** Whether a cxl bus driver (cxl_region, cxl_dax_region) is registered: its directory exists once its module is loaded. */
+export function cxlDriverLoaded(sysfs: Sysfs, driver: string): boolean {
+  return sysfs.exists(`${CXL_DRIVERS}/${driver}`);
+}
+
+/** Whether a CXL region is bound (to cxl_region). */
+export function cxlRegionBound(sysfs: Sysfs, region: string): boolean {
+  return sysfs.linkName(`${CXL_DEVICES}/${region}/driver`) !== undefined;
+}
+
+/** The resolved directory of a bound region's dax_regionN, once dax_cxl made it. */
+export function cxlRegionDaxDir(sysfs: Sysfs, region: string): string | undefined {
+  const dr = sysfs.list(`${CXL_DEVICES}/${region}`, /^dax_region\d+$/)[0];
+  return dr ? sysfs.real(`${CXL_DEVICES}/${region}/${dr}`) : undefined;
+}
+
+/** The region name a root decoder's `create_ram_region` offers now ('' when none). */
+export function readNextRamRegion(sysfs: Sysfs, rootDecoder: string): string {
+  return sysfs.readOptional(`${CXL_DEVICES}/${rootDecoder}/create_ram_region`)?.trim() ?? '';
+}
