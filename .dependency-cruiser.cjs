@@ -9,7 +9,7 @@
 //   config             configuration files, operator records, reservations
 //   scrub              address range scrub and clear
 //   engine             transitions: plan, journal, lock, online/offline/isolate/layout/recover
-//   live, ipc          the host's engine context; the control socket protocol
+//   host, ipc          this host's engine context (gate sources, intent hook); the control socket protocol
 //   cli, daxramd       the two programs (neither imports the other)
 
 const SYS = '^daemon/(sysfs|native|ndctl|mce|kmod|mounts|tracefs)\\.ts$';
@@ -33,9 +33,9 @@ module.exports = {
     layer('config', '^daemon/config/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config']),
     layer('scrub', '^daemon/scrub/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'scrub']),
     layer('engine', '^daemon/engine/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'engine']),
-    layer('live', '^daemon/live/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'live']),
+    layer('host', '^daemon/host/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'host']),
     layer('ipc', '^daemon/ipc/', ['util', 'errors', 'config', 'ipc']),
-    layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'cli']),
+    layer('cli', '^daemon/cli/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'host', 'ipc', 'cli']),
     {
       name: 'engine-through-index',
       comment: 'outside engine/, the engine is its API (engine/index.ts; engine/hold.ts, the hot-add hold alone, for the boot guard\'s small bundle): every kernel write goes through a transition there',
@@ -43,7 +43,7 @@ module.exports = {
       from: {path: '^daemon/', pathNot: '^daemon/engine/'},
       to: {path: '^daemon/engine/', pathNot: '^daemon/engine/(index|hold)\\.ts$'},
     },
-    layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'live', 'ipc', 'daxramd']),
+    layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'host', 'ipc', 'daxramd']),
   ],
   options: {
     doNotFollow: {path: 'node_modules'},

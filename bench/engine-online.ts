@@ -14,7 +14,7 @@ import * as readline from 'node:readline';
 import {performance} from 'node:perf_hooks';
 import {offline, online} from '../daemon/engine';
 import {quietLog, type Context} from '../daemon/engine/context';
-import {engineContext} from '../daemon/cli/commands/engine-context';
+import {engineContext} from '../daemon/cli/engine-args';
 import {loadNative} from '../daemon/native';
 
 // daxramd loads the addon at start (sd_notify, uevents), before its first transition.

@@ -84,7 +84,7 @@ export interface NativeBinding {
    * Resolves with the bytes written; call in chunks to report progress.
    */
   zeroDax(fd: number, offset: bigint, length: bigint): Promise<bigint>;
-  /** Engine (native/engine.cc): flock(2), non-blocking only (op must include LOCK_NB=4, or be LOCK_UN=8). */
+  /** native/flock.cc: flock(2), non-blocking only (op must include LOCK_NB=4, or be LOCK_UN=8). */
   flock(fd: number, op: number): void;
 }
 

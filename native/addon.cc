@@ -30,7 +30,7 @@
 
 // daemon syscalls (native/notify.cc)
 void InitNotify(Napi::Env env, Napi::Object exports);
-// engine syscalls (native/engine.cc)
+// flock(2) (native/flock.cc)
 void InitEngine(Napi::Env env, Napi::Object exports);
 
 namespace {

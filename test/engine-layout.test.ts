@@ -2,7 +2,7 @@
 // rounding) and the dry-run plans of provision and reassign on fixtures.
 
 import test from 'ava';
-import {dataOffset, layoutRegion, describeLayout} from '../daemon/engine/layout';
+import {dataOffset, layoutRegion, describeLayout} from '../daemon/engine/nvdimm-layout';
 import {provision, reassign, describePlan, online, type IntentHook} from '../daemon/engine';
 import {PolicyError, UsageError} from '../daemon/errors';
 import {GiB, MiB} from './helpers/fixture';

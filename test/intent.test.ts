@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import {Journal, offline, online, recover, type IntentHook} from '../daemon/engine';
 import {LAYOUT_JOURNAL} from '../daemon/engine/journal';
 import {StateStore} from '../daemon/config/state';
-import {operatorIntents} from '../daemon/live/intent';
+import {operatorIntents} from '../daemon/host/intent';
 import {deviceKey} from '../daemon/model/identity';
 import {readDax} from '../daemon/model/dax';
 import {driver, testbed, type EngineTestbed} from './helpers/engine-context';

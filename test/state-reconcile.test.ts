@@ -11,7 +11,7 @@ import {Daemon} from '../daemon/daxramd/daemon';
 import {DaemonLog} from '../daemon/daxramd/log';
 import {StateStore} from '../daemon/config/state';
 import {recordDevices} from '../daemon/config/operator';
-import {operatorIntents} from '../daemon/live/intent';
+import {operatorIntents} from '../daemon/host/intent';
 import {GiB} from './helpers/fixture';
 import {qemuSpec, testbed, driver, blockStates} from './helpers/engine-context';
 

@@ -2,7 +2,7 @@
 // pieces to use instead of the real ones. Kept in its own import-free module so `daxram list`
 // still loads no engine. bin/daxram never sets it.
 
-import type {ContextInjection} from '../live/context';
+import type {ContextInjection} from '../host/context';
 
 let current: ContextInjection = {};
 

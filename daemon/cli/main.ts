@@ -5,7 +5,7 @@ import {VERSION} from '../util/version';
 import {commandsFor} from './commands';
 import {exitCodeFor, reportError} from './output';
 import {setInjection} from './inject';
-import type {ContextInjection} from '../live/context';
+import type {ContextInjection} from '../host/context';
 
 export function buildParser(argv: string[]) {
   let parser = yargs(argv)

@@ -1,6 +1,6 @@
 // The operator's records in the desired-state store, one writer per kind of decision. The engine
 // says when (engine/intent.ts: record before the first write, confirm after, also from recover;
-// live/intent.ts maps its hook onto these), so a daxramd woken by the uevents already finds the
+// host/intent.ts maps its hook onto these), so a daxramd woken by the uevents already finds the
 // decision and never undoes it; records survive restarts and reboots. `daxram forget DEVICE`
 // hands a device back to the config.
 

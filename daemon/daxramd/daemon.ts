@@ -22,7 +22,7 @@ import {DEFAULT_PATHS} from '../config/config';
 import {addReservations, forgetReservation, heldReservations, rememberReservations, type HeldReservation} from '../config/reservations';
 import {StateStore, type OperatorRecord} from '../config/state';
 import {LOCK_PATH, SOCKET_PATH, STATE_DIR} from '../config/paths';
-import {hostContext, type ContextInjection} from '../live/context';
+import {hostContext, type ContextInjection} from '../host/context';
 import {throttledProgress} from '../util/progress';
 import {ControlServer} from '../ipc/socket';
 import type {DaemonNative} from '../native';

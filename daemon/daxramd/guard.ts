@@ -12,7 +12,7 @@ import {Sysfs} from '../sysfs';
 import {describeError} from '../errors';
 import {holdHotplug, releaseHotplug} from '../engine/hold';
 import {readAutoOnline} from '../model/hotplug';
-import {holdContext} from '../live/hold-context';
+import {holdContext} from '../host/hold-context';
 import {LineLog} from './log-line';
 import {parseGuardArgs, type GuardArgs} from './guard-args';
 

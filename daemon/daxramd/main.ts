@@ -7,7 +7,7 @@ import {VERSION} from '../util/version';
 import {DaemonLog, Level} from './log';
 import {Daemon, DEFAULT_OPTIONS} from './daemon';
 import {describeError} from '../errors';
-import type {ContextInjection} from '../live/context';
+import type {ContextInjection} from '../host/context';
 import {main as guardMain} from './guard';
 import {isGuardCall} from './guard-args';
 import {loadDaemonNative} from './notify';

@@ -8,7 +8,7 @@ import type {ModuleLoader} from '../kmod';
 import type {KillPoint} from './plan';
 import type {IntentHook} from './intent';
 
-/** The two syscalls the engine needs from the addon (native/engine.cc). */
+/** The two syscalls the engine needs from the addon (native/flock.cc; zeroDax in native/addon.cc). */
 export interface EngineNative {
   /** flock(2) on an open fd; op is LOCK_SH=1 | LOCK_EX=2 | LOCK_UN=8, optionally | LOCK_NB=4. Throws with .code on failure. */
   flock(fd: number, op: number): void;

@@ -10,7 +10,7 @@
 // state the kernel holds reaches the same layout.
 //
 // One file over 300 lines: the plan and the rebuild's steps of one transition, which recovery
-// re-plans from whatever the kernel holds; the pure layout arithmetic is in layout.ts.
+// re-plans from whatever the kernel holds; the pure layout arithmetic is in nvdimm-layout.ts.
 
 import * as path from 'node:path';
 import {KernelError, NotFoundError, PolicyError, UsageError} from '../errors';

@@ -16,7 +16,7 @@ import {doOnline, dryOnline, type OnlineOptions, type OnlineResult} from './onli
 import {doOffline, dryOffline, type OfflineOptions, type OfflineResult} from './offline';
 import {doIsolate, type IsolateResult} from './isolate';
 import {doRecover, dryRecover, type RecoverResult} from './recover';
-import {doLayout, layoutRegionOf, layoutResult, planLayout, preflightGates, type LayoutOptions, type LayoutResult} from './region-layout';
+import {doLayout, layoutRegionOf, layoutResult, planLayout, preflightGates, type LayoutOptions, type LayoutResult} from './nvdimm-region';
 import {doCxlProvision, doCxlRelease, dryCxlProvision, dryCxlRelease, type CxlProvisionOptions, type CxlRegionResult, type CxlReleaseOptions} from './cxl-region';
 import {doDaxReassign, dryDaxReassign, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
 
@@ -36,8 +36,8 @@ export {INTERLEAVE_RECORD, weightsFromBandwidth, type InterleaveOutcome} from '.
 export {isChecked} from './checked';
 export {daxRegionLayout, hmemRegionAt, type LaidOut} from './dax-layout';
 export type {ZoneRequest} from './zone';
-export {planLayout, type LayoutOptions, type LayoutResult} from './region-layout';
-export {layoutRegion, describeLayout, type Layout} from './layout';
+export {planLayout, type LayoutOptions, type LayoutResult} from './nvdimm-region';
+export {layoutRegion, describeLayout, type Layout} from './nvdimm-layout';
 export {isMemdevList, parseMemdevList, designCxlRegion, type CxlDesign} from './cxl-design';
 export {type CxlProvisionOptions, type CxlRegionResult, type CxlReleaseOptions} from './cxl-region';
 export {layoutDaxRegion, type DaxLayoutOptions, type DaxLayoutResult} from './dax-layout';
@@ -67,12 +67,12 @@ export async function recover(ctx: Context): Promise<RecoverResult> {
   return transition(ctx, 'recover', undefined, () => doRecover(ctx));
 }
 
-/** Lay out an empty region (engine/region-layout.ts). */
+/** Lay out an empty NVDIMM region (engine/nvdimm-region.ts). */
 export async function provision(ctx: Context, region: string, o: LayoutOptions = {}): Promise<LayoutResult> {
   return layoutOp(ctx, 'provision', region, o);
 }
 
-/** Move a region's capacity between RAM and devdax (engine/region-layout.ts). */
+/** Move an NVDIMM region's capacity between RAM and devdax (engine/nvdimm-region.ts). */
 export async function reassign(ctx: Context, region: string, ram: bigint, o: LayoutOptions = {}): Promise<LayoutResult> {
   return layoutOp(ctx, 'reassign', region, {...o, ram});
 }

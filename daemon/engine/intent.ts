@@ -4,7 +4,7 @@
 // the decision (`args.action`), so a run killed anywhere after record leaves a journal that
 // recover finishes the same way, confirm included; a provision recover tears down instead is
 // abandoned. daxramd's own transitions carry no decision: it follows the records, it never
-// writes them. The hook's implementation (live/intent.ts) keeps the records in the
+// writes them. The hook's implementation (host/intent.ts) keeps the records in the
 // desired-state store; the engine only says when and what.
 
 import type {JournalEntry} from './journal';

@@ -7,7 +7,7 @@
 import {listDax, readDax} from '../model/dax';
 import type {Context} from './context';
 import {Journal, LAYOUT_JOURNAL, type JournalEntry} from './journal';
-import {doLayout} from './region-layout';
+import {doLayout} from './nvdimm-region';
 import {convergeCxl} from './cxl-region';
 import {convergeDaxReassign} from './dax-layout';
 import {doOnline} from './online';

@@ -7,7 +7,7 @@
 //   DAXRAM_TEST_SER_P=1|0           MCG_CAP.SER_P as if read (fixture roots have no MSR)
 
 import * as fs from 'node:fs';
-import type {ContextInjection} from '../../daemon/live/context';
+import type {ContextInjection} from '../../daemon/host/context';
 import type {KillPoint} from '../../daemon/engine/plan';
 
 export function injectionFromEnv(env: NodeJS.ProcessEnv = process.env): ContextInjection {

@@ -1,6 +1,6 @@
 import type {CommandModule} from 'yargs';
-import {runScrubVerb, ScrubArgs} from './scrub-common';
-import {withEngineOptions} from './engine-context';
+import {runScrubVerb, ScrubArgs} from '../scrub-report';
+import {withEngineOptions} from '../engine-args';
 
 export const clearCommand: CommandModule<{}, ScrubArgs> = {
   command: 'clear <device>',

@@ -9,7 +9,7 @@ import {stateDirOf} from '../../config/operator';
 import {printJson} from '../output';
 import {configDeviceRules, forgetReservation, type HeldReservation} from '../../config/reservations';
 import {ETC_DIR, underRoot} from '../../config/paths';
-import {sysfsOf} from './engine-context';
+import {sysfsOf} from '../engine-args';
 
 interface Args {
   json?: boolean;

@@ -2,7 +2,7 @@ import type {CommandModule} from 'yargs';
 import {offline} from '../../engine';
 import {humanSize} from '../../util/size';
 import {checkDaxName} from '../../model/dax';
-import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from '../engine-args';
 
 interface Args extends EngineArgs {
   device: string;

@@ -3,7 +3,7 @@ import {online, refuseIfReserved} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize} from '../../util/size';
 import {checkDaxName} from '../../model/dax';
-import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from '../engine-args';
 
 interface Args extends EngineArgs {
   device: string;

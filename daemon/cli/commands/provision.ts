@@ -2,7 +2,7 @@ import type {CommandModule} from 'yargs';
 import {isMemdevList, parseMemdevList, provision, provisionCxl, type CxlRegionResult} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize, parseSize} from '../../util/size';
-import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from '../engine-args';
 import {layoutLines} from './reassign';
 
 interface Args extends EngineArgs {

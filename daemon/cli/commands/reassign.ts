@@ -3,7 +3,7 @@ import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '..
 import {ND_DEVICES} from '../../model/bus';
 import type {Sysfs} from '../../sysfs';
 import {humanSize, parseSize} from '../../util/size';
-import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from '../engine-args';
 
 interface Args extends EngineArgs {
   region: string;

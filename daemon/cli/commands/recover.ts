@@ -1,7 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {recover} from '../../engine';
 import {printJson} from '../output';
-import {engineContext, withEngineOptions, type EngineArgs} from './engine-context';
+import {engineContext, withEngineOptions, type EngineArgs} from '../engine-args';
 
 export const recoverCommand: CommandModule<{}, EngineArgs> = {
   command: 'recover',

@@ -1,7 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {releaseCxl, type CxlRegionResult} from '../../engine';
 import {humanSize} from '../../util/size';
-import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from './engine-context';
+import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from '../engine-args';
 
 interface Args extends EngineArgs {
   region: string;

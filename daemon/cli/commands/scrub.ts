@@ -1,5 +1,5 @@
 import type {CommandModule} from 'yargs';
-import {runScrubVerb, ScrubArgs} from './scrub-common';
+import {runScrubVerb, ScrubArgs} from '../scrub-report';
 
 export const scrubCommand: CommandModule<{}, ScrubArgs> = {
   command: 'scrub <device>',

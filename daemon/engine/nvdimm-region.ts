@@ -1,5 +1,5 @@
 // Laying out an NVDIMM region, the transition behind `provision` (an empty region) and
-// `reassign` (move a region's capacity between RAM and devdax). Both compute the layout first (layout.ts), then speak libnvdimm's
+// `reassign` (move a region's capacity between RAM and devdax). Both compute the layout first (nvdimm-layout.ts), then speak libnvdimm's
 // sysfs ABI the way ndctl does — a namespace seed gets a uuid and a size (which allocates
 // the capacity and writes the labels), a dax seed gets a uuid, a map location, an align and
 // the namespace, and binding the dax seed to dax_pmem creates the device-dax device — and
@@ -18,7 +18,7 @@ import type {DaxDevice, Namespace, Region} from '../model/types';
 import type {Context} from './context';
 import {evaluateGates, reservationOf, type GateResult} from '../policy/gates';
 import {dimmSecurity, unknownMce} from '../policy/sources';
-import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './layout';
+import {layoutRegion, describeLayout, type Layout, type PlannedNamespace} from './nvdimm-layout';
 import {newPlan, sysfsStep, type Plan, type SysfsStep} from './plan';
 import {Journal, LAYOUT_JOURNAL, newJournalEntry} from './journal';
 import {confirmDecision, decisionArgs, recordDecision, type Decision} from './intent';

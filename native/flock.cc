@@ -1,4 +1,4 @@
-// Engine syscalls: flock(2) for the one lock shared by the CLI and the daemon. Non-blocking
+// flock(2) for the one lock shared by the CLI and the daemon. Non-blocking
 // only (LOCK_NB): TypeScript polls, so the main thread never sleeps in the kernel. (zeroDax,
 // the other syscall the engine needs, lives in addon.cc.)
 #include <napi.h>

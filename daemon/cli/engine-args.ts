@@ -2,17 +2,17 @@
 // flags, and the way results are printed.
 
 import type {Argv} from 'yargs';
-import {Sysfs} from '../../sysfs';
-import type {Context} from '../../engine';
-import {choicesOf, makePolicy, parseGateSettings} from '../../policy/settings';
-import {withConfigReservations} from '../../config/reservations';
-import {ETC_DIR, LOCK_PATH, STATE_DIR, underRoot} from '../../config/paths';
-import {terminalProgress} from '../../util/progress';
-import {stateDirOf} from '../../config/operator';
-import {hostContext} from '../../live/context';
-import {injection} from '../inject';
-import {describePlan, type Plan} from '../../engine';
-import {printJson} from '../output';
+import {Sysfs} from '../sysfs';
+import type {Context} from '../engine';
+import {choicesOf, makePolicy, parseGateSettings} from '../policy/settings';
+import {withConfigReservations} from '../config/reservations';
+import {ETC_DIR, LOCK_PATH, STATE_DIR, underRoot} from '../config/paths';
+import {terminalProgress} from '../util/progress';
+import {stateDirOf} from '../config/operator';
+import {hostContext} from '../host/context';
+import {injection} from './inject';
+import {describePlan, type Plan} from '../engine';
+import {printJson} from './output';
 
 export interface EngineArgs {
   json?: boolean;

@@ -1,15 +1,15 @@
 // What `daxram scrub` and `daxram clear` share: run the pipeline on one device, show progress on
 // stderr while waiting, print the result as JSON or as a short report.
 
-import {loadNative} from '../../native';
-import {scrubDevice, targetByName, ScrubResult} from '../../scrub/pipeline';
-import {fmtRange, totalBytes} from '../../util/ranges';
-import {Sysfs} from '../../sysfs';
-import {UsageError} from '../../errors';
-import type {Range} from '../../model/types';
-import {printJson} from '../output';
-import {clearPoison} from '../../engine';
-import {engineContext, type EngineArgs} from './engine-context';
+import {loadNative} from '../native';
+import {scrubDevice, targetByName, ScrubResult} from '../scrub/pipeline';
+import {fmtRange, totalBytes} from '../util/ranges';
+import {Sysfs} from '../sysfs';
+import {UsageError} from '../errors';
+import type {Range} from '../model/types';
+import {printJson} from './output';
+import {clearPoison} from '../engine';
+import {engineContext, type EngineArgs} from './engine-args';
 
 export interface ScrubArgs extends EngineArgs {
   device: string;
