@@ -47,6 +47,8 @@ for K in destroy create; do
   dx recover --json > $O/re-$K.recover.json 2> $O/re-$K.recover.err; echo $? > $O/re-$K.recover.rc
   daxctl list -D > $O/re-$K.after.json
   ndctl list -N -r region0 > $O/re-$K.ns.json
+  # Each dax device's namespace label uuid (what the records key it by; ndctl prints the info block's).
+  for D in $(ls /sys/bus/dax/devices); do echo "$D $(cat /sys/bus/nd/devices/$(cat /sys/bus/dax/devices/$D/../namespace)/uuid)"; done > $O/re-$K.uuids
   cp /var/lib/daxram/desired.json $O/re-$K.desired.json 2> /dev/null
   ls /var/lib/daxram > $O/re-$K.jdir
 done
@@ -110,13 +112,12 @@ test('reassign killed after destroying the old namespace, and after naming the n
   // recover confirmed the operator's layout: each new device is recorded by its namespace uuid,
   // as the layout made it (RAM as ram, the rest devdax), beside the region's own record.
   for (const k of ['destroy', 'create']) {
-    // Keyed by the namespace label's uuid (ndctl's raw_uuid; its uuid is the dax info block's).
-    const ns = ([] as Array<{uuid?: string; raw_uuid?: string}>).concat(r.readJson(`re-${k}.ns.json`));
-    const keys = new Set(ns.flatMap((n) => [n.raw_uuid, n.uuid].filter(Boolean).map((u) => `uuid:${u}`)));
-    const want = ([] as Array<{chardev: string; mode: string}>).concat(r.readJson(`re-${k}.after.json`)).map((d) => `${d.chardev} ${d.mode === 'system-ram' ? 'ram' : 'devdax'}`);
+    const uuids = new Map(f(`re-${k}.uuids`).split('\n').map((l) => l.split(' ') as [string, string]));
+    const want = ([] as Array<{chardev: string; mode: string}>).concat(r.readJson(`re-${k}.after.json`)).map((d) => `uuid:${uuids.get(d.chardev)} ${d.chardev} ${d.mode === 'system-ram' ? 'ram' : 'devdax'}`);
     t.is(want.length, k === 'destroy' ? 2 : 1, k);
     // Records of the namespaces the earlier runs destroyed stay until forgotten: only these devices' are compared.
-    const got = records(`re-${k}`).filter((x) => keys.has(x.key)).map((x) => `${x.device} ${x.mode}`);
+    const keys = new Set([...uuids.values()].map((u) => `uuid:${u}`));
+    const got = records(`re-${k}`).filter((x) => keys.has(x.key)).map((x) => `${x.key} ${x.device} ${x.mode}`);
     t.deepEqual(got.sort(), want.sort(), k);
     t.true(records(`re-${k}`).some((x) => x.key === 'region:region0' && x.mode === 'reserved'), k);
   }
