@@ -7,9 +7,9 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {cpuMsOf} from './stats';
 
 const DAEMON = path.join(__dirname, '..', '..', 'bin', 'daxramd');
-const TICK_MS = 1000 / 100; // USER_HZ
 
 export interface IdleResult {
   seconds: number;
@@ -26,9 +26,7 @@ function status(pid: number, key: string): number {
 }
 
 function cpuMs(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) * TICK_MS; // utime + stime
+  return cpuMsOf(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'), 'own');
 }
 
 function waitFor(child: ChildProcess, re: RegExp, timeoutMs: number): Promise<void> {

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {build6TiB} from '../test/helpers/fixture';
-import {median} from './stats';
+import {cpuMsOf, median} from './stats';
 
 const CHECKOUT = path.join(__dirname, '..', '..');
 const BIN = path.join(CHECKOUT, 'bin', 'daxram');
@@ -21,12 +21,9 @@ const DOC = path.join(CHECKOUT, 'docs', 'performance.md');
 const PAIRS = Number(process.env.BENCH_RUNS ?? 10);
 const SLACK = 1.2;
 
-/** The children's CPU so far (user + system, ms): fields 16 and 17 of /proc/self/stat. */
+/** The children's CPU so far (user + system, ms). */
 function childrenCpuMs(): number {
-  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ", field 3 is index 0: cutime is field 16, cstime 17.
-  return ((Number(f[13]) + Number(f[14])) * 1000) / 100;
+  return cpuMsOf(fs.readFileSync('/proc/self/stat', 'utf8'), 'children');
 }
 
 function run(argv: string[]): {wall: number; cpu: number} {

@@ -9,6 +9,7 @@ import {SysfsError} from '../errors';
 import type {MemBlock, MemBlockState} from './types';
 import {MEMORY_DIR, NODE_DIR} from './hotplug';
 import {readSmall} from './attr';
+import {PAGE} from '../util/ranges';
 import {readZoneSpans, zoneBySpan, type ZoneSpan} from './node';
 
 const STATES = new Set(['online', 'offline', 'going-offline']);
@@ -174,7 +175,7 @@ export function blockScan(sysfs: Sysfs, bs: bigint): BlockScan {
       const spans = zones.get(node) ?? [];
       const present = spans.reduce((a, z) => a + z.present, 0n);
       if (present === 0n) whole.set(node, {state: 'offline'});
-      else if (present === (blocks * bs) / 4096n) {
+      else if (present === (blocks * bs) / PAGE) {
         const populated = spans.filter((z) => z.present > 0n);
         whole.set(node, {state: 'online', zone: populated.length === 1 ? populated[0].zone : undefined});
       }
@@ -184,7 +185,7 @@ export function blockScan(sysfs: Sysfs, bs: bigint): BlockScan {
   // the boot zones have holes. Its Movable zone usually has none, and an offline block's pages
   // are not present, so a zone whose span is all present pages vouches for the blocks inside it.
   const full = new Map<number, ZoneSpan[]>();
-  for (const [node, spans] of zones ?? []) full.set(node, spans.filter((z) => z.present > 0n && z.present * 4096n === z.end - z.start));
+  for (const [node, spans] of zones ?? []) full.set(node, spans.filter((z) => z.present > 0n && z.present * PAGE === z.end - z.start));
   return {bs, nodes, zones, whole, full};
 }
 
