@@ -31,7 +31,7 @@ import {desiredFor, type Desired} from './desired';
 import {DeclaredCapacity, declarationsOf} from './declared';
 import {awaitConfiguredDevices} from './ready';
 import {statusLine} from './status-line';
-import {adoptUnmanaged, newReport, observe, reconcileDevice, type DeviceReport} from './reconcile';
+import {adoptUnmanaged, newReport, observed, reconcileDevice, type DeviceReport} from './reconcile';
 
 import {PoisonWatch} from './poison-watch';
 import {RasLoop} from './ras';
@@ -274,7 +274,7 @@ export class Daemon {
     if (reports.some((r) => r.action !== 'none')) platform = scanPlatform(this.sysfs);
     for (const r of reports) {
       const d = platform.devices.find((x) => x.name === r.device);
-      if (d) observe(r, d);
+      if (d) Object.assign(r, observed(d));
     }
     for (const r of reports) {
       if (r.isolated) this.isolated.set(r.device, (this.isolated.get(r.device) ?? 0) + r.isolated);
@@ -307,7 +307,7 @@ export class Daemon {
     this.managedRam = platform.devices.filter((d) => d.mode === 'system-ram' && managed.some((r) => r.device === d.name)).map((d) => ({device: d.name, ranges: d.ranges}));
     const follow: FollowDeps = {context: () => this.engineContext(), daemon: this.cfg.daemon, sysfs: this.sysfs, log: this.log, metrics: this.metrics};
     this.tiering = await followTiering(follow, reports);
-    this.interleave = (await followInterleave(follow, platform, reports, this.interleave)) ?? this.interleave;
+    this.interleave = (await followInterleave(follow, reports, this.interleave)) ?? this.interleave;
     this.memmap = memmapReport(this.sysfs, platform.devices);
     this.metrics.devicesManaged = managed.length;
     this.metrics.setCapacity(platform.devices, (d) => reports.find((r) => r.device === d.name)?.desired?.mode === 'reserved');

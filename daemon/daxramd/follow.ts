@@ -7,7 +7,6 @@ import {setInterleave, setTiering, type Context, type InterleaveOutcome} from '.
 import {describeError} from '../errors';
 import type {Config} from '../config/config';
 import {readTiering, tierOf, type TieringState} from '../model/tiers';
-import type {Platform} from '../model/types';
 import type {Sysfs} from '../sysfs';
 import type {DaemonLog} from './log';
 import type {Metrics} from './metrics';
@@ -46,9 +45,8 @@ export async function followTiering(d: FollowDeps, reports: DeviceReport[]): Pro
  * The weights follow the bandwidth of the nodes where managed RAM is online; undefined when
  * they could not be set (logged), so the caller keeps what it knew.
  */
-export async function followInterleave(d: FollowDeps, platform: Platform, reports: DeviceReport[], before?: InterleaveOutcome): Promise<InterleaveOutcome | undefined> {
-  const ram = new Set(reports.filter((r) => r.desired?.mode === 'ram').map((r) => r.device));
-  const nodes = [...new Set(platform.devices.filter((dev) => ram.has(dev.name) && dev.memblocks.some((b) => b.state === 'online')).map((dev) => dev.targetNode))].filter((n) => n >= 0);
+export async function followInterleave(d: FollowDeps, reports: DeviceReport[], before?: InterleaveOutcome): Promise<InterleaveOutcome | undefined> {
+  const nodes = [...new Set(reports.filter((r) => r.desired?.mode === 'ram' && r.state.online > 0).map((r) => r.node))].filter((n) => n >= 0);
   try {
     const out = await setInterleave(d.context(), d.daemon.interleaveWeights === 'on', nodes);
     if (out.action === 'applied') d.log.notice(`interleave weights from the nodes' bandwidth: ${out.detail}`);

@@ -47,16 +47,15 @@ export interface ReconcileDeps {
 }
 
 /** The report's `state` and `actual` from what the scan shows of `dev` now. */
-export function observe(rep: DeviceReport, dev: DaxDevice): void {
+/** What the kernel shows of a device: its state as data, and as the sentence STATUS and `status` print. */
+export function observed(dev: DaxDevice): Pick<DeviceReport, 'state' | 'actual'> {
   const online = dev.memblocks.filter((b) => b.state === 'online').length;
-  rep.state = {mode: dev.mode, online, blocks: dev.memblocks.length};
-  rep.actual = dev.mode === 'system-ram' ? `system-ram ${online}/${dev.memblocks.length} online (${humanSize(memblockBytes(dev).online)})` : dev.mode;
+  const actual = dev.mode === 'system-ram' ? `system-ram ${online}/${dev.memblocks.length} online (${humanSize(memblockBytes(dev).online)})` : dev.mode;
+  return {state: {mode: dev.mode, online, blocks: dev.memblocks.length}, actual};
 }
 
 export function newReport(dev: DaxDevice, desired: Desired | undefined): DeviceReport {
-  const rep: DeviceReport = {device: dev.name, key: deviceKey(dev), node: dev.targetNode, state: {mode: dev.mode, online: 0, blocks: 0}, actual: '', desired, action: 'none'};
-  observe(rep, dev);
-  return rep;
+  return {device: dev.name, key: deviceKey(dev), node: dev.targetNode, ...observed(dev), desired, action: 'none'};
 }
 
 /** Converge one device; never throws (the outcome is in the report). */
