@@ -21,9 +21,14 @@ export function parseWords(raw: string | undefined): string[] {
   return s === '' ? [] : s.split(/\s+/);
 }
 
+/** Who implements the bus: ACPI.NFIT, nfit_test.N, e820 (memmap= and legacy pmem), of_pmem. */
+export function readProvider(sysfs: Sysfs, dir: string, name: string): string {
+  return need(sysfs, `${dir}/provider`, name);
+}
+
 /** Read ndbusN; `dir` is its resolved /sys/devices/… path. Links (regions, dimms) start empty. */
 export function readBus(sysfs: Sysfs, name: string, dir: string): Bus {
-  const provider = need(sysfs, `${dir}/provider`, name);
+  const provider = readProvider(sysfs, dir, name);
   const commands = parseWords(sysfs.readOptional(`${dir}/commands`, name));
   const scrubPath = `${dir}/nfit/scrub`;
   const scrubRaw = sysfs.readOptional(scrubPath, name);

@@ -59,7 +59,7 @@ export function parseRegionMapping(raw: string, path: string, device?: string): 
 
 /** Read regionN; `dir` is its resolved path under its bus. Links start empty except bus. */
 export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): Region {
-  const resource = needBig(sysfs, `${dir}/resource`, name);
+  const resource = readRegionResource(sysfs, dir, name);
   const size = needBig(sysfs, `${dir}/size`, name);
   const devtype = sysfs.readOptional(`${dir}/devtype`, name) ?? 'unknown';
   const roRaw = sysfs.readOptional(`${dir}/read_only`, name);
@@ -96,12 +96,24 @@ export function readRegion(sysfs: Sysfs, name: string, dir: string, bus: Bus): R
   if (seeds.namespace) region.namespaceSeed = seeds.namespace;
   if (seeds.dax) region.daxSeed = seeds.dax;
   region.badblocks = readBadblocks(sysfs, dir, name, resource);
+  region.mappings = readMappings(sysfs, dir, name);
+  return region;
+}
+
+/** A region's mappingN: the DIMMs it interleaves, in order. */
+export function readMappings(sysfs: Sysfs, dir: string, name: string): RegionMapping[] {
+  const out: RegionMapping[] = [];
   for (const m of sysfs.list(dir, /^mapping\d+$/)) {
     const p = `${dir}/${m}`;
     const raw = sysfs.readOptional(p, name);
-    if (raw !== undefined) region.mappings!.push(parseRegionMapping(raw, p, name));
+    if (raw !== undefined) out.push(parseRegionMapping(raw, p, name));
   }
-  return region;
+  return out;
+}
+
+/** Where a region starts in physical address space: what its badblocks' sectors count from. */
+export function readRegionResource(sysfs: Sysfs, dir: string, name: string): bigint {
+  return needBig(sysfs, `${dir}/resource`, name);
 }
 
 /**

@@ -5,7 +5,8 @@
 import type {Sysfs} from '../sysfs';
 import {clip, normalize, type Range} from '../util/ranges';
 import type {DaxDevice} from '../model/types';
-import {readBadblockRanges, parseRegionMapping} from '../model/region';
+import {readBadblockRanges, readMappings, readRegionResource} from '../model/region';
+import {readProvider} from '../model/bus';
 import {readSecurity} from '../model/dimm';
 import {onNdBus} from '../model/dax';
 
@@ -45,14 +46,19 @@ export function badblocksPoison(sysfs: Sysfs): PoisonSource {
 export function regionBadblocks(sysfs: Sysfs, dev: DaxDevice): Range[] {
   const o = dev.origin;
   if (!onNdBus(o) || !o.regionDir || !o.region) return [];
-  const bb = readBadblockRanges(sysfs, o.regionDir, o.region, sysfs.readBig(`${o.regionDir}/resource`, o.region));
+  const bb = readBadblockRanges(sysfs, o.regionDir, o.region, readRegionResource(sysfs, o.regionDir, o.region));
   return normalize(dev.ranges.flatMap((r) => clip(bb, r)));
 }
 
 /** The NVDIMM bus provider above a device (ACPI.NFIT, nfit_test.0, e820), when there is one. */
 export function providerOf(sysfs: Sysfs, dev: DaxDevice): string | undefined {
   const o = dev.origin;
-  return o.busDir ? sysfs.readOptional(`${o.busDir}/provider`, o.bus) : undefined;
+  if (!o.busDir || !o.bus) return undefined;
+  try {
+    return readProvider(sysfs, o.busDir, o.bus);
+  } catch {
+    return undefined; // a bus without a provider attribute names no emulator
+  }
 }
 
 export const unknownMce: MceSource = async () => ({serP: undefined, source: 'no machine-check reader available'});
@@ -67,12 +73,5 @@ export interface DimmSecurity {
 export function dimmSecurity(sysfs: Sysfs, dev: DaxDevice): DimmSecurity[] {
   const o = dev.origin;
   if (!o.regionDir || !o.busDir || !onNdBus(o)) return [];
-  const out: DimmSecurity[] = [];
-  for (const m of sysfs.list(o.regionDir, /^mapping[0-9]+$/)) {
-    const raw = sysfs.readOptional(`${o.regionDir}/${m}`, o.region);
-    if (raw === undefined) continue;
-    const {dimm} = parseRegionMapping(raw, `${o.regionDir}/${m}`, o.region);
-    out.push({dimm, state: readSecurity(sysfs, `${o.busDir}/${dimm}`, dimm)});
-  }
-  return out;
+  return readMappings(sysfs, o.regionDir, o.region ?? o.regionDir).map(({dimm}) => ({dimm, state: readSecurity(sysfs, `${o.busDir}/${dimm}`, dimm)}));
 }
