@@ -43,6 +43,13 @@ module.exports = {
       from: {path: '^daemon/', pathNot: '^daemon/engine/'},
       to: {path: '^daemon/engine/', pathNot: '^daemon/engine/(index|hold)\\.ts$'},
     },
+    {
+      name: 'engine-reads-through-model',
+      comment: "the engine reads the kernel through the model's readers: only context.ts (the Sysfs it is handed) imports sysfs.ts; design-map.test.ts fails on an engine module other than exec.ts (read before write) calling a Sysfs reader",
+      severity: 'error',
+      from: {path: '^daemon/engine/', pathNot: '^daemon/engine/context\\.ts$'},
+      to: {path: '^daemon/sysfs\\.ts$'},
+    },
     layer('daxramd', '^daemon/daxramd/', ['util', 'errors', 'sysfs', 'native', 'ndctl', 'mce', 'kmod', 'mounts', 'tracefs', 'model', 'policy', 'config', 'scrub', 'engine', 'host', 'ipc', 'daxramd']),
   ],
   options: {

@@ -5,9 +5,12 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type {Sysfs} from '../sysfs';
+import type {Context} from './context';
 import {writeAtomic} from '../util/atomic';
 import {readBootId} from '../model/boot';
+
+/** The door to sysfs the engine is handed (context.ts); reads go through the model's readers. */
+type Sysfs = Context['sysfs'];
 
 export interface BootRecord<T> {
   bootId: string;

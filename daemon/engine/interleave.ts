@@ -9,10 +9,13 @@
 // daxram's RAM goes, or at the next start after a crash; a record from an earlier boot is
 // dropped, as the kernel started again from its defaults.
 
-import type {Sysfs} from '../sysfs';
+import type {Context} from './context';
 import {bootRecord} from './boot-record';
 import {readAccess, readInterleaveWeights, WEIGHTED_INTERLEAVE} from '../model/mempolicy';
 import {readCpuNodes} from '../model/node';
+
+/** The door to sysfs the engine is handed (context.ts); reads go through the model's readers. */
+type Sysfs = Context['sysfs'];
 
 export const INTERLEAVE_RECORD = 'interleave.json';
 

@@ -6,9 +6,12 @@
 // an earlier boot is dropped: the kernel started again from its own defaults and sysctl.d.
 
 import * as path from 'node:path';
-import type {Sysfs} from '../sysfs';
+import type {Context} from './context';
 import {bootRecord} from './boot-record';
 import {DEMOTION, NUMA_BALANCING_TIERING, readTiering} from '../model/tiers';
+
+/** The door to sysfs the engine is handed (context.ts); reads go through the model's readers. */
+type Sysfs = Context['sysfs'];
 
 export const TIERING_RECORD = 'tiering.json';
 
