@@ -54,6 +54,8 @@ export function idOf(name: string): number {
 
 // Memory blocks are read by the tens of thousands; readFileSync's per-call overhead (stat,
 // buffer growth, decode) dominates there, so small attributes go through one reused buffer.
+// Measured (2026-12, Node 20, tmpfs, 24,576 one-line files, 3 runs): readFileSync 301-358 ms,
+// this 240-263 ms. Sysfs adds path validation on top, which reads need not.
 const smallBuf = Buffer.allocUnsafe(4096);
 
 /** Content of a small attribute (≤ 4 KiB), newline stripped; undefined when it does not exist. */
