@@ -287,9 +287,10 @@ async function convergeCxlRegion(ctx: Context, entry: JournalEntry): Promise<str
   const subject = {kind: 'cxl-region', memdevs: a.memdevs ?? [], size: BigInt(a.size ?? '0')} as const;
   if (entry.op === 'cxl-provision' && r && r.decodeState === 'commit') {
     if (!cxlRegionBound(ctx.sysfs, r.name)) ctx.sysfs.writeAttr(`${CXL_DRIVERS}/cxl_region`, 'cxl_region', 'bind', r.name);
-    const dev = await regionDaxDevice(ctx, r.name);
-    if (a.online !== false) await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
-    confirmDecision(ctx, decision, subject, {devices: [{dax: dev, role: a.online !== false ? 'ram' : 'devdax'}]});
+    // Its device is waited for only when something needs it: the online, or the operator's record.
+    const dev = a.online !== false || decision ? await regionDaxDevice(ctx, r.name) : undefined;
+    if (dev && a.online !== false) await doOnline(ctx, dev, {zone: (a.zone as ZoneRequest) ?? 'movable'}, {enforce: true});
+    confirmDecision(ctx, decision, subject, {devices: dev ? [{dax: dev, role: a.online !== false ? 'ram' : 'devdax'}] : []});
     return `${r.name} was committed: bound${a.online !== false ? ' and onlined' : ''}`;
   }
   abandonDecision(ctx, decision, subject);

@@ -1,10 +1,11 @@
 // Laying out an NVDIMM region, the transition behind `provision` (an empty region) and
-// `reassign` (move a region's capacity between RAM and devdax). Both compute the layout first (nvdimm-layout.ts), then speak libnvdimm's
-// sysfs ABI the way ndctl does — a namespace seed gets a uuid and a size (which allocates
-// the capacity and writes the labels), a dax seed gets a uuid, a map location, an align and
-// the namespace, and binding the dax seed to dax_pmem creates the device-dax device — and
-// finally hand the RAM device to online(). Tearing down is the reverse: every RAM device
-// offlined (and zeroed) first, the claim released, the namespace sized to 0.
+// `reassign` (move a region's capacity between RAM and devdax). Both compute the layout first
+// (nvdimm-layout.ts), then speak libnvdimm's sysfs ABI the way ndctl does — a namespace seed
+// gets a uuid and a size (which allocates the capacity and writes the labels), a dax seed gets
+// a uuid, a map location, an align and the namespace, and binding the dax seed to dax_pmem
+// creates the device-dax device — and finally hand the RAM device to online(). Tearing down is
+// the reverse: every RAM device offlined (and zeroed) first, the claim released, the namespace
+// sized to 0.
 
 import {KernelError, PolicyError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
