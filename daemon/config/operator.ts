@@ -6,7 +6,7 @@
 
 import type {Sysfs} from '../sysfs';
 import {readDax} from '../model/dax';
-import {cxlRegionKey, deviceKey, hex, hmemRangeKey, nvdimmRegionKey} from '../model/identity';
+import {cxlRegionKey, deviceKey, hex, hmemRangeKey, liveCxlRegionKey, nvdimmRegionKey} from '../model/identity';
 import {STATE_DIR, underRoot} from './paths';
 import type {DeviceMode, Zone} from './rules';
 import type {StateStore} from './state';
@@ -76,8 +76,8 @@ export function recordCxlRegion(sysfs: Sysfs, store: StateStore, memdevs: string
 
 /** A provision recover tore down: its declaration goes with it. */
 export function forgetCxlDeclaration(sysfs: Sysfs, store: StateStore, memdevs: string[]): void {
-  const serials = serialsOf(scanCxl(sysfs), memdevs);
-  if (serials.length && serials.every((x) => x !== undefined)) store.forget(cxlRegionKey(serials as bigint[]));
+  const key = liveCxlRegionKey(scanCxl(sysfs), {memdevs});
+  if (key) store.forget(key);
 }
 
 /**
@@ -120,7 +120,7 @@ export function forgetCxlRegion(sysfs: Sysfs, store: StateStore, region: string,
   });
   const t = scanCxl(sysfs);
   const r = t.regions.find((x) => x.name === region);
-  const serials = r && serialsOf(t, r.memdevs);
-  if (serials?.length && serials.every((x) => x !== undefined)) keys.push(cxlRegionKey(serials as bigint[]));
+  const declared = r && liveCxlRegionKey(t, r);
+  if (declared) keys.push(declared);
   for (const k of keys) store.forget(k);
 }
