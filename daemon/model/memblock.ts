@@ -40,7 +40,8 @@ function readAttr(hostPath: string, kernelPath: string, device: string): string 
 /**
  * Node of every memory block, from /sys/devices/system/node/nodeM/memoryK links: one readdir
  * per node, names parsed without a regex (Sysfs.list's is one per name: 65 -> 31 ms for the
- * 6 TiB fixture's 49,152 names, docs/performance.md). Falls back to nothing (empty map) when there is no node directory (!CONFIG_NUMA).
+ * 6 TiB fixture's 49,152 names, docs/performance.md). Falls back to nothing (empty map) when
+ * there is no node directory (!CONFIG_NUMA).
  */
 export function readBlockNodes(sysfs: Sysfs): Map<number, number> {
   const nodes = new Map<number, number>();
