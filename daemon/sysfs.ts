@@ -113,45 +113,54 @@ export class Sysfs {
   /**
    * Write one attribute of one kernel object. `objectDir` is where the object lives (any path
    * that resolves to it, e.g. /sys/bus/dax/devices/dax0.0) and `name` is the object's kernel name;
-   * the write happens only if the directory really is that object, under /sys, and the attribute
-   * is a regular file directly inside it (or in one named sub-group such as nfit/scrub).
+   * the write happens only if the file opened really is a regular file directly inside that
+   * object (or in one named sub-group such as nfit/scrub), under /sys.
    */
   writeAttr(objectDir: string, name: string, attr: string, value: string): void {
-    const target = this.validate(objectDir, name, attr);
-    this.rawWrite(target, value, name);
+    checkAttrName(attr, name);
+    const file = `${objectDir}/${attr}`;
+    let fd: number;
+    try {
+      // O_NOFOLLOW: the attribute itself is never a link. O_NONBLOCK: a FIFO planted where an
+      // attribute should be fails (ENXIO) instead of hanging; kernfs ignores the flag.
+      fd = fs.openSync(this.p(file), fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') {
+        throw new PathValidationError(`refusing to write ${file}: ${(e as Error).message}`, {device: name, path: file, cause: e});
+      }
+      throw writeFailure(file, value, name, e);
+    }
+    try {
+      // The file opened is the one checked and the one written: one readlink and one fstat,
+      // where resolving the path first cost realpath(3)'s readlink per component, twice per write
+      // (0.9 s of onlining and offlining 16 GiB twice in a TCG guest's profile).
+      const real = this.unroot(fs.readlinkSync(`/proc/self/fd/${fd}`));
+      checkTarget(real, fs.fstatSync(fd).isFile(), objectDir, name, attr);
+      try {
+        fs.writeSync(fd, value);
+      } catch (e) {
+        throw writeFailure(real, value, name, e);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
-  /** Validated target of writeAttr, for dry-run plans that must name the exact file. */
+  /** The file writeAttr would write, checked the same way without opening it: for dry-run plans and fixtures. */
   validate(objectDir: string, name: string, attr: string): string {
-    if (!ATTR_RE.test(attr)) {
-      throw new PathValidationError(`refusing to write attribute "${attr}": not a sysfs attribute name`, {
-        device: name,
-      });
-    }
-    const realDir = this.real(objectDir);
-    if (path.basename(realDir) !== name || !(realDir === '/sys' || realDir.startsWith('/sys/'))) {
-      throw new PathValidationError(`refusing to write ${objectDir}/${attr}: ${objectDir} resolves to ${realDir}, not ${name}`, {
-        device: name,
-        path: objectDir,
-      });
-    }
-    const file = path.posix.join(realDir, attr);
+    checkAttrName(attr, name);
+    const file = `${objectDir}/${attr}`;
+    let real: string;
     let st: fs.Stats;
-    let realFile: string;
     try {
-      realFile = this.unroot(fs.realpathSync.native(this.p(file)));
-      st = fs.statSync(this.p(file));
+      real = this.unroot(fs.realpathSync.native(this.p(file)));
+      st = fs.lstatSync(this.p(file));
     } catch (e) {
-      throw new PathValidationError(`refusing to write ${file}: ${(e as Error).message}`, {
-        device: name,
-        path: file,
-        cause: e,
-      });
+      throw new PathValidationError(`refusing to write ${file}: ${(e as Error).message}`, {device: name, path: file, cause: e});
     }
-    if (realFile !== file || !st.isFile()) {
-      throw new PathValidationError(`refusing to write ${file}: not a plain attribute of ${name}`, {device: name, path: file});
-    }
-    return file;
+    checkTarget(real, st.isFile(), objectDir, name, attr);
+    return real;
   }
 
   /**
@@ -179,17 +188,29 @@ export class Sysfs {
       fd = fs.openSync(this.p(kernelFile), fs.constants.O_WRONLY);
       fs.writeSync(fd, value);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new KernelError(`writing "${value}" to ${kernelFile} failed: ${code ?? (e as Error).message}`, {
-        device,
-        path: kernelFile,
-        syscall: 'write',
-        cause: e,
-      });
+      throw writeFailure(kernelFile, value, device, e);
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
   }
+}
+
+function checkAttrName(attr: string, name: string): void {
+  if (!ATTR_RE.test(attr)) throw new PathValidationError(`refusing to write attribute "${attr}": not a sysfs attribute name`, {device: name});
+}
+
+/** `real` (the attribute's resolved kernel path) must be `attr` inside the object named `name`, under /sys, and a regular file. */
+function checkTarget(real: string, isFile: boolean, objectDir: string, name: string, attr: string): void {
+  const dir = real.endsWith(`/${attr}`) ? real.slice(0, -attr.length - 1) : undefined;
+  if (dir === undefined || path.posix.basename(dir) !== name || !(dir === '/sys' || dir.startsWith('/sys/'))) {
+    throw new PathValidationError(`refusing to write ${objectDir}/${attr}: it resolves to ${real}, not ${attr} of ${name}`, {device: name, path: `${objectDir}/${attr}`});
+  }
+  if (!isFile) throw new PathValidationError(`refusing to write ${real}: not a plain attribute of ${name}`, {device: name, path: real});
+}
+
+function writeFailure(kernelFile: string, value: string, device: string, e: unknown): KernelError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new KernelError(`writing "${value}" to ${kernelFile} failed: ${code ?? (e as Error).message}`, {device, path: kernelFile, syscall: 'write', cause: e});
 }
 
 export function stripNl(s: string): string {

@@ -31,6 +31,25 @@ test('online: unbind device_dax, kmem new_id, online_movable every block; verifi
   t.false(fs.existsSync(`${tb.ctx.stateDir}/journal.json`));
 });
 
+test('a block onlined by someone else (udev, the kernel) after kmem hot-adds it: the write is refused, the block re-read and reported as theirs, the run completes', async (t) => {
+  const tb = testbed();
+  t.teardown(tb.cleanup);
+  let first: string | undefined;
+  tb.ctx.afterStep = (mark) => {
+    if (mark !== 'bind') return;
+    const id = Math.min(...tb.k.list('/sys/devices/system/memory', /^memory\d+$/).map((n) => Number(n.slice(6))).filter((n) => tb.k.read(`/sys/devices/system/memory/memory${n}/state`) === 'offline'));
+    first = `memory${id}`;
+    tb.k.writeAttr(`/sys/devices/system/memory/${first}`, first, 'state', 'online_kernel');
+  };
+  const r = await online(tb.ctx, 'dax0.0');
+  t.truthy(first);
+  t.deepEqual(r.blocks.filter((b) => b.by === 'kernel').map((b) => b.name), [first]);
+  t.true(r.blocks.every((b) => b.state === 'online'));
+  t.true(r.warnings.some((w) => /1 block\(s\) were already onlined by the kernel or udev/.test(w)));
+  // Written once by the other writer, attempted once by daxram (refused with EINVAL, not fatal).
+  t.is(tb.k.writes.filter((w) => w.path === `/sys/devices/system/memory/${first}/state`).length, 2);
+});
+
 test('online --zone normal writes online_kernel; --zone auto writes online', async (t) => {
   for (const [zone, value, z] of [['normal', 'online_kernel', 'Normal'], ['auto', 'online', 'Normal']] as const) {
     const tb = testbed();

@@ -139,7 +139,7 @@ async function runStep(ctx: Context, s: Step, o: RunOptions): Promise<Omit<StepL
         if (r.value !== undefined) s.value = r.value;
       };
       resolve(false);
-      const why = skipReason(ctx, s);
+      const why = s.readOnRefusal ? undefined : skipReason(ctx, s);
       if (why) return {done: 'skipped', detail: why};
       s.guard?.();
       const retries = s.attr === 'state' && s.value === 'offline' ? o.busyRetries ?? 5 : 0;

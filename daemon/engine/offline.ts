@@ -60,6 +60,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
           return state === undefined || state === 'offline' ? `memory${id} is ${state ?? 'gone'}` : undefined;
         },
         mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+        readOnRefusal: true,
       }),
     );
   });

@@ -331,6 +331,7 @@ function onlineSteps(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: 
         unless: `memory${id} is already online`,
         skip: () => (readBlockState(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
         mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+        readOnRefusal: true,
       }),
     );
   });

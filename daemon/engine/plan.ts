@@ -42,6 +42,12 @@ export interface SysfsStep {
   retryVanished?: boolean;
   /** Errors (errno names) that are expected and only logged, e.g. new_id when the id exists. */
   tolerate?: string[];
+  /**
+   * The kernel refuses (EINVAL) a write of what the object already is, as a memory block's
+   * state does: write first and read the skip check only when refused. One read per block less
+   * on the path an operator waits for; a rerun converges the same way.
+   */
+  readOnRefusal?: boolean;
 }
 
 export interface ModprobeStep {
@@ -149,7 +155,7 @@ export function sysfsStep(
   value: string,
   device: string,
   why: string,
-  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'already' | 'gone' | 'skip' | 'tolerate' | 'guard' | 'resolve' | 'retryVanished'>> = {},
+  extra: Partial<Pick<SysfsStep, 'unless' | 'mark' | 'already' | 'gone' | 'skip' | 'tolerate' | 'guard' | 'resolve' | 'retryVanished' | 'readOnRefusal'>> = {},
 ): SysfsStep {
   return {kind: 'sysfs', objectDir, object, attr, path: `${objectDir}/${attr}`, value, device, why, ...extra};
 }
