@@ -41,16 +41,18 @@ function readAttr(hostPath: string, kernelPath: string, device: string): string 
  * Node of every memory block, from /sys/devices/system/node/nodeM/memoryK links: one readdir
  * per node, names parsed without a regex (Sysfs.list's is one per name: 65 -> 31 ms for the
  * 6 TiB fixture's 49,152 names, docs/performance.md). Falls back to nothing (empty map) when
- * there is no node directory (!CONFIG_NUMA).
+ * there is no node directory (!CONFIG_NUMA). `only`: that node's blocks alone.
  */
-export function readBlockNodes(sysfs: Sysfs): Map<number, number> {
+export function readBlockNodes(sysfs: Sysfs, only?: number): Map<number, number> {
   const nodes = new Map<number, number>();
-  for (const n of sysfs.list(NODE_DIR, NODE_RE)) {
+  for (const n of only === undefined ? sysfs.list(NODE_DIR, NODE_RE) : [`node${only}`]) {
     const node = Number(NODE_RE.exec(n)![1]);
     let names: string[];
     try {
       names = fs.readdirSync(sysfs.p(`${NODE_DIR}/${n}`));
     } catch (e) {
+      // A node leaves sysfs when its last memory goes (a CPU-less node): it holds no blocks.
+      if (only !== undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new SysfsError(`cannot list ${NODE_DIR}/${n}: ${(e as Error).message}`, {path: `${NODE_DIR}/${n}`, cause: e});
     }
     // Tens of thousands of names per node: a prefix test and Number() instead of a regex match
