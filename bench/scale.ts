@@ -12,7 +12,7 @@
 // round's first online, so both put the struct pages on the device: like for like.
 // Memory blocks are 128 MiB: x86 uses 2 GiB blocks only when boot memory ends at or above
 // 64 GiB (probe_memory_block_size), which a guest with 2 GiB of boot RAM does not reach.
-// Run: npx tsc -p tsconfig.json && node dist/bench/scale.js [sizes, default 1,4,16] [rounds, default 2]
+// Run: npx tsc -p tsconfig.json && node dist/bench/scale.js [sizes, default 1,4,16] [rounds, default 2] [--cpu-prof]
 // (after npm run build:js). Prints one JSON; a Markdown table on stderr for docs/performance.md.
 
 import * as fs from 'node:fs';
@@ -23,6 +23,9 @@ import {median} from './stats';
 
 const sizes = (process.argv[2] ?? '1,4,16').split(',').map(Number);
 const rounds = Number(process.argv[3] ?? 2);
+// --cpu-prof: the engine's process is profiled (one .cpuprofile per size, summarised by
+// bench/prof-top.ts); its times then include the profiler's cost and compare with nothing.
+const profile = process.argv.includes('--cpu-prof');
 if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(rounds) || rounds < 1) throw new Error('usage: scale.js [GiB,GiB,...] [rounds]');
 const largest = Math.max(...sizes);
 
@@ -66,7 +69,7 @@ for N in ${sizes.join(' ')}; do
   ndctl destroy-namespace -f -r region0 all > /dev/null 2>> $E
   ndctl create-namespace -r region0 -m devdax -a 2M -s $((N * 1024))M > $O/ns-$N.json 2>> $E || exit 10
   D=$(sed -n 's/.*"chardev":"\([^"]*\)".*/\1/p' $O/ns-$N.json | head -1)
-  coproc W { exec node $ENGINE serve $D 2>> $E; }
+  coproc W { exec node ${profile ? '--cpu-prof --cpu-prof-dir=$O/prof-$N ' : ''}$ENGINE serve $D 2>> $E; }
   WIN=${'$'}{W[1]} WOUT=${'$'}{W[0]}
   w() { echo "$1" >&$WIN; read -r ms <&$WOUT || { echo "engine serve ended during $1 ($N GiB)" >> $E; exit 21; }; }
   w online; w offline   # warm-up: modules, the device's first scan
@@ -148,6 +151,7 @@ async function main(): Promise<void> {
     growth: {oursOnline: Math.round((last.ours.msPerBlockOnline / first.ours.msPerBlockOnline) * 100) / 100, daxctlOnline: Math.round((last.daxctl.msPerBlockOnline / first.daxctl.msPerBlockOnline) * 100) / 100},
   };
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (profile) for (const n of sizes) process.stderr.write(`profile of ${n} GiB: node dist/bench/prof-top.js ${path.join(r.outDir, `prof-${n}`)}\n`);
   process.stderr.write('| GiB | blocks | daxram online (ms/block) | daxctl online (ms/block) | ratio | daxram offline (ms/block) | daxctl offline (ms/block) | ratio | struct pages on the device, daxram / daxctl | uevents per block online / offline |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
   for (const x of rows) {
     process.stderr.write(`| ${x.gib} | ${x.blocks} | ${x.ours.online} (${x.ours.msPerBlockOnline}) | ${x.daxctl.online} (${x.daxctl.msPerBlockOnline}) | ${x.ratio.online} | ${x.ours.offline} (${x.ours.msPerBlockOffline}) | ${x.daxctl.offline} (${x.daxctl.msPerBlockOffline}) | ${x.ratio.offline} | ${x.ours.structPagesOnDeviceMiB} / ${x.daxctl.structPagesOnDeviceMiB} MiB | ${x.ours.ueventsPerBlock.online} / ${x.ours.ueventsPerBlock.offline} |\n`);
