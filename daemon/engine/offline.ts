@@ -7,7 +7,7 @@ import {KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
 import {DAX_DRIVERS, daxDriver, kmemBlockIds, readDax} from '../model/dax';
 import {readBlockSize} from '../model/hotplug';
-import {memblockDir, readBlockState, readMemBlock} from '../model/memblock';
+import {memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
 import type {Context} from './context';
 import {onlineValue, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
@@ -41,9 +41,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
     throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'daxram only moves devices between kmem and device_dax'});
   }
   const bs = readBlockSize(ctx.sysfs);
-  const present = kmemBlockIds(dev.ranges, bs)
-    .map((id) => readMemBlock(ctx.sysfs, id, bs))
-    .filter((b): b is NonNullable<typeof b> => b !== undefined);
+  const present = [...readDeviceBlocks(ctx.sysfs, kmemBlockIds(dev.ranges, bs), bs, dev.targetNode).values()].filter((b): b is NonNullable<typeof b> => b !== undefined);
   const ids = present.map((b) => b.id);
   const onlineNow = present.filter((b) => b.state === 'online');
   const zone: ZoneRequest = onlineNow.length === 0 ? 'movable' : onlineNow[0].validZones[0] === 'Movable' ? 'movable' : 'normal';
@@ -72,7 +70,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
       unless: `${name} is not bound to kmem`,
       skip: () => (driverNow() !== 'kmem' ? `${name} is not bound to kmem` : undefined),
       guard: () => {
-        const still = ids.map((id) => readMemBlock(ctx.sysfs, id, bs)).filter((b): b is NonNullable<typeof b> => b !== undefined && b.state !== 'offline');
+        const still = ids.map((id) => ({name: `memory${id}`, state: readBlockState(ctx.sysfs, id)})).filter((b) => b.state !== undefined && b.state !== 'offline');
         if (still.length) {
           throw new KernelError(`refusing to unbind kmem: ${still.map((b) => `${b.name} is ${b.state}`).join(', ')}; the kernel would strand the range until reboot`, {device: name, code: 'EBUSY', fix: 'offline every block first (daxram offline retries EBUSY)'});
         }

@@ -10,8 +10,8 @@ import {humanSize} from '../util/size';
 import {clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, daxDriverLoaded, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
-import {listMemBlockIds, memblockDir, readBlockNodes, readBlockState, readMemBlock} from '../model/memblock';
-import {readMeminfo, readNodeZones, readZoneSpans} from '../model/node';
+import {listMemBlockIds, memblockDir, readBlockState, readDeviceBlocks, readMemBlock} from '../model/memblock';
+import {readMeminfo, readNodeZones} from '../model/node';
 import {readTiering} from '../model/tiers';
 import {zoneBalanceGate} from '../policy/zone-balance';
 import {deviceUuids} from '../model/identity';
@@ -151,9 +151,10 @@ interface PoisonFacts {
  */
 async function checkPoison(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: number[], zone: ZoneRequest): Promise<PoisonFacts> {
   const name = dev.name;
-  const onlineNow = new Set(dev.driver === 'kmem' ? ids.filter((id) => readBlockState(ctx.sysfs, id) === 'online') : []);
+  const blocks = dev.driver === 'kmem' ? readDeviceBlocks(ctx.sysfs, ids, bs, dev.targetNode) : new Map<number, MemBlock | undefined>();
+  const onlineNow = new Set(ids.filter((id) => blocks.get(id)?.state === 'online'));
   const adopt = onlineNow.size > 0 && !isChecked(ctx, dev);
-  const settled = dev.driver === 'kmem' && onlineNow.size === ids.length && !adopt && ids.every((id) => zoneMatches(zone, readMemBlock(ctx.sysfs, id, bs)?.validZones ?? []));
+  const settled = dev.driver === 'kmem' && onlineNow.size === ids.length && !adopt && ids.every((id) => zoneMatches(zone, blocks.get(id)?.validZones ?? []));
   if (adopt) plan.warnings.push(`${name} is System RAM daxram has not checked (onlined by the kernel or another tool): its poison is read without clearing, poison in use is isolated, blocks move to the ${zoneWord(zone)} zone where the kernel allows`);
 
   // A device daxram already checked and that is where it was asked to be needs no scrub.
@@ -358,19 +359,7 @@ function checkedNote(f: OnlineContextFacts): string {
 /** A dry run: the plan and what it would report, nothing written. */
 export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const f = await planOnline(ctx, name, o);
-  return report(ctx, f, o, [], true, readBlocks(ctx, f));
-}
-
-/**
- * The device's blocks as the kernel shows them now, read once for the report and the check
- * after it. Their node comes from one readdir of the target node (a block elsewhere falls back
- * to its own directory) and an online block's zone from /proc/zoneinfo where one zone's span
- * holds it: a readdir and a valid_zones read per block were among the largest costs of onlining
- * 16 GiB in a TCG guest's profile.
- */
-function readBlocks(ctx: Context, f: OnlineContextFacts): Map<number, MemBlock | undefined> {
-  const opts = {nodes: readBlockNodes(ctx.sysfs, f.dev.targetNode), zones: readZoneSpans(ctx.sysfs)};
-  return new Map(f.ids.map((id) => [id, readMemBlock(ctx.sysfs, id, f.bs, opts)]));
+  return report(ctx, f, o, [], true, readDeviceBlocks(ctx.sysfs, f.ids, f.bs, f.dev.targetNode));
 }
 
 /** The transition itself, under the lock. Also the forward path of recover(). */
@@ -389,7 +378,7 @@ export async function doOnline(ctx: Context, name: string, o: OnlineOptions, how
   let result: OnlineResult;
   try {
     log = await runPlan(ctx, f.plan, {journal, intent, busyRetries: o.busyRetries, busyDelayMs: o.busyDelayMs});
-    const after = readBlocks(ctx, f);
+    const after = readDeviceBlocks(ctx.sysfs, f.ids, f.bs, f.dev.targetNode);
     result = report(ctx, f, o, log, false, after);
     verify(ctx, f, o, result, after, hcBefore, freshlyIsolated(f.plan, log));
   } catch (e) {
