@@ -63,7 +63,7 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
   const devices = scanDaxBus(sysfs, nd, hotplug.blockSize, skip, warnings);
   const cxl = sysfs.exists(CXL_DEVICES) ? scanCxl(sysfs) : undefined;
   linkCxlAndHmem(sysfs, devices, cxl);
-  const memblocks = opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0 ? readDeviceBlocks(sysfs, devices, hotplug.blockSize, opts.devices) : new Map<number, MemBlock>();
+  const memblocks = opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0 ? scanDeviceBlocks(sysfs, devices, hotplug.blockSize, opts.devices) : new Map<number, MemBlock>();
   const p: Platform = {buses: nd.buses, dimms: nd.dimms, regions: nd.regions, namespaces: nd.namespaces, devices, hotplug, memblocks, warnings};
   if (cxl) p.cxl = cxl;
   return p;
@@ -204,7 +204,7 @@ function linkCxlAndHmem(sysfs: Sysfs, devices: DaxDevice[], cxl: Platform['cxl']
 }
 
 /** Memory blocks: only those kmem would add for each device (of `only`, when given), present ones only. */
-function readDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint, only?: string[]): Map<number, MemBlock> {
+function scanDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint, only?: string[]): Map<number, MemBlock> {
   const memblocks = new Map<number, MemBlock>();
   const want = only ? new Set(only) : undefined;
   const bscan = blockScan(sysfs, blockSize);
