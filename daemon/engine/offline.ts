@@ -9,7 +9,7 @@ import {DAX_DRIVERS, daxDriver, kmemBlockIds, readDax} from '../model/dax';
 import {readBlockSize} from '../model/hotplug';
 import {memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
 import type {Context} from './context';
-import {onlineValue, type ZoneRequest} from './zone';
+import {offlineOrder, onlineValue, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {Journal, newJournalEntry} from './journal';
 import {confirmDecision, decisionArgs, recordDecision, type Decision} from './intent';
@@ -49,7 +49,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
   const plan = newPlan('offline', name, `offline ${name} → devdax: ${onlineNow.length} online block(s) of ${ids.length} to offline, then kmem → device_dax${zero ? `, then zero ${humanSize(dev.size)}` : ''}`);
   if (dev.driver === 'device_dax' && !zero) return {plan, ids, zone, zero};
 
-  ids.forEach((id, i) => {
+  offlineOrder(ids).forEach((id, i) => {
     plan.steps.push(
       sysfsStep(memblockDir(id), `memory${id}`, 'state', 'offline', name, `offline block ${i + 1}/${ids.length}: migrate its pages away (EBUSY retried)`, {
         unless: `memory${id} is already offline`,

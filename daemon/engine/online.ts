@@ -17,7 +17,7 @@ import {zoneBalanceGate} from '../policy/zone-balance';
 import {deviceUuids} from '../model/identity';
 import type {DaxDevice, MemBlock} from '../model/types';
 import type {Context} from './context';
-import {onlineValue, zoneMatches, zoneWord, type ZoneRequest} from './zone';
+import {onlineOrder, onlineValue, zoneMatches, zoneWord, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
 import {enforceGates, evaluateGates, reservedGate, type GateResult} from '../policy/gates';
 import {badblocksPoison, dimmSecurity, providerOf, unknownMce} from '../policy/sources';
@@ -322,16 +322,17 @@ function onlineSteps(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: 
       );
     }
   }
-  ids.forEach((id, i) => {
-    // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise
-    // plan, and re-read, 24,576 of them).
-    if (keepOffline.includes(id) || (onlineNow.has(id) && !moved.has(id))) return;
+  // Already online and staying: no step (a 3 TiB device adopted as it is would otherwise plan,
+  // and re-read, 24,576 of them). Each zone's blocks in onlineOrder: see there.
+  const todo = ids.filter((id) => !keepOffline.includes(id) && !(onlineNow.has(id) && !moved.has(id)));
+  const order = [...onlineOrder(todo.filter((id) => normalIds.has(id))), ...onlineOrder(todo.filter((id) => !normalIds.has(id)))];
+  order.forEach((id, i) => {
     const z = normalIds.has(id) ? 'normal' : zone;
     plan.steps.push(
-      sysfsStep(memblockDir(id), `memory${id}`, 'state', onlineValue(z), name, `online block ${i + 1}/${ids.length} (0x${(BigInt(id) * bs).toString(16)}) ${z === 'auto' ? '' : `in the ${zoneWord(z)} zone`}${z !== zone ? ' (zone-balance=split)' : ''}`, {
+      sysfsStep(memblockDir(id), `memory${id}`, 'state', onlineValue(z), name, `online block ${i + 1}/${order.length} (0x${(BigInt(id) * bs).toString(16)}) ${z === 'auto' ? '' : `in the ${zoneWord(z)} zone`}${z !== zone ? ' (zone-balance=split)' : ''}`, {
         unless: `memory${id} is already online`,
         skip: () => (readBlockState(ctx.sysfs, id) === 'online' ? `memory${id} is already online` : undefined),
-        mark: i === Math.floor(ids.length / 2) - 1 || (ids.length === 1 && i === 0) ? 'half' : undefined,
+        mark: i === Math.floor(order.length / 2) - 1 || (order.length === 1 && i === 0) ? 'half' : undefined,
         readOnRefusal: true,
       }),
     );
