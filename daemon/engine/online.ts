@@ -10,7 +10,7 @@ import {humanSize} from '../util/size';
 import {clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, daxDriverLoaded, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
-import {listMemBlockIds, memblockDir, readBlockState, readDeviceBlocks, readMemBlock} from '../model/memblock';
+import {listMemBlockIds, memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
 import {readMeminfo, readNodeZones} from '../model/node';
 import {readTiering} from '../model/tiers';
 import {zoneBalanceGate} from '../policy/zone-balance';
@@ -133,6 +133,8 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
 }
 
 interface PoisonFacts {
+  /** The device's blocks as read before this run (empty when it is not bound to kmem). */
+  blocks: Map<number, MemBlock | undefined>;
   /** Blocks online before this run. */
   onlineNow: Set<number>;
   adopt: boolean;
@@ -173,7 +175,7 @@ async function checkPoison(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint,
   if (keepOffline.length) plan.warnings.push(`${keepOffline.map((id) => `memory${id}`).join(' ')} hold(s) poison and stay offline`);
   const outside = pagesOf(poisoned).length - pagesOf(isolate).length;
   if (!adopt && outside > 0) plan.notes.push(`${outside} poisoned page(s) lie in the head/tail kmem does not add: never RAM, nothing to isolate`);
-  return {onlineNow, adopt, gates, poison, isolate, keepOffline};
+  return {blocks, onlineNow, adopt, gates, poison, isolate, keepOffline};
 }
 
 /** What kmem's inward alignment to the block size makes of each range. */
@@ -310,7 +312,7 @@ function onlineSteps(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: 
     // Blocks in another zone: offline (its pages migrate; EBUSY when some cannot) and online
     // again in the zone asked, block by block; a block the kernel keeps is reported, not fatal.
     for (const id of [...onlineNow].sort((a, b) => a - b)) {
-      const zones = readMemBlock(ctx.sysfs, id, bs)?.validZones ?? [];
+      const zones = found.blocks.get(id)?.validZones ?? [];
       if (zoneMatches(zone, zones)) continue;
       moved.add(id);
       plan.steps.push(
