@@ -26,7 +26,7 @@ const rounds = Number(process.argv[3] ?? 5);
 // --cpu-prof: the engine's process is profiled (one .cpuprofile per size, summarised by
 // bench/prof-top.ts); its times then include the profiler's cost and compare with nothing.
 const profile = process.argv.includes('--cpu-prof');
-if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(rounds) || rounds < 1) throw new Error('usage: scale.js [GiB,GiB,...] [rounds]');
+if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(rounds) || rounds < 1) throw new Error('usage: scale.js [GiB,GiB,...] [rounds] [--cpu-prof]');
 const largest = Math.max(...sizes);
 
 const SCRIPT = String.raw`

@@ -88,8 +88,9 @@ export class Sysfs {
   /** Resolved kernel path (symlinks followed), e.g. /sys/bus/dax/devices/dax0.0 → /sys/devices/…/dax0.0 */
   real(kernelPath: string): string {
     try {
-      // realpath(3) in one call: the JS resolver's lstat per component, twice for every
-      // validated write, was a tenth of onlining 16 GiB in a TCG guest's profile.
+      // realpath(3) in one call, not the JS resolver's lstat per component (a tenth of onlining
+      // 16 GiB in a TCG guest's profile when every write was checked through here; writes now
+      // check the file they open, and this serves validate() and the CXL scan's links).
       return this.unroot(fs.realpathSync.native(this.p(kernelPath)));
     } catch (e) {
       throw new SysfsError(`cannot resolve ${kernelPath}: ${(e as Error).message}`, {path: kernelPath, cause: e});

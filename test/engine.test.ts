@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import {online, offline, describePlan, Journal, recover} from '../daemon/engine';
 import {onliningUdevRules} from '../daemon/engine/udev-rules';
 import {KernelError, UsageError} from '../daemon/errors';
+import {listMemBlockIds, readBlockState} from '../daemon/model/memblock';
 import {GiB, MiB} from './helpers/fixture';
 import {blockStates, driver, qemuSpec, testbed} from './helpers/engine-context';
 
@@ -37,7 +38,7 @@ test('a block onlined by someone else (udev, the kernel) after kmem hot-adds it:
   let first: string | undefined;
   tb.ctx.afterStep = (mark) => {
     if (mark !== 'bind') return;
-    const id = Math.min(...tb.k.list('/sys/devices/system/memory', /^memory\d+$/).map((n) => Number(n.slice(6))).filter((n) => tb.k.read(`/sys/devices/system/memory/memory${n}/state`) === 'offline'));
+    const id = Math.min(...listMemBlockIds(tb.k).filter((n) => readBlockState(tb.k, n) === 'offline'));
     first = `memory${id}`;
     tb.k.writeAttr(`/sys/devices/system/memory/${first}`, first, 'state', 'online_kernel');
   };
