@@ -234,13 +234,41 @@ export function parseBigAttr(raw: string, where: string, device?: string): bigin
   return BigInt(s);
 }
 
-// One collator for every sort: String.prototype.localeCompare with options builds a new one per
-// call, which dominated listing 49,152 memory blocks. Made on first use: building it loads ICU's
-// collation data, 10 ms of every start-up even for a verb that sorts nothing.
-let collator: Intl.Collator | undefined;
+const isDigit = (c: number) => c >= 48 && c <= 57;
 
-/** dax0.2 < dax0.10, memory9 < memory10, region1 < region10. */
+/**
+ * dax0.2 < dax0.10, memory9 < memory10, region1 < region10: runs of digits compare as numbers,
+ * everything else by code unit. Not an ICU collator: building one loads ICU's collation data,
+ * 10 ms of every CLI run that lists a directory (a third of what 11 names cost to sort).
+ */
 export function naturalCompare(a: string, b: string): number {
-  collator ??= new Intl.Collator('en', {numeric: true});
-  return collator.compare(a, b);
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(j);
+    if (!isDigit(ca) || !isDigit(cb)) {
+      if (ca !== cb) return ca - cb;
+      i++;
+      j++;
+      continue;
+    }
+    // Two digit runs: leading zeros skipped, the longer run is the larger number, then digit by
+    // digit; equal values with different zero padding: the shorter run first.
+    const ra = i;
+    const rb = j;
+    while (i < a.length && a.charCodeAt(i) === 48) i++;
+    while (j < b.length && b.charCodeAt(j) === 48) j++;
+    const za = i;
+    const zb = j;
+    while (i < a.length && isDigit(a.charCodeAt(i))) i++;
+    while (j < b.length && isDigit(b.charCodeAt(j))) j++;
+    if (i - za !== j - zb) return i - za - (j - zb);
+    for (let k = 0; k < i - za; k++) {
+      const d = a.charCodeAt(za + k) - b.charCodeAt(zb + k);
+      if (d !== 0) return d;
+    }
+    if (i - ra !== j - rb) return i - ra - (j - rb);
+  }
+  return a.length - i - (b.length - j);
 }

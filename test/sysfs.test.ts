@@ -1,11 +1,14 @@
 // Sysfs.writeAttr, the one door every kernel write goes through: it writes only a regular file
 // that is the named attribute of the named object under /sys, checked on the file it opened.
 // validate() (dry-run plans, the fake kernel) refuses the same paths without opening them.
+// And naturalCompare, the order of every directory listed.
 
 import test from 'ava';
+import fc from 'fast-check';
 import * as fs from 'node:fs';
 import {execFileSync} from 'node:child_process';
 import {PathValidationError} from '../daemon/errors';
+import {naturalCompare} from '../daemon/sysfs';
 import {buildFixture, GiB, MiB} from './helpers/fixture';
 
 const BLOCK = '/sys/devices/system/memory/memory65';
@@ -64,4 +67,24 @@ test('an attribute that is a link, a directory or a FIFO is refused without writ
     t.throws(() => fx.sysfs.writeAttr(BLOCK, 'memory65', attr, 'offline'), {instanceOf: PathValidationError, message: /not a sysfs attribute name/});
   }
   t.throws(() => fx.sysfs.writeAttr(BLOCK, 'memory65', 'gone', 'offline'), {instanceOf: PathValidationError, message: /ENOENT/});
+});
+
+test('names sort naturally, as the ICU collator daxram used before sorted sysfs names', (t) => {
+  t.deepEqual(['dax0.10', 'memory10', 'dax0.2', 'region1', 'memory9', 'dax1.0', 'region10', 'dax0.0'].sort(naturalCompare), ['dax0.0', 'dax0.2', 'dax0.10', 'dax1.0', 'memory9', 'memory10', 'region1', 'region10']);
+  t.deepEqual(['a01', 'a1', 'a001', 'a2', 'a', 'a0'].sort(naturalCompare), ['a', 'a0', 'a1', 'a01', 'a001', 'a2']);
+  // Kernel object names: lowercase letters, digits and dots. Same sign as the collator, and a
+  // total order (antisymmetric; equal only when equal).
+  const collator = new Intl.Collator('en', {numeric: true});
+  const name = fc.stringMatching(/^[a-z]{0,3}(\d{1,4}[a-z.]{0,2}){0,3}$/);
+  const sign = (n: number) => (n > 0 ? 1 : n < 0 ? -1 : 0);
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(name, name, (a, b) => {
+        const ours = sign(naturalCompare(a, b));
+        const icu = sign(collator.compare(a, b));
+        return ours === -sign(naturalCompare(b, a)) && (ours === 0) === (a === b) && (icu === 0 || ours === icu);
+      }),
+      {numRuns: 2000, seed: 42},
+    ),
+  );
 });
