@@ -8,7 +8,7 @@ import {Sysfs} from '../daemon/sysfs';
 import {SysfsError} from '../daemon/errors';
 import {memblockSummary, scanPlatform} from '../daemon/model/scan';
 import {parseBlockSize, readAutoOnline, readHotplug} from '../daemon/model/hotplug';
-import {parsePhysIndex, parseValidZones, readBlockNodes, readMemBlock} from '../daemon/model/memblock';
+import {parsePhysIndex, parseValidZones, readBlockNodes, readDeviceBlocks, readMemBlock} from '../daemon/model/memblock';
 import {parseScrub, parseWords} from '../daemon/model/bus';
 import {parseBadblocks, parseRegionMapping} from '../daemon/model/region';
 import {parseMapLocation, parseNamespaceMode} from '../daemon/model/namespace';
@@ -253,6 +253,33 @@ test('memory blocks: offline and kernel-zone states, summary like daxctl', (t) =
   fx.rm(`/sys/devices/system/node/node1/memory${ker.memblocks[6].id}`);
   p = scanPlatform(fx.sysfs);
   t.is(p.devices[1].memblocks.length, 6);
+});
+
+test('a device\'s blocks: known from /proc/zoneinfo where a whole zone vouches for them, else each state read', (t) => {
+  const fx = fixture(t, {buses: [{regions: [{start: 8n * GiB, size: 2n * GiB, targetNode: 1, namespaces: [{mode: 'devdax', size: GiB, dax: {driver: 'kmem', online: 'movable'}}, {mode: 'devdax', size: GiB, dax: {driver: 'kmem', online: false}}]}]}]});
+  const [on, off] = scanPlatform(fx.sysfs).devices;
+  const ids = (d: typeof on) => d.memblocks.map((b) => b.id);
+  // A state file that cannot be read proves nobody read it.
+  const unreadable = (id: number) => {
+    fx.rm(`/sys/devices/system/memory/memory${id}/state`);
+    fs.mkdirSync(fx.path(`/sys/devices/system/memory/memory${id}/state`));
+  };
+  const first = ids(on)[0];
+  unreadable(first);
+  // Node 1's Movable zone is all present pages (the offline device's blocks lie above its span):
+  // every block of `on` inside it is online in Movable without a read.
+  let blocks = readDeviceBlocks(fx.sysfs, ids(on), 128n * MiB, 1);
+  t.true([...blocks.values()].every((b) => b?.state === 'online' && b.validZones[0] === 'Movable' && b.node === 1));
+  // The offline device's blocks are outside every span: read one by one.
+  blocks = readDeviceBlocks(fx.sysfs, ids(off), 128n * MiB, 1);
+  t.true([...blocks.values()].every((b) => b?.state === 'offline'));
+  // One block of the online device offlined in the middle: the zone has a hole, nothing vouches, every state is read.
+  fx.rm(`/sys/devices/system/memory/memory${first}/state`);
+  fx.write(`/sys/devices/system/memory/memory${first}/state`, 'online\n');
+  fx.write(`/sys/devices/system/memory/memory${ids(on)[3]}/state`, 'offline\n');
+  writeZoneinfo(fx.root);
+  unreadable(first);
+  t.throws(() => readDeviceBlocks(fx.sysfs, ids(on), 128n * MiB, 1), {message: new RegExp(`memory${first}/state`)});
 });
 
 test('node of a block: from node/nodeM links, else from the block\'s own nodeM link', (t) => {

@@ -97,9 +97,10 @@ class Block implements MemBlock {
     readonly node: number,
     private readonly bs: bigint,
     private readonly sysfs: Sysfs,
-    known?: string[],
+    known?: readonly string[],
   ) {
-    this.zonesRead = known;
+    // A scan's shared, frozen list: read-only to everyone, as every block's valid_zones is.
+    this.zonesRead = known as string[] | undefined;
   }
 
   get name(): string {
@@ -152,15 +153,24 @@ export function readMemBlock(sysfs: Sysfs, id: number, blockSize: bigint, opts: 
 }
 
 /**
- * One device's blocks (`ids`), as a transition plans from them and checks them after: each
- * block's state read, its node from one readdir of `node` (the device's target node; a block
- * found elsewhere reads its own directory) and an online block's zone from /proc/zoneinfo where
- * one zone's span holds it. Undefined for a block not present. A readdir and a valid_zones read
- * per block were among the largest costs of onlining 16 GiB in a TCG guest's profile.
+ * One device's blocks (`ids`), as a transition plans from them and checks them after: known
+ * without a read where /proc/zoneinfo vouches for them (blockScan, on the device's target node
+ * alone), else each block's state read; a block found on another node reads its own directory.
+ * Undefined for a block not present. Adopting 6 TiB found in RAM read 49,152 state files twice
+ * (before and after), most of daxramd's start; a 16 GiB online in a TCG guest read 125 twice.
  */
 export function readDeviceBlocks(sysfs: Sysfs, ids: number[], blockSize: bigint, node: number): Map<number, MemBlock | undefined> {
-  const opts = {nodes: readBlockNodes(sysfs, node), zones: readZoneSpans(sysfs)};
-  return new Map(ids.map((id) => [id, readMemBlock(sysfs, id, blockSize, opts)]));
+  const scan = blockScan(sysfs, blockSize, node);
+  return new Map(ids.map((id) => [id, scanMemBlock(sysfs, id, scan)]));
+}
+
+/** A zone's span in block ids: blocks it touches [touchLo, touchHi), blocks wholly inside [lo, hi). */
+interface IdSpan {
+  zone: readonly string[];
+  touchLo: number;
+  touchHi: number;
+  lo: number;
+  hi: number;
 }
 
 /** What a scan knows about every node's blocks before reading any of them. */
@@ -168,41 +178,65 @@ export interface BlockScan {
   bs: bigint;
   nodes: Map<number, number>;
   zones?: Map<number, ZoneSpan[]>;
+  /** Per node, the zone spans in block ids: zoneBySpan without a BigInt per block. */
+  spans: Map<number, IdSpan[]>;
   /** Per node: every present block online (and the one zone they are in, if one), or every one offline. */
-  whole: Map<number, {state: 'online' | 'offline'; zone?: string}>;
+  whole: Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>;
   /** Per node: zones with every page of their span present, so every block inside one is online in it. */
-  full: Map<number, ZoneSpan[]>;
+  full: Map<number, IdSpan[]>;
 }
 
 /**
- * One readdir per node and /proc/zoneinfo. A node whose zones hold exactly as many present
- * pages as its present blocks have is entirely online; one with none is entirely offline:
- * then its blocks need no read at all (a 6 TiB machine in steady state is 49,152 blocks and
- * two nodes). Anything in between, or no NUMA directory, and each block is read.
+ * One readdir per node (`only`: that node's alone) and /proc/zoneinfo. A node whose zones hold
+ * exactly as many present pages as its present blocks have is entirely online; one with none is
+ * entirely offline: then its blocks need no read at all (a 6 TiB machine in steady state is
+ * 49,152 blocks and two nodes). Anything in between, or no NUMA directory, and each block is read.
  */
-export function blockScan(sysfs: Sysfs, bs: bigint): BlockScan {
-  const nodes = readBlockNodes(sysfs);
+export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
+  const nodes = readBlockNodes(sysfs, only);
   const zones = readZoneSpans(sysfs);
-  const whole = new Map<number, {state: 'online' | 'offline'; zone?: string}>();
+  // Blocks known without a read share one valid_zones array per zone: tens of thousands of
+  // blocks, one allocation each fewer for the collector (frozen: nobody may edit a shared one).
+  const lists = new Map<string, readonly string[]>();
+  const list = (zone: string) => lists.get(zone) ?? lists.set(zone, Object.freeze([zone])).get(zone)!;
+  const spans = new Map<number, IdSpan[]>();
+  for (const [node, zs] of bs > 0n ? (zones ?? []) : []) {
+    spans.set(
+      node,
+      zs.map((z) => ({zone: list(z.zone), touchLo: Number(z.start / bs), touchHi: Number((z.end + bs - 1n) / bs), lo: Number((z.start + bs - 1n) / bs), hi: Number(z.end / bs)})),
+    );
+  }
+  const whole = new Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>();
   if (zones && bs > 0n) {
     const count = new Map<number, bigint>();
     for (const n of nodes.values()) count.set(n, (count.get(n) ?? 0n) + 1n);
     for (const [node, blocks] of count) {
-      const spans = zones.get(node) ?? [];
-      const present = spans.reduce((a, z) => a + z.present, 0n);
+      const zs = zones.get(node) ?? [];
+      const present = zs.reduce((a, z) => a + z.present, 0n);
       if (present === 0n) whole.set(node, {state: 'offline'});
       else if (present === (blocks * bs) / PAGE) {
-        const populated = spans.filter((z) => z.present > 0n);
-        whole.set(node, {state: 'online', zone: populated.length === 1 ? populated[0].zone : undefined});
+        const populated = zs.filter((z) => z.present > 0n);
+        whole.set(node, {state: 'online', zone: populated.length === 1 ? list(populated[0].zone) : undefined});
       }
     }
   }
   // A node that holds both boot DRAM and dax memory (pmem on the CPU's socket) is rarely whole:
   // the boot zones have holes. Its Movable zone usually has none, and an offline block's pages
   // are not present, so a zone whose span is all present pages vouches for the blocks inside it.
-  const full = new Map<number, ZoneSpan[]>();
-  for (const [node, spans] of zones ?? []) full.set(node, spans.filter((z) => z.present > 0n && z.present * PAGE === z.end - z.start));
-  return {bs, nodes, zones, whole, full};
+  const full = new Map<number, IdSpan[]>();
+  for (const [node, zs] of zones ?? []) full.set(node, (spans.get(node) ?? []).filter((_, i) => zs[i].present > 0n && zs[i].present * PAGE === zs[i].end - zs[i].start));
+  return {bs, nodes, zones, spans, whole, full};
+}
+
+/** zoneBySpan in block ids: the zone of the one span that holds block `id` whole, else undefined. */
+function zoneOfId(spans: IdSpan[] | undefined, id: number): readonly string[] | undefined {
+  let hit: readonly string[] | undefined;
+  for (const z of spans ?? []) {
+    if (id < z.touchLo || id >= z.touchHi) continue;
+    if (hit !== undefined || id < z.lo || id >= z.hi) return undefined;
+    hit = z.zone;
+  }
+  return hit;
 }
 
 /** A block the scan knows without reading (see blockScan), else read; undefined when absent. */
@@ -211,19 +245,13 @@ export function scanMemBlock(sysfs: Sysfs, id: number, s: BlockScan): MemBlock |
   const w = node === undefined ? undefined : s.whole.get(node);
   if (node === undefined) return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
   if (w === undefined) {
-    const start = BigInt(id) * s.bs;
-    const z = s.full.get(node)?.find((f) => f.start <= start && start + s.bs <= f.end);
+    const z = s.full.get(node)?.find((f) => f.lo <= id && id < f.hi);
     // Present pages say the block is online, not that the block exists: the node's link does.
-    if (z) return new Block(id, 'online', node, s.bs, sysfs, [z.zone]);
+    if (z) return new Block(id, 'online', node, s.bs, sysfs, z.zone);
     return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
   }
   if (w.state === 'offline') return new Block(id, 'offline', node, s.bs, sysfs);
-  let zone = w.zone;
-  if (zone === undefined) {
-    const start = BigInt(id) * s.bs;
-    zone = zoneBySpan(s.zones?.get(node), start, start + s.bs);
-  }
-  return new Block(id, 'online', node, s.bs, sysfs, zone === undefined ? undefined : [zone]);
+  return new Block(id, 'online', node, s.bs, sysfs, w.zone ?? zoneOfId(s.spans.get(node), id));
 }
 
 function readZones(hostDir: string, dir: string, name: string): string[] {
