@@ -12,7 +12,8 @@ import {decideMemmap, poisonInMemmapArea} from '../daemon/engine/memmap';
 import {memmapPerBlock, type MemmapFacts} from '../daemon/model/memmap';
 import {doTiering as applyTiering, TIERING_RECORD} from '../daemon/engine/tiering';
 import {readTiering, tierOf} from '../daemon/model/tiers';
-import {parseIdRanges} from '../daemon/util/ranges';
+import {blockRanges, normalize, parseIdRanges} from '../daemon/util/ranges';
+import fc from 'fast-check';
 import {Sysfs} from '../daemon/sysfs';
 import {UsageError, NotFoundError} from '../daemon/errors';
 import {parseConfig} from '../daemon/config/config';
@@ -201,4 +202,20 @@ test('writeSysctl writes only a /proc/sys file that is itself', (t) => {
   t.throws(() => s.writeSysctl('kernel/sneaky', '1'), {message: /resolves to \/sys\/kernel\/mm\/numa\/demotion_enabled/});
   s.writeSysctl('kernel/numa_balancing', '2');
   t.is(fs.readFileSync(path.join(root, 'proc/sys/kernel/numa_balancing'), 'utf8')[0], '2');
+});
+
+test('blockRanges: the byte ranges of a set of block ids, as normalize of one range per block makes them', (t) => {
+  const bs = 128n << 20n;
+  t.deepEqual(blockRanges([5, 3, 4, 9, 9, 1], bs), [
+    {start: bs, size: bs},
+    {start: 3n * bs, size: 3n * bs},
+    {start: 9n * bs, size: bs},
+  ]);
+  t.deepEqual(blockRanges(new Set<number>(), bs), []);
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(fc.nat(200)), (ids) => JSON.stringify(blockRanges(ids, bs), (_, v) => (typeof v === 'bigint' ? `${v}` : v)) === JSON.stringify(normalize(ids.map((id) => ({start: BigInt(id) * bs, size: bs}))), (_, v) => (typeof v === 'bigint' ? `${v}` : v))),
+      {numRuns: 500, seed: 7},
+    ),
+  );
 });

@@ -7,7 +7,7 @@
 
 import {DaxramError, KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
-import {clip, normalize, type Range} from '../util/ranges';
+import {blockRanges, clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, daxDriverLoaded, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
 import {listMemBlockIds, memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
@@ -166,8 +166,8 @@ async function checkPoison(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint,
   const mce = await (ctx.mce ?? unknownMce)();
   const gates = evaluateGates({dev, policy: ctx.policy, poison, mce, security: dimmSecurity(ctx.sysfs, dev), provider: providerOf(ctx.sysfs, dev), uuids: deviceUuids(dev)});
   plan.gates = gates;
-  const blocksAdded = normalize(ids.map((id) => ({start: BigInt(id) * bs, size: bs})));
-  const inUse = normalize([...onlineNow].map((id) => ({start: BigInt(id) * bs, size: bs})));
+  const blocksAdded = blockRanges(ids, bs);
+  const inUse = blockRanges(onlineNow, bs);
   const poisoned = adopt ? poison.remaining : gates.find((g) => g.verdict === 'isolate') ? poison.remaining : [];
   const isolate = normalize((adopt ? inUse : blocksAdded).flatMap((b) => clip(poisoned, b)));
   // Adopting: an offline block with poison in it stays offline (it is not in use, so the gate's word stands).

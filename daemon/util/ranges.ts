@@ -82,6 +82,22 @@ export function idRanges(ids: number[]): string {
   return out.join(',');
 }
 
+/**
+ * The byte ranges of blocks `ids` of size `bs`, consecutive ids merged: normalize() of one range
+ * per block, without a range and two BigInts per block (24,576 of them on a 3 TiB device).
+ */
+export function blockRanges(ids: Iterable<number>, bs: bigint): Range[] {
+  const sorted = Float64Array.from(ids).sort();
+  const out: Range[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] <= sorted[j] + 1) j++;
+    out.push({start: BigInt(sorted[i]) * bs, size: BigInt(sorted[j] - sorted[i] + 1) * bs});
+    i = j + 1;
+  }
+  return out;
+}
+
 export function parseIdRanges(s: string): number[] {
   const out: number[] = [];
   for (const part of s.trim().split(',')) {
