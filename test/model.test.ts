@@ -8,7 +8,8 @@ import {Sysfs} from '../daemon/sysfs';
 import {SysfsError} from '../daemon/errors';
 import {memblockSummary, scanPlatform} from '../daemon/model/scan';
 import {parseBlockSize, readAutoOnline, readHotplug} from '../daemon/model/hotplug';
-import {parsePhysIndex, parseValidZones, readBlockNodes, readDeviceBlocks, readMemBlock} from '../daemon/model/memblock';
+import {BlockNodes, parsePhysIndex, parseValidZones, readBlockNodes, readDeviceBlocks, readMemBlock} from '../daemon/model/memblock';
+import fc from 'fast-check';
 import {parseScrub, parseWords} from '../daemon/model/bus';
 import {parseBadblocks, parseRegionMapping} from '../daemon/model/region';
 import {parseMapLocation, parseNamespaceMode} from '../daemon/model/namespace';
@@ -291,6 +292,24 @@ test('node of a block: from node/nodeM links, else from the block\'s own nodeM l
   const b = readMemBlock(fx.sysfs, 66, 128n * MiB, {nodes: readBlockNodes(fx.sysfs)});
   t.is(b?.node, 1);
   t.is(readMemBlock(fx.sysfs, 9999, 128n * MiB), undefined);
+});
+
+test('BlockNodes answers as a map from block id to node would, and counts each node\'s blocks', (t) => {
+  // Disjoint id sets per node, each in any order: the kernel lists a block under one node.
+  const perNode = fc.uniqueArray(fc.nat(5000), {maxLength: 300}).chain((ids) => fc.tuple(fc.constant(ids), fc.array(fc.nat(3), {minLength: ids.length, maxLength: ids.length})));
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(perNode, ([ids, nodeOf]) => {
+        const want = new Map(ids.map((id, i) => [id, nodeOf[i]]));
+        const lists = new Map<number, number[]>();
+        for (const [id, n] of want) lists.set(n, [...(lists.get(n) ?? []), id]);
+        const got = BlockNodes.of(lists);
+        for (let id = -1; id <= 5001; id++) if (got.get(id) !== want.get(id)) return false;
+        return [...lists].every(([n, l]) => got.counts.get(n) === l.length);
+      }),
+      {numRuns: 300, seed: 11},
+    ),
+  );
 });
 
 test('mappingN absent (pre-5.10): ranges come from resource + size', (t) => {

@@ -38,13 +38,57 @@ function readAttr(hostPath: string, kernelPath: string, device: string): string 
 }
 
 /**
+ * Which node holds each present block, as runs of consecutive ids (a node's blocks are a few
+ * runs): tens of thousands of blocks in a few hundred bytes, looked up by binary search, where a
+ * Map held an entry per block for the collector to trace.
+ */
+export class BlockNodes {
+  private constructor(
+    private readonly first: Float64Array,
+    private readonly end: Float64Array,
+    private readonly node: Int32Array,
+    /** Present blocks per node. */
+    readonly counts: ReadonlyMap<number, number>,
+  ) {}
+
+  /** `ids` per node, in any order. */
+  static of(perNode: Map<number, ArrayLike<number>>): BlockNodes {
+    const runs: Array<[number, number, number]> = [];
+    const counts = new Map<number, number>();
+    for (const [node, list] of perNode) {
+      const ids = Float64Array.from(list).sort();
+      counts.set(node, ids.length);
+      for (let i = 0; i < ids.length; ) {
+        let j = i;
+        while (j + 1 < ids.length && ids[j + 1] <= ids[j] + 1) j++;
+        runs.push([ids[i], ids[j] + 1, node]);
+        i = j + 1;
+      }
+    }
+    runs.sort((x, y) => x[0] - y[0]);
+    return new BlockNodes(Float64Array.from(runs, (r) => r[0]), Float64Array.from(runs, (r) => r[1]), Int32Array.from(runs, (r) => r[2]), counts);
+  }
+
+  get(id: number): number | undefined {
+    let lo = 0;
+    let hi = this.first.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.first[mid] <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && id < this.end[lo - 1] ? this.node[lo - 1] : undefined;
+  }
+}
+
+/**
  * Node of every memory block, from /sys/devices/system/node/nodeM/memoryK links: one readdir
  * per node, names parsed without a regex (Sysfs.list's is one per name: 65 -> 31 ms for the
- * 6 TiB fixture's 49,152 names, docs/performance.md). Falls back to nothing (empty map) when
- * there is no node directory (!CONFIG_NUMA). `only`: that node's blocks alone.
+ * 6 TiB fixture's 49,152 names, docs/performance.md). Nothing (no block has a node) when there
+ * is no node directory (!CONFIG_NUMA). `only`: that node's blocks alone.
  */
-export function readBlockNodes(sysfs: Sysfs, only?: number): Map<number, number> {
-  const nodes = new Map<number, number>();
+export function readBlockNodes(sysfs: Sysfs, only?: number): BlockNodes {
+  const perNode = new Map<number, Float64Array>();
   for (const n of only === undefined ? sysfs.list(NODE_DIR, NODE_RE) : [`node${only}`]) {
     const node = Number(NODE_RE.exec(n)![1]);
     let names: string[];
@@ -57,14 +101,17 @@ export function readBlockNodes(sysfs: Sysfs, only?: number): Map<number, number>
     }
     // Tens of thousands of names per node: a prefix test and Number() instead of a regex match
     // and its captures (a third of a 6 TiB list's scan went here).
+    const ids = new Float64Array(names.length);
+    let k = 0;
     for (const name of names) {
       if (name.length < 7 || !name.startsWith('memory')) continue;
       const c = name.charCodeAt(6);
       const id = c >= 48 && c <= 57 ? Number(name.slice(6)) : NaN;
-      if (Number.isSafeInteger(id)) nodes.set(id, node);
+      if (Number.isSafeInteger(id)) ids[k++] = id;
     }
+    perNode.set(node, ids.subarray(0, k));
   }
-  return nodes;
+  return BlockNodes.of(perNode);
 }
 
 /** Node from the block's own nodeM link: the per-block fallback when no node map has it. */
@@ -82,7 +129,7 @@ function nodeFromBlockDir(sysfs: Sysfs, name: string): number {
 
 export interface ReadBlockOptions {
   /** Node of each block (readBlockNodes); blocks missing from it fall back to their nodeM link. */
-  nodes?: Map<number, number>;
+  nodes?: BlockNodes;
   /** Zone spans per node (readZoneSpans): an online block inside exactly one is in that zone. */
   zones?: Map<number, ZoneSpan[]>;
 }
@@ -176,7 +223,7 @@ interface IdSpan {
 /** What a scan knows about every node's blocks before reading any of them. */
 export interface BlockScan {
   bs: bigint;
-  nodes: Map<number, number>;
+  nodes: BlockNodes;
   zones?: Map<number, ZoneSpan[]>;
   /** Per node, the zone spans in block ids: zoneBySpan without a BigInt per block. */
   spans: Map<number, IdSpan[]>;
@@ -208,9 +255,8 @@ export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
   }
   const whole = new Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>();
   if (zones && bs > 0n) {
-    const count = new Map<number, bigint>();
-    for (const n of nodes.values()) count.set(n, (count.get(n) ?? 0n) + 1n);
-    for (const [node, blocks] of count) {
+    for (const [node, n] of nodes.counts) {
+      const blocks = BigInt(n);
       const zs = zones.get(node) ?? [];
       const present = zs.reduce((a, z) => a + z.present, 0n);
       if (present === 0n) whole.set(node, {state: 'offline'});
