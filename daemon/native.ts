@@ -102,6 +102,8 @@ export interface DaemonNative {
    * as the fd stays ready; close() stops it.
    */
   FdWatcher: new (fd: number, events: number, callback: (err: Error | null, revents: number) => void) => {close(): void};
+  /** malloc_trim(0): free pages glibc kept in its arenas go back to the kernel; true when some did. */
+  mallocTrim(): boolean;
 }
 
 export const UV_READABLE = 1;
@@ -120,7 +122,7 @@ export const ARS_RECORD_SIZE = 24;
 export const ARS_F_OVERFLOW = 1;
 
 /** native/syscall_error.h kAbiVersion: the shape of the functions this file declares. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 let cached: NativeBinding | undefined;
 

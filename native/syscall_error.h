@@ -17,4 +17,4 @@ inline Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err) {
 }
 
 // Bumped whenever the exported functions change shape; daemon/native.ts refuses any other.
-constexpr int kAbiVersion = 4;
+constexpr int kAbiVersion = 5;
