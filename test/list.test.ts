@@ -144,3 +144,34 @@ test('garbage sysfs: exit 1 with a SysfsError naming the path, no stack trace', 
   t.regex(r.stderr, /memory65\/state: unexpected memory block state "melting"/);
   t.notRegex(r.stderr, /TypeError|    at /);
 });
+
+test.serial('a verb runs without yargs rendering the help text it would cache (20-25 ms of every call); --help still renders it', async (t) => {
+  const {buildParser} = await import('../daemon/cli/main');
+  const fx = buildFixture({});
+  t.teardown(() => fx.cleanup());
+  const run = async (argv: string[]) => {
+    const parser = buildParser(argv).exitProcess(false);
+    const usage = (parser as unknown as {getInternalMethods(): {getUsageInstance(): {help(): string}}}).getInternalMethods().getUsageInstance();
+    let rendered = 0;
+    const help = usage.help.bind(usage);
+    usage.help = () => {
+      rendered++;
+      return help();
+    };
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => out.push(String(s)) > 0) as typeof process.stdout.write;
+    try {
+      await parser.parseAsync();
+    } finally {
+      process.stdout.write = write;
+    }
+    return {rendered, out: out.join('')};
+  };
+  const list = await run(['list', '--root', fx.root]);
+  t.regex(list.out, /no device-dax devices/);
+  t.is(list.rendered, 0);
+  const help = await run(['list', '--help']);
+  t.regex(help.out, /daxram list/);
+  t.true(help.rendered > 0);
+});

@@ -32,7 +32,20 @@ export function buildParser(argv: string[]) {
       process.exit(2);
     });
   for (const c of commandsFor(argv)) parser = parser.command(c);
+  skipHelpCache(parser);
   return parser;
+}
+
+/**
+ * yargs 17 renders the whole help text right after it starts a command's handler (command.js,
+ * cacheHelpMessage), to show it if the handler fails later. Our .fail() never shows help, and
+ * the rendering was 20-25 ms of every verb's run (docs/performance.md); --help renders as before.
+ * Through yargs' internal methods: should they change shape, this does nothing.
+ */
+function skipHelpCache(parser: unknown): void {
+  type Usage = {cacheHelpMessage?: () => void};
+  const usage = (parser as {getInternalMethods?: () => {getUsageInstance?: () => Usage | undefined}}).getInternalMethods?.().getUsageInstance?.();
+  if (typeof usage?.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
 }
 
 /** `inject` is for test entry points (a kill point, a poison source); bin/daxram passes none. */
