@@ -4,6 +4,7 @@ import test from 'ava';
 import {spawnSync} from 'node:child_process';
 import * as path from 'node:path';
 import {buildFixture, FixtureSpec, GiB, MiB} from './helpers/fixture';
+import {VERBS} from '../daemon/cli/commands/verbs';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'daxram');
 
@@ -174,4 +175,25 @@ test.serial('a verb runs without yargs rendering the help text it would cache (2
   const help = await run(['list', '--help']);
   t.regex(help.out, /daxram list/);
   t.true(help.rendered > 0);
+});
+
+test('the top-level help, a misspelt verb and a missing one load no verb\'s module; a verb after an option\'s value loads that verb alone', (t) => {
+  const code = `
+    const {commandsFor} = require(${JSON.stringify(path.join(__dirname, '..', 'daemon', 'cli', 'commands', 'index.js'))});
+    const verbs = () => Object.keys(require.cache).map((f) => /cli[/]commands[/]([a-z-]+)\\.js$/.exec(f)?.[1]).filter((v) => v && v !== 'index' && v !== 'verbs');
+    const out = {};
+    for (const argv of [['--help'], ['lst'], [], ['--json']]) out[argv.join(' ')] = {commands: commandsFor(argv).map((c) => c.command), loaded: verbs()};
+    out.list = {commands: commandsFor(['--root', '/r', 'list']).map((c) => c.command), loaded: verbs()};
+    console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['-e', code], {encoding: 'utf8'});
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, {commands: string[]; loaded: string[]}>;
+  for (const k of ['--help', 'lst', '', '--json']) {
+    t.deepEqual(out[k].loaded, [], k);
+    t.deepEqual(out[k].commands, Object.values(VERBS).map((v) => v.command), k);
+  }
+  t.deepEqual(out.list, {commands: ['list'], loaded: ['list']});
+  // The help names every verb with its summary, as each verb's own module does.
+  const help = spawnSync(process.execPath, [path.join(__dirname, 'entry', 'daxram.js'), '--help'], {encoding: 'utf8'});
+  for (const v of Object.values(VERBS)) t.true(help.stdout.replace(/\s+/g, ' ').includes(v.describe.slice(0, 40)), v.command);
 });

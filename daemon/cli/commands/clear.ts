@@ -1,10 +1,10 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {runScrubVerb, ScrubArgs} from '../scrub-report';
 import {withEngineOptions} from '../engine-args';
 
 export const clearCommand: CommandModule<{}, ScrubArgs> = {
-  command: 'clear <device>',
-  describe: 'Scrub a dax device and clear its poison (CLEAR_ERROR), then verify',
+  ...VERBS.clear,
   builder: (y) =>
     withEngineOptions(y, false)
       .positional('device', {type: 'string', demandOption: true, describe: 'dax device, e.g. dax0.0'})

@@ -3,6 +3,7 @@
 // a running daxramd to reload.
 
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {configToJson, DEFAULT_PATHS, loadConfig, matchKey} from '../../config/config';
 import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {printJson} from '../output';
@@ -17,8 +18,7 @@ interface Args {
 }
 
 export const configCommand: CommandModule<{}, Args> = {
-  command: 'config <action>',
-  describe: 'Check, show or reload the daxramd configuration (/etc/daxram)',
+  ...VERBS.config,
   builder: (y) =>
     y
       .positional('action', {choices: ['check', 'show', 'reload'], demandOption: true, describe: 'check: validate; show: print what applies; reload: make daxramd re-read it'})

@@ -1,6 +1,7 @@
 // daxram status: ask the running daxramd (over /run/daxram/daxramd.sock) what it manages.
 
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {printJson} from '../output';
 
@@ -26,8 +27,7 @@ interface StatusReply {
 }
 
 export const statusCommand: CommandModule<{}, Args> = {
-  command: 'status',
-  describe: 'What daxramd manages: desired and actual state of each device',
+  ...VERBS.status,
   builder: (y) => y.option('socket', {type: 'string', default: DEFAULT_SOCKET, hidden: true}) as any,
   handler: async (argv) => {
     if (!daemonSocketPresent(argv.socket)) {

@@ -3,6 +3,7 @@
 // through the daemon when it runs, so it acts at once; else in the state directory directly.
 
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {DEFAULT_SOCKET, daemonSocketPresent, request} from '../../ipc/socket';
 import {StateStore} from '../../config/state';
 import {stateDirOf} from '../../config/operator';
@@ -20,8 +21,7 @@ interface Args {
 }
 
 export const forgetCommand: CommandModule<{}, Args> = {
-  command: 'forget <device>',
-  describe: 'Drop the operator record for a device so the configuration applies to it again; release a reservation the configuration no longer holds',
+  ...VERBS.forget,
   builder: (y) =>
     y
       .positional('device', {type: 'string', demandOption: true, describe: 'dax device (dax0.0) or its key (uuid:…)'})

@@ -3,6 +3,7 @@
 // (tiers, zones, CXL poison); the JSON shapes are cli/list-json.ts.
 
 import type {Argv, CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {Sysfs} from '../../sysfs';
 import {readTiering} from '../../model/tiers';
 import {readInterleaveWeights} from '../../model/mempolicy';
@@ -213,8 +214,7 @@ function readMediaErrors(sysfs: Sysfs, p: Platform, devs: DaxDevice[], all: bool
 }
 
 export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
-  command: 'list',
-  describe: 'List device-dax devices, where they come from, and what kmem would online',
+  ...VERBS.list,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .usage(

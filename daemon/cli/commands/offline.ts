@@ -1,4 +1,5 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {offline} from '../../engine';
 import {humanSize} from '../../util/size';
 import {checkDaxName} from '../../model/dax';
@@ -10,8 +11,7 @@ interface Args extends EngineArgs {
 }
 
 export const offlineCommand: CommandModule<{}, Args> = {
-  command: 'offline <device>',
-  describe: 'Take a dax device back from System RAM to devdax (zeroed)',
+  ...VERBS.offline,
   builder: (y) =>
     withEngineOptions(
       y

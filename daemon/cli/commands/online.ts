@@ -1,4 +1,5 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {online, refuseIfReserved} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize} from '../../util/size';
@@ -13,8 +14,7 @@ interface Args extends EngineArgs {
 }
 
 export const onlineCommand: CommandModule<{}, Args> = {
-  command: 'online <device>',
-  describe: 'Turn a dax device into System RAM on its target NUMA node',
+  ...VERBS.online,
   builder: (y) =>
     withEngineOptions(
       y

@@ -1,4 +1,5 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {isMemdevList, parseMemdevList, provision, provisionCxl, type CxlRegionResult} from '../../engine';
 import {UsageError} from '../../errors';
 import {humanSize, parseSize} from '../../util/size';
@@ -23,8 +24,7 @@ export function cxlRegionLines(r: CxlRegionResult): string[] {
 }
 
 export const provisionCommand: CommandModule<{}, Args> = {
-  command: 'provision <target>',
-  describe: 'Turn free capacity into System RAM: an empty NVDIMM region, or CXL memdevs made into a RAM region',
+  ...VERBS.provision,
   builder: (y) =>
     withEngineOptions(
       y

@@ -1,4 +1,5 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {reassign, reassignDax, type DaxLayoutResult, type LayoutResult} from '../../engine';
 import {ND_DEVICES} from '../../model/bus';
 import type {Sysfs} from '../../sysfs';
@@ -33,8 +34,7 @@ function isNvdimmRegion(sysfs: Sysfs, name: string): boolean {
 }
 
 export const reassignCommand: CommandModule<{}, Args> = {
-  command: 'reassign <region>',
-  describe: "Move a region's capacity between System RAM and devdax",
+  ...VERBS.reassign,
   builder: (y) =>
     withEngineOptions(
       y

@@ -1,11 +1,11 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {recover} from '../../engine';
 import {printJson} from '../output';
 import {engineContext, withEngineOptions, type EngineArgs} from '../engine-args';
 
 export const recoverCommand: CommandModule<{}, EngineArgs> = {
-  command: 'recover',
-  describe: 'Finish a transition that was interrupted (crash, SIGKILL, power loss)',
+  ...VERBS.recover,
   builder: (y) =>
     withEngineOptions(
       y.epilogue(

@@ -1,4 +1,5 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {releaseCxl, type CxlRegionResult} from '../../engine';
 import {humanSize} from '../../util/size';
 import {engineContext, printPlanOrResult, withEngineOptions, type EngineArgs} from '../engine-args';
@@ -13,8 +14,7 @@ function lines(r: CxlRegionResult): string[] {
 }
 
 export const releaseCommand: CommandModule<{}, Args> = {
-  command: 'release <region>',
-  describe: 'Tear down a CXL RAM region: its RAM offlined and zeroed, decoders reset, memdev capacity free again',
+  ...VERBS.release,
   builder: (y) =>
     withEngineOptions(
       y

@@ -1,9 +1,9 @@
 import type {CommandModule} from 'yargs';
+import {VERBS} from './verbs';
 import {runScrubVerb, ScrubArgs} from '../scrub-report';
 
 export const scrubCommand: CommandModule<{}, ScrubArgs> = {
-  command: 'scrub <device>',
-  describe: "Find poison in a dax device's physical range with an address range scrub",
+  ...VERBS.scrub,
   builder: (y) =>
     y
       .positional('device', {type: 'string', demandOption: true, describe: 'dax device, e.g. dax0.0'})
