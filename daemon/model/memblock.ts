@@ -9,7 +9,7 @@ import {SysfsError} from '../errors';
 import type {MemBlock, MemBlockState} from './types';
 import {MEMORY_DIR, NODE_DIR} from './hotplug';
 import {readSmall} from './attr';
-import {PAGE} from '../util/ranges';
+import {idRuns, PAGE} from '../util/ranges';
 import {readZoneSpans, zoneBySpan, type ZoneSpan} from './node';
 
 const STATES = new Set(['online', 'offline', 'going-offline']);
@@ -52,18 +52,12 @@ export class BlockNodes {
   ) {}
 
   /** `ids` per node, in any order. */
-  static of(perNode: Map<number, ArrayLike<number>>): BlockNodes {
+  static of(perNode: Map<number, ArrayLike<number> & Iterable<number>>): BlockNodes {
     const runs: Array<[number, number, number]> = [];
     const counts = new Map<number, number>();
     for (const [node, list] of perNode) {
-      const ids = Float64Array.from(list).sort();
-      counts.set(node, ids.length);
-      for (let i = 0; i < ids.length; ) {
-        let j = i;
-        while (j + 1 < ids.length && ids[j + 1] <= ids[j] + 1) j++;
-        runs.push([ids[i], ids[j] + 1, node]);
-        i = j + 1;
-      }
+      counts.set(node, list.length);
+      for (const [first, end] of idRuns(list)) runs.push([first, end, node]);
     }
     runs.sort((x, y) => x[0] - y[0]);
     return new BlockNodes(Float64Array.from(runs, (r) => r[0]), Float64Array.from(runs, (r) => r[1]), Int32Array.from(runs, (r) => r[2]), counts);

@@ -69,17 +69,24 @@ export function subtract(ranges: Range[], minus: Range[]): Range[] {
 
 export const totalBytes = (ranges: Range[]): bigint => ranges.reduce((s, r) => s + r.size, 0n);
 
-/** Ids in the kernel's list format ("0-15,32-63", as nodelist, has_memory and cpulist print): the journal keeps block ids so too. */
-export function idRanges(ids: number[]): string {
-  const sorted = [...ids].sort((a, b) => a - b);
-  const out: string[] = [];
+/** Runs of consecutive ids, ascending, as [first, end) pairs; an id given twice counts once. */
+export function idRuns(ids: Iterable<number>): Array<[number, number]> {
+  const sorted = Float64Array.from(ids).sort();
+  const out: Array<[number, number]> = [];
   for (let i = 0; i < sorted.length; ) {
     let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    while (j + 1 < sorted.length && sorted[j + 1] <= sorted[j] + 1) j++;
+    out.push([sorted[i], sorted[j] + 1]);
     i = j + 1;
   }
-  return out.join(',');
+  return out;
+}
+
+/** Ids in the kernel's list format ("0-15,32-63", as nodelist, has_memory and cpulist print): the journal keeps block ids so too. */
+export function idRanges(ids: number[]): string {
+  return idRuns(ids)
+    .map(([first, end]) => (end - first === 1 ? `${first}` : `${first}-${end - 1}`))
+    .join(',');
 }
 
 /**
@@ -87,15 +94,7 @@ export function idRanges(ids: number[]): string {
  * per block, without a range and two BigInts per block (24,576 of them on a 3 TiB device).
  */
 export function blockRanges(ids: Iterable<number>, bs: bigint): Range[] {
-  const sorted = Float64Array.from(ids).sort();
-  const out: Range[] = [];
-  for (let i = 0; i < sorted.length; ) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] <= sorted[j] + 1) j++;
-    out.push({start: BigInt(sorted[i]) * bs, size: BigInt(sorted[j] - sorted[i] + 1) * bs});
-    i = j + 1;
-  }
-  return out;
+  return idRuns(ids).map(([first, end]) => ({start: BigInt(first) * bs, size: BigInt(end - first) * bs}));
 }
 
 export function parseIdRanges(s: string): number[] {
