@@ -1,8 +1,9 @@
 // Daemon syscalls Node has no API for: sd_notify (a datagram on an AF_UNIX socket, possibly in
 // the abstract namespace), the kernel's uevent netlink socket, a control-socket peer's credentials, and a watcher that wakes the
-// event loop when an fd becomes readable or a sysfs attribute is notified. And malloc_trim(3):
-// glibc keeps what a burst freed in its arenas; trimming hands the free pages back (madvise). Reading what arrives
+// event loop when an fd becomes readable or a sysfs attribute is notified. Reading what arrives
 // (uevents, sysfs attributes) is done from TypeScript with plain read(2) on these descriptors.
+// And malloc_trim(3): glibc keeps what a burst freed in its arenas; trimming hands the free pages
+// back to the kernel.
 #include <napi.h>
 
 #include <errno.h>
