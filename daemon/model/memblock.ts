@@ -10,7 +10,7 @@ import type {MemBlock, MemBlockState} from './types';
 import {MEMORY_DIR, NODE_DIR} from './hotplug';
 import {readSmall} from './attr';
 import {idRuns, PAGE} from '../util/ranges';
-import {readZoneSpans, zoneBySpan, type ZoneSpan} from './node';
+import {readZoneSpans} from './node';
 
 const STATES = new Set(['online', 'offline', 'going-offline']);
 const MEMORY_RE = /^memory(\d+)$/;
@@ -124,8 +124,8 @@ function nodeFromBlockDir(sysfs: Sysfs, name: string): number {
 export interface ReadBlockOptions {
   /** Node of each block (readBlockNodes); blocks missing from it fall back to their nodeM link. */
   nodes?: BlockNodes;
-  /** Zone spans per node (readZoneSpans): an online block inside exactly one is in that zone. */
-  zones?: Map<number, ZoneSpan[]>;
+  /** Zone spans per node in block ids (blockScan): an online block inside exactly one is in that zone. */
+  spans?: Map<number, IdSpan[]>;
 }
 
 // One per present block, tens of thousands of them on a large machine: the fields are plain,
@@ -184,13 +184,7 @@ export function readMemBlock(sysfs: Sysfs, id: number, blockSize: bigint, opts: 
   if (!STATES.has(state)) throw new SysfsError(`${dir}/state: unexpected memory block state "${state}"`, {path: `${dir}/state`, device: `memory${id}`});
   let node = opts.nodes?.get(id);
   if (node === undefined) node = nodeFromBlockDir(sysfs, `memory${id}`);
-  let known: string[] | undefined;
-  if (state === 'online' && opts.zones) {
-    const start = BigInt(id) * blockSize;
-    const z = zoneBySpan(opts.zones.get(node), start, start + blockSize);
-    if (z !== undefined) known = [z];
-  }
-  return new Block(id, state, node, blockSize, sysfs, known);
+  return new Block(id, state, node, blockSize, sysfs, state === 'online' ? zoneOfId(opts.spans?.get(node), id) : undefined);
 }
 
 /**
@@ -205,26 +199,27 @@ export function readDeviceBlocks(sysfs: Sysfs, ids: number[], blockSize: bigint,
   return new Map(ids.map((id) => [id, scanMemBlock(sysfs, id, scan)]));
 }
 
-/** A zone's span in block ids: blocks it touches [touchLo, touchHi), blocks wholly inside [lo, hi). */
+/**
+ * A zone's span in block ids: blocks it touches [touchLo, touchHi), blocks wholly inside [lo, hi);
+ * `full` when every page of the span is present, so every block inside it is online in the zone.
+ */
 interface IdSpan {
   zone: readonly string[];
   touchLo: number;
   touchHi: number;
   lo: number;
   hi: number;
+  full: boolean;
 }
 
 /** What a scan knows about every node's blocks before reading any of them. */
 export interface BlockScan {
   bs: bigint;
   nodes: BlockNodes;
-  zones?: Map<number, ZoneSpan[]>;
-  /** Per node, the zone spans in block ids: zoneBySpan without a BigInt per block. */
+  /** Per node, the zone spans of /proc/zoneinfo in block ids: no BigInt per block. */
   spans: Map<number, IdSpan[]>;
   /** Per node: every present block online (and the one zone they are in, if one), or every one offline. */
   whole: Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>;
-  /** Per node: zones with every page of their span present, so every block inside one is online in it. */
-  full: Map<number, IdSpan[]>;
 }
 
 /**
@@ -240,11 +235,21 @@ export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
   // blocks, one allocation each fewer for the collector (frozen: nobody may edit a shared one).
   const lists = new Map<string, readonly string[]>();
   const list = (zone: string) => lists.get(zone) ?? lists.set(zone, Object.freeze([zone])).get(zone)!;
+  // A node that holds both boot DRAM and dax memory (pmem on the CPU's socket) is rarely whole:
+  // the boot zones have holes. Its Movable zone usually has none, and an offline block's pages
+  // are not present, so a zone whose span is all present pages vouches for the blocks inside it.
   const spans = new Map<number, IdSpan[]>();
   for (const [node, zs] of bs > 0n ? (zones ?? []) : []) {
     spans.set(
       node,
-      zs.map((z) => ({zone: list(z.zone), touchLo: Number(z.start / bs), touchHi: Number((z.end + bs - 1n) / bs), lo: Number((z.start + bs - 1n) / bs), hi: Number(z.end / bs)})),
+      zs.map((z) => ({
+        zone: list(z.zone),
+        touchLo: Number(z.start / bs),
+        touchHi: Number((z.end + bs - 1n) / bs),
+        lo: Number((z.start + bs - 1n) / bs),
+        hi: Number(z.end / bs),
+        full: z.present > 0n && z.present * PAGE === z.end - z.start,
+      })),
     );
   }
   const whole = new Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>();
@@ -260,15 +265,10 @@ export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
       }
     }
   }
-  // A node that holds both boot DRAM and dax memory (pmem on the CPU's socket) is rarely whole:
-  // the boot zones have holes. Its Movable zone usually has none, and an offline block's pages
-  // are not present, so a zone whose span is all present pages vouches for the blocks inside it.
-  const full = new Map<number, IdSpan[]>();
-  for (const [node, zs] of zones ?? []) full.set(node, (spans.get(node) ?? []).filter((_, i) => zs[i].present > 0n && zs[i].present * PAGE === zs[i].end - zs[i].start));
-  return {bs, nodes, zones, spans, whole, full};
+  return {bs, nodes, spans, whole};
 }
 
-/** zoneBySpan in block ids: the zone of the one span that holds block `id` whole, else undefined. */
+/** The zone of the one span that holds block `id` whole; undefined when none or several touch it. */
 function zoneOfId(spans: IdSpan[] | undefined, id: number): readonly string[] | undefined {
   let hit: readonly string[] | undefined;
   for (const z of spans ?? []) {
@@ -283,12 +283,12 @@ function zoneOfId(spans: IdSpan[] | undefined, id: number): readonly string[] | 
 export function scanMemBlock(sysfs: Sysfs, id: number, s: BlockScan): MemBlock | undefined {
   const node = s.nodes.get(id);
   const w = node === undefined ? undefined : s.whole.get(node);
-  if (node === undefined) return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
+  if (node === undefined) return readMemBlock(sysfs, id, s.bs, s);
   if (w === undefined) {
-    const z = s.full.get(node)?.find((f) => f.lo <= id && id < f.hi);
+    const z = s.spans.get(node)?.find((f) => f.full && f.lo <= id && id < f.hi);
     // Present pages say the block is online, not that the block exists: the node's link does.
     if (z) return new Block(id, 'online', node, s.bs, sysfs, z.zone);
-    return readMemBlock(sysfs, id, s.bs, {nodes: s.nodes, zones: s.zones});
+    return readMemBlock(sysfs, id, s.bs, s);
   }
   if (w.state === 'offline') return new Block(id, 'offline', node, s.bs, sysfs);
   return new Block(id, 'online', node, s.bs, sysfs, w.zone ?? zoneOfId(s.spans.get(node), id));

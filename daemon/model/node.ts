@@ -72,18 +72,6 @@ export function readZoneSpans(sysfs: Sysfs): Map<number, ZoneSpan[]> | undefined
   return out;
 }
 
-/** The one zone whose span holds [start, end) on `node`; undefined when none or several do. */
-export function zoneBySpan(spans: ZoneSpan[] | undefined, start: bigint, end: bigint): string | undefined {
-  if (!spans) return undefined;
-  let hit: string | undefined;
-  for (const z of spans) {
-    if (z.end <= start || z.start >= end) continue;
-    if (hit !== undefined || z.start > start || z.end < end) return undefined;
-    hit = z.zone;
-  }
-  return hit;
-}
-
 /** Nodes with CPUs (has_cpu): a node missing here is memory only, like most CXL and pmem nodes. */
 export function readCpuNodes(sysfs: Sysfs): number[] {
   return parseIdRanges(sysfs.readOptional(path.posix.join(NODE_DIR, 'has_cpu')) ?? '');
