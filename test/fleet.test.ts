@@ -13,6 +13,8 @@ import {Metrics} from '../daemon/daxramd/metrics';
 import {nodeFeatures} from '../daemon/daxramd/nfd';
 import {driver} from './helpers/engine-context';
 import {daemonBed} from './helpers/daemon';
+import {DeviceBlocks} from '../daemon/model/memblock';
+import type {MemBlock} from '../daemon/model/types';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'docs/examples');
 const LABEL_NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/;
@@ -56,7 +58,7 @@ test('no NFD directory: nothing is created, nothing is said', async (t) => {
 });
 
 test('labels from facts: tiers, devdax, poison isolated, zone balance over, held', (t) => {
-  const dev = (name: string, mode: string, node: number, online: number) => ({name, mode, targetNode: node, size: 1n << 30n, kmemBlocks: 8, kmemCapacity: 1n << 30n, memblocks: Array.from({length: 8}, (_, i) => ({state: i < online ? 'online' : 'offline'}))}) as never;
+  const dev = (name: string, mode: string, node: number, online: number) => ({name, mode, targetNode: node, size: 1n << 30n, kmemBlocks: 8, kmemCapacity: 1n << 30n, memblocks: DeviceBlocks.of(Array.from({length: 8}, (_, i) => ({id: i, state: i < online ? 'online' : 'offline'}) as MemBlock))}) as never;
   const l = nodeFeatures({
     devices: [dev('dax0.0', 'system-ram', 1, 8), dev('dax1.0', 'system-ram', 2, 4), dev('dax2.0', 'devdax', 2, 0), dev('dax3.0', 'system-ram', 3, 8)],
     managed: (d) => d.name !== 'dax3.0',

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {Metrics} from '../daemon/daxramd/metrics';
 import type {DaxDevice} from '../daemon/model/types';
+import {DeviceBlocks} from '../daemon/model/memblock';
 
 const MiB = 1n << 20n;
 const blocks = (states: string[]) => states.map((state, i) => ({name: `memory${64 + i}`, id: 64 + i, start: 0n, state, validZones: ['Movable'], node: 1}));
@@ -12,8 +13,8 @@ const blocks = (states: string[]) => states.map((state, i) => ({name: `memory${6
 test('capacity by node and state, counters, atomic file', (t) => {
   const m = new Metrics();
   m.setCapacity([
-    {name: 'dax0.0', mode: 'system-ram', targetNode: 1, size: 1008n * MiB, memblocks: blocks(['online', 'online', 'offline']), kmemCapacity: 384n * MiB, kmemBlocks: 3} as unknown as DaxDevice,
-    {name: 'dax1.0', mode: 'devdax', targetNode: 2, size: 512n * MiB, memblocks: [], kmemCapacity: 0n, kmemBlocks: 0} as unknown as DaxDevice,
+    {name: 'dax0.0', mode: 'system-ram', targetNode: 1, size: 1008n * MiB, memblocks: DeviceBlocks.of(blocks(['online', 'online', 'offline'])), kmemCapacity: 384n * MiB, kmemBlocks: 3} as unknown as DaxDevice,
+    {name: 'dax1.0', mode: 'devdax', targetNode: 2, size: 512n * MiB, memblocks: DeviceBlocks.NONE, kmemCapacity: 0n, kmemBlocks: 0} as unknown as DaxDevice,
   ]);
   m.transition('dax0.0', 'ram');
   m.transition('dax0.0', 'ram');

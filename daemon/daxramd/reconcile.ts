@@ -49,7 +49,7 @@ export interface ReconcileDeps {
 /** The report's `state` and `actual` from what the scan shows of `dev` now. */
 /** What the kernel shows of a device: its state as data, and as the sentence STATUS and `status` print. */
 export function observed(dev: DaxDevice): Pick<DeviceReport, 'state' | 'actual'> {
-  const online = dev.memblocks.filter((b) => b.state === 'online').length;
+  const online = dev.memblocks.online;
   const actual = dev.mode === 'system-ram' ? `system-ram ${online}/${dev.memblocks.length} online (${humanSize(memblockBytes(dev).online)})` : dev.mode;
   return {state: {mode: dev.mode, online, blocks: dev.memblocks.length}, actual};
 }
@@ -102,7 +102,7 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
     metrics.failure(dev.name, 'node-mismatch');
     return;
   }
-  const onlineBlocks = dev.memblocks.filter((b) => b.state === 'online').length;
+  const onlineBlocks = dev.memblocks.online;
   if (want.mode === 'ram') {
     const done = dev.mode === 'system-ram' && (want.online ? onlineBlocks === dev.memblocks.length && onlineBlocks > 0 : true);
     // RAM daxram never checked (onlined by the kernel at boot, or before daxramd ran) is adopted.
@@ -140,7 +140,7 @@ async function converge(deps: ReconcileDeps, dev: DaxDevice, want: Desired, rep:
  */
 export async function adoptUnmanaged(deps: ReconcileDeps, dev: DaxDevice, rep: DeviceReport): Promise<void> {
   const ctx = deviceContext(deps, dev, undefined);
-  if (dev.mode !== 'system-ram' || !dev.memblocks.some((b) => b.state === 'online') || isChecked(ctx, dev)) return;
+  if (dev.mode !== 'system-ram' || dev.memblocks.online === 0 || isChecked(ctx, dev)) return;
   try {
     deps.log.notice('System RAM that daxram never checked: reading its poison, isolating what is in use', dev.name);
     const r = await online(ctx, dev.name, {zone: 'auto'});

@@ -41,7 +41,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
     throw new UsageError(`${name} is bound to an unexpected driver "${dev.driver}"`, {device: name, fix: 'daxram only moves devices between kmem and device_dax'});
   }
   const bs = readBlockSize(ctx.sysfs);
-  const present = [...readDeviceBlocks(ctx.sysfs, kmemBlockIds(dev.ranges, bs), bs, dev.targetNode).values()].filter((b): b is NonNullable<typeof b> => b !== undefined);
+  const present = [...readDeviceBlocks(ctx.sysfs, kmemBlockIds(dev.ranges, bs), bs, dev.targetNode)];
   const ids = present.map((b) => b.id);
   const onlineNow = present.filter((b) => b.state === 'online');
   const zone: ZoneRequest = onlineNow.length === 0 ? 'movable' : onlineNow[0].validZones[0] === 'Movable' ? 'movable' : 'normal';

@@ -10,12 +10,12 @@ import {humanSize} from '../util/size';
 import {blockRanges, clip, normalize, type Range} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, daxDriverLoaded, kmemBlockIds, kmemRanges, readDax} from '../model/dax';
 import {readAutoOnline, readBlockSize} from '../model/hotplug';
-import {listMemBlockIds, memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
+import {DeviceBlocks, listMemBlockIds, memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
 import {readMeminfo, readNodeZones} from '../model/node';
 import {readTiering} from '../model/tiers';
 import {zoneBalanceGate} from '../policy/zone-balance';
 import {deviceUuids} from '../model/identity';
-import type {DaxDevice, MemBlock} from '../model/types';
+import type {DaxDevice, MemBlocks} from '../model/types';
 import type {Context} from './context';
 import {onlineOrder, onlineValue, zoneMatches, zoneWord, type ZoneRequest} from './zone';
 import {newPlan, sysfsStep, type Plan} from './plan';
@@ -134,7 +134,7 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
 
 interface PoisonFacts {
   /** The device's blocks as read before this run (empty when it is not bound to kmem). */
-  blocks: Map<number, MemBlock | undefined>;
+  blocks: MemBlocks;
   /** Blocks online before this run. */
   onlineNow: Set<number>;
   adopt: boolean;
@@ -153,7 +153,7 @@ interface PoisonFacts {
  */
 async function checkPoison(ctx: Context, plan: Plan, dev: DaxDevice, bs: bigint, ids: number[], zone: ZoneRequest): Promise<PoisonFacts> {
   const name = dev.name;
-  const blocks = dev.driver === 'kmem' ? readDeviceBlocks(ctx.sysfs, ids, bs, dev.targetNode) : new Map<number, MemBlock | undefined>();
+  const blocks = dev.driver === 'kmem' ? readDeviceBlocks(ctx.sysfs, ids, bs, dev.targetNode) : DeviceBlocks.NONE;
   const onlineNow = new Set(ids.filter((id) => blocks.get(id)?.state === 'online'));
   const adopt = onlineNow.size > 0 && !isChecked(ctx, dev);
   const settled = dev.driver === 'kmem' && onlineNow.size === ids.length && !adopt && ids.every((id) => zoneMatches(zone, blocks.get(id)?.validZones ?? []));
@@ -408,7 +408,7 @@ async function rollback(ctx: Context, name: string, cause: unknown, o: OnlineOpt
   }
 }
 
-function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOptions, log: StepLog[], dryRun: boolean, after: Map<number, MemBlock | undefined>): OnlineResult {
+function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOptions, log: StepLog[], dryRun: boolean, after: MemBlocks): OnlineResult {
   const zone = o.zone ?? 'movable';
   const written = new Set<string>();
   log.forEach((l) => {
@@ -458,7 +458,7 @@ function report(ctx: Context, f: OnlineContextFacts & {plan: Plan}, o: OnlineOpt
   };
 }
 
-function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: OnlineResult, after: Map<number, MemBlock | undefined>, hcBefore: bigint, freshlyPoisoned: number): void {
+function verify(ctx: Context, f: OnlineContextFacts, o: OnlineOptions, r: OnlineResult, after: MemBlocks, hcBefore: bigint, freshlyPoisoned: number): void {
   const name = f.dev.name;
   const zone = o.zone ?? 'movable';
   const drv = daxDriver(ctx.sysfs, name);

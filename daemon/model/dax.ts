@@ -8,6 +8,7 @@ import type {Sysfs} from '../sysfs';
 import {parseBigAttr} from '../sysfs';
 import {NotFoundError, SysfsError, UsageError} from '../errors';
 import type {DaxDevice, DaxMode, DaxOrigin, Range} from './types';
+import {DeviceBlocks} from './memblock';
 
 export type {DaxOrigin};
 import {idOf, needBig, optBig, optInt} from './attr';
@@ -74,7 +75,7 @@ export function kmemRanges(ranges: Range[], bs: bigint): KmemRange[] {
  */
 export function memblockBytes(dev: DaxDevice): {online: bigint; offline: bigint} {
   const bs = dev.kmemBlocks > 0 ? dev.kmemCapacity / BigInt(dev.kmemBlocks) : 0n;
-  const on = dev.memblocks.filter((b) => b.state === 'online').length;
+  const on = dev.memblocks.online;
   return {online: BigInt(on) * bs, offline: BigInt(dev.memblocks.length - on) * bs};
 }
 
@@ -214,7 +215,7 @@ export function readDax(sysfs: Sysfs, name: string, o: ReadDaxOptions = {}): Dax
     mode: modeOfDriver(driver),
     origin,
     uuids: readUuids(sysfs, origin, name),
-    memblocks: [],
+    memblocks: DeviceBlocks.NONE,
     kmemCapacity: cap.bytes,
     kmemBlocks: cap.blocks,
   };

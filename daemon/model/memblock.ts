@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type {Sysfs} from '../sysfs';
 import {SysfsError} from '../errors';
-import type {MemBlock, MemBlockState} from './types';
+import type {MemBlock, MemBlocks, MemBlockState} from './types';
 import {MEMORY_DIR, NODE_DIR} from './hotplug';
 import {readSmall} from './attr';
 import {idRuns, PAGE} from '../util/ranges';
@@ -97,7 +97,10 @@ export function readBlockNodes(sysfs: Sysfs, only?: number): BlockNodes {
     // and its captures (a third of a 6 TiB list's scan went here).
     const ids = new Float64Array(names.length);
     let k = 0;
-    for (const name of names) {
+    // Indexed: this runs once per node, too few times for V8 to optimise away for-of's
+    // iterator results (7 MB of them for the 6 TiB fixture's two nodes).
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
       if (name.length < 7 || !name.startsWith('memory')) continue;
       const c = name.charCodeAt(6);
       const id = c >= 48 && c <= 57 ? Number(name.slice(6)) : NaN;
@@ -128,8 +131,26 @@ export interface ReadBlockOptions {
   spans?: Map<number, IdSpan[]>;
 }
 
-// One per present block, tens of thousands of them on a large machine: the fields are plain,
-// name/start and the lazily read valid_zones live on the prototype, not in per-block closures.
+/**
+ * What a scan knows of a block without reading it: its state and, online, its zone when one
+ * zone holds it whole. Shared by every block it is true of (one per zone, frozen): a device of
+ * 24,576 blocks holds a pointer per block, not an object.
+ */
+class Known {
+  constructor(
+    readonly state: 'online' | 'offline',
+    readonly zone?: readonly string[],
+  ) {
+    Object.freeze(this);
+  }
+}
+
+const OFFLINE = new Known('offline');
+/** Online, in a zone the scan cannot name (several touch the block): valid_zones is read when asked. */
+const ONLINE = new Known('online');
+
+// One per block someone asked for: the fields are plain, name/start and the lazily read
+// valid_zones live on the prototype, not in per-block closures.
 class Block implements MemBlock {
   private zonesRead?: string[];
   constructor(
@@ -184,19 +205,109 @@ export function readMemBlock(sysfs: Sysfs, id: number, blockSize: bigint, opts: 
   if (!STATES.has(state)) throw new SysfsError(`${dir}/state: unexpected memory block state "${state}"`, {path: `${dir}/state`, device: `memory${id}`});
   let node = opts.nodes?.get(id);
   if (node === undefined) node = nodeFromBlockDir(sysfs, `memory${id}`);
-  return new Block(id, state, node, blockSize, sysfs, state === 'online' ? zoneOfId(opts.spans?.get(node), id) : undefined);
+  return new Block(id, state, node, blockSize, sysfs, state === 'online' ? spanOf(opts.spans?.get(node), id)?.zone : undefined);
+}
+
+/**
+ * One device's present blocks, in id order, as one scan found them: each either known to the
+ * scan (a shared Known) or read from its own directory then (a Block, kept). Counts are taken
+ * here; a known block becomes a Block only when someone asks for it, and dies young: the
+ * 6 TiB fixture's list and daxramd's start had kept a Block per block (and a Map entry for it),
+ * most of their heap.
+ */
+export class DeviceBlocks implements MemBlocks {
+  static readonly NONE = new DeviceBlocks([], [], 0n);
+  readonly online: number;
+
+  private constructor(
+    private readonly ids: number[],
+    private readonly what: Array<Known | MemBlock>,
+    private readonly bs: bigint,
+    private readonly sysfs?: Sysfs,
+    private readonly nodes?: BlockNodes,
+  ) {
+    let online = 0;
+    for (let i = 0; i < what.length; i++) if (what[i].state === 'online') online++;
+    this.online = online;
+  }
+
+  /** Blocks `ids` as the scan knows them, the others read; absent ones left out. */
+  static scan(sysfs: Sysfs, s: BlockScan, ids: Iterable<number>): DeviceBlocks {
+    const sorted = Float64Array.from(ids).sort();
+    const present: number[] = [];
+    const what: Array<Known | MemBlock> = [];
+    for (let i = 0; i < sorted.length; i++) {
+      const id = sorted[i];
+      const node = s.nodes.get(id);
+      const k = node === undefined ? undefined : knownOf(s, id, node);
+      const w = k ?? readMemBlock(sysfs, id, s.bs, s);
+      if (w === undefined || (present.length && present[present.length - 1] === id)) continue;
+      present.push(id);
+      what.push(w);
+    }
+    return new DeviceBlocks(present, what, s.bs, sysfs, s.nodes);
+  }
+
+  /** Blocks already made (a test's, a fixture's). */
+  static of(blocks: MemBlock[]): DeviceBlocks {
+    const sorted = [...blocks].sort((a, b) => a.id - b.id);
+    return new DeviceBlocks(
+      sorted.map((b) => b.id),
+      sorted,
+      0n,
+    );
+  }
+
+  get length(): number {
+    return this.ids.length;
+  }
+
+  get(id: number): MemBlock | undefined {
+    let lo = 0;
+    let hi = this.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ids[mid] < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.ids[lo] === id ? this.at(lo) : undefined;
+  }
+
+  *[Symbol.iterator](): Iterator<MemBlock> {
+    for (let i = 0; i < this.ids.length; i++) yield this.at(i);
+  }
+
+  allMovable(): boolean {
+    for (let i = 0; i < this.ids.length; i++) {
+      const w = this.what[i];
+      if (w.state !== 'online') continue;
+      const zone = w instanceof Known ? w.zone ?? this.at(i).validZones : w.validZones;
+      if (zone[0] !== 'Movable') return false;
+    }
+    return true;
+  }
+
+  toJSON(): MemBlock[] {
+    return [...this];
+  }
+
+  private at(i: number): MemBlock {
+    const w = this.what[i];
+    if (!(w instanceof Known)) return w;
+    const id = this.ids[i];
+    return new Block(id, w.state, this.nodes!.get(id)!, this.bs, this.sysfs!, w.zone);
+  }
 }
 
 /**
  * One device's blocks (`ids`), as a transition plans from them and checks them after: known
  * without a read where /proc/zoneinfo vouches for them (blockScan, on the device's target node
  * alone), else each block's state read; a block found on another node reads its own directory.
- * Undefined for a block not present. Adopting 6 TiB found in RAM read 49,152 state files twice
- * (before and after), most of daxramd's start; a 16 GiB online in a TCG guest read 125 twice.
+ * Adopting 6 TiB found in RAM read 49,152 state files twice (before and after), most of
+ * daxramd's start; a 16 GiB online in a TCG guest read 125 twice.
  */
-export function readDeviceBlocks(sysfs: Sysfs, ids: number[], blockSize: bigint, node: number): Map<number, MemBlock | undefined> {
-  const scan = blockScan(sysfs, blockSize, node);
-  return new Map(ids.map((id) => [id, scanMemBlock(sysfs, id, scan)]));
+export function readDeviceBlocks(sysfs: Sysfs, ids: number[], blockSize: bigint, node: number): DeviceBlocks {
+  return DeviceBlocks.scan(sysfs, blockScan(sysfs, blockSize, node), ids);
 }
 
 /**
@@ -205,6 +316,8 @@ export function readDeviceBlocks(sysfs: Sysfs, ids: number[], blockSize: bigint,
  */
 interface IdSpan {
   zone: readonly string[];
+  /** An online block the span holds whole. */
+  known: Known;
   touchLo: number;
   touchHi: number;
   lo: number;
@@ -218,8 +331,8 @@ export interface BlockScan {
   nodes: BlockNodes;
   /** Per node, the zone spans of /proc/zoneinfo in block ids: no BigInt per block. */
   spans: Map<number, IdSpan[]>;
-  /** Per node: every present block online (and the one zone they are in, if one), or every one offline. */
-  whole: Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>;
+  /** Per node: every present block online (in one zone, or ONLINE when several), or every one offline. */
+  whole: Map<number, Known>;
 }
 
 /**
@@ -231,10 +344,9 @@ export interface BlockScan {
 export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
   const nodes = readBlockNodes(sysfs, only);
   const zones = readZoneSpans(sysfs);
-  // Blocks known without a read share one valid_zones array per zone: tens of thousands of
-  // blocks, one allocation each fewer for the collector (frozen: nobody may edit a shared one).
-  const lists = new Map<string, readonly string[]>();
-  const list = (zone: string) => lists.get(zone) ?? lists.set(zone, Object.freeze([zone])).get(zone)!;
+  // One frozen valid_zones list (and one Known) per zone, shared by every block in it.
+  const lists = new Map<string, Known>();
+  const online = (zone: string) => lists.get(zone) ?? lists.set(zone, new Known('online', Object.freeze([zone]))).get(zone)!;
   // A node that holds both boot DRAM and dax memory (pmem on the CPU's socket) is rarely whole:
   // the boot zones have holes. Its Movable zone usually has none, and an offline block's pages
   // are not present, so a zone whose span is all present pages vouches for the blocks inside it.
@@ -242,56 +354,57 @@ export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
   for (const [node, zs] of bs > 0n ? (zones ?? []) : []) {
     spans.set(
       node,
-      zs.map((z) => ({
-        zone: list(z.zone),
-        touchLo: Number(z.start / bs),
-        touchHi: Number((z.end + bs - 1n) / bs),
-        lo: Number((z.start + bs - 1n) / bs),
-        hi: Number(z.end / bs),
-        full: z.present > 0n && z.present * PAGE === z.end - z.start,
-      })),
+      zs.map((z) => {
+        const known = online(z.zone);
+        return {
+          zone: known.zone!,
+          known,
+          touchLo: Number(z.start / bs),
+          touchHi: Number((z.end + bs - 1n) / bs),
+          lo: Number((z.start + bs - 1n) / bs),
+          hi: Number(z.end / bs),
+          full: z.present > 0n && z.present * PAGE === z.end - z.start,
+        };
+      }),
     );
   }
-  const whole = new Map<number, {state: 'online' | 'offline'; zone?: readonly string[]}>();
+  const whole = new Map<number, Known>();
   if (zones && bs > 0n) {
     for (const [node, n] of nodes.counts) {
       const blocks = BigInt(n);
       const zs = zones.get(node) ?? [];
       const present = zs.reduce((a, z) => a + z.present, 0n);
-      if (present === 0n) whole.set(node, {state: 'offline'});
+      if (present === 0n) whole.set(node, OFFLINE);
       else if (present === (blocks * bs) / PAGE) {
         const populated = zs.filter((z) => z.present > 0n);
-        whole.set(node, {state: 'online', zone: populated.length === 1 ? list(populated[0].zone) : undefined});
+        whole.set(node, populated.length === 1 ? online(populated[0].zone) : ONLINE);
       }
     }
   }
   return {bs, nodes, spans, whole};
 }
 
-/** The zone of the one span that holds block `id` whole; undefined when none or several touch it. */
-function zoneOfId(spans: IdSpan[] | undefined, id: number): readonly string[] | undefined {
-  let hit: readonly string[] | undefined;
+/** The one span that holds block `id` whole; undefined when none or several touch it. */
+function spanOf(spans: IdSpan[] | undefined, id: number): IdSpan | undefined {
+  let hit: IdSpan | undefined;
   for (const z of spans ?? []) {
     if (id < z.touchLo || id >= z.touchHi) continue;
     if (hit !== undefined || id < z.lo || id >= z.hi) return undefined;
-    hit = z.zone;
+    hit = z;
   }
   return hit;
 }
 
-/** A block the scan knows without reading (see blockScan), else read; undefined when absent. */
-export function scanMemBlock(sysfs: Sysfs, id: number, s: BlockScan): MemBlock | undefined {
-  const node = s.nodes.get(id);
-  const w = node === undefined ? undefined : s.whole.get(node);
-  if (node === undefined) return readMemBlock(sysfs, id, s.bs, s);
+/** What the scan knows of block `id` on `node` without reading it; undefined: read it. */
+function knownOf(s: BlockScan, id: number, node: number): Known | undefined {
+  const w = s.whole.get(node);
   if (w === undefined) {
-    const z = s.spans.get(node)?.find((f) => f.full && f.lo <= id && id < f.hi);
     // Present pages say the block is online, not that the block exists: the node's link does.
-    if (z) return new Block(id, 'online', node, s.bs, sysfs, z.zone);
-    return readMemBlock(sysfs, id, s.bs, s);
+    for (const z of s.spans.get(node) ?? []) if (z.full && z.lo <= id && id < z.hi) return z.known;
+    return undefined;
   }
-  if (w.state === 'offline') return new Block(id, 'offline', node, s.bs, sysfs);
-  return new Block(id, 'online', node, s.bs, sysfs, w.zone ?? zoneOfId(s.spans.get(node), id));
+  if (w !== ONLINE) return w;
+  return spanOf(s.spans.get(node), id)?.known ?? ONLINE;
 }
 
 function readZones(hostDir: string, dir: string, name: string): string[] {

@@ -52,7 +52,7 @@ export interface MemmapReport {
 }
 
 /** Where the struct pages of each System RAM dax device are. */
-export function memmapReport(sysfs: Sysfs, devices: {name: string; mode: string; memblocks: unknown[]}[]): MemmapReport {
+export function memmapReport(sysfs: Sysfs, devices: {name: string; mode: string; memblocks: {length: number}}[]): MemmapReport {
   const bs = readBlockSize(sysfs);
   const param = readMemmapOnMemory(sysfs);
   const on = param === 'on' || param === 'force';

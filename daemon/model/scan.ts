@@ -8,15 +8,15 @@
 // {strict: true}, it throws — for callers about to act on that device).
 
 import type {Sysfs} from '../sysfs';
-import type {Bus, DaxDevice, Dimm, MemBlock, Namespace, Platform, Region} from './types';
+import type {Bus, DaxDevice, Dimm, Namespace, Platform, Region} from './types';
 import {HalfRemoved} from './attr';
 import {ND_DEVICES, readBus} from './bus';
 import {readDimm} from './dimm';
 import {readRegion} from './region';
 import {readNamespace} from './namespace';
-import {DAX_DEVICES, kmemCapacity, listDax, onNdBus, readDax} from './dax';
+import {DAX_DEVICES, kmemBlockIds, listDax, onNdBus, readDax} from './dax';
 import {readHotplug} from './hotplug';
-import {blockScan, scanMemBlock} from './memblock';
+import {blockScan, DeviceBlocks} from './memblock';
 import {CXL_DEVICES, scanCxl} from './cxl/scan';
 import {iomemOwner, readIomem, type IomemEntry} from './iomem';
 import {NotFoundError, SysfsError, UsageError} from '../errors';
@@ -63,8 +63,8 @@ export function scanPlatform(sysfs: Sysfs, opts: ScanOptions = {}): Platform {
   const devices = scanDaxBus(sysfs, nd, hotplug.blockSize, skip, warnings);
   const cxl = sysfs.exists(CXL_DEVICES) ? scanCxl(sysfs) : undefined;
   linkCxlAndHmem(sysfs, devices, cxl);
-  const memblocks = opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0 ? scanDeviceBlocks(sysfs, devices, hotplug.blockSize, opts.devices) : new Map<number, MemBlock>();
-  const p: Platform = {buses: nd.buses, dimms: nd.dimms, regions: nd.regions, namespaces: nd.namespaces, devices, hotplug, memblocks, warnings};
+  if (opts.memblocks !== false && hotplug.blockSize > 0n && devices.length > 0) scanDeviceBlocks(sysfs, devices, hotplug.blockSize, opts.devices);
+  const p: Platform = {buses: nd.buses, dimms: nd.dimms, regions: nd.regions, namespaces: nd.namespaces, devices, hotplug, warnings};
   if (cxl) p.cxl = cxl;
   return p;
 }
@@ -204,38 +204,20 @@ function linkCxlAndHmem(sysfs: Sysfs, devices: DaxDevice[], cxl: Platform['cxl']
 }
 
 /** Memory blocks: only those kmem would add for each device (of `only`, when given), present ones only. */
-function scanDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint, only?: string[]): Map<number, MemBlock> {
-  const memblocks = new Map<number, MemBlock>();
+function scanDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint, only?: string[]): void {
   const want = only ? new Set(only) : undefined;
   const bscan = blockScan(sysfs, blockSize);
   for (const dev of devices) {
     if (want && !want.has(dev.name)) continue;
-    for (const [first, count] of kmemCapacity(dev.ranges, blockSize).firstBlocks) {
-      for (let id = first; id < first + count; id++) {
-        let b = memblocks.get(id);
-        if (!b) {
-          b = scanMemBlock(sysfs, id, bscan);
-          if (!b) continue;
-          memblocks.set(id, b);
-        }
-        dev.memblocks.push(b);
-      }
-    }
+    dev.memblocks = DeviceBlocks.scan(sysfs, bscan, kmemBlockIds(dev.ranges, blockSize));
   }
-  return memblocks;
 }
 
 /** daxctl's view of a device's blocks: online count, total, and movable (only when any is online). */
 export function memblockSummary(dev: DaxDevice): {online: number; total: number; movable?: boolean} {
-  let online = 0;
-  let movable = true;
-  for (const b of dev.memblocks) {
-    if (b.state !== 'online') continue;
-    online++;
-    if (b.validZones[0] !== 'Movable') movable = false;
-  }
+  const online = dev.memblocks.online;
   const s: {online: number; total: number; movable?: boolean} = {online, total: dev.memblocks.length};
-  if (online > 0) s.movable = movable;
+  if (online > 0) s.movable = dev.memblocks.allMovable();
   return s;
 }
 

@@ -180,7 +180,7 @@ export interface DaxDevice {
   /** hmem origin: the /proc/iomem entry holding its range ("Soft Reserved" on 6.x). */
   iomem?: {name: string; start: bigint; end: bigint};
   /** Present memory blocks inside the ranges after rounding inward to the block size (kmem added them). */
-  memblocks: MemBlock[];
+  memblocks: MemBlocks;
   /** Bytes kmem can online after rounding each range inward to the block size. */
   kmemCapacity: bigint;
   /** Blocks kmem would add (or did add). */
@@ -203,6 +203,21 @@ export interface MemBlock {
 }
 
 /** /sys/devices/system/memory settings that decide what happens when kmem adds memory. */
+/**
+ * A device's present memory blocks (DeviceBlocks in memblock.ts). Tens of thousands on a large
+ * device, and most questions are counts: those are kept, and a block becomes an object only when
+ * someone asks for it.
+ */
+export interface MemBlocks extends Iterable<MemBlock> {
+  readonly length: number;
+  /** Blocks online. */
+  readonly online: number;
+  /** Block `id` as the scan found it; undefined when it is not one of these (or not present). */
+  get(id: number): MemBlock | undefined;
+  /** Every online block is in ZONE_MOVABLE (true when none is online). */
+  allMovable(): boolean;
+}
+
 export interface HotplugSettings {
   blockSize: bigint; // block_size_bytes (hex in sysfs)
   autoOnlineBlocks: string; // offline | online | online_kernel | online_movable
@@ -219,8 +234,6 @@ export interface Platform {
   namespaces: Namespace[];
   devices: DaxDevice[];
   hotplug: HotplugSettings;
-  /** Memory blocks by id, only those belonging to dax devices or asked for. */
-  memblocks: Map<number, MemBlock>;
   /** The cxl bus, when the kernel has one (cxl_acpi loaded). */
   cxl?: CxlTopology;
   /** Objects skipped because they were half-removed while scanning, and other oddities. */
