@@ -10,6 +10,13 @@ import * as path from 'node:path';
 import {cpuMsOf} from './stats';
 
 const DAEMON = path.join(__dirname, '..', '..', 'bin', 'daxramd');
+const UNIT = path.join(__dirname, '..', '..', 'systemd', 'daxramd.service');
+
+/** The node options daxramd runs with under its unit (Environment=NODE_OPTIONS=): measured as it runs. */
+export function unitNodeOptions(unit = fs.readFileSync(UNIT, 'utf8')): string[] {
+  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit);
+  return m ? m[1].trim().split(/\s+/) : [];
+}
 
 export interface IdleResult {
   seconds: number;
@@ -57,7 +64,7 @@ export async function idleDaemon(root: string, seconds: number): Promise<IdleRes
   fs.mkdirSync(etc);
   const d = spawn(
     process.execPath,
-    [DAEMON, '--root', root, '--config-dir', etc, '--daxctl-dir', '', '--state-dir', path.join(tmp, 'state'), '--socket', path.join(tmp, 'run', 'sock'), '--lock', path.join(tmp, 'run', 'lock'), '--metrics-dir', path.join(tmp, 'none')],
+    [...unitNodeOptions(), DAEMON, '--root', root, '--config-dir', etc, '--daxctl-dir', '', '--state-dir', path.join(tmp, 'state'), '--socket', path.join(tmp, 'run', 'sock'), '--lock', path.join(tmp, 'run', 'lock'), '--metrics-dir', path.join(tmp, 'none')],
     {stdio: ['ignore', 'pipe', 'inherit']},
   );
   const anchor = spawn(process.execPath, ['-e', "setInterval(() => {}, 1 << 30); console.log('ready')"], {stdio: ['ignore', 'pipe', 'inherit']});

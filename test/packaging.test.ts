@@ -6,6 +6,8 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {DEVICE_KEYS} from '../daemon/config/config';
+import {spawnSync} from 'node:child_process';
+import {unitNodeOptions} from '../bench/daemon-idle';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const read = (p: string) => fs.readFileSync(path.join(REPO, p), 'utf8');
@@ -26,4 +28,13 @@ test('every production dependency in the lockfile has a stanza in debian/copyrig
   const copyright = read('debian/copyright');
   const missing = shipped.filter((p) => !copyright.includes(`Files: ${p}/*`));
   t.deepEqual(missing, [], 'bundled modules without a copyright stanza');
+});
+
+test("daxramd.service's NODE_OPTIONS are ones node accepts there (a refused one would keep the daemon from starting), and the bench runs with them", (t) => {
+  const opts = unitNodeOptions(read('systemd/daxramd.service'));
+  t.deepEqual(opts, ['--max-semi-space-size=4']);
+  const r = spawnSync(process.execPath, ['-e', '0'], {env: {...process.env, NODE_OPTIONS: opts.join(' ')}, encoding: 'utf8'});
+  t.is(r.status, 0, r.stderr);
+  // Refused options are fatal: the check above can fail.
+  t.not(spawnSync(process.execPath, ['-e', '0'], {env: {...process.env, NODE_OPTIONS: '--no-such-option'}}).status, 0);
 });
