@@ -8,7 +8,7 @@ import {Sysfs} from '../daemon/sysfs';
 import {SysfsError} from '../daemon/errors';
 import {memblockSummary, scanPlatform} from '../daemon/model/scan';
 import {parseBlockSize, readAutoOnline, readHotplug} from '../daemon/model/hotplug';
-import {BlockNodes, parsePhysIndex, parseValidZones, readBlockNodes, readDeviceBlocks, readMemBlock} from '../daemon/model/memblock';
+import {blockScan, BlockNodes, DeviceBlocks, parsePhysIndex, parseValidZones, readBlockNodes, readDeviceBlocks, readMemBlock} from '../daemon/model/memblock';
 import fc from 'fast-check';
 import {parseScrub, parseWords} from '../daemon/model/bus';
 import {parseBadblocks, parseRegionMapping} from '../daemon/model/region';
@@ -278,6 +278,13 @@ test('a device\'s blocks: known from /proc/zoneinfo where a whole zone vouches f
   t.true([...blocks].every((b) => b.state === 'offline'));
   t.is(blocks.get(ids(off)[0]), blocks.get(ids(off)[0]));
   t.is(blocks.get(ids(on)[0]), undefined);
+  // Runs out of order and overlapping are the same blocks, each once, in id order.
+  const all = [...ids(on), ...ids(off)].sort((x, y) => x - y);
+  const scan = blockScan(fx.sysfs, 128n * MiB);
+  const runs = DeviceBlocks.scanRuns(fx.sysfs, scan, [[all[5], all[all.length - 1] + 1], [all[0], all[7]], [all[2], all[3]]]);
+  t.deepEqual([...runs].map((b) => [b.id, b.state]), [...DeviceBlocks.scan(fx.sysfs, scan, all)].map((b) => [b.id, b.state]));
+  t.deepEqual([...runs].map((b) => b.id), all);
+  t.is(runs.online, ids(on).length);
   // One block of the online device offlined in the middle: the zone has a hole, nothing vouches, every state is read.
   fx.rm(`/sys/devices/system/memory/memory${first}/state`);
   fx.write(`/sys/devices/system/memory/memory${first}/state`, 'online\n');

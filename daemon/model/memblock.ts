@@ -64,6 +64,17 @@ export class BlockNodes {
   }
 
   get(id: number): number | undefined {
+    const i = this.index(id);
+    return i < 0 ? undefined : this.node[i];
+  }
+
+  /** The run that holds `id`: its node, and the id after its last block. */
+  runOf(id: number): {node: number; end: number} | undefined {
+    const i = this.index(id);
+    return i < 0 ? undefined : {node: this.node[i], end: this.end[i]};
+  }
+
+  private index(id: number): number {
     let lo = 0;
     let hi = this.first.length;
     while (lo < hi) {
@@ -71,7 +82,7 @@ export class BlockNodes {
       if (this.first[mid] <= id) lo = mid + 1;
       else hi = mid;
     }
-    return lo > 0 && id < this.end[lo - 1] ? this.node[lo - 1] : undefined;
+    return lo > 0 && id < this.end[lo - 1] ? lo - 1 : -1;
   }
 }
 
@@ -102,9 +113,15 @@ export function readBlockNodes(sysfs: Sysfs, only?: number): BlockNodes {
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
       if (name.length < 7 || !name.startsWith('memory')) continue;
-      const c = name.charCodeAt(6);
-      const id = c >= 48 && c <= 57 ? Number(name.slice(6)) : NaN;
-      if (Number.isSafeInteger(id)) ids[k++] = id;
+      // The digits by hand: a substring per name was 49,152 more strings for the collector.
+      let id = 0;
+      let j = 6;
+      for (; j < name.length; j++) {
+        const c = name.charCodeAt(j);
+        if (c < 48 || c > 57) break;
+        id = id * 10 + (c - 48);
+      }
+      if (j === name.length && Number.isSafeInteger(id)) ids[k++] = id;
     }
     perNode.set(node, ids.subarray(0, k));
   }
@@ -208,81 +225,107 @@ export function readMemBlock(sysfs: Sysfs, id: number, blockSize: bigint, opts: 
   return new Block(id, state, node, blockSize, sysfs, state === 'online' ? spanOf(opts.spans?.get(node), id)?.zone : undefined);
 }
 
+/** Blocks [first, end) that one scan saw alike (a Known), or one block it read. */
+interface Stretch {
+  first: number;
+  end: number;
+  what: Known | MemBlock;
+}
+
 /**
- * One device's present blocks, in id order, as one scan found them: each either known to the
- * scan (a shared Known) or read from its own directory then (a Block, kept). Counts are taken
- * here; a known block becomes a Block only when someone asks for it, and dies young: the
- * 6 TiB fixture's list and daxramd's start had kept a Block per block (and a Map entry for it),
- * most of their heap.
+ * One device's present blocks, in id order, as one scan found them: stretches of blocks the scan
+ * knows alike (a shared Known: a whole node, a full zone), and the blocks it had to read, kept.
+ * Counts are taken here; a known block becomes a Block only when someone asks for it, and dies
+ * young. A 3 TiB device in one zone is one stretch: the 6 TiB fixture's list and daxramd's start
+ * had kept a Block per block and a Map entry for it, most of their heap.
  */
 export class DeviceBlocks implements MemBlocks {
-  static readonly NONE = new DeviceBlocks([], [], 0n);
+  static readonly NONE = new DeviceBlocks([], 0n);
+  readonly length: number;
   readonly online: number;
 
   private constructor(
-    private readonly ids: number[],
-    private readonly what: Array<Known | MemBlock>,
+    private readonly stretches: Stretch[],
     private readonly bs: bigint,
     private readonly sysfs?: Sysfs,
     private readonly nodes?: BlockNodes,
   ) {
+    let length = 0;
     let online = 0;
-    for (let i = 0; i < what.length; i++) if (what[i].state === 'online') online++;
+    for (const r of stretches) {
+      length += r.end - r.first;
+      if (r.what.state === 'online') online += r.end - r.first;
+    }
+    this.length = length;
     this.online = online;
   }
 
   /** Blocks `ids` as the scan knows them, the others read; absent ones left out. */
   static scan(sysfs: Sysfs, s: BlockScan, ids: Iterable<number>): DeviceBlocks {
-    const sorted = Float64Array.from(ids).sort();
-    const present: number[] = [];
-    const what: Array<Known | MemBlock> = [];
-    for (let i = 0; i < sorted.length; i++) {
-      const id = sorted[i];
-      const node = s.nodes.get(id);
-      const k = node === undefined ? undefined : knownOf(s, id, node);
-      const w = k ?? readMemBlock(sysfs, id, s.bs, s);
-      if (w === undefined || (present.length && present[present.length - 1] === id)) continue;
-      present.push(id);
-      what.push(w);
+    return DeviceBlocks.scanRuns(sysfs, s, idRuns(ids));
+  }
+
+  /** The same for runs of ids, [first, end) (a device's ranges rounded to blocks), in any order. */
+  static scanRuns(sysfs: Sysfs, s: BlockScan, runs: Array<[number, number]>): DeviceBlocks {
+    const out: Stretch[] = [];
+    const add = (first: number, end: number, what: Known | MemBlock) => {
+      const last = out[out.length - 1];
+      if (last && last.end === first && last.what === what && what instanceof Known) last.end = end;
+      else out.push({first, end, what});
+    };
+    for (const [first, end] of [...runs].sort((x, y) => x[0] - y[0])) {
+      let id = Math.max(first, out.length ? out[out.length - 1].end : first);
+      while (id < end) {
+        // A node's blocks are a few long runs, a zone's span one: a stretch at a time.
+        const at = s.nodes.runOf(id);
+        const k = at === undefined ? undefined : knownFrom(s, id, at.node);
+        if (at !== undefined && k !== undefined) {
+          const stop = Math.min(end, at.end, k.until);
+          add(id, stop, k.known);
+          id = stop;
+          continue;
+        }
+        const b = readMemBlock(sysfs, id, s.bs, s);
+        if (b !== undefined) add(id, id + 1, b);
+        id++;
+      }
     }
-    return new DeviceBlocks(present, what, s.bs, sysfs, s.nodes);
+    return new DeviceBlocks(out, s.bs, sysfs, s.nodes);
   }
 
   /** Blocks already made (a test's, a fixture's). */
   static of(blocks: MemBlock[]): DeviceBlocks {
-    const sorted = [...blocks].sort((a, b) => a.id - b.id);
     return new DeviceBlocks(
-      sorted.map((b) => b.id),
-      sorted,
+      [...blocks].sort((a, b) => a.id - b.id).map((b) => ({first: b.id, end: b.id + 1, what: b})),
       0n,
     );
   }
 
-  get length(): number {
-    return this.ids.length;
-  }
-
   get(id: number): MemBlock | undefined {
     let lo = 0;
-    let hi = this.ids.length;
+    let hi = this.stretches.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.ids[mid] < id) lo = mid + 1;
+      if (this.stretches[mid].first <= id) lo = mid + 1;
       else hi = mid;
     }
-    return this.ids[lo] === id ? this.at(lo) : undefined;
+    const r = this.stretches[lo - 1];
+    return r !== undefined && id < r.end ? this.make(r, id) : undefined;
   }
 
   *[Symbol.iterator](): Iterator<MemBlock> {
-    for (let i = 0; i < this.ids.length; i++) yield this.at(i);
+    for (const r of this.stretches) for (let id = r.first; id < r.end; id++) yield this.make(r, id);
   }
 
   allMovable(): boolean {
-    for (let i = 0; i < this.ids.length; i++) {
-      const w = this.what[i];
-      if (w.state !== 'online') continue;
-      const zone = w instanceof Known ? w.zone ?? this.at(i).validZones : w.validZones;
-      if (zone[0] !== 'Movable') return false;
+    for (const r of this.stretches) {
+      if (r.what.state !== 'online') continue;
+      const zone = r.what instanceof Known ? r.what.zone : r.what.validZones;
+      if (zone !== undefined) {
+        if (zone[0] !== 'Movable') return false;
+        continue;
+      }
+      for (let id = r.first; id < r.end; id++) if (this.make(r, id).validZones[0] !== 'Movable') return false;
     }
     return true;
   }
@@ -291,11 +334,9 @@ export class DeviceBlocks implements MemBlocks {
     return [...this];
   }
 
-  private at(i: number): MemBlock {
-    const w = this.what[i];
-    if (!(w instanceof Known)) return w;
-    const id = this.ids[i];
-    return new Block(id, w.state, this.nodes!.get(id)!, this.bs, this.sysfs!, w.zone);
+  private make(r: Stretch, id: number): MemBlock {
+    const w = r.what;
+    return w instanceof Known ? new Block(id, w.state, this.nodes!.get(id)!, this.bs, this.sysfs!, w.zone) : w;
   }
 }
 
@@ -395,16 +436,20 @@ function spanOf(spans: IdSpan[] | undefined, id: number): IdSpan | undefined {
   return hit;
 }
 
-/** What the scan knows of block `id` on `node` without reading it; undefined: read it. */
-function knownOf(s: BlockScan, id: number, node: number): Known | undefined {
+/**
+ * What the scan knows of block `id` on `node` without reading it, and up to which id it holds
+ * for the node's blocks from `id` on; undefined: read it.
+ */
+function knownFrom(s: BlockScan, id: number, node: number): {known: Known; until: number} | undefined {
   const w = s.whole.get(node);
   if (w === undefined) {
     // Present pages say the block is online, not that the block exists: the node's link does.
-    for (const z of s.spans.get(node) ?? []) if (z.full && z.lo <= id && id < z.hi) return z.known;
+    for (const z of s.spans.get(node) ?? []) if (z.full && z.lo <= id && id < z.hi) return {known: z.known, until: z.hi};
     return undefined;
   }
-  if (w !== ONLINE) return w;
-  return spanOf(s.spans.get(node), id)?.known ?? ONLINE;
+  if (w !== ONLINE) return {known: w, until: Infinity};
+  // Several zones on a whole node: the one span holding this block alone names its zone.
+  return {known: spanOf(s.spans.get(node), id)?.known ?? ONLINE, until: id + 1};
 }
 
 function readZones(hostDir: string, dir: string, name: string): string[] {

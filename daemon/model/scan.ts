@@ -14,7 +14,7 @@ import {ND_DEVICES, readBus} from './bus';
 import {readDimm} from './dimm';
 import {readRegion} from './region';
 import {readNamespace} from './namespace';
-import {DAX_DEVICES, kmemBlockIds, listDax, onNdBus, readDax} from './dax';
+import {DAX_DEVICES, kmemCapacity, listDax, onNdBus, readDax} from './dax';
 import {readHotplug} from './hotplug';
 import {blockScan, DeviceBlocks} from './memblock';
 import {CXL_DEVICES, scanCxl} from './cxl/scan';
@@ -209,7 +209,7 @@ function scanDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint,
   const bscan = blockScan(sysfs, blockSize);
   for (const dev of devices) {
     if (want && !want.has(dev.name)) continue;
-    dev.memblocks = DeviceBlocks.scan(sysfs, bscan, kmemBlockIds(dev.ranges, blockSize));
+    dev.memblocks = DeviceBlocks.scanRuns(sysfs, bscan, kmemCapacity(dev.ranges, blockSize).firstBlocks.map(([first, count]) => [first, first + count]));
   }
 }
 

@@ -71,7 +71,7 @@ export const totalBytes = (ranges: Range[]): bigint => ranges.reduce((s, r) => s
 
 /** Runs of consecutive ids, ascending, as [first, end) pairs; an id given twice counts once. */
 export function idRuns(ids: Iterable<number>): Array<[number, number]> {
-  const sorted = Float64Array.from(ids).sort();
+  const sorted = (ids instanceof Float64Array ? ids.slice() : Float64Array.from(ids)).sort();
   const out: Array<[number, number]> = [];
   for (let i = 0; i < sorted.length; ) {
     let j = i;
