@@ -57,6 +57,8 @@ export function decideMemmap(policy: MemmapPolicy, f: MemmapFacts, name: string,
 
 /** Does poison fall in the struct-page area (the first perBlock bytes) of any block? */
 export function poisonInMemmapArea(poison: Range[], blockIds: number[], bs: bigint, perBlock: bigint): boolean {
+  // Usually no poison at all, against tens of thousands of blocks (and two BigInts each).
+  if (poison.length === 0) return false;
   return blockIds.some((id) => {
     const s = BigInt(id) * bs;
     return poison.some((p) => p.start < s + perBlock && s < p.start + p.size);

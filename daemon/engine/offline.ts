@@ -5,6 +5,7 @@
 
 import {KernelError, UsageError} from '../errors';
 import {humanSize} from '../util/size';
+import {idRanges} from '../util/ranges';
 import {DAX_DRIVERS, daxDriver, kmemBlockIds, readDax} from '../model/dax';
 import {readBlockSize} from '../model/hotplug';
 import {memblockDir, readBlockState, readDeviceBlocks} from '../model/memblock';
@@ -102,7 +103,7 @@ export function planOffline(ctx: Context, name: string, o: OfflineOptions = {}):
     });
   }
   plan.steps.push({kind: 'verify', device: name, what: `${name} bound to device_dax, no memory block of it online${zero ? ', zeroed' : ''}`});
-  plan.expect = {driver: 'device_dax', blocks: ids.map((i) => `memory${i}`), zeroed: zero ? dev.size : 0n};
+  plan.expect = {driver: 'device_dax', blockIds: idRanges(ids), zeroed: zero ? dev.size : 0n};
   return {plan, ids, zone, zero};
 }
 
