@@ -12,8 +12,8 @@ export function buildParser(argv: string[]) {
     .scriptName('daxram')
     .usage(
       'daxram: turn device-dax memory (pmem, CXL, soft-reserved) into System RAM, safely.\n\n' +
-        'Every range is scrubbed for poison, gated on policy, bound to kmem and onlined on its\n' +
-        'target NUMA node. Mutating commands take --dry-run to print the exact sysfs writes and\n' +
+        'Every range is scrubbed for poison, gated on policy, bound to kmem and onlined on its ' +
+        'target NUMA node. Mutating commands take --dry-run to print the exact sysfs writes and ' +
         'ioctls first.\n\nUsage: $0 <command> [options]',
     )
     .option('json', {type: 'boolean', default: false, describe: 'Print machine-readable JSON'})

@@ -219,14 +219,14 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
     y
       .usage(
         'daxram list [options]\n\n' +
-          'One line per device-dax device: its mode (devdax, system-ram, disabled), size, the\n' +
-          'capacity kmem can online once each range is rounded inward to the memory block size\n' +
-          '(KMEM), target node, online/total memory blocks and their zone, poison records\n' +
-          'overlapping it, and its origin: an NVDIMM namespace (namespace, region, bus), a\n' +
-          'legacy memmap= pmem region (bus e820), a soft-reserved range (hmem.N and the\n' +
-          '/proc/iomem entry), or a CXL region (root decoder, memdevs, interleave, host bridge).\n' +
-          'With --json the fields are daxctl\'s (chardev, size, target_node, align, mode,\n' +
-          'online_memblocks, total_memblocks, movable) plus origin, namespace, region, bus,\n' +
+          'One line per device-dax device: its mode (devdax, system-ram, disabled), size, the ' +
+          'capacity kmem can online once each range is rounded inward to the memory block size ' +
+          '(KMEM), target node, online/total memory blocks and their zone, poison records ' +
+          'overlapping it, and its origin: an NVDIMM namespace (namespace, region, bus), a ' +
+          'legacy memmap= pmem region (bus e820), a soft-reserved range (hmem.N and the ' +
+          '/proc/iomem entry), or a CXL region (root decoder, memdevs, interleave, host bridge).\n\n' +
+          'With --json the fields are daxctl\'s (chardev, size, target_node, align, mode, ' +
+          'online_memblocks, total_memblocks, movable) plus origin, namespace, region, bus, ' +
           'cxl, iomem, badblocks, kmem_capacity and mappings (docs/list-json.md).',
       )
       .option('device', {alias: 'd', type: 'string', array: true, describe: 'Only these devices (dax0.0 or /dev/dax0.0; repeat or comma-separate)'})
@@ -238,7 +238,7 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
       .option('dimms', {alias: 'D', type: 'boolean', describe: 'Also list DIMMs'})
       .option('cxl', {alias: 'C', type: 'boolean', describe: 'Also list CXL memdevs, regions and decoders (cxl-cli field names)'})
       .option('media-errors', {alias: 'L', type: 'boolean', describe: "Ask CXL memdevs for their poison lists (a command to each device, as cxl list --media-errors); without it POISON is - for CXL devices"})
-      .option('tiers', {alias: 'T', type: 'boolean', describe: "With --json: memory tiers, the kernel's demotion/promotion switches , where struct pages live and each node's Movable and kernel-zone bytes (the table always shows them)"})
+      .option('tiers', {alias: 'T', type: 'boolean', describe: "With --json: memory tiers, the kernel's demotion/promotion switches, where struct pages live and each node's Movable and kernel-zone bytes (the table always shows them)"})
       .example('daxram list', 'table of every device-dax device')
       .example('daxram list --json -d dax0.0', 'daxctl-style JSON for one device')
       .example('daxram list -n 1 -R', 'devices on node 1 and the regions they come from') as unknown as Argv<ListArgs>,
