@@ -15,7 +15,7 @@ import {readTiering, tierOf} from '../daemon/model/tiers';
 import {blockRanges, normalize, parseIdRanges} from '../daemon/util/ranges';
 import fc from 'fast-check';
 import {Sysfs} from '../daemon/sysfs';
-import {UsageError, NotFoundError} from '../daemon/errors';
+import {NotFoundError, PathValidationError, UsageError} from '../daemon/errors';
 import {parseConfig} from '../daemon/config/config';
 import type {CxlDecoder, CxlTopology} from '../daemon/model/cxl/types';
 
@@ -198,8 +198,14 @@ test('writeSysctl writes only a /proc/sys file that is itself', (t) => {
   const s = new Sysfs(root);
   t.throws(() => s.writeSysctl('../../etc/passwd', '1'), {message: /not a sysctl name/});
   t.throws(() => s.writeSysctl('kernel', '1'), {message: /not a sysctl name/});
-  fs.symlinkSync(path.join(root, 'sys/kernel/mm/numa/demotion_enabled'), path.join(root, 'proc/sys/kernel/sneaky'));
-  t.throws(() => s.writeSysctl('kernel/sneaky', '1'), {message: /resolves to \/sys\/kernel\/mm\/numa\/demotion_enabled/});
+  const demotion = path.join(root, 'sys/kernel/mm/numa/demotion_enabled');
+  const before = fs.readFileSync(demotion, 'utf8');
+  // A link as the file, or on the way to it: refused, and the file it leads to is not written.
+  fs.symlinkSync(demotion, path.join(root, 'proc/sys/kernel/sneaky'));
+  t.throws(() => s.writeSysctl('kernel/sneaky', '1'), {instanceOf: PathValidationError, message: /refusing to write \/proc\/sys\/kernel\/sneaky/});
+  fs.symlinkSync(path.dirname(demotion), path.join(root, 'proc/sys/trap'));
+  t.throws(() => s.writeSysctl('trap/demotion_enabled', '1'), {instanceOf: PathValidationError, message: /resolves to \/sys\/kernel\/mm\/numa\/demotion_enabled/});
+  t.is(fs.readFileSync(demotion, 'utf8'), before);
   s.writeSysctl('kernel/numa_balancing', '2');
   t.is(fs.readFileSync(path.join(root, 'proc/sys/kernel/numa_balancing'), 'utf8')[0], '2');
 });
