@@ -80,6 +80,8 @@ export interface OnlineContextFacts {
   dev: DaxDevice;
   bs: bigint;
   ids: number[];
+  /** The device's blocks as the plan read them (none when kmem does not hold it). */
+  blocks: MemBlocks;
   gates: GateResult[];
   /** Poisoned parts of the blocks kmem adds, isolated after online (online-and-isolate). */
   isolate: Range[];
@@ -129,8 +131,8 @@ export async function planOnline(ctx: Context, name: string, o: OnlineOptions = 
   plan.steps.push({kind: 'verify', device: name, what: `${name} bound to kmem; ${wantOnline ? `memory${ids[0]}..memory${ids[ids.length - 1]} online${zone === 'auto' ? '' : ` in ${zoneWord(zone)}`}${split}` : 'blocks present'} on node ${dev.targetNode}${found.isolate.length ? `; ${pagesOf(found.isolate).length} page(s) hwpoisoned` : ''}`});
   // Block ids in the kernel's list format ("65-24640"): a name per block was 24,576 strings per 3 TiB.
   plan.expect = {node: dev.targetNode, zone, blockIds: idRanges(ids), bytes, online: wantOnline, ...(normalIds.size ? {normalIds: idRanges([...normalIds])} : {})};
-  const {adopt, keepOffline, gates, isolate} = found;
-  return {plan, adopt, keepOffline, dev, bs, ids, gates, isolate, udevRules: bind.rules, normalIds};
+  const {adopt, keepOffline, gates, isolate, blocks} = found;
+  return {plan, adopt, keepOffline, dev, bs, ids, blocks, gates, isolate, udevRules: bind.rules, normalIds};
 }
 
 interface PoisonFacts {
@@ -363,7 +365,8 @@ function checkedNote(f: OnlineContextFacts): string {
 /** A dry run: the plan and what it would report, nothing written. */
 export async function dryOnline(ctx: Context, name: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const f = await planOnline(ctx, name, o);
-  return report(ctx, f, o, [], true, readDeviceBlocks(ctx.sysfs, f.ids, f.bs, f.dev.targetNode));
+  // Nothing runs: the blocks after are the blocks the plan read.
+  return report(ctx, f, o, [], true, f.blocks);
 }
 
 /** The transition itself, under the lock. Also the forward path of recover(). */
