@@ -89,7 +89,7 @@ test('attribute parsers: bus, region, namespace, dax', (t) => {
 test('kmem capacity rounds every range inward to the block size', (t) => {
   const bs = 128n * MiB;
   // The guest's 1 GiB namespace: data 18 MiB in, 1006 MiB → 7 blocks, 896 MiB.
-  t.deepEqual(kmemCapacity([{start: 8n * GiB + 18n * MiB, size: 1006n * MiB}], bs), {bytes: 896n * MiB, blocks: 7, firstBlocks: [[65, 7]]});
+  t.deepEqual(kmemCapacity([{start: 8n * GiB + 18n * MiB, size: 1006n * MiB}], bs), {bytes: 896n * MiB, blocks: 7, runs: [[65, 72]]});
   // Two ranges each lose their own head and tail.
   const two = kmemCapacity([{start: 100n * MiB, size: 300n * MiB}, {start: 1024n * MiB, size: 256n * MiB}], bs);
   t.is(two.blocks, 2 + 2); // [128M, 384M) and [1024M, 1280M)

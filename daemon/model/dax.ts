@@ -81,20 +81,21 @@ export function memblockBytes(dev: DaxDevice): {online: bigint; offline: bigint}
 
 /**
  * Bytes and blocks kmem can add for these ranges: kmem rounds each range inward to the memory
- * block size, so a range's unaligned head and tail are lost.
+ * block size, so a range's unaligned head and tail are lost. `runs`: each range's block ids,
+ * [first, end) as idRuns gives them.
  */
-export function kmemCapacity(ranges: Range[], blockSize: bigint): {bytes: bigint; blocks: number; firstBlocks: Array<[number, number]>} {
+export function kmemCapacity(ranges: Range[], blockSize: bigint): {bytes: bigint; blocks: number; runs: Array<[number, number]>} {
   let bytes = 0n;
   let blocks = 0;
   const spans: Array<[number, number]> = [];
-  if (blockSize <= 0n) return {bytes, blocks, firstBlocks: spans};
+  if (blockSize <= 0n) return {bytes, blocks, runs: spans};
   for (const k of kmemRanges(ranges, blockSize)) {
     if (k.blocks === 0) continue;
     bytes += BigInt(k.blocks) * blockSize;
     blocks += k.blocks;
-    spans.push([k.firstBlock, k.blocks]);
+    spans.push([k.firstBlock, k.firstBlock + k.blocks]);
   }
-  return {bytes, blocks, firstBlocks: spans};
+  return {bytes, blocks, runs: spans};
 }
 
 /** Memory block ids kmem adds for these ranges, ascending within each range. */

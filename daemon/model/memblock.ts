@@ -150,8 +150,8 @@ export interface ReadBlockOptions {
 
 /**
  * What a scan knows of a block without reading it: its state and, online, its zone when one
- * zone holds it whole. Shared by every block it is true of (one per zone, frozen): a device of
- * 24,576 blocks holds a pointer per block, not an object.
+ * zone holds it whole. Shared by every block it is true of (one per zone, frozen): a device's
+ * stretch of 24,576 such blocks is one pointer to it, not an object per block.
  */
 class Known {
   constructor(

@@ -209,7 +209,7 @@ function scanDeviceBlocks(sysfs: Sysfs, devices: DaxDevice[], blockSize: bigint,
   const bscan = blockScan(sysfs, blockSize);
   for (const dev of devices) {
     if (want && !want.has(dev.name)) continue;
-    dev.memblocks = DeviceBlocks.scanRuns(sysfs, bscan, kmemCapacity(dev.ranges, blockSize).firstBlocks.map(([first, count]) => [first, first + count]));
+    dev.memblocks = DeviceBlocks.scanRuns(sysfs, bscan, kmemCapacity(dev.ranges, blockSize).runs);
   }
 }
 
