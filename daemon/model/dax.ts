@@ -87,15 +87,15 @@ export function memblockBytes(dev: DaxDevice): {online: bigint; offline: bigint}
 export function kmemCapacity(ranges: Range[], blockSize: bigint): {bytes: bigint; blocks: number; runs: Array<[number, number]>} {
   let bytes = 0n;
   let blocks = 0;
-  const spans: Array<[number, number]> = [];
-  if (blockSize <= 0n) return {bytes, blocks, runs: spans};
+  const runs: Array<[number, number]> = [];
+  if (blockSize <= 0n) return {bytes, blocks, runs};
   for (const k of kmemRanges(ranges, blockSize)) {
     if (k.blocks === 0) continue;
     bytes += BigInt(k.blocks) * blockSize;
     blocks += k.blocks;
-    spans.push([k.firstBlock, k.firstBlock + k.blocks]);
+    runs.push([k.firstBlock, k.firstBlock + k.blocks]);
   }
-  return {bytes, blocks, runs: spans};
+  return {bytes, blocks, runs};
 }
 
 /** Memory block ids kmem adds for these ranges, ascending within each range. */

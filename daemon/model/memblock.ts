@@ -13,7 +13,6 @@ import {idRuns, PAGE} from '../util/ranges';
 import {readZoneSpans} from './node';
 
 const STATES = new Set(['online', 'offline', 'going-offline']);
-const MEMORY_RE = /^memory(\d+)$/;
 const NODE_RE = /^node(\d+)$/;
 
 /** phys_index is printed with %08lx: hex without 0x. */
@@ -75,15 +74,20 @@ export class BlockNodes {
   }
 
   private index(id: number): number {
-    let lo = 0;
-    let hi = this.first.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.first[mid] <= id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo > 0 && id < this.end[lo - 1] ? lo - 1 : -1;
+    return runAt(this.first, this.end, id);
   }
+}
+
+/** Which of the runs [first[i], end[i]) (ascending, disjoint) holds `id`: its index, or -1. */
+function runAt(first: ArrayLike<number>, end: ArrayLike<number>, id: number): number {
+  let lo = 0;
+  let hi = first.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (first[mid] <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && id < end[lo - 1] ? lo - 1 : -1;
 }
 
 /**
@@ -112,20 +116,27 @@ export function readBlockNodes(sysfs: Sysfs, only?: number): BlockNodes {
     // iterator results (7 MB of them for the 6 TiB fixture's two nodes).
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
-      if (name.length < 7 || !name.startsWith('memory')) continue;
-      // The digits by hand: a substring per name was 49,152 more strings for the collector.
-      let id = 0;
-      let j = 6;
-      for (; j < name.length; j++) {
-        const c = name.charCodeAt(j);
-        if (c < 48 || c > 57) break;
-        id = id * 10 + (c - 48);
-      }
-      if (j === name.length && Number.isSafeInteger(id)) ids[k++] = id;
+      const id = memoryIdOf(name);
+      if (id >= 0) ids[k++] = id;
     }
     perNode.set(node, ids.subarray(0, k));
   }
   return BlockNodes.of(perNode);
+}
+
+/**
+ * N of a `memoryN` name, -1 for any other name. By hand: tens of thousands of names per directory,
+ * and a regex match or a substring each was as many more objects for the collector.
+ */
+function memoryIdOf(name: string): number {
+  if (name.length < 7 || !name.startsWith('memory')) return -1;
+  let id = 0;
+  for (let j = 6; j < name.length; j++) {
+    const c = name.charCodeAt(j);
+    if (c < 48 || c > 57) return -1;
+    id = id * 10 + (c - 48);
+  }
+  return Number.isSafeInteger(id) ? id : -1;
 }
 
 /** Node from the block's own nodeM link: the per-block fallback when no node map has it. */
@@ -222,14 +233,7 @@ export function readMemBlock(sysfs: Sysfs, id: number, blockSize: bigint, opts: 
   if (!STATES.has(state)) throw new SysfsError(`${dir}/state: unexpected memory block state "${state}"`, {path: `${dir}/state`, device: `memory${id}`});
   let node = opts.nodes?.get(id);
   if (node === undefined) node = nodeFromBlockDir(sysfs, `memory${id}`);
-  return new Block(id, state, node, blockSize, sysfs, state === 'online' ? spanOf(opts.spans?.get(node), id)?.zone : undefined);
-}
-
-/** Blocks [first, end) that one scan saw alike (a Known), or one block it read. */
-interface Stretch {
-  first: number;
-  end: number;
-  what: Known | MemBlock;
+  return new Block(id, state, node, blockSize, sysfs, state === 'online' ? spanOf(opts.spans?.get(node), id)?.known.zone : undefined);
 }
 
 /**
@@ -240,21 +244,24 @@ interface Stretch {
  * had kept a Block per block and a Map entry for it, most of their heap.
  */
 export class DeviceBlocks implements MemBlocks {
-  static readonly NONE = new DeviceBlocks([], 0n);
+  static readonly NONE = new DeviceBlocks([], [], [], 0n);
   readonly length: number;
   readonly online: number;
 
+  /** Stretch i: blocks [first[i], end[i]), all what[i] (a Known), or the one block read. */
   private constructor(
-    private readonly stretches: Stretch[],
+    private readonly first: number[],
+    private readonly end: number[],
+    private readonly what: Array<Known | MemBlock>,
     private readonly bs: bigint,
     private readonly sysfs?: Sysfs,
     private readonly nodes?: BlockNodes,
   ) {
     let length = 0;
     let online = 0;
-    for (const r of stretches) {
-      length += r.end - r.first;
-      if (r.what.state === 'online') online += r.end - r.first;
+    for (let i = 0; i < what.length; i++) {
+      length += end[i] - first[i];
+      if (what[i].state === 'online') online += end[i] - first[i];
     }
     this.length = length;
     this.online = online;
@@ -267,14 +274,20 @@ export class DeviceBlocks implements MemBlocks {
 
   /** The same for runs of ids, [first, end) (a device's ranges rounded to blocks), in any order. */
   static scanRuns(sysfs: Sysfs, s: BlockScan, runs: Array<[number, number]>): DeviceBlocks {
-    const out: Stretch[] = [];
+    const firsts: number[] = [];
+    const ends: number[] = [];
+    const whats: Array<Known | MemBlock> = [];
     const add = (first: number, end: number, what: Known | MemBlock) => {
-      const last = out[out.length - 1];
-      if (last && last.end === first && last.what === what && what instanceof Known) last.end = end;
-      else out.push({first, end, what});
+      const last = whats.length - 1;
+      if (last >= 0 && ends[last] === first && whats[last] === what && what instanceof Known) ends[last] = end;
+      else {
+        firsts.push(first);
+        ends.push(end);
+        whats.push(what);
+      }
     };
     for (const [first, end] of [...runs].sort((x, y) => x[0] - y[0])) {
-      let id = Math.max(first, out.length ? out[out.length - 1].end : first);
+      let id = Math.max(first, ends.length ? ends[ends.length - 1] : first);
       while (id < end) {
         // A node's blocks are a few long runs, a zone's span one: a stretch at a time.
         const at = s.nodes.runOf(id);
@@ -290,42 +303,39 @@ export class DeviceBlocks implements MemBlocks {
         id++;
       }
     }
-    return new DeviceBlocks(out, s.bs, sysfs, s.nodes);
+    return new DeviceBlocks(firsts, ends, whats, s.bs, sysfs, s.nodes);
   }
 
   /** Blocks already made (a test's, a fixture's). */
   static of(blocks: MemBlock[]): DeviceBlocks {
+    const sorted = [...blocks].sort((a, b) => a.id - b.id);
     return new DeviceBlocks(
-      [...blocks].sort((a, b) => a.id - b.id).map((b) => ({first: b.id, end: b.id + 1, what: b})),
+      sorted.map((b) => b.id),
+      sorted.map((b) => b.id + 1),
+      sorted,
       0n,
     );
   }
 
   get(id: number): MemBlock | undefined {
-    let lo = 0;
-    let hi = this.stretches.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.stretches[mid].first <= id) lo = mid + 1;
-      else hi = mid;
-    }
-    const r = this.stretches[lo - 1];
-    return r !== undefined && id < r.end ? this.make(r, id) : undefined;
+    const i = runAt(this.first, this.end, id);
+    return i < 0 ? undefined : this.make(i, id);
   }
 
   *[Symbol.iterator](): Iterator<MemBlock> {
-    for (const r of this.stretches) for (let id = r.first; id < r.end; id++) yield this.make(r, id);
+    for (let i = 0; i < this.what.length; i++) for (let id = this.first[i]; id < this.end[i]; id++) yield this.make(i, id);
   }
 
   allMovable(): boolean {
-    for (const r of this.stretches) {
-      if (r.what.state !== 'online') continue;
-      const zone = r.what instanceof Known ? r.what.zone : r.what.validZones;
+    for (let i = 0; i < this.what.length; i++) {
+      const w = this.what[i];
+      if (w.state !== 'online') continue;
+      const zone = w instanceof Known ? w.zone : w.validZones;
       if (zone !== undefined) {
         if (zone[0] !== 'Movable') return false;
         continue;
       }
-      for (let id = r.first; id < r.end; id++) if (this.make(r, id).validZones[0] !== 'Movable') return false;
+      for (let id = this.first[i]; id < this.end[i]; id++) if (this.make(i, id).validZones[0] !== 'Movable') return false;
     }
     return true;
   }
@@ -334,8 +344,8 @@ export class DeviceBlocks implements MemBlocks {
     return [...this];
   }
 
-  private make(r: Stretch, id: number): MemBlock {
-    const w = r.what;
+  private make(i: number, id: number): MemBlock {
+    const w = this.what[i];
     return w instanceof Known ? new Block(id, w.state, this.nodes!.get(id)!, this.bs, this.sysfs!, w.zone) : w;
   }
 }
@@ -356,8 +366,7 @@ export function readDeviceBlocks(sysfs: Sysfs, ids: number[], blockSize: bigint,
  * `full` when every page of the span is present, so every block inside it is online in the zone.
  */
 interface IdSpan {
-  zone: readonly string[];
-  /** An online block the span holds whole. */
+  /** An online block the span holds whole: in this zone. */
   known: Known;
   touchLo: number;
   touchHi: number;
@@ -395,18 +404,14 @@ export function blockScan(sysfs: Sysfs, bs: bigint, only?: number): BlockScan {
   for (const [node, zs] of bs > 0n ? (zones ?? []) : []) {
     spans.set(
       node,
-      zs.map((z) => {
-        const known = online(z.zone);
-        return {
-          zone: known.zone!,
-          known,
-          touchLo: Number(z.start / bs),
-          touchHi: Number((z.end + bs - 1n) / bs),
-          lo: Number((z.start + bs - 1n) / bs),
-          hi: Number(z.end / bs),
-          full: z.present > 0n && z.present * PAGE === z.end - z.start,
-        };
-      }),
+      zs.map((z) => ({
+        known: online(z.zone),
+        touchLo: Number(z.start / bs),
+        touchHi: Number((z.end + bs - 1n) / bs),
+        lo: Number((z.start + bs - 1n) / bs),
+        hi: Number(z.end / bs),
+        full: z.present > 0n && z.present * PAGE === z.end - z.start,
+      })),
     );
   }
   const whole = new Map<number, Known>();
@@ -480,8 +485,8 @@ export function listMemBlockIds(sysfs: Sysfs): number[] {
     return ids;
   }
   for (const n of names) {
-    const m = MEMORY_RE.exec(n);
-    if (m) ids.push(Number(m[1]));
+    const id = memoryIdOf(n);
+    if (id >= 0) ids.push(id);
   }
   return ids.sort((a, b) => a - b);
 }
